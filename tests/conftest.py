@@ -1,0 +1,96 @@
+"""Fixtures: `app`, `client`, `runner`, and helpers to make users and log in.
+
+The suite runs on in-memory SQLite and no Redis by default; set TEST_DATABASE_URL and
+TEST_REDIS_URL to run the same tests against PostgreSQL and Redis (as .ci/run does).
+"""
+import os
+import uuid
+
+import pytest
+
+from videoflix import create_app
+from videoflix.extensions import db
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def app_config(tmp_path):
+    """Overrides for the app under test; tests may change it before `app` is created."""
+    return {
+        "TESTING": True,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "REDIS_PREFIX": f"vftest:{uuid.uuid4().hex[:8]}:",
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app_config["RATELIMIT_KEY_PREFIX"] = app_config["REDIS_PREFIX"] + "rl"
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+        _flush_redis(app)
+
+
+def _flush_redis(app):
+    from videoflix.extensions import redis_client
+
+    client = redis_client()
+    if client is not None:
+        keys = list(client.scan_iter(app.config["REDIS_PREFIX"] + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """make_user(email, password=PASSWORD, active=True, staff=False) -> user id."""
+
+    def make(email="user@example.com", password=PASSWORD, *, active=True, staff=False):
+        from videoflix.auth.routes import create_user
+
+        with app.app_context():
+            user = create_user(email, password, active=active, staff=staff)
+            db.session.commit()
+            return user.id
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """login(email, password) -> the response; the client keeps the cookies."""
+
+    def do(email="user@example.com", password=PASSWORD):
+        response = client.post("/api/login/", json={"email": email, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return response
+
+    return do
+
+
+@pytest.fixture
+def auth(make_user, login):
+    """A logged-in active user: returns the user's id."""
+    user_id = make_user()
+    login()
+    return user_id

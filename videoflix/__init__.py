@@ -1,0 +1,71 @@
+"""Videoflix: a self-hosted video streaming backend."""
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from videoflix import logs, security, tasks
+from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
+from videoflix.errors import register_error_handlers
+from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
+
+
+def create_app(config=None):
+    """Build the application.
+
+    `config` is a profile class, a dict of overrides applied on top of the environment's profile,
+    or None for the environment's profile (VIDEOFLIX_ENV, else DEBUG).
+    Raises RuntimeError when a non-debug profile has no strong SECRET_KEY.
+    """
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    load_config(app, config)
+    security.check_secret_key(app)
+    logs.init_app(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app, config):
+    """A class is used as is; a mapping overrides the environment's profile (TestingConfig when
+    it sets TESTING)."""
+    if isinstance(config, type):
+        app.config.from_object(config)
+        return
+    config = dict(config or {})
+    app.config.from_object(TestingConfig if config.get("TESTING") else select_profile())
+    app.config.update(config)
+
+
+def register_extensions(app):
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True, compare_type=True)
+    jwt.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        supports_credentials=True,
+    )
+    tasks.init_app(app)
+    security.init_app(app)
+    if n := app.config["PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+
+
+def register_blueprints(app):
+    from videoflix import auth, videos
+
+    auth.init_app(app)
+    videos.init_app(app)
+
+
+def register_commands(app):
+    from videoflix import cli
+
+    cli.init_app(app)
+    logging.getLogger(__name__).debug("Videoflix app created (%s)", app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0])

@@ -1,0 +1,54 @@
+"""Accounts: registration, activation, JWT cookie sessions, password reset."""
+from videoflix.errors import error_response
+from videoflix.extensions import db, jwt
+
+NO_CREDENTIALS = "Authentication credentials were not provided."
+INVALID_TOKEN = "Given token not valid for any token type"
+
+
+def init_app(app):
+    from videoflix.auth import cli, routes
+
+    app.register_blueprint(routes.bp)
+    app.cli.add_command(cli.create_user_command)
+
+
+@jwt.unauthorized_loader
+def _no_token(reason):
+    return error_response(401, NO_CREDENTIALS)
+
+
+@jwt.invalid_token_loader
+def _invalid_token(reason):
+    return error_response(401, INVALID_TOKEN)
+
+
+@jwt.expired_token_loader
+def _expired_token(header, payload):
+    return error_response(401, "Token is expired.")
+
+
+@jwt.revoked_token_loader
+def _revoked_token(header, payload):
+    return error_response(401, "Token has been revoked.")
+
+
+@jwt.user_lookup_error_loader
+def _unknown_user(header, payload):
+    return error_response(401, INVALID_TOKEN)
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(header, payload):
+    from videoflix.auth.revocation import is_revoked
+
+    return is_revoked(payload)
+
+
+@jwt.user_lookup_loader
+def _load_user(header, payload):
+    """current_user for routes that need the row (staff checks); active users only."""
+    from videoflix.auth.models import User
+
+    user = db.session.get(User, int(payload["sub"]))
+    return user if user is not None and user.is_active else None

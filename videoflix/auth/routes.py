@@ -1,0 +1,143 @@
+"""The accounts API (see "Accounts" in API.md)."""
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from videoflix.auth import emails, sessions
+from videoflix.auth.links import ACTIVATION, RESET, user_for_link
+from videoflix.auth.models import Profile, User
+from videoflix.auth.passwords import hash_password, password_problems, verify_password
+from videoflix.auth.schemas import email_schema, login_schema, password_confirm_schema, register_schema
+from videoflix.errors import APIError
+from videoflix.extensions import db, limiter
+from videoflix.ratelimit import account_key, client_ip, failed
+from videoflix.validation import json_body
+
+bp = Blueprint("auth", __name__, url_prefix="/api")
+
+LOGIN_FAILED = "Please check your input and try again."
+EMAIL_TAKEN = "An account with this email already exists."
+
+
+def _limit(config_key, **kwargs):
+    return limiter.limit(lambda: current_app.config[config_key], **kwargs)
+
+
+def create_user(email, password, *, active=False, staff=False):
+    """Add a user and their profile (not committed). Raises IntegrityError on a taken e-mail."""
+    user = User(email=email, password_hash=hash_password(password), is_active=active, is_staff=staff)
+    user.profile = Profile(display_name=email.split("@")[0])
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def find_user(email):
+    return db.session.execute(select(User).where(User.email == email.strip().lower())).scalar_one_or_none()
+
+
+@bp.post("/register/")
+@_limit("REGISTER_LIMIT", key_func=client_ip, scope="register")
+def register():
+    data = json_body(register_schema)
+    if find_user(data["email"]) is not None:
+        raise APIError(400, payload={"email": [EMAIL_TAKEN]})
+    try:
+        user = create_user(data["email"], data["password"])
+        token, link = emails.activation_link(user)
+        db.session.commit()
+    except IntegrityError:  # a concurrent registration of the same address won
+        db.session.rollback()
+        raise APIError(400, payload={"email": [EMAIL_TAKEN]}) from None
+    emails.send_activation_email(user, link)
+    shown = token if current_app.config["EXPOSE_ACTIVATION_TOKEN"] else ""
+    return jsonify(user={"id": user.id, "email": user.email}, token=shown), 201
+
+
+@bp.get("/activate/<uidb64>/<token>/")
+def activate(uidb64, token):
+    user = user_for_link(uidb64, token, ACTIVATION, current_app.config["ACTIVATION_TOKEN_MAX_AGE"])
+    if user is None or user.is_active:
+        return jsonify(message="Activation failed."), 400
+    user.is_active = True
+    db.session.commit()
+    return jsonify(message="Account successfully activated.")
+
+
+@bp.post("/login/")
+@_limit("LOGIN_FAILURES_PER_CLIENT", key_func=client_ip, deduct_when=failed, scope="login-client")
+@_limit("LOGIN_FAILURES_PER_ACCOUNT", key_func=account_key, deduct_when=failed, scope="login-account")
+def login():
+    data = json_body(login_schema)
+    user = find_user(data["email"])
+    if not verify_password(user.password_hash if user else None, data["password"]):
+        raise APIError(400, LOGIN_FAILED)
+    if not user.is_active:
+        raise APIError(403, "Your account is not activated yet. Please check your email for the activation link.")
+    access, refresh = sessions.issue(user)
+    user.last_login = datetime.now(UTC)
+    db.session.commit()
+    response = jsonify(detail="Login successful", user={"id": user.id, "username": user.email, "email": user.email})
+    sessions.set_cookies(response, access, refresh)
+    return response
+
+
+def _refresh_cookie():
+    return request.cookies.get(current_app.config["JWT_REFRESH_COOKIE_NAME"])
+
+
+@bp.post("/logout/")
+def logout():
+    token = _refresh_cookie()
+    if not token:
+        response = jsonify(detail="Refresh token is required.")
+        response.status_code = 400
+    else:
+        try:
+            sessions.logout(token, request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"]))
+            response = jsonify(detail="Logout successful! All tokens will be deleted. Refresh token is now invalid.")
+        except sessions.SessionError as error:
+            response = jsonify(detail=error.reason)
+            response.status_code = 400
+    sessions.clear_cookies(response)
+    return response
+
+
+@bp.post("/token/refresh/")
+def refresh():
+    token = _refresh_cookie()
+    if not token:
+        raise APIError(400, "Refresh token is required.")
+    try:
+        access, new_refresh = sessions.rotate(token)
+    except sessions.SessionError as error:
+        raise APIError(401, error.reason) from None
+    response = jsonify(detail="Token refreshed", access=access)
+    sessions.set_cookies(response, access, new_refresh)
+    return response
+
+
+@bp.post("/password_reset/")
+@_limit("PASSWORD_RESET_LIMIT", key_func=client_ip, scope="password-reset")
+def password_reset():
+    data = json_body(email_schema)
+    user = find_user(data["email"])
+    if user is not None and user.is_active:
+        emails.send_password_reset_email(user)
+    return jsonify(detail="An email has been sent to reset your password.")
+
+
+@bp.post("/password_confirm/<uidb64>/<token>/")
+def password_confirm(uidb64, token):
+    data = json_body(password_confirm_schema)
+    user = user_for_link(uidb64, token, RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
+    if user is None:
+        raise APIError(400, "The reset link is invalid or has expired.")
+    if problems := password_problems(data["new_password"], user.email):
+        raise APIError(400, payload={"new_password": problems})
+    user.password_hash = hash_password(data["new_password"])
+    db.session.commit()
+    sessions.end_all_sessions(user)
+    return jsonify(detail="Your Password has been successfully reset.")

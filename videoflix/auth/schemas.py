@@ -1,0 +1,72 @@
+"""Request schemas of the accounts API."""
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import ValidationError, validates_schema
+
+from videoflix.auth.passwords import password_problems
+from videoflix.validation import REQUIRED, BaseSchema, StrictString, required_string
+
+EMAIL_MAX = 254
+PASSWORD_MAX = 128
+
+
+class EmailField(StrictString):
+    """An e-mail address, returned in its canonical lower-case form."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not value:
+            raise ValidationError("This field may not be blank.")
+        if len(value) > EMAIL_MAX:
+            raise ValidationError(f"Ensure this field has no more than {EMAIL_MAX} characters.")
+        try:
+            result = validate_email(value, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError("Enter a valid email address.") from None
+        return result.normalized.lower()
+
+
+def email_field():
+    return EmailField(required=True, error_messages={"required": REQUIRED, "null": "This field may not be null."})
+
+
+class EmailSchema(BaseSchema):
+    email = email_field()
+
+
+class RegisterSchema(BaseSchema):
+    email = email_field()
+    password = required_string(PASSWORD_MAX)
+    confirmed_password = required_string(PASSWORD_MAX)
+
+    @validates_schema(skip_on_field_errors=False)
+    def passwords(self, data, **kwargs):
+        errors = {}
+        password = data.get("password")
+        if "confirmed_password" in data and password is not None and password != data["confirmed_password"]:
+            errors["confirmed_password"] = ["Passwords do not match."]
+        if password is not None and (problems := password_problems(password, data.get("email", ""))):
+            errors["password"] = problems
+        if errors:
+            raise ValidationError(errors)
+
+
+class LoginSchema(BaseSchema):
+    # Not validated as an address: any string simply fails to log in, with the common message.
+    email = required_string(EMAIL_MAX)
+    password = required_string(PASSWORD_MAX)
+
+
+class PasswordConfirmSchema(BaseSchema):
+    new_password = required_string(PASSWORD_MAX)
+    confirm_password = required_string(PASSWORD_MAX)
+
+    @validates_schema(skip_on_field_errors=False)
+    def passwords(self, data, **kwargs):
+        if "new_password" in data and "confirm_password" in data and data["new_password"] != data["confirm_password"]:
+            raise ValidationError({"confirm_password": ["Passwords do not match."]})
+
+
+register_schema = RegisterSchema()
+login_schema = LoginSchema()
+email_schema = EmailSchema()
+password_confirm_schema = PasswordConfirmSchema()

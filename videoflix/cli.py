@@ -1,0 +1,88 @@
+"""Application-wide commands: the Huey worker and the one-command development server."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+log = logging.getLogger(__name__)
+_worker_start_hooks = []
+
+
+def on_worker_start(fn):
+    """Register fn(app) to run once when `flask worker` starts (e.g. recover stuck jobs)."""
+    _worker_start_hooks.append(fn)
+    return fn
+
+
+def default_workers():
+    return max(1, os.cpu_count() or 1)
+
+
+@click.command("worker")
+@click.option("--workers", "-w", type=int, default=None, help="Worker processes (default: WORKERS, else one per core).")
+@click.option("--max-tasks", type=int, default=None, help="Restart a worker process after this many tasks.")
+@with_appcontext
+def worker_command(workers, max_tasks):
+    """Run the Huey consumer (process workers) until SIGINT/SIGTERM."""
+    from videoflix.extensions import db
+    from videoflix.tasks import huey
+
+    app = current_app._get_current_object()
+    if huey.immediate:
+        raise click.ClickException("HUEY_IMMEDIATE is set: tasks run inline, there is nothing to consume.")
+    workers = workers or app.config["WORKERS"] or default_workers()
+    for hook in _worker_start_hooks:
+        hook(app)
+    # Forked worker processes must not share the parent's database connections.
+    db.engine.dispose()
+
+    @huey.on_startup()
+    def _fresh_connections():
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True, graceful_signal="INT"
+    )
+    log.info("Huey consumer: %d process worker(s) on %s", workers, type(huey.storage).__name__)
+    consumer.run()
+
+
+@click.command("dev")
+@click.option("--host", default=None, help="Default: HOST, else 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Default: PORT, else 8000.")
+@click.option("--no-worker", is_flag=True, help="Do not start the Huey worker.")
+@with_appcontext
+def dev_command(host, port, no_worker):
+    """Seed demo accounts if the database is empty, then run the web server and a worker in the
+    foreground; Ctrl-C stops both."""
+    from videoflix.auth.cli import seed_demo_accounts
+
+    app = current_app._get_current_object()
+    host = host or app.config["HOST"]
+    port = port or app.config["PORT"]
+    for email, password, staff in seed_demo_accounts():
+        click.secho(f"Demo account: {email} / {password}{' (staff)' if staff else ''}", fg="green")
+    worker = None
+    if not no_worker:
+        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"])
+    click.secho(f"Videoflix on http://{host}:{port}/  (admin: /admin/, API: /api/)", fg="green")
+    try:
+        app.run(host=host, port=port, debug=app.config["DEBUG"], use_reloader=False, threaded=True)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def init_app(app):
+    app.cli.add_command(worker_command)
+    app.cli.add_command(dev_command)

@@ -1,0 +1,73 @@
+"""One JSON error envelope for every failure: {"detail": "..."} or field-keyed lists."""
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "Bad request.",
+    401: "Authentication credentials were not provided.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The uploaded file is too large.",
+    415: "Unsupported media type.",
+    429: "Request was throttled. Please try again later.",
+    500: "Internal server error.",
+}
+
+
+class APIError(Exception):
+    """An error that becomes a JSON response: a sentence, or a dict of field errors."""
+
+    def __init__(self, status, detail=None, *, payload=None, headers=None):
+        super().__init__(detail)
+        self.status = status
+        self.payload = payload if payload is not None else {"detail": detail or MESSAGES.get(status, "Error.")}
+        self.headers = headers or {}
+
+
+def error_response(status, detail=None, payload=None, headers=None):
+    body = payload if payload is not None else {"detail": detail or MESSAGES.get(status, "Error.")}
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def handle_api_error(error):
+    return error_response(error.status, payload=error.payload, headers=error.headers)
+
+
+def handle_validation_error(error):
+    messages = error.messages
+    if isinstance(messages, list):  # schema-level error on a non-object body
+        messages = {"detail": " ".join(str(m) for m in messages)}
+    return error_response(400, payload=messages)
+
+
+def handle_http_exception(error):
+    detail = MESSAGES.get(error.code) if error.code in MESSAGES else error.description
+    if error.code == 429 and getattr(error, "description", None):
+        detail = f"Request was throttled: limit of {error.description}. Please try again later."
+    response = error_response(error.code or 500, detail)
+    for key, value in error.get_headers():
+        if key.lower() not in {"content-type", "content-length"}:
+            response.headers[key] = value
+    return response
+
+
+def handle_unexpected(error):
+    log.exception("Unhandled error", exc_info=error)
+    return handle_http_exception(InternalServerError())
+
+
+def register_error_handlers(app):
+    app.register_error_handler(APIError, handle_api_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

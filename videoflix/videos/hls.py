@@ -1,0 +1,121 @@
+"""HLS helpers: measure finished media playlists and write the master playlist.
+
+Pure Python + PyAV + m3u8; no Flask, no app imports.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+
+import av
+import m3u8
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlaylistStats:
+    segments: int
+    durations: list[float]     # EXTINF of each segment (s)
+    sizes: list[int]           # bytes of each segment file
+    peak_bandwidth: int        # bits/s, max over segments of size*8/EXTINF
+    average_bandwidth: int     # bits/s, total bytes*8 / total duration
+    duration: float
+
+
+def measure_playlist(playlist_path: str | os.PathLike) -> PlaylistStats:
+    """Peak / average bitrate of a media playlist from its actual segment files."""
+    playlist_path = os.fspath(playlist_path)
+    base = os.path.dirname(playlist_path)
+    pl = m3u8.load(playlist_path)
+    durations: list[float] = []
+    sizes: list[int] = []
+    peak = 0.0
+    for seg in pl.segments:
+        size = os.path.getsize(os.path.join(base, seg.uri))
+        dur = float(seg.duration or 0.0)
+        durations.append(dur)
+        sizes.append(size)
+        if dur > 0:
+            peak = max(peak, size * 8 / dur)
+    total = sum(durations)
+    avg = sum(sizes) * 8 / total if total > 0 else 0.0
+    return PlaylistStats(
+        segments=len(sizes),
+        durations=durations,
+        sizes=sizes,
+        peak_bandwidth=int(math.ceil(peak)),
+        average_bandwidth=int(math.ceil(avg)),
+        duration=total,
+    )
+
+
+def _sps_codec_string(data: bytes) -> str | None:
+    """``avc1.PPCCLL`` from the first H.264 SPS NAL found in Annex B bytes."""
+    i = 0
+    n = len(data)
+    while True:
+        i = data.find(b"\x00\x00\x01", i)
+        if i < 0 or i + 6 >= n:
+            return None
+        nal = data[i + 3]
+        if nal & 0x1F == 7:
+            profile, constraints, level = data[i + 4], data[i + 5], data[i + 6]
+            return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+        i += 3
+
+
+def segment_codecs(segment_path: str | os.PathLike, has_audio: bool) -> str:
+    """RFC 6381 CODECS value for an MPEG-TS segment, read from its bitstream."""
+    video = None
+    audio = None
+    with av.open(os.fspath(segment_path)) as c:
+        if has_audio and c.streams.audio:
+            prof = (c.streams.audio[0].codec_context.profile or "LC").upper()
+            # AAC object types: LC=2, HE-AAC (SBR)=5, HE-AACv2 (PS)=29
+            audio = {"HE-AAC": "mp4a.40.5", "HE-AACV2": "mp4a.40.29"}.get(prof, "mp4a.40.2")
+        vs = c.streams.video[0]
+        for pkt in c.demux(vs):
+            if pkt.size:
+                video = _sps_codec_string(bytes(pkt))
+                if video:
+                    break
+        if video is None:
+            video = "avc1.64001f"
+            log.warning("no SPS found in %s; assuming %s", segment_path, video)
+    return ",".join(x for x in (video, audio) if x)
+
+
+@dataclass
+class MasterEntry:
+    uri: str                   # e.g. "720p/index.m3u8"
+    bandwidth: int
+    average_bandwidth: int
+    width: int
+    height: int
+    codecs: str
+    frame_rate: float
+
+
+def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
+    """Write the master playlist (entries in the given order); returns its text."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for e in entries:
+        attrs = [
+            f"BANDWIDTH={e.bandwidth}",
+            f"AVERAGE-BANDWIDTH={e.average_bandwidth}",
+            f"RESOLUTION={e.width}x{e.height}",
+            f'CODECS="{e.codecs}"',
+        ]
+        if e.frame_rate > 0:
+            attrs.append(f"FRAME-RATE={e.frame_rate:.3f}")
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
+        lines.append(e.uri)
+    text = "\n".join(lines) + "\n"
+    tmp = os.fspath(path) + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return text

@@ -1,0 +1,439 @@
+"""Transcoding core: plan renditions, build and run ONE ffmpeg for all of them.
+
+This is the only place ffmpeg command lines are built (as argument lists,
+never shell strings). Output layout::
+
+    <out_dir>/master.m3u8            (written by us, measured bandwidths)
+    <out_dir>/<label>/index.m3u8     (ffmpeg's media playlists, relative URIs)
+    <out_dir>/<label>/segNNN.ts
+    <out_dir>/thumbnail.jpg
+
+Pure Python + PyAV + subprocess; no Flask, no app imports.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
+from .probe import InvalidMedia, SourceInfo, TranscodeError, probe
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "InvalidMedia", "Rendition", "RenditionResult", "SourceInfo", "TranscodeError",
+    "TranscodeResult", "build_command", "default_threads", "ffmpeg_available",
+    "ffmpeg_exe", "ffmpeg_version", "plan_renditions", "probe", "transcode",
+]
+
+SEGMENT_SECONDS = 6
+X264_PRESET = "veryfast"
+X264_CRF = 21
+THUMB_MAX_WIDTH = 640
+PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks
+MAX_FPS = 60.0
+
+# label, short side, maxrate, bufsize, audio bitrate (bits/s)
+LADDER = [
+    ("480p", 480, 1_400_000, 2_800_000, 96_000),
+    ("720p", 720, 3_000_000, 6_000_000, 128_000),
+    ("1080p", 1080, 6_000_000, 12_000_000, 128_000),
+]
+COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
+COPY_MAX_LEVEL = 42
+COPY_MAX_KEYFRAME_GAP = 10.0
+
+
+@dataclass
+class Rendition:
+    label: str
+    width: int
+    height: int
+    maxrate: int
+    bufsize: int
+    audio_bitrate: int
+    copy: bool = False
+
+
+@dataclass
+class RenditionResult:
+    label: str
+    width: int
+    height: int
+    bandwidth: int            # peak segment bitrate (bits/s), as in the master
+    average_bandwidth: int
+    codecs: str
+    segments: int
+    copy: bool
+    playlist: str             # relative to out_dir, e.g. "720p/index.m3u8"
+    bytes: int
+
+
+@dataclass
+class TranscodeResult:
+    renditions: list[RenditionResult]
+    duration: float
+    thumbnail: str            # file name inside out_dir
+    command: list[str]
+    master: str = "master.m3u8"
+    elapsed: float = 0.0
+    info: SourceInfo | None = field(default=None, repr=False)
+
+
+# ---------------------------------------------------------------- ffmpeg binary
+
+def ffmpeg_exe(ffmpeg: str | None = None) -> str:
+    if ffmpeg:
+        return ffmpeg
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg  # imported lazily: only needed without a system ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_version(ffmpeg: str | None = None) -> str | None:
+    """First line of ``ffmpeg -version`` (e.g. "ffmpeg version 5.1.6 ..."), or None."""
+    try:
+        out = subprocess.run([ffmpeg_exe(ffmpeg), "-hide_banner", "-version"],
+                             capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.SubprocessError, RuntimeError):
+        return None
+    if out.returncode != 0 or not out.stdout:
+        return None
+    return out.stdout.splitlines()[0].strip()
+
+
+def ffmpeg_available(ffmpeg: str | None = None) -> bool:
+    return ffmpeg_version(ffmpeg) is not None
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------- planning
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2.0)) * 2)
+
+
+def plan_renditions(info: SourceInfo) -> list[Rendition]:
+    """480p/720p/1080p at or below the source's short side, smallest first."""
+    short, long_ = min(info.width, info.height), max(info.width, info.height)
+    out: list[Rendition] = []
+    for label, target, maxrate, bufsize, abr in LADDER:
+        if target > short:
+            continue
+        if target == short:
+            s, l = short - short % 2, long_ - long_ % 2
+        else:
+            s, l = target, _even(long_ * target / short)
+        w, h = (s, l) if info.portrait else (l, s)
+        out.append(Rendition(label, w, h, maxrate, bufsize, abr))
+    if not out:  # smaller than 480p: one rendition at its own size
+        label, _, maxrate, bufsize, abr = LADDER[0]
+        out.append(Rendition(label, info.width - info.width % 2,
+                             info.height - info.height % 2, maxrate, bufsize, abr))
+    top = out[-1]
+    top.copy = copy_eligible(info, top)
+    return out
+
+
+def copy_eligible(info: SourceInfo, r: Rendition) -> bool:
+    """Can the source video be stream-copied as rendition ``r``?"""
+    return (
+        info.video_codec == "h264"
+        and info.pix_fmt in ("yuv420p", "yuvj420p")
+        and (info.profile or "") in COPY_PROFILES
+        and info.level is not None and info.level <= COPY_MAX_LEVEL
+        and info.rotation == 0
+        and (info.coded_width, info.coded_height) == (info.width, info.height)
+        and (info.width, info.height) == (r.width, r.height)
+        and 0 < info.fps <= MAX_FPS
+        and 0 < info.video_bitrate <= r.maxrate
+        and info.peak_bitrate <= 2 * r.maxrate
+        and bool(info.keyframe_times) and info.keyframe_times[0] <= 0.05
+        and info.max_keyframe_gap <= COPY_MAX_KEYFRAME_GAP
+    )
+
+
+def _audio_copyable(info: SourceInfo) -> bool:
+    return (info.audio_codec == "aac" and (info.audio_profile or "") == "LC"
+            and 1 <= info.audio_channels <= 2 and 0 < info.audio_bitrate <= 256_000)
+
+
+def _forced_keyframes(info: SourceInfo) -> str:
+    """Source keyframe times, so re-encoded variants cut where the copy does."""
+    times = [max(0.0, t - 0.001) for t in info.keyframe_times]
+    text = ",".join(f"{t:.3f}" for t in times)
+    if len(text) > 100_000:  # stay far below the kernel's per-argument limit
+        # keep only the keyframes the HLS muxer can cut on (first at/after k*6 s)
+        kept, k = [], 1
+        for t in info.keyframe_times:
+            if t >= k * SEGMENT_SECONDS - 0.5:
+                kept.append(max(0.0, t - 0.001))
+                k = int(t // SEGMENT_SECONDS) + 1
+        text = ",".join(f"{t:.3f}" for t in kept) or "0"
+    return text
+
+
+def build_command(info: SourceInfo, out_dir: str, renditions: list[Rendition], *,
+                  threads: int | None = None, ffmpeg: str | None = None) -> list[str]:
+    """One ffmpeg: decode once, split+scale, encode/copy every rendition, HLS out."""
+    threads = threads or default_threads()
+    fps = min(info.fps, MAX_FPS) if info.fps > 0 else 30.0
+    encoded = [r for r in renditions if not r.copy]
+    copying = any(r.copy for r in renditions)
+    cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
+           "-progress", "pipe:1", "-nostats", "-threads", str(threads), "-i", info.path]
+    if encoded:
+        chains = []
+        src = "[0:v:0]"
+        if len(encoded) > 1:
+            chains.append(src + f"split={len(encoded)}" + "".join(f"[s{i}]" for i in range(len(encoded))))
+        for i, r in enumerate(encoded):
+            inp = f"[s{i}]" if len(encoded) > 1 else src
+            flt = f"scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p"
+            if info.fps > MAX_FPS:
+                flt = f"fps={MAX_FPS:g}," + flt
+            chains.append(f"{inp}{flt}[v{i}]")
+        cmd += ["-filter_complex_threads", str(threads), "-filter_complex", ";".join(chains)]
+    # video streams in rendition order (v:i == renditions[i])
+    enc_idx = 0
+    for r in renditions:
+        if r.copy:
+            cmd += ["-map", "0:v:0"]
+        else:
+            cmd += ["-map", f"[v{enc_idx}]"]
+            enc_idx += 1
+    if info.has_audio:
+        cmd += ["-map", "0:a:0"] * len(renditions)
+    if copying:
+        gop = int(math.ceil((info.max_keyframe_gap + 1) * fps))
+        keyframes = _forced_keyframes(info)
+    else:
+        gop = int(round(SEGMENT_SECONDS * fps))
+        keyframes = f"expr:gte(t,n_forced*{SEGMENT_SECONDS})"
+    for i, r in enumerate(renditions):
+        if r.copy:
+            cmd += [f"-c:v:{i}", "copy"]
+            continue
+        cmd += [f"-c:v:{i}", "libx264", f"-preset:v:{i}", X264_PRESET,
+                f"-crf:v:{i}", str(X264_CRF), f"-maxrate:v:{i}", str(r.maxrate),
+                f"-bufsize:v:{i}", str(r.bufsize), f"-profile:v:{i}", "high",
+                f"-g:v:{i}", str(gop), f"-keyint_min:v:{i}", str(min(gop, int(fps) or 1)),
+                f"-sc_threshold:v:{i}", "0", f"-forced-idr:v:{i}", "1",
+                f"-force_key_frames:v:{i}", keyframes, f"-threads:v:{i}", str(threads)]
+    cmd += ["-fps_mode", "passthrough"]
+    if info.has_audio:
+        acopy = _audio_copyable(info)
+        for i, r in enumerate(renditions):
+            if acopy:
+                cmd += [f"-c:a:{i}", "copy"]
+            else:
+                cmd += [f"-c:a:{i}", "aac", f"-b:a:{i}", str(r.audio_bitrate), f"-ac:a:{i}", "2"]
+    stream_map = " ".join(
+        f"v:{i},a:{i},name:{r.label}" if info.has_audio else f"v:{i},name:{r.label}"
+        for i, r in enumerate(renditions))
+    cmd += ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
+            "-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
+            "-hls_segment_filename", os.path.join(out_dir, "%v", "seg%03d.ts"),
+            "-var_stream_map", stream_map, os.path.join(out_dir, "%v", "index.m3u8")]
+    return cmd
+
+
+def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None) -> list[str]:
+    """A cheap second ffmpeg: seek ~10% in, pick a representative frame, JPEG."""
+    tw = min(THUMB_MAX_WIDTH, info.width - info.width % 2)
+    th = _even(tw * info.height / info.width)
+    n = max(1, min(24, int(info.fps or 24)))
+    at = max(0.0, min(info.duration * 0.1, info.duration - (n / max(info.fps, 1.0)) - 0.1))
+    return [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
+            "-ss", f"{at:.3f}", "-i", info.path, "-map", "0:v:0", "-an", "-sn",
+            "-vf", f"scale={tw}:{th}:flags=bicubic,setsar=1,thumbnail=n={n}",
+            "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", dest]
+
+
+# ---------------------------------------------------------------- running
+
+_TRANSIENT = re.compile(r"No space left|Cannot allocate memory|Resource temporarily|"
+                        r"received signal|Killed|Too many open files|Broken pipe", re.I)
+_PERMANENT = re.compile(r"Invalid data found|does not contain any stream|matches no streams|"
+                        r"Error while decoding|moov atom not found|corrupt|Invalid NAL|"
+                        r"could not find codec parameters|no frame!|decoding error|"
+                        r"Error opening input|Stream specifier", re.I)
+
+
+def _tail(lines, limit: int = 1000) -> str:
+    useful = [ln.strip() for ln in lines if ln.strip()
+              and not ln.lstrip().startswith(("Press [q]", "configuration:", "built with"))]
+    text = "\n".join(useful[-8:])
+    return text[-limit:] if len(text) > limit else text
+
+
+def _run(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
+         deadline: float | None, what: str = "ffmpeg") -> None:
+    """Run ffmpeg; report progress from ``-progress pipe:1``; raise TranscodeError."""
+    log.info("running %s: %s", what, shlex.join(cmd))
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace")
+    except OSError as exc:
+        raise TranscodeError(f"Could not start ffmpeg: {exc}", transient=True) from exc
+    errlines: deque[str] = deque(maxlen=50)
+    events: queue.Queue = queue.Queue()
+
+    def read_err():
+        for line in proc.stderr:
+            errlines.append(line.rstrip("\n"))
+
+    def read_out():
+        for line in proc.stdout:
+            key, _, val = line.strip().partition("=")
+            if key in ("out_time_us", "out_time_ms") and val.isdigit():
+                events.put(int(val) / 1e6)  # both are microseconds in ffmpeg 5.x
+        events.put(None)
+
+    readers = [threading.Thread(target=read_err, daemon=True),
+               threading.Thread(target=read_out, daemon=True)]
+    for t in readers:
+        t.start()
+    last_pct, last_call = 0, time.monotonic()  # transcode() already reported 0
+    timed_out = False
+    try:
+        while True:
+            wait = 0.25
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            try:
+                ev = events.get(timeout=wait)
+            except queue.Empty:
+                ev = False
+            if ev is None:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if ev and progress_cb is not None and duration > 0:
+                pct = max(0, min(99, int(ev * 100 / duration)))
+                now = time.monotonic()
+                if pct > last_pct and now - last_call >= PROGRESS_MIN_INTERVAL:
+                    last_pct, last_call = pct, now
+                    progress_cb(pct)
+        if not timed_out:
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+    if timed_out:
+        raise TranscodeError(f"{what} timed out and was killed", transient=True)
+    rc = proc.returncode
+    if rc == 0:
+        return
+    tail = _tail(errlines) or f"{what} exited with status {rc}"
+    if rc < 0:
+        transient = True
+        tail = f"{what} was killed by signal {-rc}. " + tail
+    elif _TRANSIENT.search(tail):
+        transient = True
+    elif _PERMANENT.search(tail):
+        transient = False
+    else:
+        transient = True
+    log.warning("%s failed (rc=%s, transient=%s): %s", what, rc, transient, tail)
+    raise TranscodeError(tail[-1000:], transient=transient)
+
+
+def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
+              info: SourceInfo | None = None,
+              progress_cb: Callable[[int], None] | None = None,
+              threads: int | None = None, timeout: float | None = None,
+              ffmpeg: str | None = None) -> TranscodeResult:
+    """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure)."""
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    src, out_dir = os.fspath(src), os.fspath(out_dir)
+    if os.path.lexists(out_dir):
+        raise FileExistsError(f"output directory already exists: {out_dir}")
+    if info is None:
+        info = probe(src)
+    elif info.path != src:
+        info = SourceInfo(**{**info.__dict__, "path": src})
+    renditions = plan_renditions(info)
+    cmd = build_command(info, out_dir, renditions, threads=threads, ffmpeg=ffmpeg)
+    os.makedirs(out_dir)
+    try:
+        if progress_cb is not None:
+            progress_cb(0)
+        _run(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline)
+        thumb = "thumbnail.jpg"
+        _run(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
+             duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
+        results = _finish(info, out_dir, renditions)
+        if progress_cb is not None:
+            progress_cb(100)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    elapsed = time.monotonic() - started
+    log.info("transcoded %s in %.1fs: %s", src, elapsed,
+             ", ".join(f"{r.label}{'(copy)' if r.copy else ''}" for r in results))
+    return TranscodeResult(renditions=results, duration=info.duration, thumbnail=thumb,
+                           command=cmd, elapsed=elapsed, info=info)
+
+
+def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> list[RenditionResult]:
+    """Measure every media playlist, derive CODECS, write master.m3u8."""
+    results, entries = [], []
+    for r in renditions:
+        rel = f"{r.label}/index.m3u8"
+        path = os.path.join(out_dir, rel)
+        if not os.path.exists(path):
+            raise TranscodeError(f"ffmpeg produced no playlist for {r.label}", transient=False)
+        stats = measure_playlist(path)
+        if stats.segments == 0:
+            raise TranscodeError(f"ffmpeg produced no segments for {r.label}", transient=False)
+        first = os.path.join(out_dir, r.label, m3u8_first_uri(path))
+        codecs = segment_codecs(first, info.has_audio)
+        results.append(RenditionResult(r.label, r.width, r.height, stats.peak_bandwidth,
+                                       stats.average_bandwidth, codecs, stats.segments,
+                                       r.copy, rel, sum(stats.sizes)))
+        entries.append(MasterEntry(rel, stats.peak_bandwidth, stats.average_bandwidth,
+                                   r.width, r.height, codecs, min(info.fps, MAX_FPS)))
+    if not os.path.exists(os.path.join(out_dir, "thumbnail.jpg")):
+        raise TranscodeError("ffmpeg produced no thumbnail", transient=False)
+    order = sorted(range(len(entries)), key=lambda i: entries[i].bandwidth)
+    write_master(os.path.join(out_dir, "master.m3u8"), [entries[i] for i in order])
+    return [results[i] for i in order]
+
+
+def m3u8_first_uri(playlist_path: str) -> str:
+    with open(playlist_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
+    raise TranscodeError(f"empty playlist {playlist_path}", transient=False)
