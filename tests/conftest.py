@@ -52,6 +52,15 @@ def _flush_redis(app):
 
 
 @pytest.fixture
+def outbox(app):
+    """Messages the app hands to Flask-Mail (sending is suppressed in tests)."""
+    from videoflix.extensions import mail
+
+    with mail.record_messages() as messages:
+        yield messages
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

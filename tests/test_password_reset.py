@@ -1,0 +1,97 @@
+from tests.accounts import cookie, encode_uid, link_from
+from tests.conftest import PASSWORD
+from videoflix.auth.models import User
+from videoflix.extensions import db
+
+OK = {"detail": "An email has been sent to reset your password."}
+NEW = "Purple-Harbour-Lantern-7"
+
+
+def request_reset(client, email="user@example.com"):
+    return client.post("/api/password_reset/", json={"email": email})
+
+
+def password_hash(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).password_hash
+
+
+def test_reset_mail_only_for_existing_active_accounts(client, make_user, outbox):
+    make_user("user@example.com")
+    make_user("asleep@example.com", active=False)
+    for email in ["USER@example.com", "nobody@example.com", "asleep@example.com"]:
+        response = request_reset(client, email)
+        assert response.status_code == 200, email
+        assert response.get_json() == OK
+    assert [m.recipients for m in outbox] == [["user@example.com"]]
+    url, uid, token = link_from(outbox[0])
+    assert url.startswith("http://127.0.0.1:5500/pages/auth/confirm_password.html?uid=")
+    assert outbox[0].html and token in outbox[0].html
+
+
+def test_reset_validates_the_email(client):
+    for body in [{}, {"email": ""}, {"email": "nope"}, {"email": None}]:
+        response = client.post("/api/password_reset/", json=body)
+        assert response.status_code == 400, body
+        assert list(response.get_json()) == ["email"]
+
+
+def test_confirm_sets_password_ends_sessions_and_works_once(client, app, make_user, outbox, login):
+    user_id = make_user("user@example.com")
+    old_refresh = cookie(login(), "refresh_token")["value"]
+    request_reset(client)
+    _, uid, token = link_from(outbox[-1])
+
+    response = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": NEW, "confirm_password": NEW})
+    assert response.status_code == 200
+    assert response.get_json() == {"detail": "Your Password has been successfully reset."}
+
+    assert client.post("/api/login/", json={"email": "user@example.com", "password": PASSWORD}).status_code == 400
+    # The old session is over: its refresh token no longer works, from any client.
+    other = app.test_client()
+    other.set_cookie("refresh_token", old_refresh)
+    assert other.post("/api/token/refresh/").status_code == 401
+    # A new login right after the reset works and can refresh.
+    login("user@example.com", NEW)
+    assert client.post("/api/token/refresh/").status_code == 200
+
+    before = password_hash(app, user_id)
+    again = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": "Another-Good-Pass-9", "confirm_password": "Another-Good-Pass-9"})
+    assert again.status_code == 400
+    assert password_hash(app, user_id) == before
+
+
+def test_confirm_refuses_bad_input_and_keeps_the_password(client, app, make_user, outbox):
+    user_id = make_user("user@example.com")
+    request_reset(client)
+    _, uid, token = link_from(outbox[-1])
+    before = password_hash(app, user_id)
+    cases = [
+        (f"/api/password_confirm/{uid}/{token}/", {"new_password": NEW, "confirm_password": NEW + "!"}, "confirm_password"),
+        (f"/api/password_confirm/{uid}/{token}/", {"new_password": "12345678", "confirm_password": "12345678"}, "new_password"),
+        (f"/api/password_confirm/{uid}/{token}/", {"new_password": "user@example", "confirm_password": "user@example"}, "new_password"),
+        (f"/api/password_confirm/{uid}/{token}/", {}, "new_password"),
+        (f"/api/password_confirm/{uid}/{token}x/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
+        (f"/api/password_confirm/{encode_uid(user_id + 5)}/{token}/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
+        (f"/api/password_confirm/%%%/{token}/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
+    ]
+    for path, body, key in cases:
+        response = client.post(path, json=body)
+        assert response.status_code == 400, (path, body)
+        assert key in response.get_json(), (path, response.get_json())
+    assert password_hash(app, user_id) == before
+
+
+def test_expired_reset_link_is_refused(client, app, make_user, outbox):
+    user_id = make_user("user@example.com")
+    request_reset(client)
+    _, uid, token = link_from(outbox[-1])
+    app.config["RESET_TOKEN_MAX_AGE"] = -1
+    before = password_hash(app, user_id)
+    response = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": NEW, "confirm_password": NEW})
+    assert response.status_code == 400
+    assert password_hash(app, user_id) == before
+
+
+def test_reset_link_lifetime_is_24_hours(app):
+    assert app.config["RESET_TOKEN_MAX_AGE"] == 24 * 3600
