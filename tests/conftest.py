@@ -9,18 +9,41 @@ import uuid
 import pytest
 
 from videoflix import create_app
-from videoflix.extensions import db
+from videoflix.extensions import db, limiter
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(scope="session")
+def database_url():
+    """In-memory SQLite, or a scratch PostgreSQL database created next to TEST_DATABASE_URL for
+    this session (so concurrent runs never share tables) and dropped at the end."""
+    if not TEST_DATABASE_URL:
+        yield "sqlite://"
+        return
+    import sqlalchemy as sa
+
+    from videoflix.config import with_driver
+
+    base = sa.engine.make_url(with_driver(TEST_DATABASE_URL))
+    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def app_config(tmp_path):
+def app_config(tmp_path, database_url):
     """Overrides for the app under test; tests may change it before `app` is created."""
     return {
         "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "REDIS_PREFIX": f"vftest:{uuid.uuid4().hex[:8]}:",
     }
@@ -32,6 +55,8 @@ def app(app_config):
     app = create_app(app_config)
     with app.app_context():
         db.create_all()
+        # The limiter is a process-wide singleton: start every test with empty counters.
+        limiter.reset()
     yield app
     with app.app_context():
         db.session.remove()
