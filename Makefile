@@ -6,12 +6,14 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv dev-venv migrate worker bench-transcode bench-serve clean help
+.PHONY: run test venv dev-venv migrate worker bench-transcode bench-serve clean help player player-deps smoke
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make bench-transcode | bench-serve - benchmarks (see bench/)"
+	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
+	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -46,6 +48,20 @@ bench-transcode: dev-venv
 
 bench-serve: dev-venv
 	$(PY) bench/serve.py $(BENCH_ARGS)
+
+# The player's only dependency (hls.js) comes from npm at the version pinned in player/package-lock.json.
+player/node_modules/.package-lock.json: player/package.json player/package-lock.json
+	cd player && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+player-deps: player/node_modules/.package-lock.json
+
+player: player-deps
+	$(PYTHON) -m http.server 5500 --bind 127.0.0.1 --directory player
+
+# Production smoke test, natively: migrate, gunicorn, worker, nginx, SMTP on PostgreSQL + Redis.
+smoke: dev-venv
+	bash .ci/smoke.sh
 
 clean:
 	rm -rf $(VENV) instance

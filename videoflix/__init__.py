@@ -4,6 +4,7 @@ import os
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from videoflix import logs, security, tasks
 from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
@@ -19,6 +20,7 @@ def create_app(config=None):
     Raises RuntimeError when a non-debug profile has no strong SECRET_KEY.
     """
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.url_map.converters["int"] = IdConverter
     load_config(app, config)
     security.check_secret_key(app)
     logs.init_app(app)
@@ -27,6 +29,18 @@ def create_app(config=None):
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` bounded to the id columns' range, so /api/video/99999999999/ is a 404, not an
+    overflow in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def load_config(app, config):
@@ -58,10 +72,13 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from videoflix import auth, videos
+    from videoflix import admin, auth, health, videos
 
     auth.init_app(app)
     videos.init_app(app)
+    admin.init_app(app)
+    health.init_app(app)
+    openapi.init_app(app)
 
 
 def register_commands(app):

@@ -8,6 +8,9 @@ import sys
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
+from huey.api import PeriodicTask
+from huey.signals import SIGNAL_INTERRUPTED
 
 log = logging.getLogger(__name__)
 _worker_start_hooks = []
@@ -26,9 +29,19 @@ def default_workers():
 @click.command("worker")
 @click.option("--workers", "-w", type=int, default=None, help="Worker processes (default: WORKERS, else one per core).")
 @click.option("--max-tasks", type=int, default=None, help="Restart a worker process after this many tasks.")
+@click.option(
+    "--shutdown-timeout", type=int, default=None,
+    help="On SIGTERM, wait at most this many seconds for running tasks, then interrupt and re-queue them "
+    "(default: WORKER_SHUTDOWN_TIMEOUT; 0 waits for them to finish).",
+)
 @with_appcontext
-def worker_command(workers, max_tasks):
-    """Run the Huey consumer (process workers) until SIGINT/SIGTERM."""
+def worker_command(workers, max_tasks, shutdown_timeout):
+    """Run the Huey consumer (process workers).
+
+    SIGTERM (docker stop, systemd) is the graceful stop: no new task starts and running tasks
+    finish (up to the shutdown timeout). SIGINT (Ctrl-C) stops now. A task interrupted either way
+    goes back on the queue, so it is never lost; SIGHUP restarts gracefully.
+    """
     from videoflix.extensions import db
     from videoflix.tasks import huey
 
@@ -46,11 +59,26 @@ def worker_command(workers, max_tasks):
         with app.app_context():
             db.engine.dispose(close=False)
 
+    huey.signal(SIGNAL_INTERRUPTED)(requeue_interrupted)
+    if shutdown_timeout is None:
+        shutdown_timeout = app.config["WORKER_SHUTDOWN_TIMEOUT"]
     consumer = huey.create_consumer(
-        workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True, graceful_signal="INT"
+        workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True,
+        graceful_signal="TERM", shutdown_timeout=shutdown_timeout or None,
     )
     log.info("Huey consumer: %d process worker(s) on %s", workers, type(huey.storage).__name__)
     consumer.run()
+
+
+def requeue_interrupted(signal_name, task, *args):
+    """Huey drops a task interrupted mid-run; put it back so another worker (or this one after a
+    restart) runs it again. Tasks must therefore be safe to run twice."""
+    from videoflix.tasks import huey
+
+    if isinstance(task, PeriodicTask):
+        return  # the scheduler enqueues it again anyway
+    huey.enqueue(task)
+    log.warning("Task %s was interrupted and has been re-queued.", task)
 
 
 @click.command("dev")
@@ -73,7 +101,8 @@ def dev_command(host, port, no_worker):
         worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"])
     click.secho(f"Videoflix on http://{host}:{port}/  (admin: /admin/, API: /api/)", fg="green")
     try:
-        app.run(host=host, port=port, debug=app.config["DEBUG"], use_reloader=False, threaded=True)
+        # app.run() refuses to run inside a `flask` command; run_simple is what it would call.
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGINT)

@@ -115,9 +115,18 @@ class Config:
     HUEY_IMMEDIATE = False
     HUEY_FILE = os.environ.get("HUEY_FILE", str(INSTANCE_DIR / "huey.sqlite3"))
     WORKERS = env_int("WORKERS", 0)  # 0: one per core, at least 1
+    # On SIGTERM a worker waits this long for running tasks, then interrupts and re-queues them;
+    # 0 waits until they finish. Keep it below the supervisor's kill delay (compose stop_grace_period).
+    WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 0)
     FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: let ffmpeg decide from the cores
     TRANSCODE_TIMEOUT = env_int("TRANSCODE_TIMEOUT", 6 * 3600)
     MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 4096)
+    # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.
+    TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
+    TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
+    FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY") or None  # None: ffmpeg on PATH, else imageio-ffmpeg's
+    # JSON bodies are small; upload routes raise their own limit to MAX_UPLOAD_MB per request.
+    MAX_CONTENT_LENGTH = 1024 * 1024
     MEDIA_ACCEL_REDIRECT = os.environ.get("MEDIA_ACCEL_REDIRECT") or None
 
     SEED_DEMO_USERS = False
@@ -148,9 +157,12 @@ class TestingConfig(Config):
     REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     JWT_COOKIE_SECURE = False
-    EMAIL_BACKEND = "console"
+    # Flask-Mail records instead of sending (mail.record_messages); one test uses a real listener.
+    EMAIL_BACKEND = "smtp"
+    MAIL_SUPPRESS_SEND = True
     EXPOSE_ACTIVATION_TOKEN = True
     HUEY_IMMEDIATE = True
+    TRANSCODE_RETRY_DELAY = 0  # immediate mode never runs scheduled (delayed) retries
     # Fast hashing keeps the suite quick; production uses scrypt.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 

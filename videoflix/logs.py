@@ -1,4 +1,9 @@
-"""Logging: one line per request with a request id; JSON lines when LOG_JSON is set."""
+"""Logging: one line per request with a request id; JSON lines when LOG_JSON is set.
+
+In a Huey worker there is no request: every line logged while a task runs carries the task
+instead (its name, arguments and id), so a worker's lines name the video they are about.
+"""
+import contextvars
 import logging
 import sys
 import time
@@ -8,16 +13,52 @@ from flask import g, request
 from pythonjsonlogger.json import JsonFormatter
 
 access_log = logging.getLogger("videoflix.access")
+# The task the current worker thread is running: {"task": ..., "task_id": ...} or None.
+current_job = contextvars.ContextVar("videoflix_job", default=None)
+JOB_LABEL_LENGTH = 120
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds the current request's id (or "-") to every record."""
+    """Adds the current request's id to every record; in a task, the task's label and fields."""
 
     def filter(self, record):
         from flask import has_request_context
 
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if has_request_context():
+            record.request_id = g.get("request_id", "-")
+            return True
+        job = current_job.get()
+        record.request_id = job["task"] if job else "-"
+        if job:
+            record.task_id = job["task_id"]
         return True
+
+
+def job_label(task):
+    """"transcode_video(12)": the task's short name and arguments, cut to a log-friendly length."""
+    args = [repr(a) for a in task.args or ()] + [f"{k}={v!r}" for k, v in (task.kwargs or {}).items()]
+    label = f"{task.name.rsplit('.', 1)[-1]}({', '.join(args)})"
+    return label if len(label) <= JOB_LABEL_LENGTH else label[: JOB_LABEL_LENGTH - 3] + "..."
+
+
+def watch_jobs(huey):
+    """Track the running task through Huey's signals (emitted in the thread that runs it)."""
+    from huey import signals
+
+    if getattr(huey, "_videoflix_job_logging", False):
+        return
+    huey._videoflix_job_logging = True
+
+    @huey.signal(signals.SIGNAL_EXECUTING)
+    def _started(signal, task, *args):
+        current_job.set({"task": job_label(task), "task_id": task.id})
+
+    @huey.signal(
+        signals.SIGNAL_COMPLETE, signals.SIGNAL_ERROR, signals.SIGNAL_INTERRUPTED, signals.SIGNAL_TIMEOUT,
+        signals.SIGNAL_CANCELED, signals.SIGNAL_LOCKED, signals.SIGNAL_RATE_LIMITED,
+    )
+    def _finished(signal, task, *args):
+        current_job.set(None)
 
 
 def configure_logging(json_lines=False, level=logging.INFO):
@@ -36,8 +77,11 @@ def configure_logging(json_lines=False, level=logging.INFO):
 
 
 def init_app(app):
+    from videoflix.tasks import huey
+
     if not app.testing:
         configure_logging(app.config["LOG_JSON"])
+    watch_jobs(huey)
 
     @app.before_request
     def start_timer():

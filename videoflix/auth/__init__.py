@@ -33,11 +33,6 @@ def _revoked_token(header, payload):
     return error_response(401, "Token has been revoked.")
 
 
-@jwt.user_lookup_error_loader
-def _unknown_user(header, payload):
-    return error_response(401, INVALID_TOKEN)
-
-
 @jwt.token_in_blocklist_loader
 def _is_revoked(header, payload):
     from videoflix.auth.revocation import is_revoked
@@ -45,10 +40,19 @@ def _is_revoked(header, payload):
     return is_revoked(payload)
 
 
-@jwt.user_lookup_loader
-def _load_user(header, payload):
-    """current_user for routes that need the row (staff checks); active users only."""
+def current_account():
+    """The active User behind the request's verified token, or None.
+
+    There is deliberately no Flask-JWT-Extended user loader: it would cost a SELECT on every
+    protected request (segments included). Routes that need the row call this instead.
+    """
+    from flask import g
+    from flask_jwt_extended import get_jwt_identity
+
     from videoflix.auth.models import User
 
-    user = db.session.get(User, int(payload["sub"]))
-    return user if user is not None and user.is_active else None
+    if "videoflix_account" not in g:
+        identity = get_jwt_identity()
+        user = db.session.get(User, int(identity)) if identity and str(identity).isdigit() else None
+        g.videoflix_account = user if user is not None and user.is_active else None
+    return g.videoflix_account

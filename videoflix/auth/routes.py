@@ -9,9 +9,19 @@ from videoflix.auth import emails, sessions
 from videoflix.auth.links import ACTIVATION, RESET, user_for_link
 from videoflix.auth.models import Profile, User
 from videoflix.auth.passwords import hash_password, password_problems, verify_password
-from videoflix.auth.schemas import email_schema, login_schema, password_confirm_schema, register_schema
+from videoflix.auth.schemas import (
+    detail_schema,
+    email_schema,
+    login_response_schema,
+    login_schema,
+    password_confirm_schema,
+    refresh_response_schema,
+    register_response_schema,
+    register_schema,
+)
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
+from videoflix.openapi import BAD_REQUEST, ErrorSchema, MessageSchema, doc
 from videoflix.ratelimit import account_key, client_ip, failed
 from videoflix.validation import json_body
 
@@ -39,6 +49,8 @@ def find_user(email):
 
 
 @bp.post("/register/")
+@doc("Create an inactive account and send the activation e-mail", body=register_schema,
+     responses={201: register_response_schema, 400: BAD_REQUEST, 429: ErrorSchema})
 @_limit("REGISTER_LIMIT", key_func=client_ip, scope="register")
 def register():
     data = json_body(register_schema)
@@ -53,10 +65,11 @@ def register():
         raise APIError(400, payload={"email": [EMAIL_TAKEN]}) from None
     emails.send_activation_email(user, link)
     shown = token if current_app.config["EXPOSE_ACTIVATION_TOKEN"] else ""
-    return jsonify(user={"id": user.id, "email": user.email}, token=shown), 201
+    return register_response_schema.dump({"user": user, "token": shown}), 201
 
 
 @bp.get("/activate/<uidb64>/<token>/")
+@doc("Activate an account from the e-mailed link", responses={200: MessageSchema, 400: MessageSchema})
 def activate(uidb64, token):
     user = user_for_link(uidb64, token, ACTIVATION, current_app.config["ACTIVATION_TOKEN_MAX_AGE"])
     if user is None or user.is_active:
@@ -67,6 +80,8 @@ def activate(uidb64, token):
 
 
 @bp.post("/login/")
+@doc("Log in: sets the access_token and refresh_token cookies", body=login_schema,
+     responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"), 429: ErrorSchema})
 @_limit("LOGIN_FAILURES_PER_CLIENT", key_func=client_ip, deduct_when=failed, scope="login-client")
 @_limit("LOGIN_FAILURES_PER_ACCOUNT", key_func=account_key, deduct_when=failed, scope="login-account")
 def login():
@@ -79,7 +94,7 @@ def login():
     access, refresh = sessions.issue(user)
     user.last_login = datetime.now(UTC)
     db.session.commit()
-    response = jsonify(detail="Login successful", user={"id": user.id, "username": user.email, "email": user.email})
+    response = jsonify(login_response_schema.dump({"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}))
     sessions.set_cookies(response, access, refresh)
     return response
 
@@ -89,6 +104,8 @@ def _refresh_cookie():
 
 
 @bp.post("/logout/")
+@doc("Revoke the session's tokens and delete both cookies (reads the refresh_token cookie)",
+     responses={200: detail_schema, 400: ErrorSchema})
 def logout():
     token = _refresh_cookie()
     if not token:
@@ -106,6 +123,8 @@ def logout():
 
 
 @bp.post("/token/refresh/")
+@doc("Rotate the refresh token and issue a new access token (reads the refresh_token cookie)",
+     responses={200: refresh_response_schema, 400: ErrorSchema, 401: ErrorSchema})
 def refresh():
     token = _refresh_cookie()
     if not token:
@@ -114,12 +133,14 @@ def refresh():
         access, new_refresh = sessions.rotate(token)
     except sessions.SessionError as error:
         raise APIError(401, error.reason) from None
-    response = jsonify(detail="Token refreshed", access=access)
+    response = jsonify(refresh_response_schema.dump({"detail": "Token refreshed", "access": access}))
     sessions.set_cookies(response, access, new_refresh)
     return response
 
 
 @bp.post("/password_reset/")
+@doc("Send a password reset link (the same answer whether or not the account exists)", body=email_schema,
+     responses={200: detail_schema, 400: BAD_REQUEST, 429: ErrorSchema})
 @_limit("PASSWORD_RESET_LIMIT", key_func=client_ip, scope="password-reset")
 def password_reset():
     data = json_body(email_schema)
@@ -130,6 +151,8 @@ def password_reset():
 
 
 @bp.post("/password_confirm/<uidb64>/<token>/")
+@doc("Set a new password from the e-mailed link; ends every session of the user", body=password_confirm_schema,
+     responses={200: detail_schema, 400: BAD_REQUEST})
 def password_confirm(uidb64, token):
     data = json_body(password_confirm_schema)
     user = user_for_link(uidb64, token, RESET, current_app.config["RESET_TOKEN_MAX_AGE"])

@@ -1,6 +1,6 @@
 """Request schemas of the accounts API."""
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
 
 from videoflix.auth.passwords import password_problems
 from videoflix.validation import REQUIRED, BaseSchema, StrictString, required_string
@@ -26,7 +26,11 @@ class EmailField(StrictString):
 
 
 def email_field():
-    return EmailField(required=True, error_messages={"required": REQUIRED, "null": "This field may not be null."})
+    return EmailField(
+        required=True,
+        error_messages={"required": REQUIRED, "null": "This field may not be null."},
+        metadata={"format": "email", "maxLength": EMAIL_MAX},
+    )
 
 
 class EmailSchema(BaseSchema):
@@ -70,3 +74,38 @@ register_schema = RegisterSchema()
 login_schema = LoginSchema()
 email_schema = EmailSchema()
 password_confirm_schema = PasswordConfirmSchema()
+
+
+# Responses (dumped by the routes and documented in the OpenAPI document).
+class UserSchema(BaseSchema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+
+
+class LoginUserSchema(UserSchema):
+    username = fields.String(required=True)
+
+
+class RegisterResponseSchema(BaseSchema):
+    user = fields.Nested(UserSchema, required=True)
+    token = fields.String(
+        required=True, metadata={"description": "The activation token (development only; empty in production)."}
+    )
+
+
+class DetailSchema(BaseSchema):
+    detail = fields.String(required=True)
+
+
+class LoginResponseSchema(DetailSchema):
+    user = fields.Nested(LoginUserSchema, required=True)
+
+
+class RefreshResponseSchema(DetailSchema):
+    access = fields.String(required=True, metadata={"description": "The new access token (also set as a cookie)."})
+
+
+register_response_schema = RegisterResponseSchema()
+login_response_schema = LoginResponseSchema()
+refresh_response_schema = RefreshResponseSchema()
+detail_schema = DetailSchema()

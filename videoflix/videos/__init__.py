@@ -2,6 +2,9 @@
 
 
 def init_app(app):
-    from videoflix.videos import models, routes  # noqa: F401 (models: register the table)
+    # models: register the table; tasks: register the Huey task and the worker-start recovery.
+    from videoflix.videos import cli, models, routes, tasks  # noqa: F401
 
     app.register_blueprint(routes.bp)
+    app.cli.add_command(cli.add_video_command)
+    app.cli.add_command(cli.transcode_command)

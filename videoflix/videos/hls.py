@@ -88,6 +88,15 @@ def segment_codecs(segment_path: str | os.PathLike, has_audio: bool) -> str:
     return ",".join(x for x in (video, audio) if x)
 
 
+def first_segment_uri(playlist_path: str | os.PathLike) -> str:
+    with open(playlist_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
+    raise ValueError(f"no segment in playlist {playlist_path}")
+
+
 @dataclass
 class MasterEntry:
     uri: str                   # e.g. "720p/index.m3u8"

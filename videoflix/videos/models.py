@@ -1,8 +1,12 @@
-"""The Video row: the one record of a video's state, read by the API, the admin and the CLI."""
+"""The Video row: the one record of a video's state, read by the API, the admin and the CLI.
+
+State changes go through videoflix.videos.state only. Deleting a row (any ORM delete that is
+committed) deletes the video's files too: see the session hooks at the end of this module.
+"""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
@@ -12,6 +16,11 @@ STATUSES = (PENDING, PROCESSING, READY, FAILED)
 
 
 class Video(db.Model):
+    """`status` says what viewers get: `ready` as long as a complete version is published
+    (`hls_dir`), even while a re-transcode runs or after one failed. A job in flight is shown by
+    `queued_at` (waiting or running), `claimed_by` (running) and `progress` (0-100 of that job);
+    `error` is the last job's failure, if it failed."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -23,7 +32,10 @@ class Video(db.Model):
     progress: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
-    # Who is transcoding it and since when: a claim, so two workers never run the same video.
+    # Set while a transcode job is wanted (queued or running); cleared when it ends.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who is transcoding it and since when: "<host>:<pid>:<job>", so two workers never run the
+    # same video and a dead worker's claim can be recognised (see state.claim_is_dead).
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -45,3 +57,40 @@ class Video(db.Model):
     @property
     def resolutions(self):
         return [r["label"] for r in self.renditions or []]
+
+    @property
+    def job_label(self):
+        """A short human description of the transcode job, for the admin and the CLI."""
+        if self.claimed_by:
+            return f"transcoding {self.progress}%"
+        if self.queued_at:
+            return "queued"
+        if self.error:
+            return "failed"
+        return ""
+
+
+_DELETED_KEY = "videoflix_deleted_videos"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_deleted_videos(session, flush_context):
+    # Paths are resolved now, while the app context that deletes the row is certainly there.
+    from videoflix.videos import storage
+
+    for obj in session.deleted:
+        if isinstance(obj, Video):
+            session.info.setdefault(_DELETED_KEY, []).append(storage.files_of(obj))
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_files_of_deleted_videos(session):
+    from videoflix.videos import storage
+
+    for files in session.info.pop(_DELETED_KEY, []):
+        storage.delete_files(files)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_deleted_videos(session):
+    session.info.pop(_DELETED_KEY, None)

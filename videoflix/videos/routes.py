@@ -1,4 +1,161 @@
-"""The videos API (see "Videos" in API.md)."""
-from flask import Blueprint
+"""The videos API (see "Videos" in API.md): the catalogue, details, and HLS delivery.
+
+The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
+segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
+"""
+from flask import Blueprint, Response, jsonify, request
+from flask_jwt_extended import jwt_required
+
+from videoflix.auth import current_account
+
+from videoflix.errors import APIError
+from videoflix.openapi import ErrorSchema, doc
+from videoflix.extensions import db
+from videoflix.videos.delivery import (
+    IMMUTABLE,
+    JPEG_TYPE,
+    LABELS,
+    PLAYLIST_TYPE,
+    REVALIDATE,
+    SEGMENT_RE,
+    SEGMENT_TYPE,
+    rendition_file,
+    send_media,
+    thumbnail_file,
+)
+from videoflix.videos.models import READY, Video
+from videoflix.videos.schemas import staff_video_schema, video_schema, videos_schema
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
+
+
+def _file(content_type, description, schema=None):
+    return {"description": description, "content": {content_type: {"schema": schema or {"type": "string"}}}}
+
+
+PLAYLIST_DOC = _file(PLAYLIST_TYPE, "An HLS playlist")
+FILE_RESPONSES = {
+    304: "Not modified (If-None-Match / If-Modified-Since)",
+    404: (ErrorSchema, "Unknown video, not ready, or no such rendition or file"),
+}
+SEGMENT_DOC = {
+    200: _file(SEGMENT_TYPE, "An MPEG-TS segment", {"type": "string", "format": "binary"}),
+    206: _file(SEGMENT_TYPE, "A byte range of the segment", {"type": "string", "format": "binary"}),
+    416: "Range not satisfiable",
+    **FILE_RESPONSES,
+}
+
+VIDEO_NOT_FOUND = "Video not found."
+
+
+@bp.after_request
+def _vary_on_credentials(response):
+    # Every answer here depends on who asks; a shared cache must never mix two users up.
+    response.vary.update(("Cookie", "Authorization"))
+    return response
+
+
+@bp.get("/")
+@doc("The ready videos, newest first", auth=True, responses={200: videos_schema})
+@jwt_required()
+def list_videos():
+    """Ready videos, newest first: one SELECT of six columns, whatever their number."""
+    rows = db.session.execute(
+        db.select(Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
+        .where(Video.status == READY)
+        .order_by(Video.created_at.desc(), Video.id.desc())
+    ).mappings().all()
+    return jsonify(videos_schema.dump(rows))
+
+
+@bp.get("/<int:video_id>/")
+@doc("A video's details (staff also see videos that are not ready, with their error)", auth=True,
+     responses={200: staff_video_schema, 404: ErrorSchema})
+@jwt_required()
+def video_detail(video_id):
+    """A ready video; staff also get videos that are not ready, with their status and error."""
+    video = db.session.get(Video, video_id)
+    account = current_account() if video is not None and video.status != READY else None
+    staff = bool(account and account.is_staff)
+    if video is None or (video.status != READY and not staff):
+        raise APIError(404, VIDEO_NOT_FOUND)
+    return (staff_video_schema if staff else video_schema).dump(video)
+
+
+@bp.get("/<int:video_id>/master.m3u8")
+@doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
+@jwt_required()
+def master_playlist(video_id):
+    """The adaptive master playlist, built from the row's renditions (best last).
+
+    Its URIs are relative (`720p/index.m3u8`), so they resolve to media_playlist below.
+    """
+    video = db.session.get(Video, video_id)
+    if video is None or video.status != READY or not video.hls_dir:
+        raise APIError(404, VIDEO_NOT_FOUND)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for rendition in video.renditions or []:
+        if rendition.get("label") not in LABELS:
+            continue
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(_stream_attributes(rendition)))
+        lines.append(f"{rendition['label']}/index.m3u8")
+    if len(lines) == 3:
+        raise APIError(404, VIDEO_NOT_FOUND)
+    response = Response("\n".join(lines) + "\n", mimetype=PLAYLIST_TYPE)
+    response.headers["Cache-Control"] = REVALIDATE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _stream_attributes(r):
+    attributes = [f"BANDWIDTH={int(r.get('bandwidth') or 1)}"]
+    if r.get("average_bandwidth"):
+        attributes.append(f"AVERAGE-BANDWIDTH={int(r['average_bandwidth'])}")
+    if r.get("width") and r.get("height"):
+        attributes.append(f"RESOLUTION={int(r['width'])}x{int(r['height'])}")
+    if r.get("codecs"):
+        attributes.append(f'CODECS="{r["codecs"]}"')
+    if r.get("frame_rate"):
+        attributes.append(f"FRAME-RATE={float(r['frame_rate']):.3f}")
+    return attributes
+
+
+@bp.get("/<int:video_id>/<resolution>/index.m3u8")
+@doc("The media playlist of one rendition (480p, 720p or 1080p)", auth=True,
+     responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
+@jwt_required()
+def media_playlist(video_id, resolution):
+    relative, path, st = rendition_file(video_id, resolution, "index.m3u8")
+    return send_media(relative, path, st, PLAYLIST_TYPE, REVALIDATE)
+
+
+# hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.
+@bp.get("/<int:video_id>/<resolution>/<segment>/", strict_slashes=False)
+@doc("An MPEG-TS segment of a rendition (with or without the trailing slash; Range supported)", auth=True,
+     responses=SEGMENT_DOC)
+@jwt_required()
+def media_segment(video_id, resolution, segment):
+    """A segment's bytes; the hot path: no SQL query but the token's revocation lookup."""
+    if not SEGMENT_RE.fullmatch(segment):
+        raise APIError(404, "Not found.")
+    relative, path, st = rendition_file(video_id, resolution, segment)
+    return send_media(relative, path, st, SEGMENT_TYPE, IMMUTABLE)
+
+
+@bp.get("/<int:video_id>/thumbnail.jpg")
+@doc("The video's JPEG thumbnail", auth=True,
+     responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
+                206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
+                416: "Range not satisfiable", **FILE_RESPONSES})
+@jwt_required()
+def thumbnail(video_id):
+    """The JPEG for an <img> on the SPA's origin, authenticated by the cookie.
+
+    Cross-Origin-Resource-Policy is cross-origin: Chromium never counts two IP-address origins
+    (127.0.0.1:5500 and :8000) as same-site, and the cookie check already keeps others out.
+
+    With the current version in `?v=` it is immutable; any other URL revalidates.
+    """
+    relative, path, st, version = thumbnail_file(video_id)
+    cache = IMMUTABLE if request.args.get("v") == version else REVALIDATE
+    return send_media(relative, path, st, JPEG_TYPE, cache, {"Cross-Origin-Resource-Policy": "cross-origin"})

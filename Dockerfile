@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1
+# Videoflix: `docker build -t videoflix .` builds the app image (gunicorn by default, or
+# `flask --app wsgi worker` / `flask --app wsgi db upgrade`); `--target nginx` builds the front proxy
+# with the static files baked in. See docker-compose.yml and docs/deploy.md.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NGINX_IMAGE=nginx:1.27-bookworm
+
+# ---------------------------------------------------------------- builder: wheels and the venv
+FROM ${PYTHON_IMAGE} AS builder
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Compilers only for a dependency that has no wheel for this platform; this stage is thrown away.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY requirements.txt ./
+# Every dependency becomes a wheel here, then installs from those wheels alone (--no-index), so
+# the venv holds exactly what requirements.txt pins. The final image runs Debian's ffmpeg, so
+# the copy bundled in imageio-ffmpeg (~165 MB) is dropped (IMAGEIO_FFMPEG_EXE points at Debian's).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt \
+    && rm -rf /opt/venv/lib/python3*/site-packages/imageio_ffmpeg/binaries/*
+# Static files for nginx: Flask-Admin's assets, and the app's own if it has any.
+COPY videoflix ./videoflix
+RUN mkdir -p /srv/static/admin /srv/static/app \
+    && cp -r /opt/venv/lib/python3*/site-packages/flask_admin/static/. /srv/static/admin/ \
+    && if [ -d videoflix/static ]; then cp -r videoflix/static/. /srv/static/app/; fi
+
+# ---------------------------------------------------------------- nginx: the front proxy
+FROM ${NGINX_IMAGE} AS nginx
+COPY --from=builder /srv/static /srv/static
+# The official image renders /etc/nginx/templates/*.template with envsubst at start
+# (MAX_UPLOAD_MB, APP_UPSTREAM); nginx's own $variables are left alone.
+COPY deploy/nginx/compose.conf.template /etc/nginx/templates/default.conf.template
+ENV MAX_UPLOAD_MB=4096 \
+    APP_UPSTREAM=web:8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/nginx-health"]
+
+# ---------------------------------------------------------------- runtime: the app (default target)
+FROM ${PYTHON_IMAGE} AS runtime
+ARG APP_UID=10001
+# ffmpeg from Debian does the transcoding; nothing else is installed, and no compiler.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid "${APP_UID}" videoflix \
+    && useradd --system --uid "${APP_UID}" --gid videoflix --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin videoflix \
+    && install -d -o videoflix -g videoflix -m 0755 /srv/media \
+    && install -d -o videoflix -g videoflix -m 0750 /app/instance
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FLASK_APP=wsgi \
+    VIDEOFLIX_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    MEDIA_ROOT=/srv/media \
+    IMAGEIO_FFMPEG_EXE=/usr/bin/ffmpeg
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+# The code belongs to root and is only readable by the app's user: a compromised process cannot
+# rewrite it. Compiled ahead, since the user cannot write __pycache__ at run time.
+COPY wsgi.py gunicorn.conf.py ./
+COPY migrations ./migrations
+COPY videoflix ./videoflix
+RUN python -m compileall -q /app/videoflix /app/wsgi.py
+# Numeric, so an orchestrator can verify it is not root (runAsNonRoot) without the passwd file.
+USER ${APP_UID}:${APP_UID}
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/health/' % os.environ.get('PORT', '8000'), timeout=8)"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]

@@ -1,0 +1,228 @@
+"""HLS delivery: HTTP caching, ranges, path safety, the query-free hot path, X-Accel-Redirect."""
+import os
+
+import pytest
+from sqlalchemy import update
+
+from tests.test_streaming import client, count_queries, hls_template, make_video, media_path, video_row  # noqa: F401
+from videoflix.extensions import db
+from videoflix.videos.models import PROCESSING, Video
+
+SECRET = b"ORIGINAL-UPLOAD-BYTES-never-served"
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+@pytest.fixture
+def video(auth, make_video):
+    return make_video()
+
+
+def segment_url(video_id, name="seg001.ts", label="480p"):
+    return f"/api/video/{video_id}/{label}/{name}"
+
+
+# --- HTTP caching and ranges ----------------------------------------------------------------------
+
+def test_segment_is_private_immutable_with_validators(client, video, app):
+    response = client.get(segment_url(video))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    assert {"Cookie", "Authorization"} <= set(response.vary)
+    assert response.headers["Accept-Ranges"] == "bytes"
+    etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
+    assert etag.startswith('"') and "W/" not in etag
+
+    cached = client.get(segment_url(video), headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.data == b""
+    assert cached.headers["Cache-Control"] == IMMUTABLE
+    assert client.get(segment_url(video), headers={"If-Modified-Since": modified}).status_code == 304
+    other = client.get(segment_url(video, "seg002.ts"), headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("path", ["{id}/480p/index.m3u8", "{id}/master.m3u8"])
+def test_playlists_revalidate(client, video, path):
+    url = "/api/video/" + path.format(id=video)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    assert {"Cookie", "Authorization"} <= set(response.vary)
+    again = client.get(url, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_range_requests(client, video, app):
+    hls_dir = video_row(app, video).hls_dir
+    with open(media_path(app, hls_dir, "480p", "seg001.ts"), "rb") as f:
+        data = f.read()
+    size = len(data)
+    part = client.get(segment_url(video), headers={"Range": "bytes=100-299"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-299/{size}"
+    assert part.data == data[100:300]
+    tail = client.get(segment_url(video), headers={"Range": "bytes=-188"})
+    assert tail.status_code == 206 and tail.data == data[-188:]
+    assert tail.headers["Content-Range"] == f"bytes {size - 188}-{size - 1}/{size}"
+    beyond = client.get(segment_url(video), headers={"Range": f"bytes={size + 10}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{size}"
+    assert beyond.is_json
+
+
+# --- nothing but the rendition's files ------------------------------------------------------------
+
+@pytest.fixture
+def planted(app, video):
+    """Secret files where a traversal would land: uploads/, work/, and the hls version folder."""
+    hls_dir = video_row(app, video).hls_dir
+    media = app.config["MEDIA_ROOT"]
+    paths = [
+        os.path.join(media, "uploads", "source.mp4"),
+        os.path.join(media, "uploads", "seg000.ts"),
+        os.path.join(media, "work", hls_dir, "480p", "seg000.ts"),
+        os.path.join(media, "work", "index.m3u8"),
+        os.path.join(media, "hls", hls_dir, "480p", "seg.ts"),
+    ]
+    for path in paths:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(SECRET)
+    return hls_dir
+
+
+TRAVERSALS = [
+    "{id}/480p/../../../../uploads/source.mp4",
+    "{id}/480p/..%2f..%2f..%2f..%2fuploads%2fsource.mp4/",
+    "{id}/480p/..%2F..%2F..%2F..%2Fuploads%2Fseg000.ts",
+    "{id}/480p/%2e%2e/",
+    "{id}/480p/%2e%2e%2f%2e%2e%2f%2e%2e%2fuploads%2fseg000.ts",
+    "{id}/%2e%2e%2f%2e%2e%2f%2e%2e%2fuploads/seg000.ts/",
+    "{id}/..%2f..%2f..%2fwork%2f{hls}%2f480p/seg000.ts",
+    "{id}/480p/..\\..\\..\\..\\uploads\\seg000.ts",
+    "{id}/480p/%5c..%5c..%5cuploads%5cseg000.ts",
+    "{id}/480p/%2fetc%2fpasswd",
+    "{id}/480p//etc/passwd",
+    "{id}/480p/seg.ts",
+    "{id}/480p/seg000.ts%00.m3u8",
+    "{id}/480p/%2Ftmp%2Fseg000.ts",
+    "{id}/..%2f..%2fuploads/index.m3u8",
+    "{id}/480p/../../../work/index.m3u8",
+    "..%2fuploads/480p/seg000.ts",
+    "{id}/480p/seg000.ts/..%2f..%2f..%2f..%2fuploads%2fsource.mp4",
+    "{id}/thumbnail.jpg/..%2f..%2f..%2fuploads%2fsource.mp4",
+    "{id}/master.m3u8/../../../uploads/source.mp4",
+    "../../uploads/source.mp4",
+    "%2e%2e/%2e%2e/work/index.m3u8",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_traversal_never_reaches_uploads_or_work(client, planted, video, path):
+    response = client.get("/api/video/" + path.format(id=video, hls=planted.replace("/", "%2f")))
+    assert SECRET not in response.data
+    assert response.status_code == 404, response.data
+    assert response.is_json and set(response.get_json()) == {"detail"}
+
+
+def test_symlinks_inside_the_media_folder_are_not_followed(client, planted, video, app):
+    media = app.config["MEDIA_ROOT"]
+    label_dir = media_path(app, planted, "480p")
+    os.symlink(os.path.join(media, "uploads", "source.mp4"), os.path.join(label_dir, "seg777.ts"))
+    os.symlink("/etc/passwd", os.path.join(label_dir, "seg778.ts"))
+    # A whole rendition folder pointing at work/ (720p is listed in the row's renditions).
+    rendition = media_path(app, planted, "720p")
+    os.rename(rendition, rendition + ".real")
+    os.symlink(os.path.join(media, "work", planted, "480p"), rendition)
+    for url in (segment_url(video, "seg777.ts"), segment_url(video, "seg778.ts") + "/",
+                segment_url(video, "seg000.ts", "720p"), f"/api/video/{video}/720p/index.m3u8"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert SECRET not in response.data and b"root:" not in response.data
+    assert client.get(segment_url(video, "seg000.ts")).status_code == 200  # the real one still works
+
+
+def test_symlinked_thumbnail_is_refused(client, planted, video, app):
+    thumb = media_path(app, planted, "thumbnail.jpg")
+    os.remove(thumb)
+    os.symlink(os.path.join(app.config["MEDIA_ROOT"], "uploads", "source.mp4"), thumb)
+    response = client.get(f"/api/video/{video}/thumbnail.jpg")
+    assert response.status_code == 404 and SECRET not in response.data
+
+
+# --- the hot path ---------------------------------------------------------------------------------
+
+def test_segment_requests_issue_no_sql_but_the_revocation_lookup(client, video, app, count_queries):
+    assert client.get(segment_url(video, "seg000.ts")).status_code == 200  # warms the media index
+    with count_queries() as statements:
+        for i in range(10):
+            response = client.get(segment_url(video, f"seg00{i % 3}.ts"))
+            assert response.status_code == 200
+    assert not [s for s in statements if "revoked_token" not in s], statements
+    assert len(statements) == (0 if app.config["REDIS_URL"] else 10)
+
+
+def test_a_commit_in_this_process_takes_effect_at_the_next_segment(client, video, app):
+    assert client.get(segment_url(video)).status_code == 200
+    with app.app_context():
+        db.session.get(Video, video).status = PROCESSING
+        db.session.commit()
+    assert client.get(segment_url(video)).status_code == 404
+
+
+def test_a_new_version_from_another_process_is_found_when_the_old_files_go(client, video, app, hls_template):
+    import shutil
+
+    from tests.test_streaming import copy_version
+
+    old = video_row(app, video).hls_dir
+    assert client.get(segment_url(video)).status_code == 200
+    new = f"{video}/newversion"
+    copy_version(app, hls_template, new)
+    with app.app_context():
+        # A Core UPDATE fires no ORM events: like a commit made by the transcoding worker.
+        db.session.execute(update(Video).where(Video.id == video).values(hls_dir=new))
+        db.session.commit()
+    shutil.rmtree(media_path(app, old))
+    response = client.get(segment_url(video))
+    assert response.status_code == 200
+    with open(media_path(app, new, "480p", "seg001.ts"), "rb") as f:
+        assert response.data == f.read()
+
+
+# --- production: nginx sends the bytes ------------------------------------------------------------
+
+@pytest.fixture
+def accel_config(app_config):
+    app_config["MEDIA_ACCEL_REDIRECT"] = "/protected-media/"
+    return app_config
+
+
+@pytest.mark.parametrize("name, label, kind, cache", [
+    ("seg001.ts", "480p", "video/MP2T", IMMUTABLE),
+    ("seg000.ts/", "720p", "video/MP2T", IMMUTABLE),
+    ("index.m3u8", "720p", "application/vnd.apple.mpegurl", "private, no-cache"),
+])
+def test_accel_redirect_headers(accel_config, client, video, app, name, label, kind, cache):
+    hls_dir = video_row(app, video).hls_dir
+    response = client.get(f"/api/video/{video}/{label}/{name}")
+    assert response.status_code == 200
+    assert response.data == b""
+    assert response.headers["X-Accel-Redirect"] == f"/protected-media/hls/{hls_dir}/{label}/{name.rstrip('/')}"
+    assert response.headers["Content-Type"] == kind
+    assert response.headers["Cache-Control"] == cache
+    assert {"Cookie", "Authorization"} <= set(response.vary)
+
+
+def test_accel_redirect_thumbnail_and_refusals(accel_config, client, planted, video, app):
+    response = client.get(f"/api/video/{video}/thumbnail.jpg?v={planted.split('/')[1]}")
+    assert response.headers["X-Accel-Redirect"] == f"/protected-media/hls/{planted}/thumbnail.jpg"
+    assert response.headers["Content-Type"] == "image/jpeg"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    os.symlink(os.path.join(app.config["MEDIA_ROOT"], "uploads", "source.mp4"),
+               media_path(app, planted, "480p", "seg555.ts"))
+    for path in TRAVERSALS[:8] + ["{id}/480p/seg555.ts", "{id}/1080p/seg000.ts"]:
+        refused = client.get("/api/video/" + path.format(id=video, hls=planted))
+        assert refused.status_code == 404 and "X-Accel-Redirect" not in refused.headers
+    anonymous = app.test_client().get(segment_url(video))
+    assert anonymous.status_code == 401 and "X-Accel-Redirect" not in anonymous.headers

@@ -1,0 +1,127 @@
+"""`flask worker` in a real subprocess on a file-backed queue: stopping it never loses a task.
+
+SIGTERM (what Docker and systemd send) lets the running task finish; SIGINT interrupts it and the
+task goes back on the queue, where the next worker picks it up. The worker logs JSON lines that
+carry the task when LOG_JSON is set.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.worker_app import slow_job, worker_config
+from videoflix import create_app
+from videoflix.extensions import db
+from videoflix.tasks import huey
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def queue(tmp_path):
+    """An app bound to a fresh SQLite database and queue file, as the worker subprocess will be."""
+    config = worker_config(f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media"))
+    app = create_app({"TESTING": True, "HUEY_IMMEDIATE": False, **config})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    huey.flush()
+
+
+def start_worker(app, tmp_path, name):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOFLIX_", "FLASK_")) and k not in {
+        "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "DB_NAME"}}
+    env.update(
+        WORKER_TEST_DB=app.config["SQLALCHEMY_DATABASE_URI"],
+        WORKER_TEST_QUEUE=app.config["HUEY_FILE"],
+        WORKER_TEST_MEDIA=app.config["MEDIA_ROOT"],
+        VIDEOFLIX_ENV="development",
+        LOG_JSON="1",
+        PYTHONPATH=str(ROOT),
+    )
+    with open(tmp_path / f"{name}.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "tests.worker_app:make_app", "worker", "--workers", "1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    proc.log_path = tmp_path / f"{name}.log"
+    return proc
+
+
+def wait_for(predicate, proc, what):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"gave up waiting for {what}; worker log:\n{proc.log_path.read_text()}")
+
+
+def stop(proc, sig):
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"worker did not exit after {sig!r}; log:\n{proc.log_path.read_text()}")
+
+
+def json_lines(path):
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            pass
+    return lines
+
+
+def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    slow_job(str(job_dir), 2)
+    assert huey.pending_count() == 1
+    worker = start_worker(queue, tmp_path, "worker")
+    wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
+
+    assert stop(worker, signal.SIGTERM) == 0
+    assert (job_dir / "done").read_text() == "ok"
+    assert huey.pending_count() == 0
+    # LOG_JSON works in the worker too, and a task's lines name the task and its arguments.
+    records = json_lines(worker.log_path)
+    working = [r for r in records if r.get("message", "").startswith("slow job working")]
+    assert len(working) == 1, worker.log_path.read_text()
+    assert working[0]["request_id"] == f"slow_job({str(job_dir)!r}, 2)"
+    assert working[0]["task_id"]
+    assert any("Shutting down gracefully" in r.get("message", "") for r in records)
+
+
+def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue, tmp_path):
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    slow_job(str(job_dir), 3)
+    worker = start_worker(queue, tmp_path, "first")
+    wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
+
+    stop(worker, signal.SIGINT)
+    assert not (job_dir / "done").exists()
+    assert huey.pending_count() == 1, worker.log_path.read_text()
+    assert "re-queued" in worker.log_path.read_text()
+
+    (job_dir / "started").unlink()
+    second = start_worker(queue, tmp_path, "second")
+    wait_for(lambda: (job_dir / "done").exists(), second, "the re-queued task to finish")
+    assert stop(second, signal.SIGTERM) == 0
+    assert huey.pending_count() == 0

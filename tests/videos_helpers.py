@@ -1,0 +1,95 @@
+"""Helpers for the tests/test_videos_*.py modules: store a clip, read a row, watch transitions."""
+import os
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from videoflix.extensions import db
+from videoflix.videos import state, storage
+from videoflix.videos.models import Video
+
+
+def add_clip(app, clip, *, title="Clip", category="Drama", enqueue=True):
+    """Store `clip` through storage.accept_upload (transcoded inline when enqueue); the video id."""
+    with app.app_context(), open(clip, "rb") as stream:
+        return storage.accept_upload(
+            stream, filename=Path(clip).name, title=title, description="A test clip.", category=category,
+            enqueue=enqueue,
+        ).id
+
+
+def row(app, video_id):
+    """The video's columns as a dict (None when deleted), read in a fresh context."""
+    with app.app_context():
+        video = db.session.get(Video, video_id)
+        if video is None:
+            return None
+        return {c.name: getattr(video, c.name) for c in Video.__table__.columns}
+
+
+def queue(app, video_id, **kwargs):
+    with app.app_context():
+        state.queue(db.session.get(Video, video_id), **kwargs)
+
+
+def media(app, *parts):
+    return Path(app.config["MEDIA_ROOT"], *parts)
+
+
+def files_below(path):
+    path = Path(path)
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+class Transitions(list):
+    """Records (status, progress) after every committed transition, via state.video_changed."""
+
+    def __init__(self, app):
+        super().__init__()
+        self.app = app
+
+    def __enter__(self):
+        state.video_changed.connect(self._record, sender=self.app)
+        return self
+
+    def __exit__(self, *exc):
+        state.video_changed.disconnect(self._record, sender=self.app)
+
+    def _record(self, sender, video_id, status, progress):
+        self.append((status, progress))
+
+    @property
+    def statuses(self):
+        collapsed = []
+        for status, _ in self:
+            if not collapsed or collapsed[-1] != status:
+                collapsed.append(status)
+        return collapsed
+
+
+def dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def strand(app, video_id, *, pid, job="deadbeefdeadbeef", claimed_at=None, host=None):
+    """Make the video look like a worker claimed it and then died mid-job (work folder included)."""
+    host = host or socket.gethostname()[:60]
+    with app.app_context():
+        video = db.session.get(Video, video_id)
+        video.queued_at = video.claimed_at = claimed_at or datetime.now(UTC)
+        video.claimed_by = f"{host}:{pid}:{job}"
+        video.status = "processing" if video.hls_dir is None else video.status
+        db.session.commit()
+    work = media(app, "work", job)
+    work.mkdir(parents=True)
+    (work / "partial.ts").write_bytes(b"half a segment")
+    return work
+
+
+def own_pid():
+    return os.getpid()

@@ -1,0 +1,31 @@
+"""A real app plus one slow task, for tests/test_worker.py: `flask --app tests.worker_app:make_app worker`
+runs it in a subprocess, and the test enqueues from its own process on the same file-backed queue."""
+import logging
+import os
+import pathlib
+import time
+
+from videoflix import create_app
+from videoflix.tasks import task
+
+log = logging.getLogger(__name__)
+
+
+def worker_config(db_url, queue_file, media_root):
+    return {"SQLALCHEMY_DATABASE_URI": db_url, "HUEY_FILE": queue_file, "REDIS_URL": None, "MEDIA_ROOT": media_root}
+
+
+def make_app():
+    """The worker side: configuration from the WORKER_TEST_* variables the test sets."""
+    env = os.environ
+    return create_app(worker_config(env["WORKER_TEST_DB"], env["WORKER_TEST_QUEUE"], env["WORKER_TEST_MEDIA"]))
+
+
+@task()
+def slow_job(folder, seconds):
+    """Writes `started`, sleeps, then writes `done` into folder: `done` exists only if it ran to the end."""
+    folder = pathlib.Path(folder)
+    (folder / "started").write_text(str(os.getpid()))
+    log.info("slow job working in %s", folder)
+    time.sleep(seconds)
+    (folder / "done").write_text("ok")

@@ -1,0 +1,153 @@
+"""The OpenAPI 3 document, generated from the marshmallow schemas the routes load and dump.
+
+Routes declare what they take and answer with `@doc(...)`; `build_spec(app)` walks the URL map,
+so a route without `@doc` is simply not documented, and a documented one cannot drift from the
+schemas it really uses.
+"""
+import re
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app, jsonify, url_for
+from marshmallow import Schema, fields
+
+OPENAPI_VERSION = "3.0.3"
+# Realistic values for the docs page and the fuzzer's examples phase.
+PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ"}
+_PARAM = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+
+class ErrorSchema(Schema):
+    detail = fields.String(required=True, metadata={"example": "Not found."})
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Validation errors keyed by field: a list of sentences per field.",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# A 400 is either {"detail": ...} (malformed body, invalid link) or field errors.
+BAD_REQUEST = {
+    "description": "Malformed body, or validation errors keyed by field",
+    "content": {"application/json": {"schema": {"oneOf": [ERROR_REF, FIELD_ERRORS]}}},
+}
+
+
+def doc(summary, *, body=None, responses=None, auth=False, tags=None, description=None):
+    """Describe a view for the OpenAPI document.
+
+    `responses` maps a status code to a Schema (class or instance), a (Schema, description) pair,
+    a plain description (no body), or a dict {"content": {...}} for non-JSON bodies.
+    """
+
+    def decorator(fn):
+        fn._openapi = {
+            "summary": summary,
+            "description": description,
+            "body": body,
+            "responses": responses or {},
+            "auth": auth,
+            "tags": tags,
+        }
+        return fn
+
+    return decorator
+
+
+def _path_and_params(rule):
+    params = []
+
+    def replace(match):
+        converter = match.group("converter") or "string"
+        schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1} if converter == "int" else {"type": "string"}
+        name = match.group("name")
+        param = {"in": "path", "name": name, "required": True, "schema": schema}
+        if name in PARAM_EXAMPLES:
+            param["example"] = PARAM_EXAMPLES[name]
+        params.append(param)
+        return "{" + match.group("name") + "}"
+
+    return _PARAM.sub(replace, rule.rule), params
+
+
+def _response(spec_value):
+    if isinstance(spec_value, str):
+        return {"description": spec_value}
+    if isinstance(spec_value, dict):
+        return {"description": spec_value.get("description", ""), **spec_value}
+    schema, description = spec_value if isinstance(spec_value, tuple) else (spec_value, "")
+    return {"description": description or "", "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(info, params, tag):
+    responses = {str(code): _response(value) for code, value in info["responses"].items()}
+    # Anything else (405, 413, 415, 429, 500, ...) is an error envelope.
+    responses.setdefault(
+        "default",
+        {**BAD_REQUEST, "description": "An error (405, 413, 415, 429, ...)"},
+    )
+    operation = {"summary": info["summary"], "tags": info["tags"] or [tag], "responses": responses}
+    if info["description"]:
+        operation["description"] = info["description"]
+    if params:
+        operation["parameters"] = params
+    if info["body"] is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": info["body"]}}}
+    if info["auth"]:
+        operation["security"] = [{"cookieAuth": []}, {"bearerAuth": []}]
+        responses.setdefault("401", _response((ErrorSchema, "No valid, unrevoked access token")))
+    return operation
+
+
+def build_spec(app):
+    """The OpenAPI document (a dict) of every documented route of `app`."""
+    spec = APISpec(
+        title="Videoflix API",
+        version=app.config.get("API_VERSION", "1.0.0"),
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Accounts, the video list and HLS streaming. Errors are JSON: {\"detail\": ...} or keyed by field."},
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.security_scheme("cookieAuth", {"type": "apiKey", "in": "cookie", "name": "access_token"})
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    paths = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        info = getattr(app.view_functions.get(rule.endpoint), "_openapi", None)
+        if info is None:
+            continue
+        path, params = _path_and_params(rule)
+        tag = rule.endpoint.split(".")[0]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(info, params, tag)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    spec = current_app.extensions.get("openapi_spec")
+    if spec is None:
+        spec = current_app.extensions["openapi_spec"] = build_spec(current_app)
+    return jsonify(spec)
+
+
+def init_app(app):
+    from flask_swagger_ui import get_swaggerui_blueprint
+
+    app.register_blueprint(bp)
+    with app.test_request_context():
+        spec_url = url_for("openapi.openapi_json")
+    docs = get_swaggerui_blueprint("/api/docs", spec_url, config={"app_name": "Videoflix API"}, blueprint_name="api_docs")
+    app.register_blueprint(docs)

@@ -1,0 +1,214 @@
+"""Media delivery: a short-lived index of playable videos,
+safe paths under MEDIA_ROOT/hls, HTTP caching, ranges, and nginx X-Accel-Redirect.
+
+Only files below MEDIA_ROOT/hls/<hls_dir>/ are ever served; uploads/ and work/ have no route.
+"""
+import functools
+import os
+import posixpath
+import re
+import stat
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Response, current_app, request, send_file
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from videoflix.errors import APIError
+from videoflix.extensions import db
+from videoflix.videos.models import READY, Video
+
+LABELS = frozenset({"480p", "720p", "1080p"})
+SEGMENT_RE = re.compile(r"seg\d{1,6}\.ts")
+# hls_dir and thumbnail come from the database, never from the client; checked anyway.
+STORED_DIR_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
+STORED_JPEG_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*\.jpg")
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_TYPE = "video/MP2T"
+JPEG_TYPE = "image/jpeg"
+IMMUTABLE = "private, max-age=31536000, immutable"
+REVALIDATE = "private, no-cache"
+NOT_FOUND = "Not found."
+EXTENSION_KEY = "videoflix_media_index"
+
+
+@dataclass(frozen=True)
+class MediaEntry:
+    """What delivery needs to know of a video, without touching the row again."""
+
+    status: str
+    hls_dir: str | None
+    labels: frozenset
+    thumbnail: str | None
+
+    @property
+    def playable(self):
+        return self.status == READY and bool(self.hls_dir)
+
+
+class MediaIndex:
+    """video id -> MediaEntry, cached in process for a few seconds.
+
+    Positive answers live `ttl` seconds, misses `negative_ttl` (a video that just became ready
+    shows up quickly in every worker). Commits in this process invalidate at once (see
+    `_track_changes`); other processes rely on the TTL, and a vanished file forces a re-read.
+    """
+
+    def __init__(self, ttl=5.0, negative_ttl=1.0, max_entries=10_000):
+        self.ttl, self.negative_ttl, self.max_entries = ttl, negative_ttl, max_entries
+        self._entries = {}
+        self._lock = threading.Lock()
+
+    def get(self, video_id, *, fresh=False):
+        """The entry for video_id, or None for an unknown video (one SELECT on a miss)."""
+        now = time.monotonic()
+        cached = self._entries.get(video_id)
+        if cached is not None and not fresh and cached[0] > now:
+            return cached[1]
+        row = db.session.execute(
+            db.select(Video.status, Video.hls_dir, Video.renditions, Video.thumbnail).where(Video.id == video_id)
+        ).first()
+        entry = None
+        if row is not None:
+            labels = frozenset(r.get("label") for r in row.renditions or [] if isinstance(r, dict)) & LABELS
+            entry = MediaEntry(row.status, row.hls_dir, labels, row.thumbnail)
+        ttl = self.ttl if entry is not None and entry.playable else self.negative_ttl
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # crude, but bounded; a refill costs one SELECT per video
+            self._entries[video_id] = (now + ttl, entry)
+        return entry
+
+    def invalidate(self, video_id=None):
+        with self._lock:
+            if video_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(video_id, None)
+
+
+def media_index(app=None):
+    app = app or current_app
+    index = app.extensions.get(EXTENSION_KEY)
+    if index is None:
+        ttl = float(app.config.get("MEDIA_CACHE_TTL", 5.0))
+        index = app.extensions[EXTENSION_KEY] = MediaIndex(ttl=ttl, negative_ttl=min(ttl, 1.0))
+    return index
+
+
+@event.listens_for(Session, "after_flush")
+def _track_changes(session, flush_context):
+    changed = {o.id for o in (*session.dirty, *session.deleted, *session.new) if isinstance(o, Video)}
+    if changed:
+        session.info.setdefault("videoflix_changed_videos", set()).update(changed)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_committed(session):
+    changed = session.info.pop("videoflix_changed_videos", None)
+    if changed and current_app:
+        index = current_app.extensions.get(EXTENSION_KEY)
+        for video_id in changed if index is not None else ():
+            index.invalidate(video_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changes(session):
+    session.info.pop("videoflix_changed_videos", None)
+
+
+@functools.lru_cache(maxsize=8)
+def _real_hls_root(media_root):
+    return os.path.realpath(os.path.join(media_root, "hls"))
+
+
+def _safe_file(relative):
+    """(absolute path, stat) of a regular file at MEDIA_ROOT/hls/<relative>, or None.
+
+    None also when any part below hls/ is a symlink: whatever lies on disk, nothing outside
+    MEDIA_ROOT/hls can be reached (`relative` never holds `..`: callers check it by pattern).
+    """
+    path = _real_hls_root(current_app.config["MEDIA_ROOT"])
+    try:
+        for part in relative.split("/"):
+            path = os.path.join(path, part)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                return None
+    except OSError:
+        return None
+    return (path, st) if stat.S_ISREG(st.st_mode) else None
+
+
+def rendition_file(video_id, label, name):
+    """Locate a rendition's playlist or segment: (relative path under hls/, absolute path, stat).
+
+    Raises APIError(404) for an unknown or unplayable video, a rendition it lacks, a name that
+    is not `index.m3u8` or `segNNN.ts`, or a file that is not there. The common case costs no
+    SQL query (MediaIndex); a missing file triggers one re-read, in case the video was re-encoded.
+    """
+    if label not in LABELS or not (name == "index.m3u8" or SEGMENT_RE.fullmatch(name)):
+        raise APIError(404, NOT_FOUND)
+    index = media_index()
+    for fresh in (False, True):
+        entry = index.get(video_id, fresh=fresh)
+        if entry is None or not entry.playable or label not in entry.labels:
+            if fresh:
+                break
+            continue
+        if not STORED_DIR_RE.fullmatch(entry.hls_dir):
+            break
+        relative = f"{entry.hls_dir}/{label}/{name}"
+        found = _safe_file(relative)
+        if found is not None:
+            return (relative, *found)
+    raise APIError(404, NOT_FOUND)
+
+
+def thumbnail_file(video_id):
+    """(relative path, absolute path, stat, version) of a ready video's thumbnail; APIError(404)."""
+    index = media_index()
+    for fresh in (False, True):
+        entry = index.get(video_id, fresh=fresh)
+        if entry is None or not entry.playable or not entry.thumbnail:
+            if fresh:
+                break
+            continue
+        if not STORED_JPEG_RE.fullmatch(entry.thumbnail):
+            break
+        found = _safe_file(entry.thumbnail)
+        if found is not None:
+            return (entry.thumbnail, *found, thumbnail_version(entry.thumbnail))
+    raise APIError(404, "Not found.")
+
+
+def thumbnail_version(thumbnail):
+    """The version folder a thumbnail lives in ("12/ab34cd/thumbnail.jpg" -> "ab34cd")."""
+    return posixpath.basename(posixpath.dirname(thumbnail)) or "0"
+
+
+def send_media(relative, path, st, mimetype, cache_control, extra_headers=None):
+    """Answer with the file: X-Accel-Redirect when MEDIA_ACCEL_REDIRECT is set (nginx then does
+    ranges, ETag and 304s), else the bytes with a strong ETag, Last-Modified, 304 and 206/416.
+
+    Every answer is `private` and varies on the credentials: no shared cache may keep it.
+    Raises RequestedRangeNotSatisfiable (416) for a range beyond the file.
+    """
+    prefix = current_app.config.get("MEDIA_ACCEL_REDIRECT")
+    if prefix:
+        response = Response(b"", mimetype=mimetype)
+        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/hls/" + relative
+    else:
+        # The path is unique per version (a new transcode writes a new folder), so the ETag
+        # only needs to tell files apart within it.
+        etag = f"{relative.replace('/', '-')}-{st.st_size:x}-{st.st_mtime_ns:x}"
+        response = send_file(path, mimetype=mimetype, conditional=True, etag=etag, last_modified=st.st_mtime)
+        response.expires = None
+    response.headers["Cache-Control"] = cache_control
+    response.vary.update(("Cookie", "Authorization"))
+    for key, value in (extra_headers or {}).items():
+        response.headers[key] = value
+    return response

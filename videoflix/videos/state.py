@@ -1,0 +1,208 @@
+"""The one place that decides a video's state transitions.
+
+    queue ──> claim ──> progress* ──> succeed   (status ready, new version published)
+                 │                └─> fail      (failed; or still ready with the old version)
+                 └─> release (transient error, Huey retries) ──> claim ...
+    recover: a claim of a dead worker is dropped and the video queued again.
+
+Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
+worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
+transition commits and then sends `video_changed(video_id, status=..., progress=...)`.
+
+A re-transcode of a published video keeps `status == "ready"` and its old `hls_dir` until the new
+version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
+progress, and a failed re-transcode leaves the old version and records `error`.
+"""
+import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from blinker import Namespace
+from flask import current_app
+from sqlalchemy import case, select, update
+
+from videoflix.extensions import db
+from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
+
+log = logging.getLogger(__name__)
+video_changed = Namespace().signal("video-changed")
+# A claim older than the transcode timeout plus this is dead wherever its worker runs.
+CLAIM_GRACE = timedelta(minutes=5)
+
+
+class StateError(Exception):
+    """A transition that is not possible now; the message is a sentence for a human."""
+
+
+class ClaimLost(Exception):
+    """This worker no longer holds the video (recovered as dead, re-queued by force, deleted)."""
+
+
+def worker_id():
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def parse_claim(claimed_by):
+    """(host, pid, job) of a claim token; job names the work folder MEDIA_ROOT/work/<job>."""
+    host, pid, job = claimed_by.rsplit(":", 2)
+    return host, int(pid), job
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed worker not yet reaped by its parent is a zombie: dead too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def claim_is_dead(video, now=None):
+    """True when the claim's worker is gone: its pid is dead on this host, or the claim is older
+    than TRANSCODE_TIMEOUT (+ grace), which no live job outlasts. False without a claim."""
+    if not video.claimed_by:
+        return False
+    now = now or datetime.now(UTC)
+    timeout = timedelta(seconds=current_app.config["TRANSCODE_TIMEOUT"]) + CLAIM_GRACE
+    if video.claimed_at is None or video.claimed_at < now - timeout:
+        return True
+    try:
+        host, pid, _ = parse_claim(video.claimed_by)
+    except ValueError:
+        return True
+    return host == socket.gethostname()[:60] and not _pid_alive(pid)
+
+
+def _published():
+    return Video.hls_dir.isnot(None)
+
+
+def _commit_and_announce(video_id, rowcount):
+    if rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    row = db.session.execute(select(Video.status, Video.progress).where(Video.id == video_id)).one_or_none()
+    if row is not None:
+        app = current_app._get_current_object()
+        video_changed.send(app, video_id=video_id, status=row.status, progress=row.progress)
+    return True
+
+
+def queue(video, *, force=False):
+    """Mark the video for (re)transcoding and enqueue the job.
+
+    A running job is not disturbed: StateError unless its worker is dead (then its claim is
+    dropped and its work folder removed) or `force` is set. Raises StateError without a source.
+    """
+    from videoflix.videos import storage
+    from videoflix.videos.tasks import enqueue_transcode
+
+    if not video.source_file:
+        raise StateError(f"Video {video.id} has no source file to transcode.")
+    old_claim = video.claimed_by
+    if old_claim and not force and not claim_is_dead(video):
+        raise StateError(f"Video {video.id} is being transcoded right now ({old_claim}).")
+    video_id = video.id
+    done = db.session.execute(
+        update(Video)
+        .where(Video.id == video_id, Video.claimed_by.is_(None) if old_claim is None else Video.claimed_by == old_claim)
+        .values(
+            queued_at=datetime.now(UTC), claimed_by=None, claimed_at=None, error=None, progress=0,
+            status=case((_published(), READY), else_=PENDING),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not _commit_and_announce(video_id, done):
+        raise StateError(f"Video {video_id} changed meanwhile; try again.")
+    if old_claim:
+        storage.remove_work(parse_claim(old_claim)[2])
+    # Committed before enqueueing: the task (inline in immediate mode) must see the queued row.
+    enqueue_transcode(video_id)
+    db.session.expire(video)
+
+
+def claim(video_id):
+    """Take a queued, unclaimed video for this process; the claim token, or None when it is not
+    queued (already done, deleted) or another worker holds it."""
+    job = os.urandom(8).hex()
+    token = f"{worker_id()}:{job}"
+    done = db.session.execute(
+        update(Video)
+        .where(Video.id == video_id, Video.claimed_by.is_(None), Video.queued_at.isnot(None))
+        .values(
+            claimed_by=token, claimed_at=datetime.now(UTC), attempts=Video.attempts + 1, progress=0,
+            status=case((_published(), READY), else_=PROCESSING),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return token if _commit_and_announce(video_id, done) else None
+
+
+def _owned(video_id, token, **values):
+    done = db.session.execute(
+        update(Video).where(Video.id == video_id, Video.claimed_by == token).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return _commit_and_announce(video_id, done)
+
+
+def progress(video_id, token, percent):
+    """Record the job's progress; raises ClaimLost when this worker no longer holds the video."""
+    if not _owned(video_id, token, progress=max(0, min(100, int(percent)))):
+        raise ClaimLost(video_id)
+
+
+def release(video_id, token, message):
+    """A transient failure that will be retried: back to queued, claim dropped, error noted."""
+    _owned(
+        video_id, token, claimed_by=None, claimed_at=None, error=message, progress=0,
+        status=case((_published(), READY), else_=PENDING),
+    )
+
+
+def fail(video_id, token, message):
+    """The job is over and failed. A published video stays ready on its old version."""
+    _owned(
+        video_id, token, claimed_by=None, claimed_at=None, queued_at=None, error=message,
+        progress=case((_published(), 100), else_=Video.progress),
+        status=case((_published(), READY), else_=FAILED),
+    )
+
+
+def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height):
+    """Switch the row to the new version in one commit; returns the previous hls_dir (to delete
+    now) or None. Raises ClaimLost (nothing changed) when this worker no longer holds the video."""
+    old = db.session.execute(
+        select(Video.hls_dir).where(Video.id == video_id, Video.claimed_by == token)
+    ).one_or_none()
+    if old is None or not _owned(
+        video_id, token, status=READY, progress=100, error=None, hls_dir=hls_dir, renditions=renditions,
+        thumbnail=thumbnail, duration=duration, width=width, height=height,
+        claimed_by=None, claimed_at=None, queued_at=None,
+    ):
+        db.session.rollback()
+        raise ClaimLost(video_id)
+    return old.hls_dir
+
+
+def recover_dead_claims():
+    """Drop the claims of dead workers and queue those videos again; their ids."""
+    recovered = []
+    for video in db.session.execute(select(Video).where(Video.claimed_by.isnot(None))).scalars().all():
+        if not claim_is_dead(video):
+            continue
+        log.warning("Video %s: worker %s is gone; transcoding it again.", video.id, video.claimed_by)
+        try:
+            queue(video)
+        except StateError as error:  # a live worker took it meanwhile
+            log.info("Video %s not recovered: %s", video.id, error)
+            continue
+        recovered.append(video.id)
+    return recovered
