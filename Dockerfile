@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Videoflix: `docker build -t videoflix .` builds the app image (gunicorn by default, or
 # `flask --app wsgi worker` / `flask --app wsgi db upgrade`); `--target nginx` builds the front proxy
-# with the static files baked in. See docker-compose.yml and docs/deploy.md.
+# with the static files baked in. See docker-compose.yml and README.md.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NGINX_IMAGE=nginx:1.27-bookworm
 
@@ -36,6 +36,7 @@ COPY --from=builder /srv/static /srv/static
 # The official image renders /etc/nginx/templates/*.template with envsubst at start
 # (MAX_UPLOAD_MB, APP_UPSTREAM); nginx's own $variables are left alone.
 COPY deploy/nginx/compose.conf.template /etc/nginx/templates/default.conf.template
+COPY deploy/nginx/protected-media.conf /etc/nginx/videoflix/protected-media.conf
 ENV MAX_UPLOAD_MB=4096 \
     APP_UPSTREAM=web:8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

@@ -204,7 +204,12 @@ def run(args):
     segments = [line for line in playlist.raw.decode().splitlines() if line and not line.startswith("#")]
     check(segments, f"playlist has no segment:\n{playlist.raw.decode()}")
     segment_url = urljoin(api.base + playlist_path, segments[0])
-    segment = api.call("GET", segment_url).expect(200, "segment")
+    # As hls.js on the SPA's origin asks: the CORS answer must survive nginx's X-Accel-Redirect.
+    origin = args.frontend_url.rstrip("/")
+    segment = api.call("GET", segment_url, headers={"Origin": origin}).expect(200, "segment")
+    check(segment.headers.get("Access-Control-Allow-Origin") == origin
+          and segment.headers.get("Access-Control-Allow-Credentials") == "true",
+          f"segment lacks the CORS headers the SPA needs: {dict(segment.headers)}")
     check(segment.headers["Content-Type"].lower().startswith("video/mp2t"), f"segment type: {segment.headers}")
     check(len(segment.raw) > 188 and segment.raw[0] == 0x47, "segment is not MPEG-TS")
     check("X-Accel-Redirect" not in segment.headers, "X-Accel-Redirect leaked to the client")

@@ -114,7 +114,8 @@ if command -v nginx >/dev/null; then
     | sed -e "s#listen 80 default_server;#listen 127.0.0.1:$HTTP_PORT default_server;#" \
           -e "/listen \[::\]:80/d" \
           -e "s#/srv/media/#$MEDIA_ROOT/#" -e "s#/srv/static/#$WORK/static/#" \
-          -e "s#/var/log/nginx/#$WORK/nginx/logs/#" >"$WORK/nginx/site.conf"
+          -e "s#/var/log/nginx/#$WORK/nginx/logs/#" \
+          -e "s#/etc/nginx/videoflix/#$PWD/deploy/nginx/#" >"$WORK/nginx/site.conf"
   cat >"$WORK/nginx/nginx.conf" <<EOF
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx.log warn;

@@ -138,6 +138,7 @@ def nginx_config(tmp, media, direct_port, proxy_port, app_port, workers):
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "listen 80;": f"listen 127.0.0.1:{proxy_port};",
         "alias /srv/videoflix/media/hls/;": f"alias {media}/hls/;",
+        "/etc/nginx/videoflix/protected-media.conf": str(NGINX_CONF.parent / "protected-media.conf"),
     }
     for old, new in replacements.items():
         assert old in server, f"{NGINX_CONF} changed: {old!r} not found"
@@ -227,6 +228,11 @@ def check_nginx_delivery(url, cookie, internal_url):
     assert {"Cookie", "Authorization"} <= {v.strip() for v in headers.get("Vary", "").split(",")}, headers
     print("(c) nginx answers with: " + ", ".join(f"{k}: {headers[k]}" for k in
           ("Content-Type", "Content-Length", "Cache-Control", "Vary", "ETag", "Last-Modified") if k in headers))
+    # hls.js on the SPA's origin: the app's CORS answer must survive the X-Accel-Redirect.
+    spa = "http://127.0.0.1:5500"
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": cookie, "Origin": spa}), timeout=10) as r:
+        assert r.headers.get("Access-Control-Allow-Origin") == spa, dict(r.headers)
+        assert r.headers.get("Access-Control-Allow-Credentials") == "true", dict(r.headers)
     cases = [({"If-None-Match": headers["ETag"]}, 304), ({"Range": "bytes=0-99"}, 206)]
     for extra, status in cases:
         request = urllib.request.Request(url, headers={"Cookie": cookie, **extra})
@@ -276,7 +282,7 @@ def main():
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--gunicorn-config", default="", help="a gunicorn config file (default: none)")
+    parser.add_argument("--gunicorn-config", default="", help="a gunicorn config file (default: ./gunicorn.conf.py)")
     parser.add_argument("--list-rounds", type=int, default=30)
     parser.add_argument("--soak", action="store_true", help="64 clients for 30 s against (b), RSS and errors")
     args = parser.parse_args()
@@ -299,11 +305,8 @@ def main():
     revocation = f"Redis ({redis_url})" if redis_url else "the database (SQLite; set REDIS_URL for Redis)"
 
     app_port, accel_port, direct_port, proxy_port = (free_port() for _ in range(4))
-    # An explicit config file, else gunicorn reads ./gunicorn.conf.py, whose `sendfile = True`
-    # turns sendfile() OFF (gunicorn's setting is --no-sendfile: any value set means disabled).
-    conf = Path(args.gunicorn_config) if args.gunicorn_config else tmp / "gunicorn.conf.py"
-    if not args.gunicorn_config:
-        conf.write_text("control_socket_disable = True\n")
+    # The production config (sendfile, gthread, no access log); workers and threads from the flags.
+    conf = Path(args.gunicorn_config) if args.gunicorn_config else ROOT / "gunicorn.conf.py"
     gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(conf), "--chdir", str(ROOT), "-k", "gthread",
                 "-w", str(args.workers), "--threads", str(args.threads), "--keep-alive", "75",
                 "--backlog", "2048", "--log-level", "warning", "wsgi:app"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -28,12 +27,9 @@ _CACHE = Path(tempfile.gettempdir()) / "videoflix-test-clips"
 
 
 def _ffmpeg() -> str:
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    import imageio_ffmpeg
+    from videoflix.videos.ffrun import ffmpeg_exe
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return ffmpeg_exe()
 
 
 def _make(directory: Path, name: str, args: list[str]) -> Path:

@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 import m3u8
 import pytest
 from flask.testing import FlaskClient
-from flask_jwt_extended import create_access_token
+from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import event
 
 from videoflix.auth.sessions import _claims
 from videoflix.extensions import db
+from videoflix.videos.ffrun import ffmpeg_exe
 from videoflix.videos.models import FAILED, PROCESSING, READY, Video
 
-FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+FFMPEG = ffmpeg_exe()  # the system's, else the imageio-ffmpeg wheel's
 SIZES = {"480p": (160, 90), "720p": (320, 180)}
 VIDEO_FIELDS = {"id", "created_at", "title", "description", "thumbnail_url", "category"}
 
@@ -346,3 +347,35 @@ def test_ids_beyond_the_column_range_are_404_not_500(client, auth):
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.get_json() == {"detail": "Not found."}
+
+
+def test_a_cached_token_is_still_refused_once_revoked_or_expired(client, make_user, make_video, app, monkeypatch):
+    """The media guard caches decoded tokens; revocation and expiry are checked every time."""
+    import videoflix.auth.guard as guard
+    from videoflix.auth.revocation import revoke_all_for_user
+
+    video_id = make_video()
+    user_id = make_user()
+    url = f"/api/video/{video_id}/480p/seg001.ts"
+    with app.app_context():
+        token = create_access_token(identity=str(user_id), additional_claims=_claims(),
+                                    expires_delta=timedelta(minutes=30))
+        refresh = create_refresh_token(identity=str(user_id), additional_claims=_claims())
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get(url, headers=bearer).status_code == 200
+    assert token in app.extensions[guard.CACHE_KEY]
+
+    real_time = guard.time.time
+    monkeypatch.setattr(guard.time, "time", lambda: real_time() + 31 * 60)
+    late = client.get(url, headers=bearer)
+    assert late.status_code == 401 and late.get_json() == {"detail": "Token is expired."}
+    monkeypatch.setattr(guard.time, "time", real_time)
+
+    with app.app_context():
+        revoke_all_for_user(user_id)  # what a password reset or a deactivation does
+    revoked = client.get(url, headers=bearer)
+    assert revoked.status_code == 401 and revoked.get_json() == {"detail": "Token has been revoked."}
+
+    wrong_type = client.get(url, headers={"Authorization": f"Bearer {refresh}"})
+    assert wrong_type.status_code == 401
+    assert wrong_type.get_json() == {"detail": "Given token not valid for any token type"}

@@ -72,7 +72,7 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from videoflix import admin, auth, health, videos
+    from videoflix import admin, auth, health, openapi, videos
 
     auth.init_app(app)
     videos.init_app(app)

@@ -105,7 +105,8 @@ def dev_command(host, port, no_worker):
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
         if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
+            # SIGTERM is the worker's graceful stop (Ctrl-C already sent SIGINT to the whole group).
+            worker.send_signal(signal.SIGTERM)
             try:
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -4,6 +4,8 @@ from videoflix.extensions import db, jwt
 
 NO_CREDENTIALS = "Authentication credentials were not provided."
 INVALID_TOKEN = "Given token not valid for any token type"
+EXPIRED_TOKEN = "Token is expired."
+REVOKED_TOKEN = "Token has been revoked."
 
 
 def init_app(app):
@@ -25,12 +27,12 @@ def _invalid_token(reason):
 
 @jwt.expired_token_loader
 def _expired_token(header, payload):
-    return error_response(401, "Token is expired.")
+    return error_response(401, EXPIRED_TOKEN)
 
 
 @jwt.revoked_token_loader
 def _revoked_token(header, payload):
-    return error_response(401, "Token has been revoked.")
+    return error_response(401, REVOKED_TOKEN)
 
 
 @jwt.token_in_blocklist_loader

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from flask import Response, current_app, request, send_file
+from flask import Response, current_app, send_file
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 

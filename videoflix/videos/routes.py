@@ -7,10 +7,11 @@ from flask import Blueprint, Response, jsonify, request
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
+from videoflix.auth.guard import media_access_required
 
 from videoflix.errors import APIError
 from videoflix.openapi import ErrorSchema, doc
-from videoflix.extensions import db
+from videoflix.extensions import db, limiter
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -27,6 +28,15 @@ from videoflix.videos.models import READY, Video
 from videoflix.videos.schemas import staff_video_schema, video_schema, videos_schema
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
+
+
+# The media hot path: no rate limit applies, so Flask-Limiter skips them before any bookkeeping.
+MEDIA_ENDPOINTS = frozenset({"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"})
+
+
+@limiter.request_filter
+def _media_is_not_rate_limited():
+    return request.endpoint in MEDIA_ENDPOINTS
 
 
 def _file(content_type, description, schema=None):
@@ -84,7 +94,7 @@ def video_detail(video_id):
 
 @bp.get("/<int:video_id>/master.m3u8")
 @doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
-@jwt_required()
+@media_access_required
 def master_playlist(video_id):
     """The adaptive master playlist, built from the row's renditions (best last).
 
@@ -123,7 +133,7 @@ def _stream_attributes(r):
 @bp.get("/<int:video_id>/<resolution>/index.m3u8")
 @doc("The media playlist of one rendition (480p, 720p or 1080p)", auth=True,
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
-@jwt_required()
+@media_access_required
 def media_playlist(video_id, resolution):
     relative, path, st = rendition_file(video_id, resolution, "index.m3u8")
     return send_media(relative, path, st, PLAYLIST_TYPE, REVALIDATE)
@@ -133,7 +143,7 @@ def media_playlist(video_id, resolution):
 @bp.get("/<int:video_id>/<resolution>/<segment>/", strict_slashes=False)
 @doc("An MPEG-TS segment of a rendition (with or without the trailing slash; Range supported)", auth=True,
      responses=SEGMENT_DOC)
-@jwt_required()
+@media_access_required
 def media_segment(video_id, resolution, segment):
     """A segment's bytes; the hot path: no SQL query but the token's revocation lookup."""
     if not SEGMENT_RE.fullmatch(segment):
@@ -147,7 +157,7 @@ def media_segment(video_id, resolution, segment):
      responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
                 206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
                 416: "Range not satisfiable", **FILE_RESPONSES})
-@jwt_required()
+@media_access_required
 def thumbnail(video_id):
     """The JPEG for an <img> on the SPA's origin, authenticated by the cookie.
 
