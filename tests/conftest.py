@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.databases import scratch_database
 from videoflix import create_app
 from videoflix.extensions import db, limiter
 
@@ -23,19 +24,8 @@ def database_url():
     if not TEST_DATABASE_URL:
         yield "sqlite://"
         return
-    import sqlalchemy as sa
-
-    from videoflix.config import with_driver
-
-    base = sa.engine.make_url(with_driver(TEST_DATABASE_URL))
-    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(TEST_DATABASE_URL) as url:
+        yield url
 
 
 @pytest.fixture

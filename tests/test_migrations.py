@@ -1,6 +1,5 @@
 """The committed migrations build exactly the schema the models describe."""
 import os
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -8,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
+from tests.databases import scratch_database
 from videoflix import create_app
 from videoflix.extensions import db
 
@@ -15,16 +15,9 @@ from videoflix.extensions import db
 
 @pytest.fixture
 def scratch_postgres():
-    """A throwaway PostgreSQL database next to the test database; dropped afterwards."""
-    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg2")
-    name = f"vf_migrations_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A throwaway PostgreSQL database next to the test database."""
+    with scratch_database(os.environ["TEST_DATABASE_URL"], prefix="vf_migrations") as url:
+        yield url
 
 
 def assert_no_drift(url):
