@@ -71,3 +71,14 @@ def test_huge_body_is_refused_without_5xx(client, app):
     response = client.post("/api/login/", data=b"{" + b" " * (2 * 1024 * 1024) + b"}", content_type="application/json")
     assert response.status_code == 413
     assert response.is_json
+
+
+def test_paths_without_the_trailing_slash_answer_json_directly(client, make_user):
+    make_user()
+    response = client.post("/api/login", json={"email": "user@example.com", "password": "correct-horse-battery"})
+    assert response.status_code == 200  # no redirect: its body would be HTML
+    assert response.get_json()["detail"] == "Login successful"
+    for path, status in [("/api/video", 200), ("/api//video/", 404), ("/api/register//", 405)]:
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert response.is_json, path

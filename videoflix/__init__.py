@@ -21,6 +21,10 @@ def create_app(config=None):
     """
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.url_map.converters["int"] = IdConverter
+    # A path without its trailing slash is answered directly: Werkzeug's redirect would have an
+    # HTML body, and clients read every API answer as JSON. "//" is not silently merged either.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     load_config(app, config)
     security.check_secret_key(app)
     logs.init_app(app)

@@ -92,7 +92,9 @@ def video_detail(video_id):
     return (staff_video_schema if staff else video_schema).dump(video)
 
 
-@bp.get("/<int:video_id>/master.m3u8")
+# File routes keep strict slashes (the app's default is lenient): "index.m3u8/" is a 404, since
+# the playlist's relative URIs would resolve below it.
+@bp.get("/<int:video_id>/master.m3u8", strict_slashes=True)
 @doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def master_playlist(video_id):
@@ -130,7 +132,7 @@ def _stream_attributes(r):
     return attributes
 
 
-@bp.get("/<int:video_id>/<resolution>/index.m3u8")
+@bp.get("/<int:video_id>/<resolution>/index.m3u8", strict_slashes=True)
 @doc("The media playlist of one rendition (480p, 720p or 1080p)", auth=True,
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
@@ -152,7 +154,7 @@ def media_segment(video_id, resolution, segment):
     return send_media(relative, path, st, SEGMENT_TYPE, IMMUTABLE)
 
 
-@bp.get("/<int:video_id>/thumbnail.jpg")
+@bp.get("/<int:video_id>/thumbnail.jpg", strict_slashes=True)
 @doc("The video's JPEG thumbnail", auth=True,
      responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
                 206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
