@@ -33,10 +33,12 @@ RUN mkdir -p /srv/static/admin /srv/static/app \
 # ---------------------------------------------------------------- nginx: the front proxy
 FROM ${NGINX_IMAGE} AS nginx
 COPY --from=builder /srv/static /srv/static
-# The official image renders /etc/nginx/templates/*.template with envsubst at start
-# (MAX_UPLOAD_MB, APP_UPSTREAM); nginx's own $variables are left alone.
+# The official image sources /docker-entrypoint.d/*.envsh (NGINX_MAX_BODY_MB from MAX_UPLOAD_MB),
+# then renders /etc/nginx/templates/*.template with envsubst (NGINX_MAX_BODY_MB, APP_UPSTREAM);
+# nginx's own $variables are left alone. The two snippets are shared with deploy/nginx/videoflix.conf.
 COPY deploy/nginx/compose.conf.template /etc/nginx/templates/default.conf.template
-COPY deploy/nginx/protected-media.conf /etc/nginx/videoflix/protected-media.conf
+COPY deploy/nginx/protected-media.conf deploy/nginx/proxy-app.conf /etc/nginx/videoflix/
+COPY --chmod=755 deploy/nginx/body-size.envsh /docker-entrypoint.d/15-videoflix-body-size.envsh
 ENV MAX_UPLOAD_MB=4096 \
     APP_UPSTREAM=web:8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

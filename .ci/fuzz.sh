@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 work=$(mktemp -d)
+worker='' server=''
+cleanup() {
+  for pid in $worker $server; do kill "$pid" 2>/dev/null || true; done
+  for pid in $worker $server; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export VIDEOFLIX_ENV=development DEBUG=1 EMAIL_BACKEND=console \
   DATABASE_URL="sqlite:///$work/fuzz.sqlite3" HUEY_FILE="$work/huey.sqlite3" MEDIA_ROOT="$work/media" \
@@ -20,7 +27,8 @@ ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=24:duration=3 -f lavfi -i
 $PY -m flask --app wsgi worker --workers 1 >"$work/worker.log" 2>&1 &
 worker=$!
 $PY -m flask --app wsgi add-video "$work/clip.mp4" --title "Fuzz clip" --category Test --wait >/dev/null
-kill -TERM $worker; wait $worker || true
+kill -TERM "$worker"; wait "$worker" || true
+worker=''
 token=$($PY - <<'PY'
 from wsgi import app
 with app.app_context():
@@ -34,8 +42,16 @@ PY
 )
 .venv/bin/gunicorn --bind "127.0.0.1:$port" --workers 2 --threads 4 --log-level warning wsgi:app &
 server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/openapi.json" >/dev/null && break; sleep 0.2; done
+up=0
+for _ in $(seq 100); do
+  if curl -sf "http://127.0.0.1:$port/api/openapi.json" >/dev/null; then up=1; break; fi
+  kill -0 "$server" 2>/dev/null || break  # gunicorn died: no point in waiting
+  sleep 0.2
+done
+if [ "$up" != 1 ]; then
+  echo "fuzz: gunicorn never answered http://127.0.0.1:$port/api/openapi.json (see its output above)" >&2
+  exit 1
+fi
 
 .venv/bin/schemathesis run "http://127.0.0.1:$port/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \

@@ -2,7 +2,9 @@
 worker, PostgreSQL, Redis, a real SMTP listener).
 
 register -> activate from the delivered e-mail -> login -> add a video (`flask add-video`) ->
-wait until it is listed -> playlist, segment and thumbnail -> logout -> streaming refused.
+wait until it is listed (URLs on the address used; through nginx also as a published port and
+behind TLS, and same-origin POSTs pass) -> playlist, segment (caching, 304, 206) and thumbnail ->
+logout -> streaming refused.
 
 Cookies are handled by hand: the production profile marks them Secure, and a cookie jar would
 not send them back over plain http://127.0.0.1. Each step prints one line; any failure raises
@@ -138,6 +140,80 @@ def make_clip(path):
     )
 
 
+IMMUTABLE = "private, max-age=31536000, immutable"
+REVALIDATE = "private, no-cache"
+
+
+def vary_values(response):
+    return {v.strip().lower() for line in response.headers.get_all("Vary") or [] for v in line.split(",")}
+
+
+def check_segment_caching(api, url, version, origin):
+    """A segment (through nginx: X-Accel-Redirect) is immutable only under its current version's
+    URL, varies on the credentials and the Origin, and answers 304 and 206."""
+    for query, cache in ((f"?v={version}", IMMUTABLE), ("?v=stale", REVALIDATE), ("", REVALIDATE)):
+        full = api.call("GET", url + query, headers={"Origin": origin}).expect(200, f"segment{query}")
+        check(full.headers.get("Cache-Control") == cache,
+              f"segment{query}: Cache-Control {full.headers.get('Cache-Control')!r}, expected {cache!r}")
+        check({"cookie", "authorization", "origin"} <= vary_values(full), f"segment{query}: Vary {full.headers}")
+        etag = full.headers.get("ETag")
+        check(etag, f"segment{query} has no ETag: {full.headers}")
+        again = api.call("GET", url + query, headers={"If-None-Match": etag}).expect(304, f"segment{query} revalidated")
+        check(again.raw == b"", "a 304 with a body")
+        part = api.call("GET", url + query, headers={"Range": "bytes=0-187"}).expect(206, f"segment{query} range")
+        check(part.raw == full.raw[:188], f"segment{query}: the 206 is not the first 188 bytes")
+    step(f"segment caching: immutable only with ?v={version}, else revalidated; Vary, 304 and 206 work")
+
+
+def check_forwarded_address(api, video_id):
+    """nginx forwards the address the client used, as a published port or an outer TLS proxy
+    would present it: the app builds its URLs and its same-origin check from it."""
+    published = "http://videoflix.smoke.test:8080"  # Host as docker's port mapping leaves it
+    detail = api.call("GET", f"/api/video/{video_id}/", headers={"Host": "videoflix.smoke.test:8080"})
+    master = detail.expect(200, "details through a published port").json()["master_url"]
+    check(master == f"{published}/api/video/{video_id}/master.m3u8", f"master_url behind a published port: {master}")
+    tls = api.call("GET", "/api/video/", headers={"Host": "videoflix.example.com", "X-Forwarded-Proto": "https"})
+    urls = [v["thumbnail_url"] for v in tls.expect(200, "list behind TLS").json() if v["id"] == video_id]
+    check(urls and urls[0].startswith("https://videoflix.example.com/api/video/"), f"behind TLS: {urls}")
+    # A same-origin write from a page served by this very address is not refused as cross-site.
+    for base, host in ((api.base, None), (published, "videoflix.smoke.test:8080")):
+        headers = {"Origin": base, **({"Host": host} if host else {})}
+        refreshed = api.call("POST", "/api/token/refresh/", headers=headers)
+        check(refreshed.status == 200, f"same-origin POST from {base} refused: {refreshed.status} {refreshed.raw[:200]!r}")
+    refused = api.call("POST", "/api/token/refresh/", headers={"Origin": "http://evil.example"}).expect(403, "cross-site POST")
+    step(f"nginx forwards host, port and scheme: {master}, {urls[0]}; same-origin POSTs pass, "
+         f"cross-site ones get {refused.json()['detail']!r}")
+
+
+def check_upload_limit(args):
+    """An upload a little over MAX_UPLOAD_MB reaches the app (nginx allows MAX_UPLOAD_MB + 16),
+    which refuses it with its JSON 413, not nginx's HTML page."""
+    email, password = "smoke.staff@example.com", PASSWORD + "-staff"
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "create-user", email,
+                           "--password", password, "--staff"], capture_output=True, text=True, check=False)
+    check(made.returncode == 0, f"flask create-user --staff failed:\n{made.stdout}\n{made.stderr}")
+    staff = Client(args.base_url)
+    staff.call("POST", "/api/login/", {"email": email, "password": password}).expect(200, "staff login")
+    boundary = "smoke-upload-boundary"
+    size = (args.max_upload_mb + 2) * 1024 * 1024  # over the app's limit (+1 MB for the form), under nginx's
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nToo big\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    body = head + bytes(size) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        args.base_url + "/admin/videos/new/", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Origin": args.base_url,
+                 "Cookie": "; ".join(f"{k}={v}" for k, v in staff.cookies.items())})
+    try:
+        with staff.opener.open(request, timeout=60) as response:
+            status, raw, kind = response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        status, raw, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+    check(status == 413 and kind.startswith("application/json"),
+          f"an upload of {size >> 20} MB: {status} {kind} {raw[:200]!r} (the app's JSON 413 expected)")
+    step(f"a {size >> 20} MB upload passes nginx and gets the app's JSON 413: {json.loads(raw)}")
+
+
 def run(args):
     api = Client(args.base_url)
 
@@ -192,8 +268,12 @@ def run(args):
     [video] = wait_for(listed, args.transcode_seconds, f"video {video_id} to become ready")
     check(set(video) == {"id", "created_at", "title", "description", "thumbnail_url", "category"}, f"list item: {video}")
     check(video["title"] == "Smoke clip" and video["category"] == "Drama", f"list item: {video}")
-    check(video["thumbnail_url"] and video["thumbnail_url"].startswith("http"), f"thumbnail_url: {video}")
+    # Absolute URLs name the address the client used, port included (through nginx too).
+    check(video["thumbnail_url"] and video["thumbnail_url"].startswith(api.base + "/api/video/"),
+          f"thumbnail_url does not start with {api.base}: {video}")
     step(f"listed: {video}")
+    if args.through_nginx:
+        check_forwarded_address(api, video_id)
 
     thumb_path = urlsplit(video["thumbnail_url"]).path
     thumb = api.call("GET", thumb_path).expect(200, "thumbnail")
@@ -214,11 +294,14 @@ def run(args):
     check(len(segment.raw) > 188 and segment.raw[0] == 0x47, "segment is not MPEG-TS")
     check("X-Accel-Redirect" not in segment.headers, "X-Accel-Redirect leaked to the client")
     step(f"streamed {segments[0]} ({len(segment.raw)} bytes) and the thumbnail ({len(thumb.raw)} bytes)")
+    version = parse_qs(urlsplit(video["thumbnail_url"]).query)["v"][0]
+    check_segment_caching(api, segment_url.split("?")[0], version, origin)
 
     if args.through_nginx:
         internal = api.call("GET", "/protected-media/hls/").status
         check(internal == 404, f"nginx's internal media location answered {internal} to a client")
         step("nginx's internal media location is not reachable from outside")
+        check_upload_limit(args)
 
     stale = dict(api.cookies)
     logout = api.call("POST", "/api/logout/").expect(200, "logout").json()
@@ -239,6 +322,7 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--transcode-seconds", type=int, default=180)
     parser.add_argument("--through-nginx", action="store_true")
+    parser.add_argument("--max-upload-mb", type=int, default=64, help="the app's MAX_UPLOAD_MB")
     try:
         run(parser.parse_args())
     except SmokeFailure as failure:

@@ -109,13 +109,17 @@ if command -v nginx >/dev/null; then
   export PROXY_COUNT=1 MEDIA_ACCEL_REDIRECT=/protected-media/
   step "nginx on 127.0.0.1:$HTTP_PORT with deploy/nginx/compose.conf.template"
   mkdir -p "$WORK/nginx/logs" "$WORK/static/admin" "$WORK/static/app"
-  MAX_UPLOAD_MB=64 APP_UPSTREAM="127.0.0.1:$APP_PORT" \
-    envsubst '${MAX_UPLOAD_MB} ${APP_UPSTREAM}' <deploy/nginx/compose.conf.template \
+  # As the nginx image does: body-size.envsh computes NGINX_MAX_BODY_MB, envsubst renders.
+  export MAX_UPLOAD_MB=64 APP_UPSTREAM="127.0.0.1:$APP_PORT"
+  . deploy/nginx/body-size.envsh
+  [ "$NGINX_MAX_BODY_MB" = 80 ] || fail "body-size.envsh computed $NGINX_MAX_BODY_MB, not 64 + 16"
+  envsubst '${NGINX_MAX_BODY_MB} ${APP_UPSTREAM}' <deploy/nginx/compose.conf.template \
     | sed -e "s#listen 80 default_server;#listen 127.0.0.1:$HTTP_PORT default_server;#" \
           -e "/listen \[::\]:80/d" \
           -e "s#/srv/media/#$MEDIA_ROOT/#" -e "s#/srv/static/#$WORK/static/#" \
           -e "s#/var/log/nginx/#$WORK/nginx/logs/#" \
           -e "s#/etc/nginx/videoflix/#$PWD/deploy/nginx/#" >"$WORK/nginx/site.conf"
+  ! grep -n '\${' "$WORK/nginx/site.conf" || fail "the template uses a variable nobody sets"
   cat >"$WORK/nginx/nginx.conf" <<EOF
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx.log warn;
@@ -151,7 +155,7 @@ alive smtp
 
 step "flow: .ci/smoke.py against $BASE_URL"
 "$PY" .ci/smoke.py --base-url "$BASE_URL" --maildir "$WORK/maildir" --frontend-url "$FRONTEND_URL" \
-  --work "$WORK" "${NGINX_FLAG[@]}" || fail "the smoke flow failed"
+  --work "$WORK" --max-upload-mb "${MAX_UPLOAD_MB:-4096}" "${NGINX_FLAG[@]}" || fail "the smoke flow failed"
 
 step "logs are JSON lines that carry request ids and task names"
 "$PY" - "$WORK/web.log" "$WORK/worker.log" <<'EOF' || fail "log check failed"
@@ -163,6 +167,18 @@ assert access and all(r["request_id"] != "-" for r in access), "request lines wi
 assert any(r.get("task_id") for r in worker), "no worker line names its task"
 print(f"    {len(access)} request lines, {sum(1 for r in worker if r.get('task_id'))} task lines")
 EOF
+
+step "no activation or reset token in any log"
+# The app logs those routes by their URL rule and nginx by a redacted URI; a token is the
+# path segment after the uid, 20+ URL-safe characters.
+token_re='/api/(activate|password_confirm)/[^/ ]+/[A-Za-z0-9_.-]{20,}'
+if grep -rEq "$token_re" "$WORK"/*.log "$WORK"/nginx/logs/ 2>/dev/null; then
+  grep -rE "$token_re" "$WORK"/*.log "$WORK"/nginx/logs/ | head -3
+  fail "a one-time token was written to a log"
+fi
+if [ -n "${PIDS[nginx]:-}" ]; then
+  grep -q "/api/activate/[^/ ]*/REDACTED" "$WORK"/nginx/logs/*.log || fail "nginx did not log the (redacted) activation"
+fi
 
 step "worker stops cleanly on SIGTERM"
 kill -TERM "${PIDS[worker]}"

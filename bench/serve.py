@@ -93,7 +93,7 @@ def seed(tmp, env):
     hls = Path(env["MEDIA_ROOT"]) / "hls" / "1" / "bench"
     (hls / "480p").mkdir(parents=True)
     (hls / "480p" / "seg000.ts").write_bytes(os.urandom(SEGMENT_BYTES))
-    (hls / "480p" / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg000.ts\n#EXT-X-ENDLIST\n")
+    (hls / "480p" / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg000.ts?v=bench\n#EXT-X-ENDLIST\n")
     (hls / "thumbnail.jpg").write_bytes(b"\xff\xd8\xff\xd9")
     with app.app_context():
         db.create_all()
@@ -139,6 +139,7 @@ def nginx_config(tmp, media, direct_port, proxy_port, app_port, workers):
         "listen 80;": f"listen 127.0.0.1:{proxy_port};",
         "alias /srv/videoflix/media/hls/;": f"alias {media}/hls/;",
         "/etc/nginx/videoflix/protected-media.conf": str(NGINX_CONF.parent / "protected-media.conf"),
+        "/etc/nginx/videoflix/proxy-app.conf": str(NGINX_CONF.parent / "proxy-app.conf"),
     }
     for old, new in replacements.items():
         assert old in server, f"{NGINX_CONF} changed: {old!r} not found"
@@ -225,7 +226,7 @@ def check_nginx_delivery(url, cookie, internal_url):
     headers = check(url, cookie)
     expected = {"Cache-Control": "private, max-age=31536000, immutable", "Content-Type": "video/MP2T"}
     assert all(headers.get(k) == v for k, v in expected.items()), headers
-    assert {"Cookie", "Authorization"} <= {v.strip() for v in headers.get("Vary", "").split(",")}, headers
+    assert {"Cookie", "Authorization", "Origin"} <= {v.strip() for v in headers.get("Vary", "").split(",")}, headers
     print("(c) nginx answers with: " + ", ".join(f"{k}: {headers[k]}" for k in
           ("Content-Type", "Content-Length", "Cache-Control", "Vary", "ETag", "Last-Modified") if k in headers))
     # hls.js on the SPA's origin: the app's CORS answer must survive the X-Accel-Redirect.
@@ -314,7 +315,8 @@ def main():
     env_b = {**os.environ, **env}
     env_c = {**env_b, "MEDIA_ACCEL_REDIRECT": "/protected-media/"}
     master_b = start(gunicorn + ["-b", f"127.0.0.1:{app_port}"], env_b, log)
-    path = "/api/video/1/480p/seg000.ts"
+    # The URL a published playlist names (`?v=<version>`): the one that is immutable.
+    path = "/api/video/1/480p/seg000.ts?v=bench"
     url_b = f"http://127.0.0.1:{app_port}{path}"
     wait_http(url_b, {"Cookie": cookie})
     check(url_b, cookie)

@@ -68,3 +68,53 @@ def test_token_signed_with_another_key_fails(client, app, outbox):
     forged = URLSafeTimedSerializer("some-other-key", salt="videoflix-activation").dumps("x" * 32)
     assert client.get(f"/api/activate/{uid}/{forged}/").status_code == 400
     assert not is_active(app, user_id)
+
+
+def deactivate(app, user_id):
+    """What the admin's Deactivate action does."""
+    from videoflix.auth import sessions
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.is_active = False
+        db.session.commit()
+        sessions.end_all_sessions(user)
+
+
+def activated_at(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).activated_at
+
+
+def test_an_old_link_cannot_reactivate_a_deactivated_account(client, app, outbox):
+    user_id, uid, token = registered(client, outbox)
+    assert activated_at(app, user_id) is None
+    assert client.get(f"/api/activate/{uid}/{token}/").status_code == 200
+    first_activation = activated_at(app, user_id)
+    assert first_activation is not None
+
+    deactivate(app, user_id)
+    replay = client.get(f"/api/activate/{uid}/{token}/")
+    assert replay.status_code == 400
+    assert replay.get_json() == {"message": "Activation failed."}
+    assert not is_active(app, user_id)
+    assert activated_at(app, user_id) == first_activation
+    login = client.post("/api/login/", json={"email": "new@example.com", "password": "Blue-Kettle-Morning-42"})
+    assert login.status_code == 403
+
+
+def test_activation_by_an_admin_or_the_cli_also_kills_the_link(client, app, outbox, runner):
+    user_id, uid, token = registered(client, outbox)
+    with app.app_context():
+        db.session.get(User, user_id).is_active = True  # the admin's form and Activate action
+        db.session.commit()
+    assert activated_at(app, user_id) is not None
+    deactivate(app, user_id)
+    assert client.get(f"/api/activate/{uid}/{token}/").status_code == 400
+    assert not is_active(app, user_id)
+
+    result = runner.invoke(args=["create-user", "cli@example.com", "--password", "Blue-Kettle-Morning-42"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        cli_user = db.session.execute(db.select(User).where(User.email == "cli@example.com")).scalar_one()
+        assert cli_user.is_active and cli_user.activated_at is not None

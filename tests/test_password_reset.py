@@ -1,3 +1,5 @@
+import pytest
+
 from tests.accounts import cookie, encode_uid, link_from
 from tests.conftest import PASSWORD
 from videoflix.auth.models import User
@@ -95,3 +97,84 @@ def test_expired_reset_link_is_refused(client, app, make_user, outbox):
 
 def test_reset_link_lifetime_is_24_hours(app):
     assert app.config["RESET_TOKEN_MAX_AGE"] == 24 * 3600
+
+
+def test_every_reset_request_queues_one_task_whatever_the_account(app_config, tmp_path, make_user):
+    """The request does the same work for any address (no timing oracle); the task decides."""
+    from videoflix import create_app
+    from videoflix.extensions import mail
+    from videoflix.tasks import huey
+
+    app_config.update(HUEY_IMMEDIATE=False, HUEY_FILE=str(tmp_path / "queue.sqlite3"))
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+    try:
+        from videoflix.auth.routes import create_user
+
+        with app.app_context():
+            create_user("user@example.com", PASSWORD, active=True)
+            create_user("asleep@example.com", PASSWORD, active=False)
+            db.session.commit()
+        client = app.test_client()
+        emails = [" USER@Example.com", "nobody@example.com", "asleep@example.com"]
+        for email in emails:
+            assert request_reset(client, email).get_json() == OK
+        queued = huey.pending()
+        assert [(t.name, t.args) for t in queued] == [
+            ("send_password_reset_email", ("user@example.com",)),
+            ("send_password_reset_email", ("nobody@example.com",)),
+            ("send_password_reset_email", ("asleep@example.com",)),
+        ]
+        with mail.record_messages() as sent:
+            for _ in queued:  # as the worker does
+                huey.execute(huey.dequeue())
+        assert [m.recipients for m in sent] == [["user@example.com"]]
+        assert "/pages/auth/confirm_password.html?uid=" in sent[0].body
+    finally:
+        huey.flush()
+        with app.app_context():
+            db.drop_all()
+
+
+def test_the_reset_request_does_no_account_lookup(client, app, make_user, monkeypatch):
+    from videoflix.auth import emails, routes
+
+    calls = []
+    monkeypatch.setattr(emails, "send_password_reset_email", lambda email: calls.append(email))
+    monkeypatch.setattr(routes, "find_user", lambda email: pytest.fail("the request looked the account up"))
+    make_user("user@example.com", active=True)
+    for email in ["user@example.com", "nobody@example.com"]:
+        assert request_reset(client, email).get_json() == OK
+    assert calls == ["user@example.com", "nobody@example.com"]
+
+
+def test_new_password_and_ended_sessions_are_one_transaction(client, app, make_user, outbox, login):
+    from sqlalchemy import event
+
+    make_user("user@example.com")
+    login("user@example.com")
+    request_reset(client)
+    _, uid, token = link_from(outbox[-1])
+    steps = []
+
+    def statement(conn, cursor, sql, *args):
+        steps.append(" ".join(sql.split()[:3]).upper())
+
+    def commit(conn):
+        steps.append("COMMIT")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        response = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": NEW, "confirm_password": NEW})
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    assert response.status_code == 200
+    password = steps.index("UPDATE USERS SET")
+    sessions = steps.index("UPDATE REFRESH_TOKEN SET")
+    first_commit_after = steps.index("COMMIT", min(password, sessions))
+    assert max(password, sessions) < first_commit_after, steps

@@ -47,3 +47,61 @@ def test_register_and_reset_per_client(app, client, outbox):
         assert client.post("/api/password_reset/", json={"email": "a1@example.com"}).status_code == 200
     assert client.post("/api/password_reset/", json={"email": "a1@example.com"}).status_code == 429
     assert len(outbox) == 2  # two activations, no reset mail (accounts inactive)
+
+
+def test_every_attempt_counts_against_the_per_account_ceiling(app, client, make_user):
+    app.config["LOGIN_ATTEMPTS_PER_ACCOUNT"] = "4/minute"
+    make_user("busy@example.com")
+    make_user("other@example.com")
+    for i in range(4):  # normal use: a few logins, even from several addresses, all succeed
+        assert login(client, "busy@example.com", PASSWORD, ip=f"10.0.3.{i}").status_code == 200
+    blocked = login(client, "Busy@example.com", PASSWORD, ip="10.0.3.99")
+    assert blocked.status_code == 429
+    assert set(blocked.get_json()) == {"detail"}
+    assert blocked.headers.getlist("Set-Cookie") == []
+    assert login(client, "other@example.com", PASSWORD, ip="10.0.3.99").status_code == 200
+
+
+def test_a_burst_of_concurrent_guesses_is_bounded_by_the_ceiling(app, make_user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Failures are only deducted after the view answered, so concurrent guesses all pass their
+    # check; the ceiling is counted before the view and holds.
+    app.config.update(LOGIN_FAILURES_PER_ACCOUNT="1000/minute", LOGIN_ATTEMPTS_PER_ACCOUNT="3/minute")
+    make_user("victim@example.com")
+
+    def guess(i):
+        return login(app.test_client(), "victim@example.com", f"wrong-{i}", ip=f"10.0.4.{i}").status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(guess, range(12)))
+    assert sorted(codes) == [400] * 3 + [429] * 9
+
+
+def admin_sign_in(client, email, password, ip):
+    import re
+
+    page = client.get("/admin/login/", environ_base={"REMOTE_ADDR": ip})
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data).group(1).decode()
+    return client.post("/admin/login/", data={"csrf_token": token, "email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+def test_admin_sign_in_shares_the_failed_login_limits(app, client, make_user):
+    make_user("staff@example.com", staff=True)
+    for i in range(5):  # LOGIN_FAILURES_PER_ACCOUNT: 5/minute
+        assert admin_sign_in(client, "staff@example.com", "wrong-password", ip=f"10.0.5.{i}").status_code == 400
+    blocked = admin_sign_in(client, "Staff@example.com", PASSWORD, ip="10.0.5.99")
+    assert blocked.status_code == 429
+    assert client.get_cookie("access_token") is None
+    # The same counters as the API's door: it is closed for this account too.
+    assert login(client, "staff@example.com", PASSWORD, ip="10.0.5.98").status_code == 429
+    # The sign-in page itself stays reachable.
+    assert client.get("/admin/login/").status_code == 200
+
+
+def test_non_staff_probing_the_admin_sign_in_is_limited(app, client, make_user):
+    make_user("viewer@example.com")
+    for i in range(5):  # a right password gets 403 here: it counts as a failure
+        assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip=f"10.0.6.{i}").status_code == 403
+    assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip="10.0.6.99").status_code == 429

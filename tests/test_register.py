@@ -104,3 +104,24 @@ def test_production_register_token_activates_nothing(app_config, outbox):
     finally:
         with app.app_context():
             db.drop_all()
+
+
+def test_a_queue_failure_fails_the_registration_and_keeps_no_account(client, app, monkeypatch, outbox):
+    import redis
+
+    from videoflix.auth import emails
+
+    def queue_down(*args, **kwargs):
+        raise redis.ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(emails, "deliver_email", queue_down)
+    response = register(client, email="stuck@example.com")
+    assert response.status_code == 503
+    assert response.get_json() == {"detail": "The activation e-mail could not be sent right now. Please try again later."}
+    assert users(app) == []
+    assert outbox == []
+
+    monkeypatch.undo()  # the queue is back: the same address can register
+    assert register(client, email="stuck@example.com").status_code == 201
+    assert [u.email for u in users(app)] == ["stuck@example.com"]
+    assert len(outbox) == 1

@@ -85,3 +85,11 @@ def test_json_responses_are_not_cached(client, auth):
     response = client.post("/api/token/refresh/")
     assert response.headers["Cache-Control"] == "no-store"
     assert cookie(response, "access_token")["httponly"] is True
+
+
+def test_origins_are_compared_in_one_canonical_form():
+    from videoflix.config import cors_origins, origin_of
+
+    assert origin_of("HTTP://App.Example.org:8080/pages/x.html?a=1") == "http://app.example.org:8080"
+    assert origin_of("/relative/path") is None and origin_of("null") is None
+    assert cors_origins("not-a-url") == ["http://localhost:5500"]

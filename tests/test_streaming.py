@@ -56,6 +56,14 @@ def hls_template(tmp_path_factory):
          str(root / "thumbnail.jpg")],
         check=True, timeout=60,
     )
+    # What the transcoder's hls.write_master writes next to the renditions (same figures as the
+    # row's renditions below); the master route sends this file, it does not rebuild it.
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for r in rendition_dicts(SIZES):
+        lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={r['bandwidth']},AVERAGE-BANDWIDTH={r['average_bandwidth']},"
+                  f"RESOLUTION={r['width']}x{r['height']},CODECS=\"{r['codecs']}\",FRAME-RATE=10.000",
+                  f"{r['label']}/index.m3u8"]
+    (root / "master.m3u8").write_text("\n".join(lines) + "\n")
     return root
 
 
@@ -234,19 +242,27 @@ def test_detail_hides_unready_videos_from_users_but_not_staff(client, make_user,
 
 # --- playlists and segments -----------------------------------------------------------------------
 
-def test_master_playlist_lists_the_renditions_with_resolvable_uris(client, auth, make_video):
+def test_master_playlist_is_the_transcoders_file_with_resolvable_uris(client, auth, make_video, app):
     video_id = make_video(labels=("480p", "720p"))
+    hls_dir = video_row(app, video_id).hls_dir
     response = client.get(f"/api/video/{video_id}/master.m3u8")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.apple.mpegurl"
+    with open(media_path(app, hls_dir, "master.m3u8"), "rb") as f:
+        assert response.data == f.read()  # the file as written, not rebuilt from the row
     master = m3u8.loads(response.get_data(as_text=True))
     assert master.is_variant
     assert [p.uri for p in master.playlists] == ["480p/index.m3u8", "720p/index.m3u8"]
     assert [p.stream_info.resolution for p in master.playlists] == [(160, 90), (320, 180)]
     assert [p.stream_info.bandwidth for p in master.playlists] == [200_000, 400_000]
+    assert [p.stream_info.frame_rate for p in master.playlists] == [10.0, 10.0]
     for playlist in master.playlists:
         media = client.get(f"/api/video/{video_id}/{playlist.uri}")
         assert media.status_code == 200 and media.mimetype == "application/vnd.apple.mpegurl"
+    # A version without its master (never published that way) is a 404, like any missing file.
+    os.remove(media_path(app, hls_dir, "master.m3u8"))
+    missing = client.get(f"/api/video/{video_id}/master.m3u8")
+    assert missing.status_code == 404 and missing.get_json() == {"detail": "Not found."}
 
 
 def test_media_playlist_and_segments_with_and_without_slash(client, auth, make_video, app):

@@ -23,8 +23,13 @@ def segment_url(video_id, name="seg001.ts", label="480p"):
 
 # --- HTTP caching and ranges ----------------------------------------------------------------------
 
-def test_segment_is_private_immutable_with_validators(client, video, app):
-    response = client.get(segment_url(video))
+def version_of(app, video_id):
+    return video_row(app, video_id).hls_dir.rsplit("/", 1)[1]
+
+
+def test_segment_of_the_current_version_is_private_immutable_with_validators(client, video, app):
+    url = f"{segment_url(video)}?v={version_of(app, video)}"
+    response = client.get(url)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == IMMUTABLE
     assert {"Cookie", "Authorization"} <= set(response.vary)
@@ -32,12 +37,34 @@ def test_segment_is_private_immutable_with_validators(client, video, app):
     etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
     assert etag.startswith('"') and "W/" not in etag
 
-    cached = client.get(segment_url(video), headers={"If-None-Match": etag})
+    cached = client.get(url, headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.data == b""
     assert cached.headers["Cache-Control"] == IMMUTABLE
-    assert client.get(segment_url(video), headers={"If-Modified-Since": modified}).status_code == 304
+    assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
     other = client.get(segment_url(video, "seg002.ts"), headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("query", ["", "?v=", "?v=oldversion", "?x=1"])
+def test_segment_without_the_current_version_revalidates(client, video, app, query):
+    """A URL a re-transcode may reuse for other bytes is never immutable: the browser asks again."""
+    hls_dir = video_row(app, video).hls_dir
+    response = client.get(segment_url(video) + query)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    with open(media_path(app, hls_dir, "480p", "seg001.ts"), "rb") as f:
+        assert response.data == f.read()
+    etag = response.headers["ETag"]
+    again = client.get(segment_url(video) + query, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_credentials_vary_is_sent_once(client, video, app):
+    response = client.get(segment_url(video), headers={"Origin": "http://localhost:5500"})
+    values = [v.strip() for line in response.headers.getlist("Vary") for v in line.split(",")]
+    assert values.count("Cookie") == 1 and values.count("Authorization") == 1, values
+    assert "Origin" in values
 
 
 @pytest.mark.parametrize("path", ["{id}/480p/index.m3u8", "{id}/master.m3u8"])
@@ -153,9 +180,10 @@ def test_symlinked_thumbnail_is_refused(client, planted, video, app):
 
 def test_segment_requests_issue_no_sql_but_the_revocation_lookup(client, video, app, count_queries):
     assert client.get(segment_url(video, "seg000.ts")).status_code == 200  # warms the media index
+    current = f"?v={version_of(app, video)}"  # as published playlists name them, or without
     with count_queries() as statements:
         for i in range(10):
-            response = client.get(segment_url(video, f"seg00{i % 3}.ts"))
+            response = client.get(segment_url(video, f"seg00{i % 3}.ts") + (current if i % 2 else ""))
             assert response.status_code == 200
     assert not [s for s in statements if "revoked_token" not in s], statements
     assert len(statements) == (0 if app.config["REDIS_URL"] else 10)
@@ -189,6 +217,28 @@ def test_a_new_version_from_another_process_is_found_when_the_old_files_go(clien
         assert response.data == f.read()
 
 
+def test_a_segment_of_a_version_published_by_another_process_is_that_versions(client, video, app, hls_template):
+    """A playlist from another process names ?v=<new>; this process's cached entry is older."""
+    from tests.test_streaming import copy_version
+
+    old = video_row(app, video).hls_dir
+    assert client.get(segment_url(video)).status_code == 200  # caches the old version
+    new = f"{video}/newversion"
+    copy_version(app, hls_template, new)
+    with open(media_path(app, new, "480p", "seg001.ts"), "ab") as f:
+        f.write(b"\x47" + bytes(187))  # the new version's bytes differ
+    with app.app_context():
+        db.session.execute(update(Video).where(Video.id == video).values(hls_dir=new))  # no ORM events
+        db.session.commit()
+    response = client.get(segment_url(video) + "?v=newversion")
+    assert response.status_code == 200 and response.headers["Cache-Control"] == IMMUTABLE
+    with open(media_path(app, new, "480p", "seg001.ts"), "rb") as f:
+        assert response.data == f.read()
+    # An old playlist's URL (the old files are not deleted yet) gets the current bytes, revalidated.
+    stale = client.get(segment_url(video) + f"?v={old.split('/')[1]}")
+    assert stale.headers["Cache-Control"] == "private, no-cache" and stale.data == response.data
+
+
 # --- production: nginx sends the bytes ------------------------------------------------------------
 
 @pytest.fixture
@@ -197,17 +247,22 @@ def accel_config(app_config):
     return app_config
 
 
-@pytest.mark.parametrize("name, label, kind, cache", [
-    ("seg001.ts", "480p", "video/MP2T", IMMUTABLE),
-    ("seg000.ts/", "720p", "video/MP2T", IMMUTABLE),
-    ("index.m3u8", "720p", "application/vnd.apple.mpegurl", "private, no-cache"),
+@pytest.mark.parametrize("path, kind, cache", [
+    ("480p/seg001.ts?v={version}", "video/MP2T", IMMUTABLE),
+    ("720p/seg000.ts/?v={version}", "video/MP2T", IMMUTABLE),
+    ("720p/seg000.ts?v=stale", "video/MP2T", "private, no-cache"),
+    ("480p/seg002.ts", "video/MP2T", "private, no-cache"),
+    ("720p/index.m3u8", "application/vnd.apple.mpegurl", "private, no-cache"),
+    ("master.m3u8", "application/vnd.apple.mpegurl", "private, no-cache"),
 ])
-def test_accel_redirect_headers(accel_config, client, video, app, name, label, kind, cache):
+def test_accel_redirect_headers(accel_config, client, video, app, path, kind, cache):
+    """nginx keeps the app's Cache-Control on an X-Accel-Redirect: the app decides it."""
     hls_dir = video_row(app, video).hls_dir
-    response = client.get(f"/api/video/{video}/{label}/{name}")
+    response = client.get(f"/api/video/{video}/" + path.format(version=version_of(app, video)))
     assert response.status_code == 200
     assert response.data == b""
-    assert response.headers["X-Accel-Redirect"] == f"/protected-media/hls/{hls_dir}/{label}/{name.rstrip('/')}"
+    file = path.split("?")[0].rstrip("/")
+    assert response.headers["X-Accel-Redirect"] == f"/protected-media/hls/{hls_dir}/{file}"
     assert response.headers["Content-Type"] == kind
     assert response.headers["Cache-Control"] == cache
     assert {"Cookie", "Authorization"} <= set(response.vary)

@@ -5,6 +5,7 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 from sqlalchemy import select
 
 from tests.accounts import cookie
+from tests.conftest import PASSWORD
 from videoflix.auth.models import RefreshToken, User
 from videoflix.extensions import db
 
@@ -152,3 +153,104 @@ def _jti(app, token):
 
     with app.app_context():
         return decode_token(token, allow_expired=True)["jti"]
+
+
+@pytest.fixture
+def db_revocations(app_config, tmp_path):
+    """The revocation list in the database (no Redis), on a database threads can share."""
+    app_config["REDIS_URL"] = None
+    if app_config["SQLALCHEMY_DATABASE_URI"] == "sqlite://":  # one in-memory connection for all
+        app_config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'revocations.sqlite3'}"
+    return app_config
+
+
+def test_revoking_a_user_twice_at_once_or_in_a_row_never_fails(db_revocations, app, make_user):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from videoflix.auth.models import RevokedToken
+    from videoflix.auth.revocation import revoke_all_for_user
+
+    user_id = make_user()
+    start = threading.Barrier(8)
+
+    def revoke(_):
+        with app.app_context():
+            start.wait()
+            revoke_all_for_user(user_id)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(revoke, range(8)))  # re-raises a thread's IntegrityError
+    with app.app_context():
+        revoke_all_for_user(user_id)
+        revoke_all_for_user(user_id)
+        keys = db.session.execute(select(RevokedToken.key)).scalars().all()
+    assert keys == [app.config["REDIS_PREFIX"] + f"revoked:user:{user_id}"]
+
+
+def test_a_revocation_written_meanwhile_by_another_request_is_overwritten(db_revocations, app, make_user):
+    """The race, forced: another request commits the same key just before this one writes it."""
+    from sqlalchemy import event, text
+
+    from videoflix.auth.models import RevokedToken
+    from videoflix.auth.revocation import revoke_all_for_user
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite serializes writers: the other request would wait for this one")
+    user_id = make_user()
+    key = app.config["REDIS_PREFIX"] + f"revoked:user:{user_id}"
+    with app.app_context():
+        engine = db.engine
+
+        raced = []
+
+        def other_request_first(conn, cursor, statement, *args):
+            if not raced and statement.lstrip().upper().startswith("INSERT INTO REVOKED_TOKEN"):
+                raced.append(statement)
+                with engine.connect() as other:
+                    other.execute(text("INSERT INTO revoked_token (key, value, expires_at) "
+                                       "VALUES (:k, '1', now() + interval '1 hour')"), {"k": key})
+                    other.commit()
+
+        event.listen(engine, "before_cursor_execute", other_request_first)
+        try:
+            revoke_all_for_user(user_id)
+        finally:
+            event.remove(engine, "before_cursor_execute", other_request_first)
+        assert raced
+        row = db.session.get(RevokedToken, key)
+        assert row is not None and row.value != "1"  # this request's cut-off won
+
+
+def test_logout_revokes_the_refresh_row_without_a_revocation_entry(db_revocations, app, client, auth, login):
+    from videoflix.auth.models import RevokedToken
+
+    access, refresh = tokens(login())
+    assert client.post("/api/logout/").status_code == 200
+    with app.app_context():
+        assert db.session.get(RefreshToken, _jti(app, refresh)).revoked_at is not None
+        listed = db.session.execute(select(RevokedToken.key)).scalars().all()
+    assert listed == [app.config["REDIS_PREFIX"] + "revoked:jti:" + _jti(app, access)]  # the access token only
+    assert with_refresh(app.test_client(), refresh).status_code == 401
+
+
+def test_logout_revokes_a_bearer_access_token(app, protected, auth, login):
+    access, refresh = tokens(login())
+    mobile = app.test_client()  # a CLI or mobile client: no access cookie, a Bearer header
+    mobile.set_cookie("refresh_token", refresh)
+    response = mobile.post("/api/logout/", headers={"Authorization": f"Bearer {access}"})
+    assert response.get_json() == {"detail": LOGOUT_OK}
+    after = app.test_client().get(protected, headers={"Authorization": f"Bearer {access}"})
+    assert after.status_code == 401
+    assert after.get_json() == {"detail": "Token has been revoked."}
+
+
+def test_logout_ignores_a_bearer_token_of_another_user(app, protected, make_user):
+    make_user("one@example.com")
+    make_user("two@example.com")
+    one, two = app.test_client(), app.test_client()
+    one_access, _ = tokens(one.post("/api/login/", json={"email": "one@example.com", "password": PASSWORD}))
+    two.post("/api/login/", json={"email": "two@example.com", "password": PASSWORD})
+    two.delete_cookie("access_token")
+    assert two.post("/api/logout/", headers={"Authorization": f"Bearer {one_access}"}).status_code == 200
+    assert app.test_client().get(protected, headers={"Authorization": f"Bearer {one_access}"}).status_code == 200

@@ -200,3 +200,50 @@ def test_a_second_app_gets_its_own_admin(app, app_config):
     other = create_app(dict(app_config))
     assert other.extensions["videoflix_admin"] is not app.extensions["videoflix_admin"]
     assert "admin_videos.index_view" in other.view_functions
+
+
+def test_the_upload_form_token_outlives_a_long_upload(app, client, staff, clip_360p, monkeypatch):
+    from wtforms.csrf.session import SessionCSRF
+
+    page = client.get("/admin/videos/new/").data
+    token = re.findall(rb'name="csrf_token" type="hidden" value="([^"]+)"', page)[-1].decode()  # the form's own
+    opened = SessionCSRF.now(None)
+    data = {"csrf_token": token, "title": "Slow upload", "category": "Drama"}
+
+    monkeypatch.setattr(SessionCSRF, "now", lambda self: opened + timedelta(hours=13))
+    response = client.post("/admin/videos/new/", content_type="multipart/form-data",
+                           data={**data, "file": (io.BytesIO(clip_360p.read_bytes()), "a.mp4")})
+    assert response.status_code == 200 and b"Failed to create record." in response.data
+    assert video_count(app) == 0
+
+    monkeypatch.setattr(SessionCSRF, "now", lambda self: opened + timedelta(hours=3))  # a 4 GB upload
+    response = client.post("/admin/videos/new/", content_type="multipart/form-data",
+                           data={**data, "file": (io.BytesIO(clip_360p.read_bytes()), "a.mp4")})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.execute(db.select(Video.title)).scalar_one() == "Slow upload"
+
+
+def test_an_upload_whose_transcode_cannot_be_queued_is_kept(app, client, staff, clip_360p, monkeypatch):
+    from videoflix.videos import tasks
+
+    def queue_down(video_id):
+        raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks, "enqueue_transcode", queue_down)
+    response = upload(client, clip_360p, title="Kept")
+
+    assert response.status_code == 302
+    with app.app_context():
+        video = db.session.execute(db.select(Video)).scalar_one()
+        video_id, source = video.id, video.source_file
+    assert row(app, video_id)["status"] == "pending" and row(app, video_id)["queued_at"] is not None
+    assert files_below(media(app, "uploads")) == [source]
+    page = client.get(response.headers["Location"]).data.decode()
+    assert (f"Video {video_id} was stored, but its transcode could not be queued (Error 111 connecting to "
+            f"redis:6379. Connection refused.). Use Re-transcode (or flask transcode {video_id}) once the queue "
+            "is reachable again.") in page
+
+    monkeypatch.undo()
+    tasks.recover_on_worker_start(app)  # a worker starting later picks it up
+    assert row(app, video_id)["status"] == "ready"

@@ -1,4 +1,5 @@
 """Application-wide commands: the Huey worker and the one-command development server."""
+import functools
 import logging
 import os
 import signal
@@ -14,11 +15,19 @@ from huey.signals import SIGNAL_INTERRUPTED
 
 log = logging.getLogger(__name__)
 _worker_start_hooks = []
+_process_start_hooks = []
 
 
 def on_worker_start(fn):
     """Register fn(app) to run once when `flask worker` starts (e.g. recover stuck jobs)."""
     _worker_start_hooks.append(fn)
+    return fn
+
+
+def on_worker_process_start(fn):
+    """Register fn(app) to run in each worker process as it starts, including one the consumer
+    starts again after it died."""
+    _process_start_hooks.append(fn)
     return fn
 
 
@@ -58,6 +67,9 @@ def worker_command(workers, max_tasks, shutdown_timeout):
     def _fresh_connections():
         with app.app_context():
             db.engine.dispose(close=False)
+
+    for hook in _process_start_hooks:  # after _fresh_connections: Huey runs them in this order
+        huey.on_startup(hook.__name__)(functools.partial(hook, app))
 
     huey.signal(SIGNAL_INTERRUPTED)(requeue_interrupted)
     if shutdown_timeout is None:

@@ -6,6 +6,9 @@ from urllib.parse import quote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
+# Seconds to connect to Redis and to wait for an answer, for every client (app, queue, limiter):
+# an unreachable Redis fails a request or the health check instead of hanging it.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
 
 
 def env_bool(name, default=False):
@@ -43,15 +46,18 @@ def with_driver(url):
 
 
 def origin_of(url):
+    """The lower-case scheme://host[:port] of an absolute URL, or None for anything else."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def cors_origins(frontend_url):
     raw = os.environ.get("CORS_ORIGINS")
     if raw:
         return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
-    return list(dict.fromkeys([origin_of(frontend_url), "http://localhost:5500"]))
+    return list(dict.fromkeys(filter(None, [origin_of(frontend_url), "http://localhost:5500"])))
 
 
 class Config:
@@ -89,7 +95,6 @@ class Config:
     # The register response's "token" is a demo aid; in production it must activate nothing.
     EXPOSE_ACTIVATION_TOKEN = env_bool("EXPOSE_ACTIVATION_TOKEN", False)
     PASSWORD_HASH_METHOD = "scrypt"
-    PASSWORD_MAX_LENGTH = 128
 
     # E-mail
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "smtp")
@@ -106,8 +111,12 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_KEY_PREFIX = REDIS_PREFIX + "rl"
+    RATELIMIT_STORAGE_OPTIONS = dict(REDIS_TIMEOUTS)  # for its Redis client; memory:// ignores them
     LOGIN_FAILURES_PER_ACCOUNT = os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5/minute;20/hour")
     LOGIN_FAILURES_PER_CLIENT = os.environ.get("LOGIN_FAILURES_PER_CLIENT", "20/minute;100/hour")
+    # Every sign-in attempt per account, successful or not: failures are only counted after the
+    # check, so this ceiling is what bounds a burst of concurrent guesses.
+    LOGIN_ATTEMPTS_PER_ACCOUNT = os.environ.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "10/minute;60/hour")
     REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "10/hour")
     PASSWORD_RESET_LIMIT = os.environ.get("PASSWORD_RESET_LIMIT", "5/hour")
 

@@ -26,13 +26,17 @@ class APIError(Exception):
     def __init__(self, status, detail=None, *, payload=None, headers=None):
         super().__init__(detail)
         self.status = status
-        self.payload = payload if payload is not None else {"detail": detail or MESSAGES.get(status, "Error.")}
+        self.payload = error_body(status, detail, payload)
         self.headers = headers or {}
 
 
+def error_body(status, detail=None, payload=None):
+    """`payload` when given, else {"detail": detail or the status's standard sentence}."""
+    return payload if payload is not None else {"detail": detail or MESSAGES.get(status, "Error.")}
+
+
 def error_response(status, detail=None, payload=None, headers=None):
-    body = payload if payload is not None else {"detail": detail or MESSAGES.get(status, "Error.")}
-    response = jsonify(body)
+    response = jsonify(error_body(status, detail, payload))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -44,10 +48,8 @@ def handle_api_error(error):
 
 
 def handle_validation_error(error):
-    messages = error.messages
-    if isinstance(messages, list):  # schema-level error on a non-object body
-        messages = {"detail": " ".join(str(m) for m in messages)}
-    return error_response(400, payload=messages)
+    """Field errors from a schema's load(): always a dict (json_body refuses non-object bodies)."""
+    return error_response(400, payload=error.messages)
 
 
 def handle_http_exception(error):

@@ -8,6 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from videoflix.config import REDIS_TIMEOUTS
 from videoflix.ratelimit import client_ip
 
 # A naming convention keeps constraint names, and so migrations, stable across databases.
@@ -43,5 +44,7 @@ def redis_client():
     if client is None:
         import redis
 
-        client = current_app.extensions["videoflix_redis"] = redis.Redis.from_url(url, decode_responses=True)
+        client = current_app.extensions["videoflix_redis"] = redis.Redis.from_url(
+            url, decode_responses=True, **REDIS_TIMEOUTS
+        )
     return client

@@ -11,14 +11,17 @@ from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from videoflix.extensions import db
+from videoflix.extensions import db, redis_client
 from videoflix.openapi import doc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/api/health")
 
-# A health probe must answer quickly even when Redis is a black hole.
-REDIS_TIMEOUT_SECONDS = 2.0
+# `ffmpeg -version` is a process spawn and this route needs no authentication: one answer per
+# process (and binary) serves the calls of the next minute.
+FFMPEG_CACHE_SECONDS = 60.0
+_ffmpeg_cache = {}  # binary setting -> (monotonic time of the check, version or None)
+QUEUE_BACKENDS = {"RedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
 
 
 def check_database():
@@ -26,26 +29,13 @@ def check_database():
     return {}
 
 
-def _redis_probe_client():
-    """A Redis client with short timeouts, kept per app (the app's own client waits forever)."""
-    client = current_app.extensions.get("videoflix_health_redis")
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(
-            current_app.config["REDIS_URL"],
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
-        )
-        current_app.extensions["videoflix_health_redis"] = client
-    return client
-
-
 def check_redis():
-    """PING; without REDIS_URL the embedded defaults are in use and there is nothing to reach."""
-    if not current_app.config["REDIS_URL"]:
+    """PING with the app's own client (its timeouts bound the wait); without REDIS_URL the
+    embedded defaults are in use and there is nothing to reach."""
+    client = redis_client()
+    if client is None:
         return {"backend": "embedded"}
-    _redis_probe_client().ping()
+    client.ping()
     return {"backend": "redis"}
 
 
@@ -53,16 +43,19 @@ def check_queue():
     """The Huey storage answers a count of waiting tasks (enqueues nothing)."""
     from videoflix.tasks import huey
 
-    backend = {"RedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
     name = type(huey.storage).__name__
-    return {"backend": backend.get(name, name), "pending": huey.pending_count()}
+    return {"backend": QUEUE_BACKENDS.get(name, name), "pending": huey.pending_count()}
 
 
 def check_ffmpeg():
-    """The ffmpeg binary the transcoder would run answers `-version`."""
+    """The ffmpeg binary the transcoder would run answers `-version` (cached FFMPEG_CACHE_SECONDS)."""
     from videoflix.videos.transcode import ffmpeg_version
 
-    version = ffmpeg_version(current_app.config.get("FFMPEG_BINARY"))
+    binary = current_app.config.get("FFMPEG_BINARY")
+    checked_at, version = _ffmpeg_cache.get(binary, (None, None))
+    if checked_at is None or time.monotonic() - checked_at > FFMPEG_CACHE_SECONDS:
+        version = ffmpeg_version(binary)
+        _ffmpeg_cache[binary] = (time.monotonic(), version)
     if version is None:
         raise RuntimeError("ffmpeg is not available")
     return {"version": version}
@@ -114,12 +107,25 @@ health_schema = HealthSchema()
      responses={200: health_schema, 503: (health_schema, "A check failed")})
 def health():
     """200 when every check passes, else 503; the same JSON shape either way."""
-    checks = {name: run_check(name, check) for name, check in CHECKS.items()}
+    checks = {}
+    for name, check in CHECKS.items():
+        if name == "queue" and _queue_is_on_failed_redis(checks):
+            # Same server: asking again would only wait out a second timeout.
+            checks[name] = {"status": "error", "ms": 0.0, "error": checks["redis"]["error"], "backend": "redis"}
+        else:
+            checks[name] = run_check(name, check)
     ok = all(c["status"] == "ok" for c in checks.values())
     response = jsonify(health_schema.dump({"status": "ok" if ok else "error", "checks": checks}))
     response.status_code = 200 if ok else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _queue_is_on_failed_redis(checks):
+    """True when the Redis check failed and the queue is stored on that same Redis."""
+    from videoflix.tasks import huey
+
+    return checks["redis"]["status"] == "error" and QUEUE_BACKENDS.get(type(huey.storage).__name__) == "redis"
 
 
 def init_app(app):

@@ -11,6 +11,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app, jsonify, url_for
 from marshmallow import Schema, fields
 
+from videoflix import MAX_ID  # videoflix/__init__.py never imports this module at its top
+
 OPENAPI_VERSION = "3.0.3"
 # Realistic values for the docs page and the fuzzer's examples phase.
 PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ"}
@@ -66,7 +68,7 @@ def _path_and_params(rule):
 
     def replace(match):
         converter = match.group("converter") or "string"
-        schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1} if converter == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "int" else {"type": "string"}
         name = match.group("name")
         param = {"in": "path", "name": name, "required": True, "schema": schema}
         if name in PARAM_EXAMPLES:
@@ -149,5 +151,6 @@ def init_app(app):
     app.register_blueprint(bp)
     with app.test_request_context():
         spec_url = url_for("openapi.openapi_json")
-    docs = get_swaggerui_blueprint("/api/docs", spec_url, config={"app_name": "Videoflix API"}, blueprint_name="api_docs")
+    # Outside /api/: every answer under /api/ is JSON, and this page is HTML.
+    docs = get_swaggerui_blueprint("/docs", spec_url, config={"app_name": "Videoflix API"}, blueprint_name="api_docs")
     app.register_blueprint(docs)

@@ -1,8 +1,7 @@
 """Start-up checks and the cross-site request forgery defence for cookie-authenticated requests."""
-from urllib.parse import urlsplit
-
 from flask import current_app, request
 
+from videoflix.config import origin_of
 from videoflix.errors import error_response
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -30,13 +29,6 @@ def init_app(app):
     app.after_request(add_security_headers)
 
 
-def _origin(url):
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def refuse_cross_site_writes():
     """A cookie-authenticated write from a foreign page is refused (403).
 
@@ -52,8 +44,8 @@ def refuse_cross_site_writes():
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source:
         return None
-    origin = _origin(source) if source != "null" else "null"
-    allowed = {o.lower() for o in config["CORS_ORIGINS"]} | {_origin(request.host_url)}
+    origin = origin_of(source) if source != "null" else "null"
+    allowed = {o.lower() for o in config["CORS_ORIGINS"]} | {origin_of(request.host_url)}
     if origin in allowed:
         return None
     return error_response(403, "Cross-site request refused: origin not allowed.")

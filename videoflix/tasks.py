@@ -10,7 +10,13 @@ import os
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
+from videoflix.config import REDIS_TIMEOUTS
+
 log = logging.getLogger(__name__)
+
+# How long a worker's blocking dequeue waits on Redis: must stay below REDIS_TIMEOUTS' socket
+# timeout, or an idle queue would look like a dead connection.
+HUEY_READ_TIMEOUT = 1
 
 huey = Huey("videoflix", immediate=False, storage_class=MemoryStorage, results=False)
 _state = {"app": None}
@@ -24,7 +30,11 @@ def init_app(app):
         huey.storage = MemoryStorage(name)
         huey._immediate = True
     elif app.config["REDIS_URL"]:
-        huey.storage = RedisStorage(name, url=app.config["REDIS_URL"])
+        from redis import ConnectionPool
+
+        # A pool, because Huey takes either a URL or connection options, not both.
+        pool = ConnectionPool.from_url(app.config["REDIS_URL"], **REDIS_TIMEOUTS)
+        huey.storage = RedisStorage(name, connection_pool=pool, read_timeout=HUEY_READ_TIMEOUT)
         huey._immediate = False
     else:
         os.makedirs(os.path.dirname(app.config["HUEY_FILE"]), exist_ok=True)

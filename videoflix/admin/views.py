@@ -1,5 +1,8 @@
 """The back office's views: sign-in/out, users, videos. Every page but sign-in is for staff only:
 anonymous visitors are sent to the sign-in page, signed-in non-staff get a 403."""
+import logging
+from datetime import timedelta
+
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.actions import action
@@ -14,10 +17,13 @@ from videoflix.admin import auth
 from videoflix.auth import sessions
 from videoflix.auth.models import User
 from videoflix.extensions import db
+from videoflix.ratelimit import login_limits
 from videoflix.videos import state, storage
 from videoflix.videos.models import Video
 
+log = logging.getLogger(__name__)
 UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart headers and the text fields around the file
+UPLOAD_CSRF_TIME_LIMIT = timedelta(hours=12)  # a form opened, then a slow multi-GB upload
 
 
 class StaffOnly:
@@ -51,12 +57,18 @@ class LoginForm(SecureForm):
 
 
 class LoginView(BaseView):
-    """/admin/login/: e-mail and password of a staff account; sets the API's session cookies."""
+    """/admin/login/: e-mail and password of a staff account; sets the API's session cookies.
+
+    Its POST shares the API login's limits and counters (a 429 past them), so this door gives no
+    extra guesses; a non-staff account is refused (403) after its password was checked, which a
+    failed-attempt limit makes as costly to probe as the API login.
+    """
 
     def is_visible(self):
         return False
 
     @expose("/", methods=("GET", "POST"))
+    @login_limits(methods=["POST"])
     def index(self):
         form = LoginForm(request.form)
         target = auth.safe_next(request.args.get("next"), url_for("admin.index"))
@@ -151,6 +163,11 @@ class UserView(StaffModelView):
 
 
 class UploadForm(SecureForm):
+    class Meta:
+        # The token is checked only after the whole file has arrived, which for a large upload
+        # takes far longer than WTForms' default 30 minutes.
+        csrf_time_limit = UPLOAD_CSRF_TIME_LIMIT
+
     title = StringField("Title", validators=[DataRequired(), Length(max=storage.TITLE_MAX)])
     description = TextAreaField("Description", validators=[Length(max=storage.DESCRIPTION_MAX)])
     category = StringField("Category", validators=[DataRequired(), Length(max=storage.CATEGORY_MAX)],
@@ -210,9 +227,9 @@ class VideoView(StaffModelView):
             flash("Choose a video file to upload.", "error")
             return False
         try:
-            return storage.accept_upload(
+            video = storage.accept_upload(
                 upload.stream, filename=upload.filename, title=form.title.data,
-                description=form.description.data, category=form.category.data,
+                description=form.description.data, category=form.category.data, enqueue=False,
             )
         except storage.UploadTooLarge:
             abort(413)
@@ -221,6 +238,14 @@ class VideoView(StaffModelView):
             return False
         finally:
             upload.close()
+        try:
+            state.queue(video)
+        except Exception as error:  # the queue (Redis) is down: the stored upload must not be lost
+            log.exception("Video %s stored, but its transcode could not be queued", video.id)
+            db.session.rollback()
+            flash(f"Video {video.id} was stored, but its transcode could not be queued ({error}). Use "
+                  f"Re-transcode (or flask transcode {video.id}) once the queue is reachable again.", "error")
+        return video
 
     @expose("/thumbnail/<int:video_id>")
     def thumbnail(self, video_id):

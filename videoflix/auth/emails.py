@@ -1,4 +1,9 @@
-"""Account e-mails: rendered in the request, delivered by a Huey task with retries."""
+"""Account e-mails, delivered by Huey tasks with retries.
+
+The activation e-mail is rendered in the request (its link was just made) and queued as text.
+A password reset is queued as the bare e-mail address, always: the task looks the account up,
+so the request does the same work whether or not the account exists (nothing to time).
+"""
 import logging
 
 from flask import current_app, render_template
@@ -9,6 +14,8 @@ from videoflix.extensions import mail
 from videoflix.tasks import task
 
 log = logging.getLogger(__name__)
+ACTIVATION_SUBJECT = "Confirm your email for Videoflix"
+RESET_SUBJECT = "Reset your Videoflix password"
 
 
 def activation_link(user):
@@ -22,25 +29,45 @@ def reset_link(user):
 
 
 def send_activation_email(user, link):
-    _queue("activation", "Confirm your email for Videoflix", user.email, link=link,
-           hours=current_app.config["ACTIVATION_TOKEN_MAX_AGE"] // 3600)
+    """Queue the activation e-mail. Raises when the queue cannot take it (the caller rolls back)."""
+    text, html = _render("activation", ACTIVATION_SUBJECT, user.email, link=link,
+                         hours=current_app.config["ACTIVATION_TOKEN_MAX_AGE"] // 3600)
+    deliver_email(ACTIVATION_SUBJECT, user.email, text, html)
 
 
-def send_password_reset_email(user):
-    _queue("password_reset", "Reset your Videoflix password", user.email, link=reset_link(user),
-           hours=current_app.config["RESET_TOKEN_MAX_AGE"] // 3600)
+@task(retries=5, retry_delay=30)
+def send_password_reset_email(email):
+    """Send the reset e-mail if `email` (normalized) belongs to an active account; else nothing.
+
+    Runs on a worker; raises on SMTP failure, so Huey retries it (with a fresh link).
+    """
+    from videoflix.auth.routes import find_user
+
+    user = find_user(email)
+    if user is None or not user.is_active:
+        return
+    text, html = _render("password_reset", RESET_SUBJECT, user.email, link=reset_link(user),
+                         hours=current_app.config["RESET_TOKEN_MAX_AGE"] // 3600)
+    send_message(RESET_SUBJECT, user.email, text, html)
 
 
-def _queue(template, subject, recipient, **context):
+def _render(template, subject, recipient, **context):
+    """The (text, html) parts of emails/<template>."""
     context.update(email=recipient, subject=subject)
-    text = render_template(f"emails/{template}.txt", **context)
-    html = render_template(f"emails/{template}.html", **context)
-    deliver_email(subject, recipient, text, html)
+    return render_template(f"emails/{template}.txt", **context), render_template(f"emails/{template}.html", **context)
 
 
 @task(retries=5, retry_delay=30)
 def deliver_email(subject, recipient, text, html):
-    """Send one message (text and HTML parts). Raises on SMTP failure, so Huey retries it."""
+    """Send one already rendered message; raises on SMTP failure, so Huey retries it."""
+    send_message(subject, recipient, text, html)
+
+
+def send_message(subject, recipient, text, html):
+    """Send one message (text and HTML parts), or print it with the console backend.
+
+    Raises on SMTP failure.
+    """
     message = Message(subject=subject, recipients=[recipient], body=text, html=html)
     if current_app.config["EMAIL_BACKEND"] == "console":
         print_email(message)

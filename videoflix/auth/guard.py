@@ -24,7 +24,8 @@ CACHE_KEY = "videoflix_verified_tokens"
 CACHE_SIZE = 10_000
 
 
-def _token_from_request():
+def access_token_from_request():
+    """The request's access token: the access_token cookie, else `Authorization: Bearer`; or None."""
     config = current_app.config
     token = request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])
     if token:
@@ -38,7 +39,7 @@ def verified_access_payload():
 
     Raises APIError(401) with the contract's messages otherwise.
     """
-    token = _token_from_request()
+    token = access_token_from_request()
     if token is None:
         raise APIError(401, NO_CREDENTIALS)
     cache = current_app.extensions.setdefault(CACHE_KEY, {})

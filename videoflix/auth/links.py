@@ -1,7 +1,9 @@
 """Activation and password-reset links: signed, time-limited, and bound to the user's state.
 
-A token carries a fingerprint of the fields that its use changes (the active flag for activation,
-the password hash for a reset), so a used or outdated link no longer matches and is refused.
+A token carries a fingerprint of the fields that its use changes (the active flag and the time of
+the first activation for activation, the password hash for a reset), so a used or outdated link no
+longer matches and is refused. An activation link stays dead after a later deactivation, because
+activated_at stays set.
 """
 import base64
 import hashlib
@@ -37,6 +39,9 @@ def _serializer(purpose):
 
 def _fingerprint(user, purpose):
     state = f"{user.id}|{user.email}|{user.is_active}|{user.password_hash}"
+    if purpose == ACTIVATION and user.activated_at is not None:
+        # Appended only when set, so links mailed before activated_at existed keep working.
+        state += f"|{user.activated_at.isoformat()}"
     digest = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{purpose}|{state}".encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 

@@ -1,7 +1,7 @@
 """Accounts: users, their profiles, issued refresh tokens and the database revocation list."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, func
+from sqlalchemy import ForeignKey, String, Text, event, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from videoflix.extensions import db
@@ -21,6 +21,9 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the account was first activated (by its e-mailed link, an admin or the CLI). Once set,
+    # activation links are dead for good, even after a deactivation.
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     profile: Mapped["Profile"] = relationship(
         back_populates="user", cascade="all, delete-orphan", uselist=False, lazy="raise_on_sql"
@@ -28,6 +31,14 @@ class User(db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
+
+
+@event.listens_for(User.is_active, "set")
+def _record_activation(user, value, oldvalue, initiator):
+    """Every way of activating an account (API link, admin form or action, CLI) sets is_active, so
+    the first activation is recorded here rather than in each of them."""
+    if value and user.activated_at is None:
+        user.activated_at = utcnow()
 
 
 class Profile(db.Model):

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from videoflix.extensions import db, redis_client
 
@@ -23,18 +25,29 @@ def _keys(jti, user_id):
     return prefix + "jti:" + jti, prefix + "user:" + str(user_id)
 
 
+# The databases the app supports, each with an INSERT ... ON CONFLICT DO UPDATE.
+_UPSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
 def _set(key, value, expires_at):
+    """Write (or overwrite) one entry until `expires_at`; committed at once.
+
+    Without Redis it is a single upsert, so two concurrent writes of the same key (two password
+    resets, a reset and a deactivation) both succeed instead of one hitting the primary key.
+    """
     client = redis_client()
     if client is not None:
         client.set(key, value, exat=max(int(expires_at.timestamp()) + 1, int(time.time()) + 1))
         return
     from videoflix.auth.models import RevokedToken
 
-    now = datetime.now(UTC)
-    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
-    row = db.session.get(RevokedToken, key) or RevokedToken(key=key)
-    row.value, row.expires_at = str(value), expires_at
-    db.session.add(row)
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC)))
+    insert = _UPSERTS[db.session.get_bind().dialect.name](RevokedToken)
+    db.session.execute(
+        insert.values(key=key, value=str(value), expires_at=expires_at).on_conflict_do_update(
+            index_elements=[RevokedToken.key], set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at}
+        )
+    )
     db.session.commit()
 
 

@@ -1,4 +1,5 @@
 """The accounts API (see "Accounts" in API.md)."""
+import logging
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify, request
@@ -6,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from videoflix.auth import emails, sessions
+from videoflix.auth.guard import access_token_from_request
 from videoflix.auth.links import ACTIVATION, RESET, user_for_link
 from videoflix.auth.models import Profile, User
 from videoflix.auth.passwords import hash_password, password_problems, verify_password
@@ -20,19 +22,17 @@ from videoflix.auth.schemas import (
     register_schema,
 )
 from videoflix.errors import APIError
-from videoflix.extensions import db, limiter
+from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, MessageSchema, doc
-from videoflix.ratelimit import account_key, client_ip, failed
+from videoflix.ratelimit import client_ip, limit, login_limits
 from videoflix.validation import json_body
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 
 LOGIN_FAILED = "Please check your input and try again."
 EMAIL_TAKEN = "An account with this email already exists."
-
-
-def _limit(config_key, **kwargs):
-    return limiter.limit(lambda: current_app.config[config_key], **kwargs)
+QUEUE_DOWN = "The activation e-mail could not be sent right now. Please try again later."
+log = logging.getLogger(__name__)
 
 
 def create_user(email, password, *, active=False, staff=False):
@@ -50,20 +50,27 @@ def find_user(email):
 
 @bp.post("/register/")
 @doc("Create an inactive account and send the activation e-mail", body=register_schema,
-     responses={201: register_response_schema, 400: BAD_REQUEST, 429: ErrorSchema})
-@_limit("REGISTER_LIMIT", key_func=client_ip, scope="register")
+     responses={201: register_response_schema, 400: BAD_REQUEST, 429: ErrorSchema,
+                503: (ErrorSchema, "The activation e-mail could not be queued; nothing was created")})
+@limit("REGISTER_LIMIT", key_func=client_ip, scope="register")
 def register():
     data = json_body(register_schema)
     if find_user(data["email"]) is not None:
         raise APIError(400, payload={"email": [EMAIL_TAKEN]})
     try:
         user = create_user(data["email"], data["password"])
-        token, link = emails.activation_link(user)
-        db.session.commit()
     except IntegrityError:  # a concurrent registration of the same address won
         db.session.rollback()
         raise APIError(400, payload={"email": [EMAIL_TAKEN]}) from None
-    emails.send_activation_email(user, link)
+    token, link = emails.activation_link(user)
+    # Queued before the commit: an account whose e-mail never left would be stuck inactive.
+    try:
+        emails.send_activation_email(user, link)
+    except Exception:
+        db.session.rollback()
+        log.exception("Could not queue the activation e-mail; registration of %s rolled back", data["email"])
+        raise APIError(503, QUEUE_DOWN) from None
+    db.session.commit()
     shown = token if current_app.config["EXPOSE_ACTIVATION_TOKEN"] else ""
     return register_response_schema.dump({"user": user, "token": shown}), 201
 
@@ -72,9 +79,9 @@ def register():
 @doc("Activate an account from the e-mailed link", responses={200: MessageSchema, 400: MessageSchema})
 def activate(uidb64, token):
     user = user_for_link(uidb64, token, ACTIVATION, current_app.config["ACTIVATION_TOKEN_MAX_AGE"])
-    if user is None or user.is_active:
+    if user is None or user.is_active or user.activated_at is not None:
         return jsonify(message="Activation failed."), 400
-    user.is_active = True
+    user.is_active = True  # also records activated_at (see models._record_activation)
     db.session.commit()
     return jsonify(message="Account successfully activated.")
 
@@ -82,8 +89,7 @@ def activate(uidb64, token):
 @bp.post("/login/")
 @doc("Log in: sets the access_token and refresh_token cookies", body=login_schema,
      responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"), 429: ErrorSchema})
-@_limit("LOGIN_FAILURES_PER_CLIENT", key_func=client_ip, deduct_when=failed, scope="login-client")
-@_limit("LOGIN_FAILURES_PER_ACCOUNT", key_func=account_key, deduct_when=failed, scope="login-account")
+@login_limits()
 def login():
     data = json_body(login_schema)
     user = find_user(data["email"])
@@ -104,7 +110,8 @@ def _refresh_cookie():
 
 
 @bp.post("/logout/")
-@doc("Revoke the session's tokens and delete both cookies (reads the refresh_token cookie)",
+@doc("Revoke the session's tokens and delete both cookies (reads the refresh_token cookie; the access "
+     "token from its cookie or an Authorization: Bearer header)",
      responses={200: detail_schema, 400: ErrorSchema})
 def logout():
     token = _refresh_cookie()
@@ -113,7 +120,7 @@ def logout():
         response.status_code = 400
     else:
         try:
-            sessions.logout(token, request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"]))
+            sessions.logout(token, access_token_from_request())
             response = jsonify(detail="Logout successful! All tokens will be deleted. Refresh token is now invalid.")
         except sessions.SessionError as error:
             response = jsonify(detail=error.reason)
@@ -141,12 +148,11 @@ def refresh():
 @bp.post("/password_reset/")
 @doc("Send a password reset link (the same answer whether or not the account exists)", body=email_schema,
      responses={200: detail_schema, 400: BAD_REQUEST, 429: ErrorSchema})
-@_limit("PASSWORD_RESET_LIMIT", key_func=client_ip, scope="password-reset")
+@limit("PASSWORD_RESET_LIMIT", key_func=client_ip, scope="password-reset")
 def password_reset():
     data = json_body(email_schema)
-    user = find_user(data["email"])
-    if user is not None and user.is_active:
-        emails.send_password_reset_email(user)
+    # One queued task for any address, known or not: the answer takes the same time either way.
+    emails.send_password_reset_email(data["email"])
     return jsonify(detail="An email has been sent to reset your password.")
 
 
@@ -161,6 +167,5 @@ def password_confirm(uidb64, token):
     if problems := password_problems(data["new_password"], user.email):
         raise APIError(400, payload={"new_password": problems})
     user.password_hash = hash_password(data["new_password"])
-    db.session.commit()
-    sessions.end_all_sessions(user)
+    sessions.end_all_sessions(user)  # commits the new password with the revoked refresh tokens
     return jsonify(detail="Your Password has been successfully reset.")

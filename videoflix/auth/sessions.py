@@ -10,10 +10,11 @@ from flask_jwt_extended import (
     set_access_cookies,
     set_refresh_cookies,
 )
+from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import update
-from flask_jwt_extended.exceptions import JWTExtendedException
 
+from videoflix.auth import INVALID_TOKEN as INVALID
 from videoflix.auth import revocation
 from videoflix.auth.models import RefreshToken, User
 from videoflix.extensions import db
@@ -25,9 +26,6 @@ class SessionError(Exception):
     def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
-
-
-INVALID = "Given token not valid for any token type"
 
 
 def _claims():
@@ -99,16 +97,22 @@ def rotate(token):
 
 
 def revoke_family(family):
+    """Revoke every refresh token descended from one login (not committed)."""
+    _revoke_refresh_tokens(RefreshToken.family == family)
+
+
+def _revoke_refresh_tokens(condition):
+    """Mark the unrevoked refresh tokens matching `condition` revoked, in the current transaction."""
     db.session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .where(condition, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
 
 
 def logout(refresh_token, access_token=None):
-    """Revoke the refresh token (and the access token, when given and valid).
+    """Revoke the refresh token (and the access token, when given, valid and the same user's).
 
     Raises SessionError when the refresh token is invalid, expired or already revoked.
     """
@@ -116,9 +120,9 @@ def logout(refresh_token, access_token=None):
     row = db.session.get(RefreshToken, payload["jti"])
     if row is None or row.revoked_at is not None or revocation.is_revoked(payload):
         raise SessionError("Refresh token is invalid or expired.")
+    # The row is what every use of a refresh token checks: no revocation-list entry is needed.
     row.revoked_at = datetime.now(UTC)
     db.session.commit()
-    revocation.revoke_token(payload["jti"], row.expires_at)
     if access_token:
         try:
             access = decode_token(access_token)
@@ -129,13 +133,13 @@ def logout(refresh_token, access_token=None):
 
 
 def end_all_sessions(user):
-    """Every refresh token of the user is revoked, and access tokens issued so far die too."""
-    db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
-    )
+    """Revoke every refresh token of the user and cut off the access tokens issued so far.
+
+    Commits the session: changes the caller made (a new password, a deactivation) land in the same
+    transaction as the revoked refresh tokens. The cut-off is written after that commit, so a
+    token issued until the change is final still predates it.
+    """
+    _revoke_refresh_tokens(RefreshToken.user_id == user.id)
     db.session.commit()
     revocation.revoke_all_for_user(user.id)
 

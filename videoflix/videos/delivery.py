@@ -143,46 +143,59 @@ def _safe_file(relative):
     return (path, st) if stat.S_ISREG(st.st_mode) else None
 
 
-def rendition_file(video_id, label, name):
-    """Locate a rendition's playlist or segment: (relative path under hls/, absolute path, stat).
+@dataclass(frozen=True)
+class MediaFile:
+    """A file below MEDIA_ROOT/hls that may be sent: where it is, and its video's current version."""
 
-    Raises APIError(404) for an unknown or unplayable video, a rendition it lacks, a name that
-    is not `index.m3u8` or `segNNN.ts`, or a file that is not there. The common case costs no
-    SQL query (MediaIndex); a missing file triggers one re-read, in case the video was re-encoded.
+    relative: str       # below MEDIA_ROOT/hls, e.g. "12/ab34cd/480p/seg000.ts"
+    path: str           # absolute
+    stat: os.stat_result
+    version: str        # "ab34cd": the version folder, the `?v=` of immutable URLs
+
+
+def _locate(video_id, relative_of, version=None):
+    """The MediaFile at relative_of(entry) for a playable video; APIError(404) otherwise.
+
+    relative_of returns the path below hls/ or None when the entry lacks that file. The cached
+    entry is tried first (no SQL); when it or its file is missing, or it is older than the
+    `version` the client asks for (a playlist another process published), one fresh read follows.
     """
-    if label not in LABELS or not (name == "index.m3u8" or SEGMENT_RE.fullmatch(name)):
-        raise APIError(404, NOT_FOUND)
     index = media_index()
     for fresh in (False, True):
         entry = index.get(video_id, fresh=fresh)
-        if entry is None or not entry.playable or label not in entry.labels:
-            if fresh:
-                break
+        if entry is None or not entry.playable or not STORED_DIR_RE.fullmatch(entry.hls_dir):
             continue
-        if not STORED_DIR_RE.fullmatch(entry.hls_dir):
-            break
-        relative = f"{entry.hls_dir}/{label}/{name}"
-        found = _safe_file(relative)
+        current = posixpath.basename(entry.hls_dir)
+        if version and version != current and not fresh:
+            continue
+        relative = relative_of(entry)
+        found = _safe_file(relative) if relative else None
         if found is not None:
-            return (relative, *found)
+            return MediaFile(relative, *found, current)
     raise APIError(404, NOT_FOUND)
 
 
+def rendition_file(video_id, label, name, version=None):
+    """A rendition's playlist (`index.m3u8`) or segment (`segNNN.ts`) of the current version
+    (re-read when `version`, the client's `?v=`, is not the cached one) as a MediaFile.
+
+    Raises APIError(404) for an unknown or unplayable video, a rendition it lacks, any other
+    name, or a file that is not there.
+    """
+    if label not in LABELS or not (name == "index.m3u8" or SEGMENT_RE.fullmatch(name)):
+        raise APIError(404, NOT_FOUND)
+    return _locate(video_id, lambda e: f"{e.hls_dir}/{label}/{name}" if label in e.labels else None, version)
+
+
+def master_file(video_id):
+    """The master playlist the transcoder wrote into the version folder; APIError(404)."""
+    return _locate(video_id, lambda e: f"{e.hls_dir}/master.m3u8")
+
+
 def thumbnail_file(video_id):
-    """(relative path, absolute path, stat, version) of a ready video's thumbnail; APIError(404)."""
-    index = media_index()
-    for fresh in (False, True):
-        entry = index.get(video_id, fresh=fresh)
-        if entry is None or not entry.playable or not entry.thumbnail:
-            if fresh:
-                break
-            continue
-        if not STORED_JPEG_RE.fullmatch(entry.thumbnail):
-            break
-        found = _safe_file(entry.thumbnail)
-        if found is not None:
-            return (entry.thumbnail, *found, thumbnail_version(entry.thumbnail))
-    raise APIError(404, "Not found.")
+    """A ready video's thumbnail; its version is the folder it lives in. APIError(404)."""
+    media = _locate(video_id, lambda e: e.thumbnail if STORED_JPEG_RE.fullmatch(e.thumbnail or "") else None)
+    return MediaFile(media.relative, media.path, media.stat, thumbnail_version(media.relative))
 
 
 def thumbnail_version(thumbnail):
@@ -190,25 +203,26 @@ def thumbnail_version(thumbnail):
     return posixpath.basename(posixpath.dirname(thumbnail)) or "0"
 
 
-def send_media(relative, path, st, mimetype, cache_control, extra_headers=None):
-    """Answer with the file: X-Accel-Redirect when MEDIA_ACCEL_REDIRECT is set (nginx then does
-    ranges, ETag and 304s), else the bytes with a strong ETag, Last-Modified, 304 and 206/416.
+def send_media(media, mimetype, cache_control, extra_headers=None):
+    """Answer with the MediaFile: X-Accel-Redirect when MEDIA_ACCEL_REDIRECT is set (nginx then
+    does ranges, ETag and 304s, and keeps this Cache-Control), else the bytes with a strong ETag,
+    Last-Modified, 304 and 206/416.
 
-    Every answer is `private` and varies on the credentials: no shared cache may keep it.
-    Raises RequestedRangeNotSatisfiable (416) for a range beyond the file.
+    Raises RequestedRangeNotSatisfiable (416) for a range beyond the file. (Vary on the
+    credentials is the videos blueprint's, for every answer it gives.)
     """
     prefix = current_app.config.get("MEDIA_ACCEL_REDIRECT")
     if prefix:
         response = Response(b"", mimetype=mimetype)
-        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/hls/" + relative
+        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/hls/" + media.relative
     else:
         # The path is unique per version (a new transcode writes a new folder), so the ETag
         # only needs to tell files apart within it.
-        etag = f"{relative.replace('/', '-')}-{st.st_size:x}-{st.st_mtime_ns:x}"
-        response = send_file(path, mimetype=mimetype, conditional=True, etag=etag, last_modified=st.st_mtime)
+        st = media.stat
+        etag = f"{media.relative.replace('/', '-')}-{st.st_size:x}-{st.st_mtime_ns:x}"
+        response = send_file(media.path, mimetype=mimetype, conditional=True, etag=etag, last_modified=st.st_mtime)
         response.expires = None
     response.headers["Cache-Control"] = cache_control
-    response.vary.update(("Cookie", "Authorization"))
     for key, value in (extra_headers or {}).items():
         response.headers[key] = value
     return response

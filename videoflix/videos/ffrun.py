@@ -76,8 +76,14 @@ def _tail(lines, limit: int = 1000) -> str:
 
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
-               min_interval: float = 1.0) -> None:
-    """Run ffmpeg; report progress from ``-progress pipe:1``; raise TranscodeError."""
+               min_interval: float = 1.0, keepalive: float = 5.0) -> None:
+    """Run ffmpeg; raise TranscodeError when it fails (not transient when it ran past ``deadline``:
+    it would only time out again).
+
+    ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
+    seconds with a percent that grew, and at least every ``keepalive`` seconds while ffmpeg runs,
+    then with the last percent again: the caller's heartbeat even when progress stalls.
+    """
     log.info("running %s: %s", what, shlex.join(cmd))
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -118,12 +124,15 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
             if deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
                 break
-            if ev and progress_cb is not None and duration > 0:
-                pct = max(0, min(99, int(ev * 100 / duration)))
-                now = time.monotonic()
-                if pct > last_pct and now - last_call >= min_interval:
-                    last_pct, last_call = pct, now
-                    progress_cb(pct)
+            if progress_cb is None:
+                continue
+            pct = last_pct
+            if ev and duration > 0:
+                pct = max(last_pct, min(99, int(ev * 100 / duration)))
+            now = time.monotonic()
+            if (pct > last_pct and now - last_call >= min_interval) or now - last_call >= keepalive:
+                last_pct, last_call = pct, now
+                progress_cb(pct)
         if not timed_out:
             try:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -139,7 +148,7 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         proc.stdout.close()
         proc.stderr.close()
     if timed_out:
-        raise TranscodeError(f"{what} timed out and was killed", transient=True)
+        raise TranscodeError(f"{what} timed out and was killed", transient=False)
     rc = proc.returncode
     if rc == 0:
         return

@@ -15,41 +15,67 @@ import m3u8
 log = logging.getLogger(__name__)
 
 
+# A last segment shorter than this (or than half the target duration) is a remainder, not a
+# representative segment: fixed per-segment overhead (PAT/PMT, the opening keyframe) over a
+# fraction of a second would inflate the peak and make players choose lower renditions.
+SHORT_TAIL_SECONDS = 1.0
+
+
 @dataclass
 class PlaylistStats:
     segments: int
-    durations: list[float]     # EXTINF of each segment (s)
-    sizes: list[int]           # bytes of each segment file
-    peak_bandwidth: int        # bits/s, max over segments of size*8/EXTINF
+    bytes: int                 # all segment files together
+    peak_bandwidth: int        # bits/s, max over segments of size*8/EXTINF (short tail merged)
     average_bandwidth: int     # bits/s, total bytes*8 / total duration
-    duration: float
+    first_segment: str         # file name of the first segment (no query string)
+
+
+def segment_file(uri: str) -> str:
+    """The file name a segment URI refers to: without the `?v=<version>` query string."""
+    return uri.partition("?")[0]
 
 
 def measure_playlist(playlist_path: str | os.PathLike) -> PlaylistStats:
-    """Peak / average bitrate of a media playlist from its actual segment files."""
+    """Peak / average bitrate of a media playlist from its actual segment files.
+
+    The peak is at least the bitrate of every full-length segment; a short last segment (see
+    SHORT_TAIL_SECONDS) counts only merged with the one before it.
+    """
     playlist_path = os.fspath(playlist_path)
     base = os.path.dirname(playlist_path)
     pl = m3u8.load(playlist_path)
-    durations: list[float] = []
-    sizes: list[int] = []
-    peak = 0.0
-    for seg in pl.segments:
-        size = os.path.getsize(os.path.join(base, seg.uri))
-        dur = float(seg.duration or 0.0)
-        durations.append(dur)
-        sizes.append(size)
-        if dur > 0:
-            peak = max(peak, size * 8 / dur)
+    durations = [float(seg.duration or 0.0) for seg in pl.segments]
+    sizes = [os.path.getsize(os.path.join(base, segment_file(seg.uri))) for seg in pl.segments]
+    spans = list(zip(sizes, durations))
+    tail_limit = SHORT_TAIL_SECONDS
+    if pl.target_duration:
+        tail_limit = min(tail_limit, pl.target_duration / 2)
+    if len(spans) >= 2 and durations[-1] < tail_limit:
+        size, dur = spans.pop()
+        spans.append((spans[-1][0] + size, spans[-1][1] + dur))  # the segment before it stays too
+    peak = max((size * 8 / dur for size, dur in spans if dur > 0), default=0.0)
     total = sum(durations)
     avg = sum(sizes) * 8 / total if total > 0 else 0.0
     return PlaylistStats(
         segments=len(sizes),
-        durations=durations,
-        sizes=sizes,
+        bytes=sum(sizes),
         peak_bandwidth=int(math.ceil(peak)),
         average_bandwidth=int(math.ceil(avg)),
-        duration=total,
+        first_segment=segment_file(pl.segments[0].uri) if pl.segments else "",
     )
+
+
+def version_segment_uris(playlist_path: str | os.PathLike, version: str) -> None:
+    """Rewrite a media playlist so each segment URI carries `?v=<version>`: a re-transcode gets
+    new segment URLs, so a browser never mixes segments of two versions from its cache."""
+    playlist_path = os.fspath(playlist_path)
+    with open(playlist_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    lines = [f"{segment_file(ln)}?v={version}" if ln.strip() and not ln.startswith("#") else ln for ln in lines]
+    tmp = playlist_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, playlist_path)
 
 
 def _sps_codec_string(data: bytes) -> str | None:
@@ -86,15 +112,6 @@ def segment_codecs(segment_path: str | os.PathLike, has_audio: bool) -> str:
             video = "avc1.64001f"
             log.warning("no SPS found in %s; assuming %s", segment_path, video)
     return ",".join(x for x in (video, audio) if x)
-
-
-def first_segment_uri(playlist_path: str | os.PathLike) -> str:
-    with open(playlist_path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                return line
-    raise ValueError(f"no segment in playlist {playlist_path}")
 
 
 @dataclass

@@ -34,8 +34,9 @@ class Video(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     # Set while a transcode job is wanted (queued or running); cleared when it ends.
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Who is transcoding it and since when: "<host>:<pid>:<job>", so two workers never run the
-    # same video and a dead worker's claim can be recognised (see state.claim_is_dead).
+    # Who is transcoding it: "<host>:<pid>:<job>", so two workers never run the same video; and
+    # the worker's heartbeat, refreshed while it works, so a dead worker's claim can be recognised
+    # from any host (see state.claim_is_dead).
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

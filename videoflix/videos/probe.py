@@ -61,28 +61,16 @@ class SourceInfo:
     level: int | None          # e.g. 40 for 4.0 (H.264 level_idc)
     video_bitrate: int         # bits/s (container value or estimated from packets)
     peak_bitrate: int          # bits/s, max over ~6 s windows of packets
-    avg_keyframe_interval: float  # seconds (0 if only one keyframe)
     max_keyframe_gap: float    # seconds, incl. the gap from last keyframe to the end
-    keyframe_times: list[float] = field(default_factory=list)  # s, relative to start_time
-    size: int = 0              # file size in bytes
-    start_time: float = 0.0    # container start time (s); ffmpeg shifts outputs by it
+    keyframe_times: list[float] = field(default_factory=list)  # s, relative to the container start
     audio_codec: str | None = None
     audio_profile: str | None = None
     audio_channels: int = 0
     audio_bitrate: int = 0
-    format_name: str = ""
-
-    @property
-    def short_side(self) -> int:
-        return min(self.width, self.height)
 
     @property
     def portrait(self) -> bool:
         return self.height > self.width
-
-
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2.0)) * 2)
 
 
 def probe(path: str | os.PathLike) -> SourceInfo:
@@ -100,7 +88,7 @@ def probe(path: str | os.PathLike) -> SourceInfo:
         log.info("probe: cannot open %s: %s", path, exc)
         raise InvalidMedia(NOT_A_VIDEO) from exc
     try:
-        return _probe_container(container, path, size)
+        return _probe_container(container, path)
     except InvalidMedia:
         raise
     except (av.FFmpegError, ValueError, ZeroDivisionError, OverflowError) as exc:
@@ -110,7 +98,7 @@ def probe(path: str | os.PathLike) -> SourceInfo:
         container.close()
 
 
-def _probe_container(container, path: str, size: int) -> SourceInfo:
+def _probe_container(container, path: str) -> SourceInfo:
     if not container.streams.video:
         if container.streams.audio:
             raise InvalidMedia("The file contains only audio; a video is required.")
@@ -210,7 +198,6 @@ def _probe_container(container, path: str, size: int) -> SourceInfo:
     kf_times = sorted({round(float(p * tb) - st, 6) for p in kf_pts})
     end_time = float(first_pts * tb) - st + (pkt_span or duration)
     gaps = [b - a for a, b in zip(kf_times, kf_times[1:])]
-    avg_kf = (sum(gaps) / len(gaps)) if gaps else 0.0
     max_gap = max(gaps + ([end_time - kf_times[-1]] if kf_times else [duration]))
 
     acodec = aprofile = None
@@ -238,16 +225,12 @@ def _probe_container(container, path: str, size: int) -> SourceInfo:
         level=cc.level if cc.level and cc.level > 0 else None,
         video_bitrate=video_bitrate,
         peak_bitrate=peak,
-        avg_keyframe_interval=avg_kf,
         max_keyframe_gap=max_gap,
         keyframe_times=kf_times,
-        size=size,
-        start_time=st,
         audio_codec=acodec,
         audio_profile=aprofile,
         audio_channels=achannels,
         audio_bitrate=abitrate,
-        format_name=container.format.name,
     )
     log.debug("probe %s: %s", path, info)
     return info

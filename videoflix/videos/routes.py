@@ -3,7 +3,7 @@
 The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
 segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
 """
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
@@ -15,11 +15,12 @@ from videoflix.extensions import db, limiter
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
-    LABELS,
+    NOT_FOUND,
     PLAYLIST_TYPE,
     REVALIDATE,
     SEGMENT_RE,
     SEGMENT_TYPE,
+    master_file,
     rendition_file,
     send_media,
     thumbnail_file,
@@ -98,38 +99,11 @@ def video_detail(video_id):
 @doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def master_playlist(video_id):
-    """The adaptive master playlist, built from the row's renditions (best last).
+    """The master playlist the transcoder wrote with the version (measured bandwidths, best last).
 
     Its URIs are relative (`720p/index.m3u8`), so they resolve to media_playlist below.
     """
-    video = db.session.get(Video, video_id)
-    if video is None or video.status != READY or not video.hls_dir:
-        raise APIError(404, VIDEO_NOT_FOUND)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for rendition in video.renditions or []:
-        if rendition.get("label") not in LABELS:
-            continue
-        lines.append("#EXT-X-STREAM-INF:" + ",".join(_stream_attributes(rendition)))
-        lines.append(f"{rendition['label']}/index.m3u8")
-    if len(lines) == 3:
-        raise APIError(404, VIDEO_NOT_FOUND)
-    response = Response("\n".join(lines) + "\n", mimetype=PLAYLIST_TYPE)
-    response.headers["Cache-Control"] = REVALIDATE
-    response.add_etag()
-    return response.make_conditional(request)
-
-
-def _stream_attributes(r):
-    attributes = [f"BANDWIDTH={int(r.get('bandwidth') or 1)}"]
-    if r.get("average_bandwidth"):
-        attributes.append(f"AVERAGE-BANDWIDTH={int(r['average_bandwidth'])}")
-    if r.get("width") and r.get("height"):
-        attributes.append(f"RESOLUTION={int(r['width'])}x{int(r['height'])}")
-    if r.get("codecs"):
-        attributes.append(f'CODECS="{r["codecs"]}"')
-    if r.get("frame_rate"):
-        attributes.append(f"FRAME-RATE={float(r['frame_rate']):.3f}")
-    return attributes
+    return send_media(master_file(video_id), PLAYLIST_TYPE, REVALIDATE)
 
 
 @bp.get("/<int:video_id>/<resolution>/index.m3u8", strict_slashes=True)
@@ -137,8 +111,7 @@ def _stream_attributes(r):
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def media_playlist(video_id, resolution):
-    relative, path, st = rendition_file(video_id, resolution, "index.m3u8")
-    return send_media(relative, path, st, PLAYLIST_TYPE, REVALIDATE)
+    return send_media(rendition_file(video_id, resolution, "index.m3u8"), PLAYLIST_TYPE, REVALIDATE)
 
 
 # hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.
@@ -147,11 +120,18 @@ def media_playlist(video_id, resolution):
      responses=SEGMENT_DOC)
 @media_access_required
 def media_segment(video_id, resolution, segment):
-    """A segment's bytes; the hot path: no SQL query but the token's revocation lookup."""
+    """A segment's bytes; the hot path: no SQL query but the token's revocation lookup.
+
+    Published playlists name segments `segNNN.ts?v=<version>`: with the current version the
+    answer is immutable; any other URL (none, or a version replaced by a re-transcode) revalidates,
+    so a browser never mixes the segments of two versions under one cached URL.
+    """
     if not SEGMENT_RE.fullmatch(segment):
-        raise APIError(404, "Not found.")
-    relative, path, st = rendition_file(video_id, resolution, segment)
-    return send_media(relative, path, st, SEGMENT_TYPE, IMMUTABLE)
+        raise APIError(404, NOT_FOUND)
+    version = request.args.get("v")
+    media = rendition_file(video_id, resolution, segment, version)
+    cache = IMMUTABLE if version == media.version else REVALIDATE
+    return send_media(media, SEGMENT_TYPE, cache)
 
 
 @bp.get("/<int:video_id>/thumbnail.jpg", strict_slashes=True)
@@ -168,6 +148,6 @@ def thumbnail(video_id):
 
     With the current version in `?v=` it is immutable; any other URL revalidates.
     """
-    relative, path, st, version = thumbnail_file(video_id)
-    cache = IMMUTABLE if request.args.get("v") == version else REVALIDATE
-    return send_media(relative, path, st, JPEG_TYPE, cache, {"Cross-Origin-Resource-Policy": "cross-origin"})
+    media = thumbnail_file(video_id)
+    cache = IMMUTABLE if request.args.get("v") == media.version else REVALIDATE
+    return send_media(media, JPEG_TYPE, cache, {"Cross-Origin-Resource-Policy": "cross-origin"})

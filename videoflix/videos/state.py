@@ -5,9 +5,14 @@
                  └─> release (transient error, Huey retries) ──> claim ...
     recover: a claim of a dead worker is dropped and the video queued again.
 
+A worker proves it is alive by refreshing `claimed_at` (its heartbeat) at least every
+HEARTBEAT_INTERVAL while it transcodes; a claim whose heartbeat is older than HEARTBEAT_STALE is
+dead wherever its worker ran (a dead pid on this host is recognised at once).
+
 Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
 worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
-transition commits and then sends `video_changed(video_id, status=..., progress=...)`.
+transition commits and then sends `video_changed(video_id, status=..., progress=...)` (a heartbeat
+changes nothing viewers see and sends nothing).
 
 A re-transcode of a published video keeps `status == "ready"` and its old `hls_dir` until the new
 version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
@@ -27,8 +32,10 @@ from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
 
 log = logging.getLogger(__name__)
 video_changed = Namespace().signal("video-changed")
-# A claim older than the transcode timeout plus this is dead wherever its worker runs.
-CLAIM_GRACE = timedelta(minutes=5)
+# A transcoding worker refreshes claimed_at this often (tasks._ProgressWriter); a claim not
+# refreshed for HEARTBEAT_STALE is dead on any host.
+HEARTBEAT_INTERVAL = timedelta(seconds=20)
+HEARTBEAT_STALE = timedelta(minutes=3)
 
 
 class StateError(Exception):
@@ -64,13 +71,12 @@ def _pid_alive(pid):
 
 
 def claim_is_dead(video, now=None):
-    """True when the claim's worker is gone: its pid is dead on this host, or the claim is older
-    than TRANSCODE_TIMEOUT (+ grace), which no live job outlasts. False without a claim."""
+    """True when the claim's worker is gone: its heartbeat (claimed_at) is older than
+    HEARTBEAT_STALE, wherever it ran, or its pid is dead on this host. False without a claim."""
     if not video.claimed_by:
         return False
     now = now or datetime.now(UTC)
-    timeout = timedelta(seconds=current_app.config["TRANSCODE_TIMEOUT"]) + CLAIM_GRACE
-    if video.claimed_at is None or video.claimed_at < now - timeout:
+    if video.claimed_at is None or video.claimed_at < now - HEARTBEAT_STALE:
         return True
     try:
         host, pid, _ = parse_claim(video.claimed_by)
@@ -83,11 +89,13 @@ def _published():
     return Video.hls_dir.isnot(None)
 
 
-def _commit_and_announce(video_id, rowcount):
+def _commit_and_announce(video_id, rowcount, announce=True):
     if rowcount != 1:
         db.session.rollback()
         return False
     db.session.commit()
+    if not (announce and video_changed.receivers):  # the SELECT below only feeds the signal
+        return True
     row = db.session.execute(select(Video.status, Video.progress).where(Video.id == video_id)).one_or_none()
     if row is not None:
         app = current_app._get_current_object()
@@ -145,17 +153,25 @@ def claim(video_id):
     return token if _commit_and_announce(video_id, done) else None
 
 
-def _owned(video_id, token, **values):
+def _owned(video_id, token, announce=True, **values):
     done = db.session.execute(
         update(Video).where(Video.id == video_id, Video.claimed_by == token).values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
-    return _commit_and_announce(video_id, done)
+    return _commit_and_announce(video_id, done, announce)
 
 
 def progress(video_id, token, percent):
-    """Record the job's progress; raises ClaimLost when this worker no longer holds the video."""
-    if not _owned(video_id, token, progress=max(0, min(100, int(percent)))):
+    """Record the job's progress (a heartbeat too); raises ClaimLost when this worker no longer
+    holds the video."""
+    if not _owned(video_id, token, progress=max(0, min(100, int(percent))), claimed_at=datetime.now(UTC)):
+        raise ClaimLost(video_id)
+
+
+def heartbeat(video_id, token):
+    """Show that this worker is alive and still transcoding; raises ClaimLost when it no longer
+    holds the video."""
+    if not _owned(video_id, token, announce=False, claimed_at=datetime.now(UTC)):
         raise ClaimLost(video_id)
 
 
@@ -190,6 +206,13 @@ def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width,
         db.session.rollback()
         raise ClaimLost(video_id)
     return old.hls_dir
+
+
+def waiting_ids():
+    """Ids of videos queued for a transcode that no worker has claimed, oldest first."""
+    return list(db.session.execute(
+        select(Video.id).where(Video.queued_at.isnot(None), Video.claimed_by.is_(None)).order_by(Video.queued_at)
+    ).scalars())
 
 
 def recover_dead_claims():

@@ -147,10 +147,14 @@ def accept_upload(stream, *, filename, title, description="", category, enqueue=
     return video
 
 
-def publish(job_dir, video_id):
+def new_version():
+    """A fresh version folder name (also the `?v=` of the segment URLs in its playlists)."""
+    return uuid.uuid4().hex[:12]
+
+
+def publish(job_dir, video_id, version):
     """Move a finished transcode folder into hls/<id>/<version> (one rename: it appears complete
     or not at all); returns hls_dir "<id>/<version>"."""
-    version = uuid.uuid4().hex[:12]
     parent = hls_root() / str(int(video_id))
     parent.mkdir(parents=True, exist_ok=True)
     os.rename(job_dir, parent / version)
@@ -166,9 +170,30 @@ def hls_file(relative):
 
 
 def remove_version(hls_dir):
-    """Delete one published version (hls/<id>/<version>); missing is fine."""
-    if hls_dir:
-        shutil.rmtree(_below(hls_root(), hls_dir), ignore_errors=True)
+    """Delete one published version (hls/<id>/<version>), and hls/<id>/ if that leaves it empty
+    (the video may have been deleted meanwhile); missing is fine."""
+    if not hls_dir:
+        return
+    path = _below(hls_root(), hls_dir)
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # not empty (the current version is there) or already gone
+        pass
+
+
+def remove_other_versions(hls_dir):
+    """Delete every sibling of the published version hls_dir: old versions, and versions left by
+    a worker that crashed between publishing and switching the row. Only the worker that has
+    just switched the row to hls_dir may call this (its claim made it the only writer)."""
+    keep = _below(hls_root(), hls_dir)
+    for sibling in keep.parent.iterdir():
+        if sibling == keep:
+            continue
+        if sibling.is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
 
 
 def remove_work(job):

@@ -1,25 +1,26 @@
 """The transcoding job: claim the video, run ffmpeg into MEDIA_ROOT/work, publish, switch the row.
 
 A job never leaves a half-written or mixed rendition set where viewers can see it: ffmpeg writes
-into work/<job>, which is renamed into hls/<id>/<version> only when complete, and the row switches
-to that version in one commit before the previous version folder is deleted.
+into work/<job>, which is renamed into hls/<id>/<version> only when complete (its playlists then
+name their segments `segNNN.ts?v=<version>`, so cached segments of two versions never mix), and the
+row switches to that version in one commit before every other version folder is deleted.
 """
 import dataclasses
 import logging
-import os
 import time
 
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from videoflix import cli
 from videoflix.extensions import db
-from videoflix.tasks import task
-from videoflix.videos import state, storage
+from videoflix.tasks import huey, task
+from videoflix.videos import hls, state, storage
 from videoflix.videos.models import Video
 from videoflix.videos.transcode import TranscodeError, transcode
 
 log = logging.getLogger(__name__)
-PROGRESS_INTERVAL = 1.0  # seconds between progress writes to the row
 
 
 def enqueue_transcode(video_id):
@@ -39,7 +40,8 @@ def transcode_video(video_id, task=None):
 
 
 class _ProgressWriter:
-    """Writes progress to the row when it grew by at least 1% and a second has passed."""
+    """The progress callback of transcode() (which already limits how often it calls): writes a
+    percent that grew, and otherwise refreshes the claim's heartbeat every HEARTBEAT_INTERVAL."""
 
     def __init__(self, video_id, token):
         self.video_id, self.token = video_id, token
@@ -47,9 +49,14 @@ class _ProgressWriter:
 
     def __call__(self, percent):
         now = time.monotonic()
-        if percent > self.last and (now - self.at >= PROGRESS_INTERVAL) and percent < 100:
+        if self.last < percent < 100:  # 100 is written by state.succeed, with the new version
             state.progress(self.video_id, self.token, percent)  # ClaimLost stops ffmpeg
-            self.last, self.at = percent, now
+            self.last = percent
+        elif now - self.at >= state.HEARTBEAT_INTERVAL.total_seconds():
+            state.heartbeat(self.video_id, self.token)
+        else:
+            return
+        self.at = now
 
 
 def ffmpeg_threads():
@@ -57,10 +64,22 @@ def ffmpeg_threads():
     return current_app.config["FFMPEG_THREADS"] or None
 
 
+def is_transient(error):
+    """Whether a failure outside ffmpeg may pass on a retry: the disk or the database connection
+    (a lost connection, a server restart), not a bug or a Huey timeout (which would recur)."""
+    if isinstance(error, (OSError, OperationalError, InterfaceError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 def run_transcode(video_id, *, retries_left=0):
     """Transcode one queued video in this process. Returns the final status, or None when there was
-    nothing to do (not queued, or another worker holds it). Raises TranscodeError after a transient
-    failure while `retries_left` (the row is then queued again for the retry)."""
+    nothing to do (not queued, or another worker holds it). Raises after a transient failure while
+    `retries_left` (the row is then queued again for the retry).
+
+    Whatever fails, the claim is released (transient) or the job failed, and the work folder is
+    removed; a version folder that the row does not point at is removed too.
+    """
     token = state.claim(video_id)
     if token is None:
         log.info("Video %s: not queued or already claimed; nothing to do.", video_id)
@@ -76,29 +95,27 @@ def run_transcode(video_id, *, retries_left=0):
             threads=ffmpeg_threads(), timeout=current_app.config["TRANSCODE_TIMEOUT"],
             ffmpeg=current_app.config["FFMPEG_BINARY"],
         )
+        return _publish(video_id, token, work, result)
     except state.ClaimLost:
         log.warning("Video %s: claim lost during the transcode; output discarded.", video_id)
         return None
     except TranscodeError as error:
         return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
                        error=error)
-    except OSError as error:  # disk full, source unreadable...: may well pass on a retry
+    except Exception as error:  # disk full, database gone, Huey's timeout, a bug...
         log.exception("Video %s: transcode failed", video_id)
-        return _failed(video_id, token, f"Transcoding failed: {error}", transient=True, retries_left=retries_left,
-                       error=error)
-    except Exception as error:
-        log.exception("Video %s: transcode failed", video_id)
-        return _failed(video_id, token, f"Transcoding failed: {error}", transient=False, retries_left=0, error=error)
+        return _failed(video_id, token, f"Transcoding failed: {error}", transient=is_transient(error),
+                       retries_left=retries_left, error=error)
     except BaseException:  # the worker is stopping (SIGINT): free the video for the re-queued task
+        db.session.rollback()
         state.release(video_id, token, "The worker stopped during the transcode; it will run again.")
         raise
     finally:
-        if not os.path.isfile(os.path.join(work, "master.m3u8")):
-            storage.remove_work(job)  # transcode() cleans up after itself; this is belt and braces
-    return _publish(video_id, token, work, result)
+        storage.remove_work(job)  # gone when published (renamed); transcode() cleans up on its failures
 
 
 def _failed(video_id, token, message, *, transient, retries_left, error):
+    db.session.rollback()  # a failed statement may have left the transaction unusable (PostgreSQL)
     if transient and retries_left > 0:
         log.warning("Video %s: transient failure, %d retries left: %s", video_id, retries_left, message)
         state.release(video_id, token, f"{message} (retrying)")
@@ -108,25 +125,38 @@ def _failed(video_id, token, message, *, transient, retries_left, error):
 
 
 def _publish(video_id, token, work, result):
-    hls_dir = storage.publish(work, video_id)
+    """Move the finished work folder into place and switch the row to it; then only that version
+    remains in hls/<id>/. Raises ClaimLost (output discarded) when the claim was lost."""
+    version = storage.new_version()
+    for rendition in result.renditions:
+        hls.version_segment_uris(work / rendition.playlist, version)
+    hls_dir = storage.publish(work, video_id, version)
     try:
-        old = state.succeed(
+        state.succeed(
             video_id, token, hls_dir,
             renditions=[_rendition(r) for r in result.renditions],
             thumbnail=f"{hls_dir}/{result.thumbnail}", duration=result.duration,
             width=result.info.width if result.info else None, height=result.info.height if result.info else None,
         )
-    except state.ClaimLost:
-        storage.remove_version(hls_dir)  # the row never pointed at it
-        log.warning("Video %s: claim lost before publishing; output discarded.", video_id)
-        return None
     except BaseException:
-        storage.remove_version(hls_dir)
+        _discard_unless_current(video_id, hls_dir)
         raise
-    if old and old != hls_dir:
-        storage.remove_version(old)
+    storage.remove_other_versions(hls_dir)
     log.info("Video %s ready: %s (%s)", video_id, hls_dir, ", ".join(r.label for r in result.renditions))
     return "ready"
+
+
+def _discard_unless_current(video_id, hls_dir):
+    """Remove a published version the row does not point at (its switch did not commit). When the
+    database cannot tell, keep it: the next successful transcode removes it if unused."""
+    try:
+        db.session.rollback()
+        current = db.session.execute(select(Video.hls_dir).where(Video.id == video_id)).scalar_one_or_none()
+    except SQLAlchemyError:
+        log.warning("Video %s: could not check whether %s is in use; left in place.", video_id, hls_dir)
+        return
+    if current != hls_dir:
+        storage.remove_version(hls_dir)
 
 
 def _rendition(result):
@@ -135,9 +165,32 @@ def _rendition(result):
     return entry
 
 
+def _queued_task_video_ids():
+    """Ids of the videos that have a transcode task waiting on the queue or scheduled (a retry)."""
+    tasks = huey.pending() + huey.scheduled()
+    return {t.args[0] for t in tasks if isinstance(t, transcode_video.task_class) and t.args}
+
+
 @cli.on_worker_start
 def recover_on_worker_start(app):
-    """Videos whose worker died mid-job are queued again when a worker starts."""
+    """When `flask worker` starts: videos whose worker died mid-job are queued again, and queued
+    videos whose task was lost (enqueueing failed, the queue lost data) get a task again."""
+    with app.app_context():
+        recovered = state.recover_dead_claims()
+        if recovered:
+            log.warning("Re-queued videos left by dead workers: %s", recovered)
+        waiting = set(_queued_task_video_ids())
+        lost = [video_id for video_id in state.waiting_ids() if video_id not in waiting]
+        for video_id in lost:
+            enqueue_transcode(video_id)  # a duplicate is harmless: only one run can claim the video
+        if lost:
+            log.warning("Queued videos without a task, enqueued again: %s", lost)
+
+
+@cli.on_worker_process_start
+def recover_on_process_start(app):
+    """In each worker process as it starts (also one the consumer restarts after a crash): videos
+    whose worker died mid-job are queued again."""
     with app.app_context():
         recovered = state.recover_dead_claims()
         if recovered:

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .ffrun import default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
-from .hls import (MasterEntry, first_segment_uri, measure_playlist, segment_codecs,
-                  write_master)
+from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import InvalidMedia, SourceInfo, TranscodeError, probe
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,8 @@ SEGMENT_SECONDS = 6
 X264_PRESET = "veryfast"
 X264_CRF = 21
 THUMB_MAX_WIDTH = 640
-PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks
+PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks with a percent that grew
+PROGRESS_KEEPALIVE = 5.0  # seconds: a callback at least this often while ffmpeg runs
 MAX_FPS = 60.0
 
 # label, short side, maxrate, bufsize, audio bitrate (bits/s)
@@ -82,8 +82,6 @@ class TranscodeResult:
     duration: float
     thumbnail: str            # file name inside out_dir
     command: list[str]
-    master: str = "master.m3u8"
-    elapsed: float = 0.0
     info: SourceInfo | None = field(default=None, repr=False)
 
 
@@ -235,7 +233,12 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
               progress_cb: Callable[[int], None] | None = None,
               threads: int | None = None, timeout: float | None = None,
               ffmpeg: str | None = None) -> TranscodeResult:
-    """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure)."""
+    """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure).
+
+    ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffrun.run_ffmpeg``
+    (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
+    PROGRESS_KEEPALIVE). Raises TranscodeError (InvalidMedia for a source that is no video).
+    """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     src, out_dir = os.fspath(src), os.fspath(out_dir)
@@ -252,7 +255,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
         if progress_cb is not None:
             progress_cb(0)
         run_ffmpeg(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline,
-                   min_interval=PROGRESS_MIN_INTERVAL)
+                   min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE)
         thumb = "thumbnail.jpg"
         run_ffmpeg(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
              duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
@@ -266,7 +269,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     log.info("transcoded %s in %.1fs: %s", src, elapsed,
              ", ".join(f"{r.label}{'(copy)' if r.copy else ''}" for r in results))
     return TranscodeResult(renditions=results, duration=info.duration, thumbnail=thumb,
-                           command=cmd, elapsed=elapsed, info=info)
+                           command=cmd, info=info)
 
 
 def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> list[RenditionResult]:
@@ -280,11 +283,11 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> list
         stats = measure_playlist(path)
         if stats.segments == 0:
             raise TranscodeError(f"ffmpeg produced no segments for {r.label}", transient=False)
-        first = os.path.join(out_dir, r.label, first_segment_uri(path))
+        first = os.path.join(out_dir, r.label, stats.first_segment)
         codecs = segment_codecs(first, info.has_audio)
         results.append(RenditionResult(r.label, r.width, r.height, stats.peak_bandwidth,
                                        stats.average_bandwidth, codecs, stats.segments,
-                                       r.copy, rel, sum(stats.sizes)))
+                                       r.copy, rel, stats.bytes))
         entries.append(MasterEntry(rel, stats.peak_bandwidth, stats.average_bandwidth,
                                    r.width, r.height, codecs, min(info.fps, MAX_FPS)))
     if not os.path.exists(os.path.join(out_dir, "thumbnail.jpg")):
