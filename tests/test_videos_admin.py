@@ -126,6 +126,19 @@ def test_staff_uploads_through_the_form_and_sees_status_and_thumbnail(app, clien
         assert image.status_code == 200 and image.mimetype == "image/jpeg" and image.data[:2] == b"\xff\xd8"
 
 
+def test_the_thumbnail_preview_follows_the_same_rule_as_the_api(app, client, staff, clip_360p):
+    """A symlink planted in the media tree is refused by the admin preview as by the API."""
+    video_id = add_clip(app, clip_360p)
+    thumbnail = media(app, "hls", row(app, video_id)["thumbnail"])
+    with client.get(f"/admin/videos/thumbnail/{video_id}") as before:
+        assert before.status_code == 200 and before.data[:2] == b"\xff\xd8"
+    moved = thumbnail.with_name("elsewhere.jpg")
+    thumbnail.rename(moved)
+    thumbnail.symlink_to(moved)  # still inside hls/, but a link
+    with client.get(f"/admin/videos/thumbnail/{video_id}") as after:
+        assert after.status_code == 404
+
+
 def test_a_file_that_is_not_a_video_is_refused_and_nothing_is_stored(app, client, staff, clip_text):
     response = upload(client, clip_text)
     assert response.status_code == 200

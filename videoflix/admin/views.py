@@ -253,7 +253,7 @@ class VideoView(StaffModelView):
         if not video.thumbnail:
             abort(404)
         try:
-            path = storage.hls_file(video.thumbnail)
+            path, _ = storage.hls_file(video.thumbnail)
         except ValueError:
             abort(404)
         return send_file(path, mimetype="image/jpeg", max_age=0)

@@ -3,11 +3,9 @@ safe paths under MEDIA_ROOT/hls, HTTP caching, ranges, and nginx X-Accel-Redirec
 
 Only files below MEDIA_ROOT/hls/<hls_dir>/ are ever served; uploads/ and work/ have no route.
 """
-import functools
 import os
 import posixpath
 import re
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from videoflix.errors import APIError
 from videoflix.extensions import db
+from videoflix.videos import storage
 from videoflix.videos.models import READY, Video
 
 LABELS = frozenset({"480p", "720p", "1080p"})
@@ -120,29 +119,6 @@ def _forget_changes(session):
     session.info.pop("videoflix_changed_videos", None)
 
 
-@functools.lru_cache(maxsize=8)
-def _real_hls_root(media_root):
-    return os.path.realpath(os.path.join(media_root, "hls"))
-
-
-def _safe_file(relative):
-    """(absolute path, stat) of a regular file at MEDIA_ROOT/hls/<relative>, or None.
-
-    None also when any part below hls/ is a symlink: whatever lies on disk, nothing outside
-    MEDIA_ROOT/hls can be reached (`relative` never holds `..`: callers check it by pattern).
-    """
-    path = _real_hls_root(current_app.config["MEDIA_ROOT"])
-    try:
-        for part in relative.split("/"):
-            path = os.path.join(path, part)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                return None
-    except OSError:
-        return None
-    return (path, st) if stat.S_ISREG(st.st_mode) else None
-
-
 @dataclass(frozen=True)
 class MediaFile:
     """A file below MEDIA_ROOT/hls that may be sent: where it is, and its video's current version."""
@@ -169,9 +145,12 @@ def _locate(video_id, relative_of, version=None):
         if version and version != current and not fresh:
             continue
         relative = relative_of(entry)
-        found = _safe_file(relative) if relative else None
-        if found is not None:
-            return MediaFile(relative, *found, current)
+        if relative is None:
+            continue
+        try:
+            return MediaFile(relative, *storage.hls_file(relative), current)
+        except ValueError:
+            pass  # gone (re-transcoded meanwhile?): the fresh pass re-reads the row
     raise APIError(404, NOT_FOUND)
 
 

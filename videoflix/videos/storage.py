@@ -8,9 +8,11 @@
 Uploads are copied in chunks, so memory stays flat for any size (Werkzeug itself spools form
 files to a temporary file on disk past 500 KB).
 """
+import functools
 import logging
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,12 +163,32 @@ def publish(job_dir, video_id, version):
     return f"{int(video_id)}/{version}"
 
 
+@functools.lru_cache(maxsize=8)
+def _real_hls_root(media_root_path):
+    return os.path.realpath(os.path.join(media_root_path, "hls"))
+
+
 def hls_file(relative):
-    """An existing file below hls/ (e.g. Video.thumbnail); ValueError for anything else."""
-    path = _below(hls_root(), relative)
-    if not path.is_file():
-        raise ValueError(f"no such file: {relative!r}")
-    return path
+    """(absolute path, stat) of a regular file at MEDIA_ROOT/hls/<relative>; ValueError otherwise.
+
+    The one rule for serving anything below hls/ (the API and the admin): no part of the way may
+    be a symlink, "." or "..", so whatever lies on disk, nothing outside MEDIA_ROOT/hls is reached.
+    Costs one lstat per path part: it runs on every segment request.
+    """
+    path = _real_hls_root(current_app.config["MEDIA_ROOT"])
+    try:
+        for part in relative.split("/"):
+            if part in ("", ".", ".."):
+                raise ValueError(f"{relative!r} is not a path below hls/")
+            path = os.path.join(path, part)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                raise ValueError(f"{relative!r} leads through a symlink")
+    except OSError:
+        raise ValueError(f"no such file: {relative!r}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"not a regular file: {relative!r}")
+    return path, st
 
 
 def remove_version(hls_dir):
