@@ -4,6 +4,7 @@ The API runs in a werkzeug server thread on a free port of 127.0.0.1, the player
 another port (another origin, the same site), and the video is a real transcode of a short
 two-rendition clip. Nothing is mocked: cookies, CORS, hls.js, MSE and H.264/AAC decoding are real.
 """
+import contextlib
 import functools
 import http.server
 import json
@@ -98,6 +99,19 @@ def source_clip(tmp_path_factory):
     return path
 
 
+@contextlib.contextmanager
+def serving(server):
+    """Run a socketserver-style server in a background thread; shut it down afterwards."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 @pytest.fixture
 def player_origin(hls_js):
     """A static server for player/ on a free port: (origin, server)."""
@@ -107,12 +121,8 @@ def player_origin(hls_js):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(PLAYER_DIR)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture
@@ -146,12 +156,8 @@ def closing(app):
 def api_base(app):
     """The real API on a free port of 127.0.0.1, served by werkzeug in a thread."""
     server = make_server("127.0.0.1", 0, closing(app), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture

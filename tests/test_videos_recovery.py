@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.clips import *  # noqa: F401,F403 (clip fixtures)
-from tests.videos_helpers import add_clip, dead_pid, media, own_pid, queue, row, strand
+from tests.videos_helpers import add_clip, dead_pid, mark_queued, media, own_pid, queue, row, strand
 from videoflix import cli
 from videoflix.extensions import db
 from videoflix.tasks import huey
@@ -43,9 +43,8 @@ def test_flask_transcode_leaves_a_claim_with_a_fresh_heartbeat_alone(app, runner
 
 def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_360p):
     video_id = add_clip(app, clip_360p, enqueue=False)
+    mark_queued(app, video_id)
     with app.app_context():
-        db.session.get(Video, video_id).queued_at = datetime.now(UTC)
-        db.session.commit()
         token = state.claim(video_id)
     long_ago = datetime.now(UTC) - STALE
 

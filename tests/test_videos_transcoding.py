@@ -5,7 +5,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.clips import *  # noqa: F401,F403 (clip fixtures)
-from tests.videos_helpers import Transitions, add_clip, dead_pid, files_below, media, own_pid, queue, row, strand
+from tests.videos_helpers import (
+    Transitions,
+    add_clip,
+    dead_pid,
+    files_below,
+    mark_queued,
+    media,
+    own_pid,
+    queue,
+    row,
+    strand,
+)
 from videoflix.extensions import db
 from videoflix.videos import state, storage
 from videoflix.videos.models import Video
@@ -106,9 +117,8 @@ def test_successful_retranscode_switches_version_and_deletes_the_old_folder(app,
 
 def test_a_claim_is_exclusive_and_a_stale_worker_changes_nothing(app, clip_360p):
     video_id = add_clip(app, clip_360p, enqueue=False)
+    mark_queued(app, video_id)
     with app.app_context():
-        db.session.get(Video, video_id).queued_at = datetime.now(UTC)
-        db.session.commit()
         first = state.claim(video_id)
     with app.app_context():  # a second worker, its own session
         assert state.claim(video_id) is None

@@ -34,6 +34,13 @@ def queue(app, video_id, **kwargs):
         state.queue(db.session.get(Video, video_id), **kwargs)
 
 
+def mark_queued(app, video_id):
+    """Queued as state.queue() leaves a video, without running its job (tests run tasks inline)."""
+    with app.app_context():
+        db.session.get(Video, video_id).queued_at = datetime.now(UTC)
+        db.session.commit()
+
+
 def media(app, *parts):
     return Path(app.config["MEDIA_ROOT"], *parts)
 
