@@ -1,9 +1,10 @@
 """Streaming benchmark: one 2 MB segment fetched by N concurrent clients (wrk, loopback) through
 (a) nginx serving the file directly, (b) gunicorn + the app, (c) nginx + X-Accel-Redirect from the
-app; then GET /api/video/ with 10,000 ready videos. `--soak`: 64 clients for 30 s against (b),
+app; then GET /api/video/ with 10,000 ready videos. The three paths run in turn, --rounds times, and
+the medians are reported with each round's ratios (this machine's other load moves every figure). `--soak`: 64 clients for 30 s against (b),
 with the gunicorn workers' RSS at start and end.
 
-    .venv/bin/python bench/serve.py [--connections 32] [--duration 10] [--workers 2] [--threads 16]
+    .venv/bin/python bench/serve.py [--rounds 3] [--connections 32] [--duration 8] [--workers 2] [--threads 4]
     .venv/bin/python bench/serve.py --soak
 
 Everything runs in a temporary folder (SQLite database, media, nginx prefix) on 127.0.0.1 and is
@@ -279,10 +280,12 @@ def list_latency(url, cookie, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", "-c", type=int, default=32)
-    parser.add_argument("--duration", "-d", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", "-d", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="gunicorn threads per worker (gthread; default: gunicorn.conf.py's, WEB_THREADS or 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c) in turn; medians are reported")
     parser.add_argument("--gunicorn-config", default="", help="a gunicorn config file (default: ./gunicorn.conf.py)")
     parser.add_argument("--list-rounds", type=int, default=30)
     parser.add_argument("--soak", action="store_true", help="64 clients for 30 s against (b), RSS and errors")
@@ -308,8 +311,9 @@ def main():
     app_port, accel_port, direct_port, proxy_port = (free_port() for _ in range(4))
     # The production config (sendfile, gthread, no access log); workers and threads from the flags.
     conf = Path(args.gunicorn_config) if args.gunicorn_config else ROOT / "gunicorn.conf.py"
+    threads = args.threads or int(os.environ.get("WEB_THREADS") or 4)
     gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(conf), "--chdir", str(ROOT), "-k", "gthread",
-                "-w", str(args.workers), "--threads", str(args.threads), "--keep-alive", "75",
+                "-w", str(args.workers), "--threads", str(threads), "--keep-alive", "75",
                 "--backlog", "2048", "--log-level", "warning", "wsgi:app"]
     log = open(tmp / "gunicorn.log", "w")
     env_b = {**os.environ, **env}
@@ -322,7 +326,7 @@ def main():
     check(url_b, cookie)
 
     if args.soak:
-        soak(args, master_b, url_b, cookie, revocation)
+        soak(args, threads, master_b, url_b, cookie, revocation)
         return
 
     master_c = start(gunicorn + ["-b", f"127.0.0.1:{accel_port}"], env_c, log)
@@ -337,19 +341,40 @@ def main():
     check_nginx_delivery(url_c, cookie, f"http://127.0.0.1:{proxy_port}/protected-media/hls/1/bench/480p/seg000.ts")
 
     print(f"wrk: {args.connections} connections, {args.duration} s per run, {args.wrk_threads} wrk threads; "
-          f"gunicorn gthread {args.workers} workers x {args.threads} threads; {os.cpu_count()} CPUs; "
-          f"revocation: {revocation}")
-    runs = {}
+          f"gunicorn gthread {args.workers} workers x {threads} threads; {os.cpu_count()} CPUs; "
+          f"revocation: {revocation}; {args.rounds} rounds of (a), (b), (c) in turn")
+    paths = (("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b), ("c", "nginx + X-Accel-Redirect", url_c))
     procs = {"nginx": nginx, "gunicorn": master_b, "gunicorn-accel": master_c}
-    for key, name, url in (("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b),
-                           ("c", "nginx + X-Accel-Redirect", url_c)):
-        result, cpu = cpu_split(procs, lambda: wrk(url, args.connections, args.duration, args.wrk_threads,
-                                                   [f"Cookie: {cookie}"]))
-        runs[key] = result
-        per_k = ", ".join(f"{n} {1000 * s / max(result['requests'], 1):.2f}" for n, s in cpu.items() if s > 0.05)
-        print(f"  ({key}) {name:<26} {result['rps']:9.1f} req/s  {result['rps'] * SEGMENT_BYTES / 2**30:6.2f} GiB/s"
-              f"  p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}   CPU ms/request: {per_k}")
-    print(f"  b/a = {runs['b']['rps'] / runs['a']['rps']:.2f}   c/a = {runs['c']['rps'] / runs['a']['rps']:.2f}")
+    runs = {key: [] for key, _, _ in paths}
+    for number in range(1, args.rounds + 1):
+        load = os.getloadavg()[0]
+        for key, name, url in paths:
+            result, cpu = cpu_split(procs, lambda url=url: wrk(url, args.connections, args.duration, args.wrk_threads,
+                                                       [f"Cookie: {cookie}"]))
+            result["cpu"] = {n: 1000 * s / max(result["requests"], 1) for n, s in cpu.items() if s > 0.05}
+            runs[key].append(result)
+            per_k = ", ".join(f"{n} {ms:.2f}" for n, ms in result["cpu"].items())
+            print(f"  round {number} ({key}) {name:<26} {result['rps']:9.1f} req/s  p99 {result['p99_ms']:8.2f} ms  "
+                  f"errors {result['errors']}   CPU ms/request: {per_k}")
+        a, b, c = (runs[k][-1]["rps"] for k in "abc")
+        print(f"  round {number}: b/a = {b / a:.2f}   c/a = {c / a:.2f}   (load average before it {load:.2f})")
+
+    median = statistics.median
+    print(f"medians of {args.rounds} rounds:")
+    for key, name, _ in paths:
+        results = runs[key]
+        names = dict.fromkeys(n for r in results for n in r["cpu"])
+        cpu = ", ".join(f"{n} {median(r['cpu'].get(n, 0) for r in results):.2f}" for n in names)
+        print(f"  ({key}) {name:<26} {median(r['rps'] for r in results):9.1f} req/s  "
+              f"{median(r['rps'] for r in results) * SEGMENT_BYTES / 2**30:6.2f} GiB/s  "
+              f"p99 {median(r['p99_ms'] for r in results):8.2f} ms  errors {sum(r['errors'] for r in results)}   "
+              f"CPU ms/request: {cpu}")
+    for key in "bc":
+        ratios = [r["rps"] / base["rps"] for r, base in zip(runs[key], runs["a"])]
+        target = {"b": 0.4, "c": 0.6}[key]
+        verdict = "met" if median(ratios) >= target else "NOT met"
+        print(f"  {key}/a = {median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)}); "
+              f"target >= {target}: {verdict}")
 
     listing = list_latency(f"http://127.0.0.1:{app_port}/api/video/", cookie, args.list_rounds)
     print(f"GET /api/video/ with {listing['items']} ready videos (gunicorn, {args.list_rounds} sequential requests): "
@@ -357,12 +382,12 @@ def main():
           f"{queries['statements']} SQL statements per request (in-process count)")
 
 
-def soak(args, master, url, cookie, revocation):
+def soak(args, threads, master, url, cookie, revocation):
     # Warm up first (imports, connection pools, the first thread stacks), so the start sample
     # is a steady state and growth during the 30 s would mean a leak.
     wrk(url, 64, 3, args.wrk_threads, [f"Cookie: {cookie}"])
     before = worker_rss(master.pid)
-    print(f"soak: 64 connections for 30 s (after a 3 s warm-up) against gunicorn (master pid {master.pid}) + app ({args.workers} workers x {args.threads} "
+    print(f"soak: 64 connections for 30 s (after a 3 s warm-up) against gunicorn (master pid {master.pid}) + app ({args.workers} workers x {threads} "
           f"threads); revocation: {revocation}")
     print("  worker RSS at start (MiB): " + ", ".join(f"{pid}: {mib:.1f}" for pid, mib in before.items()))
     result = wrk(url, 64, 30, args.wrk_threads, [f"Cookie: {cookie}"])

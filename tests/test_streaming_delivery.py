@@ -34,6 +34,8 @@ def test_segment_of_the_current_version_is_private_immutable_with_validators(cli
     assert response.headers["Cache-Control"] == IMMUTABLE
     assert {"Cookie", "Authorization"} <= set(response.vary)
     assert response.headers["Accept-Ranges"] == "bytes"
+    # Date is the server's (gunicorn always sends one): none from the app, and no Expires.
+    assert "Date" not in response.headers and "Expires" not in response.headers
     etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
     assert etag.startswith('"') and "W/" not in etag
 

@@ -68,6 +68,11 @@ def register_extensions(app):
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
         supports_credentials=True,
+        # Only a request with an allowed Origin gets CORS headers (never the whole list of
+        # origins to a client that sent none). Vary is the blueprints' (the videos one sends
+        # Vary: Origin on every answer, whatever was asked); JSON answers are never stored.
+        always_send=False,
+        vary_header=False,
     )
     tasks.init_app(app)
     security.init_app(app)

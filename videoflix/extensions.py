@@ -33,18 +33,20 @@ cors = CORS()
 limiter = Limiter(key_func=client_ip)
 
 
-def redis_client():
-    """The app's Redis client, or None when REDIS_URL is not set (embedded defaults)."""
+def redis_client(app=None):
+    """The app's (default: current_app's) Redis client, or None when REDIS_URL is not set
+    (embedded defaults)."""
     from flask import current_app
 
-    url = current_app.config.get("REDIS_URL")
+    app = app or current_app
+    url = app.config.get("REDIS_URL")
     if not url:
         return None
-    client = current_app.extensions.get("videoflix_redis")
+    client = app.extensions.get("videoflix_redis")
     if client is None:
         import redis
 
-        client = current_app.extensions["videoflix_redis"] = redis.Redis.from_url(
+        client = app.extensions["videoflix_redis"] = redis.Redis.from_url(
             url, decode_responses=True, **REDIS_TIMEOUTS
         )
     return client

@@ -27,6 +27,8 @@ class RequestIdFilter(logging.Filter):
         if has_request_context():
             record.request_id = g.get("request_id", "-")
             return True
+        if getattr(record, "request_id", None):
+            return True  # a line of the segment fast path, which names its request itself
         job = current_job.get()
         record.request_id = job["task"] if job else "-"
         if job:
@@ -85,8 +87,7 @@ def init_app(app):
 
     @app.before_request
     def start_timer():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
         g.started = time.perf_counter()
 
     @app.after_request
@@ -94,15 +95,22 @@ def init_app(app):
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         full_path, path = loggable_paths()
-        access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            full_path,
-            response.status_code,
-            elapsed_ms,
-            extra={"method": request.method, "path": path, "status": response.status_code, "ms": round(elapsed_ms, 1)},
-        )
+        log_access(request.method, full_path, path, response.status_code, elapsed_ms)
         return response
+
+
+def request_id_from(incoming):
+    """The caller's X-Request-ID when it is sane (printable, at most 64 characters), else a new one."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+
+def log_access(method, full_path, path, status, elapsed_ms, request_id=None):
+    """The one access log line of a request. Inside Flask the request id comes from the request
+    context; the segment fast path, which has none, passes it."""
+    extra = {"method": method, "path": path, "status": status, "ms": round(elapsed_ms, 1)}
+    if request_id is not None:
+        extra["request_id"] = request_id
+    access_log.info("%s %s %s %.1fms", method, full_path, status, elapsed_ms, extra=extra)
 
 
 def loggable_paths():

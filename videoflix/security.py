@@ -51,9 +51,13 @@ def refuse_cross_site_writes():
     return error_response(403, "Cross-site request refused: origin not allowed.")
 
 
+# On every answer (unless the route set its own).
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
+
+
 def add_security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     if response.mimetype == "application/json":
         response.headers.setdefault("Cache-Control", "no-store")
     return response

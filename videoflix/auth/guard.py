@@ -24,6 +24,14 @@ CACHE_KEY = "videoflix_verified_tokens"
 CACHE_SIZE = 10_000
 
 
+def verified_tokens(app):
+    """This process's cache: token string -> its verified payload (signature, type checked).
+
+    Expiry and revocation are not part of it: whoever reads it checks both on every request.
+    """
+    return app.extensions.setdefault(CACHE_KEY, {})
+
+
 def access_token_from_request():
     """The request's access token: the access_token cookie, else `Authorization: Bearer`; or None."""
     config = current_app.config
@@ -42,7 +50,7 @@ def verified_access_payload():
     token = access_token_from_request()
     if token is None:
         raise APIError(401, NO_CREDENTIALS)
-    cache = current_app.extensions.setdefault(CACHE_KEY, {})
+    cache = verified_tokens(current_app)
     payload = cache.get(token)
     if payload is None:
         try:

@@ -20,9 +20,21 @@ def _now_ms():
     return int(time.time() * 1000)
 
 
-def _keys(jti, user_id):
-    prefix = current_app.config["REDIS_PREFIX"] + "revoked:"
+def _keys(jti, user_id, redis_prefix=None):
+    prefix = (redis_prefix or current_app.config["REDIS_PREFIX"]) + "revoked:"
     return prefix + "jti:" + jti, prefix + "user:" + str(user_id)
+
+
+def lookup_keys(payload, redis_prefix=None):
+    """The two entries that decide a decoded token: its jti's, and its user's cut-off."""
+    return _keys(payload["jti"], payload["sub"], redis_prefix)
+
+
+def revoked(payload, listed, cutoff):
+    """The decision, from the two entries' values (None: absent)."""
+    if listed is not None:
+        return True
+    return cutoff is not None and int(payload.get(ISSUED_MS_CLAIM, 0)) < int(cutoff)
 
 
 # The databases the app supports, each with an INSERT ... ON CONFLICT DO UPDATE.
@@ -64,7 +76,7 @@ def revoke_all_for_user(user_id):
 
 def is_revoked(payload):
     """True when the decoded token's jti is listed or it predates its user's cut-off."""
-    jti_key, user_key = _keys(payload["jti"], payload["sub"])
+    jti_key, user_key = lookup_keys(payload)
     client = redis_client()
     if client is not None:
         listed, cutoff = client.mget(jti_key, user_key)
@@ -80,6 +92,4 @@ def is_revoked(payload):
             ).all()
         )
         listed, cutoff = rows.get(jti_key), rows.get(user_key)
-    if listed is not None:
-        return True
-    return cutoff is not None and int(payload.get(ISSUED_MS_CLAIM, 0)) < int(cutoff)
+    return revoked(payload, listed, cutoff)

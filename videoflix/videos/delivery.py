@@ -81,6 +81,13 @@ class MediaIndex:
             self._entries[video_id] = (now + ttl, entry)
         return entry
 
+    def peek(self, video_id):
+        """The cached entry for video_id while it is fresh, else None; never touches the database."""
+        cached = self._entries.get(video_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
     def invalidate(self, video_id=None):
         with self._lock:
             if video_id is None:
@@ -182,6 +189,18 @@ def thumbnail_version(thumbnail):
     return posixpath.basename(posixpath.dirname(thumbnail)) or "0"
 
 
+def accel_location(prefix, relative):
+    """The X-Accel-Redirect target of a file below hls/: MEDIA_ACCEL_REDIRECT + "hls/" + relative."""
+    return prefix.rstrip("/") + "/hls/" + relative
+
+
+def etag_of(media):
+    """The ETag (unquoted) of a MediaFile. The path is unique per version (a new transcode writes
+    a new folder), so it only needs to tell files apart within it."""
+    st = media.stat
+    return f"{media.relative.replace('/', '-')}-{st.st_size:x}-{st.st_mtime_ns:x}"
+
+
 def send_media(media, mimetype, cache_control, extra_headers=None):
     """Answer with the MediaFile: X-Accel-Redirect when MEDIA_ACCEL_REDIRECT is set (nginx then
     does ranges, ETag and 304s, and keeps this Cache-Control), else the bytes with a strong ETag,
@@ -193,14 +212,13 @@ def send_media(media, mimetype, cache_control, extra_headers=None):
     prefix = current_app.config.get("MEDIA_ACCEL_REDIRECT")
     if prefix:
         response = Response(b"", mimetype=mimetype)
-        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/hls/" + media.relative
+        response.headers["X-Accel-Redirect"] = accel_location(prefix, media.relative)
     else:
-        # The path is unique per version (a new transcode writes a new folder), so the ETag
-        # only needs to tell files apart within it.
-        st = media.stat
-        etag = f"{media.relative.replace('/', '-')}-{st.st_size:x}-{st.st_mtime_ns:x}"
-        response = send_file(media.path, mimetype=mimetype, conditional=True, etag=etag, last_modified=st.st_mtime)
-        response.expires = None
+        response = send_file(media.path, mimetype=mimetype, conditional=True, etag=etag_of(media),
+                             last_modified=media.stat.st_mtime)
+        # The server sends Date (gunicorn and werkzeug's own always do): a second one from
+        # werkzeug's make_conditional would be a repeated singleton header.
+        response.headers.remove("Date")
     response.headers["Cache-Control"] = cache_control
     for key, value in (extra_headers or {}).items():
         response.headers[key] = value

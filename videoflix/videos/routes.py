@@ -57,12 +57,14 @@ SEGMENT_DOC = {
 }
 
 VIDEO_NOT_FOUND = "Video not found."
+VARY = ("Cookie", "Authorization", "Origin")
 
 
 @bp.after_request
 def _vary_on_credentials(response):
-    # Every answer here depends on who asks; a shared cache must never mix two users up.
-    response.vary.update(("Cookie", "Authorization"))
+    # Every answer here depends on who asks (a shared cache must never mix two users up), and its
+    # CORS headers on the Origin (a browser must not reuse a same-origin answer cross-origin).
+    response.vary.update(VARY)
     return response
 
 

@@ -168,14 +168,15 @@ def _real_hls_root(media_root_path):
     return os.path.realpath(os.path.join(media_root_path, "hls"))
 
 
-def hls_file(relative):
+def hls_file(relative, media_root=None):
     """(absolute path, stat) of a regular file at MEDIA_ROOT/hls/<relative>; ValueError otherwise.
 
-    The one rule for serving anything below hls/ (the API and the admin): no part of the way may
-    be a symlink, "." or "..", so whatever lies on disk, nothing outside MEDIA_ROOT/hls is reached.
-    Costs one lstat per path part: it runs on every segment request.
+    The one rule for serving anything below hls/ (the API, its segment fast path and the admin):
+    no part of the way may be a symlink, "." or "..", so whatever lies on disk, nothing outside
+    MEDIA_ROOT/hls is reached. Costs one lstat per path part: it runs on every segment request.
+    `media_root` defaults to current_app's MEDIA_ROOT.
     """
-    path = _real_hls_root(current_app.config["MEDIA_ROOT"])
+    path = _real_hls_root(media_root or current_app.config["MEDIA_ROOT"])
     try:
         for part in relative.split("/"):
             if part in ("", ".", ".."):

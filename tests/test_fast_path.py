@@ -1,0 +1,240 @@
+"""The segment fast path (videoflix/videos/fastpath.py): it answers exactly as Flask would, and
+hands everything it is not sure of to Flask.
+
+Each case runs one request through the app as deployed (fast path in front) and the same request
+through Flask alone, and compares status, headers, body and the access log line. Revocation is
+looked up in Redis when TEST_REDIS_URL is set (CI), else in the database: both branches run.
+"""
+import logging
+import os
+
+import pytest
+from werkzeug.test import Client
+
+from tests.conftest import PASSWORD
+from tests.test_streaming import client, hls_template, make_video, media_path, video_row  # noqa: F401
+from videoflix.auth import INVALID_TOKEN
+from videoflix.auth.guard import CACHE_KEY
+from videoflix.logs import RequestIdFilter
+from videoflix.videos.fastpath import SegmentFastPath, access_token
+
+SPA = "http://localhost:5500"
+REQUEST_ID = "fast-path-test-0001"
+
+
+@pytest.fixture(params=[False, True], ids=["app-sends-bytes", "x-accel"])
+def accel(request, app_config):
+    if request.param:
+        app_config["MEDIA_ACCEL_REDIRECT"] = "/protected-media/"
+    return request.param
+
+
+@pytest.fixture
+def paths(accel, app, auth, client, make_video):
+    """Two WSGI clients on the same app: `fast` (as deployed) and `flask` (Flask alone); and
+    `flask_calls`, the requests that reached Flask through the fast path's fallback."""
+    fast_path = app.wsgi_app
+    assert isinstance(fast_path, SegmentFastPath)
+    flask_alone = fast_path.wsgi_app
+    flask_calls = []
+
+    def counted(environ, start_response):
+        flask_calls.append(environ["PATH_INFO"])
+        return flask_alone(environ, start_response)
+
+    fast_path.wsgi_app = counted
+    token = client.get_cookie("access_token").value
+    video_id = make_video(labels=("480p", "720p"))
+    version = video_row(app, video_id).hls_dir.rsplit("/", 1)[1]
+
+    class Paths:
+        fast = Client(fast_path, app.response_class, use_cookies=False)
+        flask = Client(flask_alone, app.response_class, use_cookies=False)
+        calls = flask_calls
+
+    Paths.token, Paths.video, Paths.version = token, video_id, version
+    # The first request verifies the token in full (Flask), which is what lets later ones through.
+    warm = Paths.fast.get(f"/api/video/{video_id}/480p/index.m3u8", headers={"Cookie": f"access_token={token}"},
+                          buffered=True)
+    assert warm.status_code == 200
+    flask_calls.clear()
+    yield Paths
+    fast_path.wsgi_app = flask_alone
+
+
+def both(paths, caplog, url, headers=None, method="GET"):
+    """(fast path response, Flask response), each with .log_line: its access log line without the
+    timing, with the record's request id, method, path and status."""
+    headers = {"X-Request-ID": REQUEST_ID, **(headers or {})}
+    responses = []
+    caplog.handler.addFilter(RequestIdFilter())  # as on the app's own handler
+    for client_ in (paths.fast, paths.flask):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="videoflix.access"):
+            response = client_.open(url, method=method, headers=headers, buffered=True)
+        [record] = [r for r in caplog.records if r.name == "videoflix.access"]
+        response.log_line = (record.getMessage().rsplit(" ", 1)[0], record.request_id, record.method, record.path,
+                             record.status)
+        responses.append(response)
+    return responses
+
+
+def assert_same(fast, flask):
+    assert fast.status == flask.status
+    assert sorted(fast.headers.to_wsgi_list()) == sorted(flask.headers.to_wsgi_list())
+    assert fast.get_data() == flask.get_data()
+    assert fast.log_line == flask.log_line
+
+
+@pytest.mark.parametrize("auth_by", ["cookie", "bearer"])
+@pytest.mark.parametrize("origin", [None, SPA])
+@pytest.mark.parametrize("url", ["{id}/480p/seg001.ts?v={v}", "{id}/720p/seg000.ts/?v={v}", "{id}/480p/seg002.ts"])
+def test_the_fast_path_answers_exactly_as_flask(paths, caplog, accel, app, url, origin, auth_by):
+    headers = {"Cookie": f"theme=dark; access_token={paths.token}"} if auth_by == "cookie" \
+        else {"Authorization": f"Bearer {paths.token}"}
+    if origin:
+        headers["Origin"] = origin
+    path = "/api/video/" + url.format(id=paths.video, v=paths.version)
+    fast, flask = both(paths, caplog, path, headers)
+    assert paths.calls == [], "the fast path handed a request it can answer to Flask"
+    assert_same(fast, flask)
+    assert fast.status_code == 200
+    assert fast.headers["X-Request-ID"] == REQUEST_ID
+    assert fast.headers["Cache-Control"] == ("private, max-age=31536000, immutable" if "?v=" in url
+                                             else "private, no-cache")
+    if origin:
+        assert fast.headers["Access-Control-Allow-Origin"] == origin
+        assert fast.headers["Access-Control-Allow-Credentials"] == "true"
+    file = path.split("?")[0].rstrip("/").split("/")[-2:]
+    if accel:
+        assert fast.get_data() == b""
+        assert fast.headers["X-Accel-Redirect"].endswith("/".join(file))
+    else:
+        hls_dir = video_row(app, paths.video).hls_dir
+        with open(media_path(app, hls_dir, *file), "rb") as f:
+            assert fast.get_data() == f.read()
+
+
+def test_the_log_line_names_the_request(paths, caplog):
+    path = f"/api/video/{paths.video}/480p/seg001.ts?v={paths.version}"
+    fast, flask = both(paths, caplog, path, {"Cookie": f"access_token={paths.token}"})
+    assert paths.calls == []
+    assert fast.log_line == flask.log_line == (f"GET {path} 200", REQUEST_ID, "GET", path.split("?")[0], 200)
+
+
+DEFERRED = [
+    # (url, extra headers, method, why Flask must answer)
+    ("{id}/480p/seg001.ts?v=oldversion", {}, "GET", "another version: Flask re-reads the row"),
+    ("{id}/480p/seg001.ts?v={v}&x=1", {}, "GET", "a query it does not know"),
+    ("{id}/480p/seg001.ts?v=", {}, "GET", "an empty version"),
+    ("{id}/1080p/seg000.ts", {}, "GET", "a rendition the video lacks: 404"),
+    ("{id}/480p/seg999.ts", {}, "GET", "no such file: 404"),
+    ("{id}/480p/seg001.ts/x", {}, "GET", "not a segment URL"),
+    ("0{id}/480p/seg001.ts", {}, "GET", "an id with a leading zero"),
+    ("9999999999/480p/seg001.ts", {}, "GET", "an id beyond the column"),
+    ("{id}/480p/seg001.ts", {"Origin": "https://evil.example"}, "GET", "an origin not allowed"),
+    ("{id}/480p/seg001.ts", {}, "HEAD", "not a GET"),
+    ("{id}/480p/seg001.ts", {}, "POST", "not a GET: 405"),
+]
+
+
+@pytest.mark.parametrize("url, extra, method, why", DEFERRED, ids=[d[3] for d in DEFERRED])
+def test_anything_uncertain_goes_to_flask(paths, caplog, url, extra, method, why):
+    path = "/api/video/" + url.format(id=paths.video, v=paths.version)
+    fast, flask = both(paths, caplog, path, {"Cookie": f"access_token={paths.token}", **extra}, method)
+    assert paths.calls == [path.split("?")[0]], why
+    assert_same(fast, flask)
+
+
+@pytest.mark.parametrize("extra, status", [({"Range": "bytes=0-99"}, 206), ({"If-None-Match": '"x"'}, 200),
+                                           ({"If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT"}, 200)])
+def test_ranges_and_conditional_requests_are_flasks_unless_nginx_sends_the_bytes(paths, caplog, accel, extra, status):
+    """nginx answers ranges and conditionals itself after an X-Accel-Redirect; the app's own
+    answers to them (206, 304, 416) are werkzeug's, through Flask."""
+    path = f"/api/video/{paths.video}/480p/seg001.ts?v={paths.version}"
+    fast, flask = both(paths, caplog, path, {"Cookie": f"access_token={paths.token}", **extra})
+    assert paths.calls == ([] if accel else [path.split("?")[0]])
+    assert_same(fast, flask)
+    assert fast.status_code == (200 if accel else status)
+
+
+def test_an_unknown_token_is_verified_by_flask_first(app, paths, make_user):
+    make_user("second@example.com")
+    other = app.test_client()
+    assert other.post("/api/login/", json={"email": "second@example.com", "password": PASSWORD}).status_code == 200
+    fresh = other.get_cookie("access_token").value
+    assert fresh not in app.extensions[CACHE_KEY]
+    paths.calls.clear()
+    path = f"/api/video/{paths.video}/480p/seg001.ts"
+    headers = {"Cookie": f"access_token={fresh}"}
+    first = paths.fast.get(path, headers=headers, buffered=True)
+    assert first.status_code == 200 and paths.calls == [path]
+    second = paths.fast.get(path, headers=headers, buffered=True)
+    assert second.status_code == 200 and paths.calls == [path], "the verified token now takes the fast path"
+    forged = paths.fast.get(path, headers={"Cookie": f"access_token={fresh[:-2]}xx"}, buffered=True)
+    assert forged.status_code == 401 and forged.get_json() == {"detail": INVALID_TOKEN}
+
+
+def test_revoked_or_expired_tokens_stop_at_the_next_segment(paths, app, monkeypatch):
+    import time
+
+    from videoflix.auth.revocation import revoke_all_for_user
+
+    path = f"/api/video/{paths.video}/480p/seg001.ts"
+    headers = {"Cookie": f"access_token={paths.token}"}
+    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == []
+
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 31 * 60)
+    late = paths.fast.get(path, headers=headers, buffered=True)
+    assert late.status_code == 401 and late.get_json() == {"detail": "Token is expired."}
+    monkeypatch.setattr(time, "time", real_time)
+
+    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200
+    with app.app_context():
+        user_id = int(app.extensions[CACHE_KEY][paths.token]["sub"])
+        revoke_all_for_user(user_id)
+    revoked = paths.fast.get(path, headers=headers, buffered=True)
+    assert revoked.status_code == 401 and revoked.get_json() == {"detail": "Token has been revoked."}
+    assert paths.calls == [path, path]
+
+
+def test_a_symlink_or_a_replaced_version_is_flasks(paths, app):
+    hls_dir = video_row(app, paths.video).hls_dir
+    path = f"/api/video/{paths.video}/480p/seg001.ts"
+    headers = {"Cookie": f"access_token={paths.token}"}
+    target = media_path(app, hls_dir, "480p", "seg001.ts")
+    os.replace(target, target + ".moved")
+    os.symlink(target + ".moved", target)
+    refused = paths.fast.get(path, headers=headers, buffered=True)
+    assert refused.status_code == 404 and refused.get_json() == {"detail": "Not found."}
+    assert paths.calls == [path]
+
+
+def test_redis_errors_fall_back_to_flask(paths, app, monkeypatch):
+    """A broken Redis connection is dropped and Flask answers with its own error handling."""
+    if not app.config["REDIS_URL"]:
+        pytest.skip("the Redis branch needs TEST_REDIS_URL")
+    fast_path = app.wsgi_app
+    path = f"/api/video/{paths.video}/480p/seg001.ts"
+    headers = {"Cookie": f"access_token={paths.token}"}
+    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == []
+    fast_path._local.connection._sock.close()  # the server went away under this thread's connection
+    response = paths.fast.get(path, headers=headers, buffered=True)
+    assert response.status_code == 200 and paths.calls == [path]
+    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == [path], "reconnected"
+
+
+@pytest.mark.parametrize("cookie, authorization, expected", [
+    ("access_token=abc", "", "abc"),
+    ("a=1; access_token=abc ; b=2", "", "abc"),
+    ("a=1", "Bearer xyz", "xyz"),
+    ("access_token=", "bearer xyz", "xyz"),
+    ("access_token=abc; access_token=def", "", None),
+    ("", "Basic xyz", None),
+    ("", "Bearer ", None),
+    ("my_access_token=abc", "", None),
+])
+def test_access_token_is_read_as_the_guard_reads_it(cookie, authorization, expected):
+    environ = {"HTTP_COOKIE": cookie, "HTTP_AUTHORIZATION": authorization}
+    assert access_token(environ, "access_token") == expected
