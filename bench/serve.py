@@ -1,8 +1,10 @@
 """Streaming benchmark: one 2 MB segment fetched by N concurrent clients (wrk, loopback) through
 (a) nginx serving the file directly, (b) gunicorn + the app, (c) nginx + X-Accel-Redirect from the
-app; then GET /api/video/ with 10,000 ready videos. The three paths run in turn, --rounds times, and
-the medians are reported with each round's ratios (this machine's other load moves every figure). `--soak`: 64 clients for 30 s against (b),
-with the gunicorn workers' RSS at start and end.
+app, and (f) (c)'s gunicorn and nginx in front of an app that checks nothing (bench/floor_app.py,
+the ceiling of (c) on this machine); then GET /api/video/ with 10,000 ready videos. The paths run
+in turn, --rounds times, and the medians are reported with each round's ratios (other load on the
+machine moves every figure). `--soak`: 64 clients for 30 s against (b), with the gunicorn
+workers' RSS at start and end.
 
     .venv/bin/python bench/serve.py [--rounds 3] [--connections 32] [--duration 8] [--workers 2] [--threads 4]
     .venv/bin/python bench/serve.py --soak
@@ -132,8 +134,9 @@ def list_query_count(app, access):
     return {"items": count, "statements": len(statements)}
 
 
-def nginx_config(tmp, media, direct_port, proxy_port, app_port, workers):
-    """The shipped server block (ports and paths replaced) plus a bare static server for (a)."""
+def nginx_config(tmp, media, direct_port, proxy_port, app_port, workers, name="nginx"):
+    """The shipped server block (ports and paths replaced) plus a bare static server for (a);
+    `name` is the folder below tmp for its pid and temporary files."""
     server = NGINX_CONF.read_text()
     replacements = {
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
@@ -146,13 +149,13 @@ def nginx_config(tmp, media, direct_port, proxy_port, app_port, workers):
         assert old in server, f"{NGINX_CONF} changed: {old!r} not found"
         server = server.replace(old, new)
     user = "user root;" if os.geteuid() == 0 else ""
-    temp = "\n".join(f"    {name}_temp_path {tmp}/nginx/{name};" for name in
+    temp = "\n".join(f"    {kind}_temp_path {tmp}/{name}/{kind};" for kind in
                      ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""{user}
 worker_processes {workers};
 daemon off;
-pid {tmp}/nginx/nginx.pid;
-error_log {tmp}/nginx/error.log warn;
+pid {tmp}/{name}/nginx.pid;
+error_log {tmp}/{name}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
@@ -170,6 +173,13 @@ http {{
 {server}
 }}
 """
+
+
+def start_nginx(tmp, media, direct_port, proxy_port, app_port, workers, name, log):
+    (tmp / name).mkdir(exist_ok=True)
+    (tmp / f"{name}.conf").write_text(nginx_config(tmp, media, direct_port, proxy_port, app_port, workers, name))
+    return start([NGINX, "-p", str(tmp / name), "-c", str(tmp / f"{name}.conf"), "-e", str(tmp / name / "error.log")],
+                 log=log)
 
 
 def cpu_seconds(proc):
@@ -288,6 +298,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c) in turn; medians are reported")
     parser.add_argument("--gunicorn-config", default="", help="a gunicorn config file (default: ./gunicorn.conf.py)")
     parser.add_argument("--list-rounds", type=int, default=30)
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip (f), (c)'s set-up in front of an app that checks nothing")
     parser.add_argument("--soak", action="store_true", help="64 clients for 30 s against (b), RSS and errors")
     args = parser.parse_args()
 
@@ -296,7 +308,7 @@ def main():
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     media = tmp / "media"
-    (tmp / "nginx").mkdir(parents=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     redis_url = os.environ.get("REDIS_URL") or ""
     env = {
         "VIDEOFLIX_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
@@ -330,21 +342,31 @@ def main():
         return
 
     master_c = start(gunicorn + ["-b", f"127.0.0.1:{accel_port}"], env_c, log)
-    (tmp / "nginx.conf").write_text(nginx_config(tmp, media, direct_port, proxy_port, accel_port, args.workers))
-    nginx = start([NGINX, "-p", str(tmp / "nginx"), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "nginx/error.log")],
-          log=log)
+    nginx = start_nginx(tmp, media, direct_port, proxy_port, accel_port, args.workers, "nginx", log)
     url_a = f"http://127.0.0.1:{direct_port}/direct/1/bench/480p/seg000.ts"
     url_c = f"http://127.0.0.1:{proxy_port}{path}"
     wait_http(url_a)
     wait_http(url_c, {"Cookie": cookie})
     check(url_a, cookie)
     check_nginx_delivery(url_c, cookie, f"http://127.0.0.1:{proxy_port}/protected-media/hls/1/bench/480p/seg000.ts")
+    paths = [("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b), ("c", "nginx + X-Accel-Redirect", url_c)]
+    procs = {"nginx": nginx, "gunicorn": master_b, "gunicorn-accel": master_c}
+    if args.floor:
+        # (f): the same gunicorn and nginx set-up in front of an app that checks nothing
+        # (bench/floor_app.py): what (c) would reach if authenticating cost nothing.
+        floor_app, floor_proxy = free_port(), free_port()
+        floor = start([x if x != "wsgi:app" else "bench.floor_app:app" for x in gunicorn]
+                      + ["-b", f"127.0.0.1:{floor_app}"], env_c, log)
+        nginx_floor = start_nginx(tmp, media, free_port(), floor_proxy, floor_app, args.workers, "nginx-floor", log)
+        url_f = f"http://127.0.0.1:{floor_proxy}{path}"
+        wait_http(url_f)
+        check(url_f, "")
+        paths.append(("f", "(c) with an app doing nothing", url_f))
+        procs.update({"nginx-floor": nginx_floor, "gunicorn-floor": floor})
 
     print(f"wrk: {args.connections} connections, {args.duration} s per run, {args.wrk_threads} wrk threads; "
           f"gunicorn gthread {args.workers} workers x {threads} threads; {os.cpu_count()} CPUs; "
-          f"revocation: {revocation}; {args.rounds} rounds of (a), (b), (c) in turn")
-    paths = (("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b), ("c", "nginx + X-Accel-Redirect", url_c))
-    procs = {"nginx": nginx, "gunicorn": master_b, "gunicorn-accel": master_c}
+          f"revocation: {revocation}; {args.rounds} rounds of ({'), ('.join(k for k, _, _ in paths)}) in turn")
     runs = {key: [] for key, _, _ in paths}
     for number in range(1, args.rounds + 1):
         load = os.getloadavg()[0]
@@ -356,8 +378,9 @@ def main():
             per_k = ", ".join(f"{n} {ms:.2f}" for n, ms in result["cpu"].items())
             print(f"  round {number} ({key}) {name:<26} {result['rps']:9.1f} req/s  p99 {result['p99_ms']:8.2f} ms  "
                   f"errors {result['errors']}   CPU ms/request: {per_k}")
-        a, b, c = (runs[k][-1]["rps"] for k in "abc")
-        print(f"  round {number}: b/a = {b / a:.2f}   c/a = {c / a:.2f}   (load average before it {load:.2f})")
+        last = {k: results[-1]["rps"] for k, results in runs.items()}
+        print(f"  round {number}: " + "   ".join(f"{k}/a = {last[k] / last['a']:.2f}" for k in last if k != "a")
+              + f"   (load average before it {load:.2f})")
 
     median = statistics.median
     print(f"medians of {args.rounds} rounds:")
@@ -369,12 +392,15 @@ def main():
               f"{median(r['rps'] for r in results) * SEGMENT_BYTES / 2**30:6.2f} GiB/s  "
               f"p99 {median(r['p99_ms'] for r in results):8.2f} ms  errors {sum(r['errors'] for r in results)}   "
               f"CPU ms/request: {cpu}")
-    for key in "bc":
+    for key in (k for k in runs if k != "a"):
         ratios = [r["rps"] / base["rps"] for r, base in zip(runs[key], runs["a"])]
-        target = {"b": 0.4, "c": 0.6}[key]
-        verdict = "met" if median(ratios) >= target else "NOT met"
-        print(f"  {key}/a = {median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)}); "
-              f"target >= {target}: {verdict}")
+        target = {"b": 0.4, "c": 0.6}.get(key)
+        verdict = f"; target >= {target}: {'met' if median(ratios) >= target else 'NOT met'}" if target else ""
+        print(f"  {key}/a = {median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)}){verdict}")
+    if "f" in runs:
+        shares = [c["rps"] / f["rps"] for c, f in zip(runs["c"], runs["f"])]
+        print(f"  c/f = {median(shares):.2f} (rounds: {', '.join(f'{x:.2f}' for x in shares)}): the share of this "
+              f"set-up's ceiling that (c) reaches while authenticating every request")
 
     listing = list_latency(f"http://127.0.0.1:{app_port}/api/video/", cookie, args.list_rounds)
     print(f"GET /api/video/ with {listing['items']} ready videos (gunicorn, {args.list_rounds} sequential requests): "

@@ -70,6 +70,9 @@ def configure_logging(json_lines=False, level=logging.INFO):
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     handler.addFilter(RequestIdFilter())
+    # No format in the app, gunicorn or Huey uses the caller's file and line: skip looking them
+    # up for every record (the logging HOWTO's "Optimization"; a third of an access line's cost).
+    logging._srcfile = None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_videoflix", False)]:
         root.removeHandler(old)
