@@ -38,7 +38,12 @@ def access_token_from_request():
     token = request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])
     if token:
         return token
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+def bearer_token(authorization):
+    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    scheme, _, value = authorization.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 

@@ -47,6 +47,20 @@ class MediaEntry:
     def playable(self):
         return self.status == READY and bool(self.hls_dir)
 
+    @property
+    def servable(self):
+        """Playable, with a well-formed hls_dir (it comes from the database; checked anyway)."""
+        return self.playable and bool(STORED_DIR_RE.fullmatch(self.hls_dir))
+
+    @property
+    def version(self):
+        """The version folder of hls_dir ("12/ab34cd" -> "ab34cd"): the `?v=` of immutable URLs."""
+        return posixpath.basename(self.hls_dir)
+
+    def rendition_file(self, label, name):
+        """The path below hls/ of a file of one rendition, or None when the video lacks it."""
+        return f"{self.hls_dir}/{label}/{name}" if label in self.labels else None
+
 
 class MediaIndex:
     """video id -> MediaEntry, cached in process for a few seconds.
@@ -146,16 +160,15 @@ def _locate(video_id, relative_of, version=None):
     index = media_index()
     for fresh in (False, True):
         entry = index.get(video_id, fresh=fresh)
-        if entry is None or not entry.playable or not STORED_DIR_RE.fullmatch(entry.hls_dir):
+        if entry is None or not entry.servable:
             continue
-        current = posixpath.basename(entry.hls_dir)
-        if version and version != current and not fresh:
+        if version and version != entry.version and not fresh:
             continue
         relative = relative_of(entry)
         if relative is None:
             continue
         try:
-            return MediaFile(relative, *storage.hls_file(relative), current)
+            return MediaFile(relative, *storage.hls_file(relative), entry.version)
         except ValueError:
             pass  # gone (re-transcoded meanwhile?): the fresh pass re-reads the row
     raise APIError(404, NOT_FOUND)
@@ -170,7 +183,7 @@ def rendition_file(video_id, label, name, version=None):
     """
     if label not in LABELS or not (name == "index.m3u8" or SEGMENT_RE.fullmatch(name)):
         raise APIError(404, NOT_FOUND)
-    return _locate(video_id, lambda e: f"{e.hls_dir}/{label}/{name}" if label in e.labels else None, version)
+    return _locate(video_id, lambda e: e.rendition_file(label, name), version)
 
 
 def master_file(video_id):

@@ -19,7 +19,6 @@ Anything else, every refusal included, goes to Flask untouched: this layer only 
 200, so every rule and every error message keeps its one home in the blueprint.
 tests/test_fast_path.py checks that both give the same status, headers, body and log line.
 """
-import posixpath
 import re
 import threading
 import time
@@ -28,7 +27,7 @@ from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
 from videoflix import MAX_ID
-from videoflix.auth.guard import verified_tokens
+from videoflix.auth.guard import bearer_token, verified_tokens
 from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.extensions import redis_client
 from videoflix.logs import log_access, request_id_from
@@ -38,7 +37,6 @@ from videoflix.videos.delivery import (
     IMMUTABLE,
     REVALIDATE,
     SEGMENT_TYPE,
-    STORED_DIR_RE,
     MediaFile,
     accel_location,
     etag_of,
@@ -106,21 +104,20 @@ class SegmentFastPath:
         if payload is None or payload["exp"] <= time.time():
             return None
         entry = media_index(self.app).peek(video_id)
-        if entry is None or not entry.playable or label not in entry.labels or not STORED_DIR_RE.fullmatch(entry.hls_dir):
+        if entry is None or not entry.servable or (version is not None and version != entry.version):
             return None
-        current = posixpath.basename(entry.hls_dir)
-        if version is not None and version != current:
+        relative = entry.rendition_file(label, name)
+        if relative is None:
             return None
-        relative = f"{entry.hls_dir}/{label}/{name}"
         try:
-            media = MediaFile(relative, *storage.hls_file(relative, config["MEDIA_ROOT"]), current)
+            media = MediaFile(relative, *storage.hls_file(relative, config["MEDIA_ROOT"]), entry.version)
         except ValueError:
             return None
         # Last, and only once everything else holds: the token's one revocation lookup.
         if self.revoked(payload) is not False:
             return None
 
-        cache_control = IMMUTABLE if version == current else REVALIDATE
+        cache_control = IMMUTABLE if version == entry.version else REVALIDATE
         if accel:
             headers = [("Content-Type", SEGMENT_TYPE), ("Content-Length", "0"),
                        ("X-Accel-Redirect", accel_location(accel, relative))]
@@ -182,5 +179,4 @@ def access_token(environ, cookie_name):
             found = value.strip()
     if found:
         return found
-    scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
