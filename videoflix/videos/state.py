@@ -94,11 +94,13 @@ def _commit_and_announce(video_id, rowcount, announce=True):
         db.session.rollback()
         return False
     db.session.commit()
-    if not (announce and video_changed.receivers):  # the SELECT below only feeds the signal
+    app = current_app._get_current_object()
+    # The SELECT below only feeds the signal. `receivers` is not the test: blinker keeps a receiver
+    # there after it is disconnected from its sender, until the receiver itself is collected.
+    if not (announce and next(video_changed.receivers_for(app), None) is not None):
         return True
     row = db.session.execute(select(Video.status, Video.progress).where(Video.id == video_id)).one_or_none()
     if row is not None:
-        app = current_app._get_current_object()
         video_changed.send(app, video_id=video_id, status=row.status, progress=row.progress)
     return True
 
