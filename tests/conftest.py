@@ -7,8 +7,10 @@ import os
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.databases import scratch_database
+from tests.streaming_helpers import count_queries, hls_template, make_video  # noqa: F401 (fixtures)
 from videoflix import create_app
 from videoflix.extensions import db, limiter
 
@@ -75,8 +77,16 @@ def outbox(app):
         yield messages
 
 
+class BufferedClient(FlaskClient):
+    """Reads and closes every response, so the files send_file opened are closed in the test."""
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = BufferedClient
     return app.test_client()
 
 

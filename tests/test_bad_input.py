@@ -92,6 +92,6 @@ def test_the_html_docs_page_lives_outside_the_json_api(client):
         gone = client.get(path)
         assert gone.status_code == 404 and gone.get_json() == {"detail": "Not found."}
     spec = client.get("/api/openapi.json").get_json()
-    from videoflix import MAX_ID
+    from videoflix.auth.credentials import MAX_ID
 
     assert spec["paths"]["/api/video/{video_id}/{resolution}/index.m3u8"]["get"]["parameters"][0]["schema"]["maximum"] == MAX_ID

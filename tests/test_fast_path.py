@@ -12,11 +12,11 @@ import pytest
 from werkzeug.test import Client
 
 from tests.conftest import PASSWORD
-from tests.test_streaming import client, hls_template, make_video, media_path, video_row  # noqa: F401
-from videoflix.auth import INVALID_TOKEN
-from videoflix.auth.guard import CACHE_KEY
+from tests.streaming_helpers import media_path, video_row
+from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS
+from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.logs import RequestIdFilter
-from videoflix.videos.fastpath import SegmentFastPath, access_token
+from videoflix.videos.fastpath import SegmentFastPath
 
 SPA = "http://localhost:5500"
 REQUEST_ID = "fast-path-test-0001"
@@ -211,30 +211,79 @@ def test_a_symlink_or_a_replaced_version_is_flasks(paths, app):
     assert paths.calls == [path]
 
 
-def test_redis_errors_fall_back_to_flask(paths, app, monkeypatch):
-    """A broken Redis connection is dropped and Flask answers with its own error handling."""
-    if not app.config["REDIS_URL"]:
-        pytest.skip("the Redis branch needs TEST_REDIS_URL")
-    fast_path = app.wsgi_app
-    path = f"/api/video/{paths.video}/480p/seg001.ts"
-    headers = {"Cookie": f"access_token={paths.token}"}
-    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == []
-    fast_path._local.connection._sock.close()  # the server went away under this thread's connection
-    response = paths.fast.get(path, headers=headers, buffered=True)
-    assert response.status_code == 200 and paths.calls == [path]
-    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == [path], "reconnected"
+
+# --- credentials and origins: one reading (videoflix.auth.credentials) on both paths ------------
+
+GARBAGE = "not-a-token"
+CREDENTIALS = [
+    # (case, headers with {t} for the valid token, status, answered by the fast path)
+    ("cookie", {"Cookie": "access_token={t}"}, 200, True),
+    ("bearer", {"Authorization": "Bearer {t}"}, 200, True),
+    ("lower-case bearer", {"Authorization": "bearer {t}"}, 200, True),
+    ("both: the cookie wins", {"Cookie": "access_token={t}", "Authorization": f"Bearer {GARBAGE}"}, 200, True),
+    ("both: a bad cookie wins too", {"Cookie": f"access_token={GARBAGE}", "Authorization": "Bearer {t}"}, 401, False),
+    ("duplicated cookie: the first", {"Cookie": f"access_token={{t}}; access_token={GARBAGE}"}, 200, True),
+    ("duplicated cookie: a bad first", {"Cookie": f"access_token={GARBAGE}; access_token={{t}}"}, 401, False),
+    ("malformed cookie header", {"Cookie": 'theme; =x; ;; access_token={t}; broken="unterminated'}, 200, True),
+    ("quoted cookie", {"Cookie": 'access_token="{t}"'}, 200, True),
+    ("cookie glued to the next", {"Cookie": "access_token={t},theme=dark"}, 401, False),
+    ("empty cookie, then bearer", {"Cookie": "access_token=", "Authorization": "Bearer {t}"}, 200, True),
+    ("empty cookie", {"Cookie": "access_token="}, 401, False),
+    ("empty bearer", {"Authorization": "Bearer "}, 401, False),
+    ("another scheme", {"Authorization": "Basic {t}"}, 401, False),
+    ("a longer cookie name", {"Cookie": "my_access_token={t}"}, 401, False),
+    ("nothing", {}, 401, False),
+]
 
 
-@pytest.mark.parametrize("cookie, authorization, expected", [
-    ("access_token=abc", "", "abc"),
-    ("a=1; access_token=abc ; b=2", "", "abc"),
-    ("a=1", "Bearer xyz", "xyz"),
-    ("access_token=", "bearer xyz", "xyz"),
-    ("access_token=abc; access_token=def", "", None),
-    ("", "Basic xyz", None),
-    ("", "Bearer ", None),
-    ("my_access_token=abc", "", None),
-])
-def test_access_token_is_read_as_the_guard_reads_it(cookie, authorization, expected):
-    environ = {"HTTP_COOKIE": cookie, "HTTP_AUTHORIZATION": authorization}
-    assert access_token(environ, "access_token") == expected
+@pytest.mark.parametrize("case, headers, status, fast", CREDENTIALS, ids=[c[0] for c in CREDENTIALS])
+def test_every_credential_source_is_read_alike_on_both_paths(paths, caplog, case, headers, status, fast):
+    path = f"/api/video/{paths.video}/480p/seg001.ts?v={paths.version}"
+    headers = {name: value.format(t=paths.token) for name, value in headers.items()}
+    fast_answer, flask_answer = both(paths, caplog, path, headers)
+    assert_same(fast_answer, flask_answer)
+    assert fast_answer.status_code == status, case
+    assert paths.calls == ([] if fast else [path.split("?")[0]]), case
+    if status == 401:
+        assert fast_answer.get_json()["detail"] in {INVALID_TOKEN, NO_CREDENTIALS}
+
+
+ORIGINS = [
+    # (case, Origin, allowed by CORS, answered by the fast path)
+    ("no origin", None, False, True),
+    ("allowed", SPA, True, True),
+    ("allowed, other case", SPA.upper(), True, True),
+    ("allowed with a slash", SPA + "/", False, False),
+    ("not allowed", "https://evil.example", False, False),
+    ("null", "null", False, False),
+]
+
+
+@pytest.mark.parametrize("case, origin, allowed, fast", ORIGINS, ids=[o[0] for o in ORIGINS])
+def test_every_origin_rule_is_applied_alike_on_both_paths(paths, caplog, case, origin, allowed, fast):
+    path = f"/api/video/{paths.video}/480p/seg001.ts?v={paths.version}"
+    headers = {"Cookie": f"access_token={paths.token}", **({"Origin": origin} if origin else {})}
+    fast_answer, flask_answer = both(paths, caplog, path, headers)
+    assert_same(fast_answer, flask_answer)
+    assert fast_answer.status_code == 200
+    assert paths.calls == ([] if fast else [path.split("?")[0]]), case
+    assert fast_answer.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+
+
+def test_the_rules_of_the_one_module(app):
+    """What the table tests above rely on, stated directly: the reading of a WSGI environ, the
+    CORS and the CSRF origin rules."""
+    config = app.config
+    assert access_token({"HTTP_COOKIE": "a=1; access_token=abc ; b=2"}, config) == "abc"
+    assert access_token({"HTTP_COOKIE": "access_token=", "HTTP_AUTHORIZATION": "BEARER xyz"}, config) == "xyz"
+    assert access_token({"HTTP_AUTHORIZATION": "Bearer "}, config) is None
+    assert access_token({}, {**config, "JWT_TOKEN_LOCATION": ["headers"]}) is None
+    assert access_token({"HTTP_COOKIE": "access_token=abc"}, {**config, "JWT_TOKEN_LOCATION": ["headers"]}) is None
+    assert cors_allows(SPA, config) and cors_allows(SPA.upper(), config)
+    assert not cors_allows("null", config) and not cors_allows(SPA + "/", config)
+    own = "https://api.example.org/"
+    assert csrf_allows("https://API.example.org", own, config)
+    assert csrf_allows(SPA + "/some/page.html", own, config)  # a Referer
+    assert not csrf_allows("null", own, config) and not csrf_allows("/relative", own, config)
+    assert csrf_allows("null", own, {**config, "CORS_ORIGINS": ["null"]})
+    assert not csrf_allows("https://api.example.org.evil.example", own, config)

@@ -1,148 +1,20 @@
 """The videos API: catalogue, details, master and media playlists, segments, thumbnails, auth.
 
-Videos are real: a tiny HLS folder made once per session by ffmpeg (two renditions, 1 s segments)
-and copied under MEDIA_ROOT/hls/<id>/<version>/ for each video row.
+Videos are real (tests/streaming_helpers.py: `make_video` copies a tiny HLS folder made by ffmpeg).
 """
 import os
-import shutil
-import subprocess
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import m3u8
 import pytest
-from flask.testing import FlaskClient
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import event
 
+from tests.streaming_helpers import media_path, video_row
 from videoflix.auth.sessions import _claims
 from videoflix.extensions import db
-from videoflix.videos.ffrun import ffmpeg_exe
 from videoflix.videos.models import FAILED, PROCESSING, READY, Video
 
-FFMPEG = ffmpeg_exe()  # the system's, else the imageio-ffmpeg wheel's
-SIZES = {"480p": (160, 90), "720p": (320, 180)}
 VIDEO_FIELDS = {"id", "created_at", "title", "description", "thumbnail_url", "category"}
-
-
-class BufferedClient(FlaskClient):
-    """Reads and closes every response, so the files send_file opened are closed in the test."""
-
-    def open(self, *args, buffered=True, **kwargs):
-        return super().open(*args, buffered=buffered, **kwargs)
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = BufferedClient
-    return app.test_client()
-
-
-@pytest.fixture(scope="session")
-def hls_template(tmp_path_factory):
-    """A finished HLS folder (master, 480p and 720p playlists with 1 s segments, thumbnail)."""
-    root = tmp_path_factory.mktemp("hls-template")
-    for label, (w, h) in SIZES.items():
-        (root / label).mkdir()
-        subprocess.run(
-            [FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={w}x{h}:rate=10:duration=3",
-             "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p",
-             "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-             "-hls_segment_filename", str(root / label / "seg%03d.ts"), str(root / label / "index.m3u8")],
-            check=True, timeout=60,
-        )
-    subprocess.run(
-        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=1", "-frames:v", "1",
-         str(root / "thumbnail.jpg")],
-        check=True, timeout=60,
-    )
-    # What the transcoder's hls.write_master writes next to the renditions (same figures as the
-    # row's renditions below); the master route sends this file, it does not rebuild it.
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for r in rendition_dicts(SIZES):
-        lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={r['bandwidth']},AVERAGE-BANDWIDTH={r['average_bandwidth']},"
-                  f"RESOLUTION={r['width']}x{r['height']},CODECS=\"{r['codecs']}\",FRAME-RATE=10.000",
-                  f"{r['label']}/index.m3u8"]
-    (root / "master.m3u8").write_text("\n".join(lines) + "\n")
-    return root
-
-
-def rendition_dicts(labels):
-    return [
-        {"label": label, "width": SIZES.get(label, (640, 360))[0], "height": SIZES.get(label, (640, 360))[1],
-         "bandwidth": 200_000 * (i + 1), "average_bandwidth": 150_000 * (i + 1),
-         "codecs": "avc1.42c00d", "segments": 3}
-        for i, label in enumerate(labels)
-    ]
-
-
-@pytest.fixture
-def make_video(app, hls_template):
-    """make_video(title=..., status=READY, files=True, labels=("480p", "720p"), ...) -> id.
-
-    With files, the template is copied to MEDIA_ROOT/hls/<id>/<version>/ and the row points at it.
-    """
-
-    def make(title="Big Buck", *, status=READY, files=True, labels=("480p", "720p"), created_at=None,
-             category="Drama", description="A film.", error=None, thumbnail=True):
-        with app.app_context():
-            video = Video(title=title, description=description, category=category, status=status,
-                          error=error, progress=100 if status == READY else 40, duration=3.0,
-                          created_at=created_at or datetime.now(UTC))
-            db.session.add(video)
-            db.session.flush()
-            if files:
-                version = uuid.uuid4().hex[:12]
-                hls_dir = f"{video.id}/{version}"
-                copy_version(app, hls_template, hls_dir)
-                video.hls_dir = hls_dir
-                video.renditions = rendition_dicts(labels)
-                video.thumbnail = f"{hls_dir}/thumbnail.jpg" if thumbnail else None
-            db.session.commit()
-            return video.id
-
-    return make
-
-
-def copy_version(app, template, hls_dir):
-    target = os.path.join(app.config["MEDIA_ROOT"], "hls", hls_dir)
-    shutil.copytree(template, target)
-    return target
-
-
-def video_row(app, video_id):
-    with app.app_context():
-        video = db.session.get(Video, video_id)
-        db.session.expunge(video)
-        return video
-
-
-def media_path(app, *parts):
-    return os.path.join(app.config["MEDIA_ROOT"], "hls", *parts)
-
-
-@pytest.fixture
-def count_queries(app):
-    """with count_queries() as statements: ... -> the SQL statements run meanwhile."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def counting():
-        statements = []
-
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield statements
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-
-    return counting
-
 
 # --- the catalogue --------------------------------------------------------------------------------
 
@@ -367,7 +239,7 @@ def test_ids_beyond_the_column_range_are_404_not_500(client, auth):
 
 def test_a_cached_token_is_still_refused_once_revoked_or_expired(client, make_user, make_video, app, monkeypatch):
     """The media guard caches decoded tokens; revocation and expiry are checked every time."""
-    import videoflix.auth.guard as guard
+    import videoflix.auth.credentials as guard
     from videoflix.auth.revocation import revoke_all_for_user
 
     video_id = make_video()

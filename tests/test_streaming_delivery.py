@@ -4,7 +4,7 @@ import os
 import pytest
 from sqlalchemy import update
 
-from tests.test_streaming import client, count_queries, hls_template, make_video, media_path, video_row  # noqa: F401
+from tests.streaming_helpers import copy_version, media_path, video_row
 from videoflix.extensions import db
 from videoflix.videos.models import PROCESSING, Video
 
@@ -202,7 +202,6 @@ def test_a_commit_in_this_process_takes_effect_at_the_next_segment(client, video
 def test_a_new_version_from_another_process_is_found_when_the_old_files_go(client, video, app, hls_template):
     import shutil
 
-    from tests.test_streaming import copy_version
 
     old = video_row(app, video).hls_dir
     assert client.get(segment_url(video)).status_code == 200
@@ -221,7 +220,6 @@ def test_a_new_version_from_another_process_is_found_when_the_old_files_go(clien
 
 def test_a_segment_of_a_version_published_by_another_process_is_that_versions(client, video, app, hls_template):
     """A playlist from another process names ?v=<new>; this process's cached entry is older."""
-    from tests.test_streaming import copy_version
 
     old = video_row(app, video).hls_dir
     assert client.get(segment_url(video)).status_code == 200  # caches the old version

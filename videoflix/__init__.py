@@ -4,12 +4,13 @@ import os
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
 
 from videoflix import logs, security, tasks
+from videoflix.auth.credentials import IdConverter
 from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
 from videoflix.errors import register_error_handlers
 from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
+from videoflix.videos.fastpath import SegmentFastPath
 
 
 def create_app(config=None):
@@ -32,19 +33,8 @@ def create_app(config=None):
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    register_middleware(app)
     return app
-
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
-
-
-class IdConverter(IntegerConverter):
-    """`<int:...>` bounded to the id columns' range, so /api/video/99999999999/ is a 404, not an
-    overflow in the database driver."""
-
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
 
 
 def load_config(app, config):
@@ -76,8 +66,15 @@ def register_extensions(app):
     )
     tasks.init_app(app)
     security.init_app(app)
+
+
+def register_middleware(app):
+    """The WSGI layers around Flask, innermost first: ProxyFix (when PROXY_COUNT proxies set
+    X-Forwarded-*), then the segment fast path, which answers the requests it is sure of before
+    any of them (videos/fastpath.py)."""
     if n := app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    app.wsgi_app = SegmentFastPath(app, app.wsgi_app)
 
 
 def register_blueprints(app):

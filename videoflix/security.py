@@ -1,7 +1,7 @@
 """Start-up checks and the cross-site request forgery defence for cookie-authenticated requests."""
 from flask import current_app, request
 
-from videoflix.config import origin_of
+from videoflix.auth.credentials import JSON_HEADERS, SECURITY_HEADERS, csrf_allows
 from videoflix.errors import error_response
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -32,9 +32,9 @@ def init_app(app):
 def refuse_cross_site_writes():
     """A cookie-authenticated write from a foreign page is refused (403).
 
-    SPAs send no CSRF header, so the browser's Origin (else Referer) is checked instead: it must
-    be an allowed CORS origin or this server's own. Requests without either header (CLI, mobile)
-    and requests without auth cookies are not browser CSRF and pass.
+    SPAs send no CSRF header, so the browser's Origin (else Referer) is checked instead, by
+    credentials.csrf_allows. Requests without either header (CLI, mobile) and requests without
+    auth cookies are not browser CSRF and pass.
     """
     if request.method not in UNSAFE_METHODS:
         return None
@@ -42,22 +42,18 @@ def refuse_cross_site_writes():
     if not any(name in request.cookies for name in (config["JWT_ACCESS_COOKIE_NAME"], config["JWT_REFRESH_COOKIE_NAME"])):
         return None
     source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source:
-        return None
-    origin = origin_of(source) if source != "null" else "null"
-    allowed = {o.lower() for o in config["CORS_ORIGINS"]} | {origin_of(request.host_url)}
-    if origin in allowed:
+    if not source or csrf_allows(source, request.host_url, config):
         return None
     return error_response(403, "Cross-site request refused: origin not allowed.")
 
 
-# On every answer (unless the route set its own).
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
-
-
 def add_security_headers(response):
+    """credentials.SECURITY_HEADERS on every answer, JSON_HEADERS and no-store on JSON ones (unless
+    the route set its own)."""
     for name, value in SECURITY_HEADERS:
         response.headers.setdefault(name, value)
     if response.mimetype == "application/json":
+        for name, value in JSON_HEADERS:
+            response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")
     return response

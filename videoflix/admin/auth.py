@@ -12,14 +12,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request
-from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
 
-from videoflix.auth import revocation, sessions
+from videoflix.auth import sessions
+from videoflix.auth.credentials import access_token_from_request, verified_payload
 from videoflix.auth.models import User
 from videoflix.auth.passwords import verify_password
 from videoflix.auth.routes import find_user
+from videoflix.errors import APIError
 from videoflix.extensions import db
 
 log = logging.getLogger(__name__)
@@ -37,14 +36,11 @@ class SignInRefused(Exception):
 
 
 def _user_from_access(token):
-    """The active user an unexpired, unrevoked access token belongs to, else None."""
-    if not token:
-        return None
+    """The active user an access token belongs to when the token passes the media routes' check
+    (credentials.verified_payload: valid, unexpired, unrevoked), else None."""
     try:
-        payload = decode_token(token)
-    except (PyJWTError, JWTExtendedException, ValueError):
-        return None
-    if payload.get("type") != "access" or revocation.is_revoked(payload):
+        payload = verified_payload(token)
+    except APIError:
         return None
     user = db.session.get(User, int(payload["sub"]))
     return user if user is not None and user.is_active else None
@@ -56,7 +52,7 @@ def current_admin_user():
     if "admin_user" in g:
         return g.admin_user
     config = current_app.config
-    user = _user_from_access(request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"]))
+    user = _user_from_access(access_token_from_request())
     refresh = request.cookies.get(config["JWT_REFRESH_COOKIE_NAME"])
     if user is None and refresh:
         try:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from videoflix.auth import emails, sessions
-from videoflix.auth.guard import access_token_from_request
+from videoflix.auth.credentials import access_token_from_request
 from videoflix.auth.links import ACTIVATION, RESET, user_for_link
 from videoflix.auth.models import Profile, User
 from videoflix.auth.passwords import hash_password, password_problems, verify_password

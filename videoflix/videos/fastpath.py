@@ -5,33 +5,33 @@ Flask's request machinery (context, routing, hooks, CORS, the limiter's bookkeep
 several times the work such a request needs (`make bench-serve`). This layer gives the same
 answer itself, but only when everything about the request is already known and fine:
 
-- the access token (the access_token cookie, else `Authorization: Bearer`, as in auth.guard) is
-  one this process has verified in full before (auth.guard's cache); it has not expired, and it
-  is not revoked: the same single lookup as on the full path (Redis MGET, else the database);
+- the access token (read by auth.credentials.access_token, the one reading of the cookie and
+  the Bearer header) is one this process has verified in full before (auth.credentials' cache);
+  it has not expired, and it is not revoked: the same single lookup as on the full path (an MGET
+  on the app's one Redis client, whose pool gets the connection back, else the database);
 - the video's entry in the media index is fresh and playable, it has that rendition, and a
   `?v=` in the URL names its current version;
 - the file passes storage's no-symlink rule (storage.hls_file);
-- an Origin, when there is one, is an allowed CORS origin, spelled exactly;
+- an Origin, when there is one, is an allowed CORS origin (auth.credentials.cors_allows);
 - nginx sends the bytes (MEDIA_ACCEL_REDIRECT), or the request has no Range or conditional
   header (then the answer is a plain 200 with the file, sent with sendfile by gunicorn).
 
 Anything else, every refusal included, goes to Flask untouched: this layer only ever answers
 200, so every rule and every error message keeps its one home in the blueprint.
 tests/test_fast_path.py checks that both give the same status, headers, body and log line.
+create_app mounts it (register_middleware), outside ProxyFix.
 """
 import re
-import threading
 import time
+from dataclasses import dataclass
 
 from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
-from videoflix import MAX_ID
-from videoflix.auth.guard import bearer_token, verified_tokens
+from videoflix.auth.credentials import MAX_ID, SECURITY_HEADERS, VARY, access_token, cached_payload, cors_allows
 from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.extensions import redis_client
 from videoflix.logs import log_access, request_id_from
-from videoflix.security import SECURITY_HEADERS
 from videoflix.videos import storage
 from videoflix.videos.delivery import (
     IMMUTABLE,
@@ -42,7 +42,6 @@ from videoflix.videos.delivery import (
     etag_of,
     media_index,
 )
-from videoflix.videos.routes import VARY
 
 # Ids as the routes' converter reads them (no sign, no leading zero; bounded below).
 SEGMENT_URL = re.compile(r"/api/video/([1-9][0-9]{0,9})/(480p|720p|1080p)/(seg[0-9]{1,6}\.ts)/?")
@@ -53,13 +52,46 @@ CONDITIONAL = ("HTTP_RANGE", "HTTP_IF_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MOD
                "HTTP_IF_UNMODIFIED_SINCE")
 
 
+@dataclass(frozen=True)
+class SegmentRequest:
+    """What the URL and headers of a segment request say, once they are known to be plain."""
+
+    video_id: int
+    label: str
+    name: str
+    version: str | None  # the URL's ?v=, if any
+    origin: str | None  # an allowed Origin, if any
+
+
+def segment_request(environ, config):
+    """The request as a SegmentRequest when it is a plain GET of a segment URL with nothing this
+    layer leaves to Flask (another query, a conditional or range header while the app sends the
+    bytes, an origin not allowed, an id beyond the column); else None."""
+    if environ["REQUEST_METHOD"] != "GET":
+        return None
+    match = SEGMENT_URL.fullmatch(environ.get("PATH_INFO", ""))
+    if match is None or int(match[1]) > MAX_ID:
+        return None
+    version = None
+    if query := environ.get("QUERY_STRING", ""):
+        version_match = VERSION_QUERY.fullmatch(query)
+        if version_match is None:
+            return None
+        version = version_match[1]
+    if not config.get("MEDIA_ACCEL_REDIRECT") and any(header in environ for header in CONDITIONAL):
+        return None
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and not cors_allows(origin, config):
+        return None
+    return SegmentRequest(int(match[1]), match[2], match[3], version, origin)
+
+
 class SegmentFastPath:
     """WSGI middleware: answers a segment request that is certain to succeed, else calls Flask."""
 
     def __init__(self, app, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app  # Flask's (behind ProxyFix when configured)
-        self._local = threading.local()  # one Redis connection per thread
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -77,106 +109,72 @@ class SegmentFastPath:
 
     def answer(self, environ):
         """(headers, body) of the 200 that Flask would give, or None to let Flask answer."""
-        if environ["REQUEST_METHOD"] != "GET":
-            return None
-        match = SEGMENT_URL.fullmatch(environ.get("PATH_INFO", ""))
-        if match is None:
-            return None
         config = self.app.config
-        video_id, label, name = int(match[1]), match[2], match[3]
-        query = environ.get("QUERY_STRING", "")
-        version = None
-        if query:
-            version_match = VERSION_QUERY.fullmatch(query)
-            if version_match is None:
-                return None
-            version = version_match[1]
-        accel = config.get("MEDIA_ACCEL_REDIRECT")
-        if not accel and any(header in environ for header in CONDITIONAL):
+        segment = segment_request(environ, config)
+        if segment is None:
             return None
-        origin = environ.get("HTTP_ORIGIN")
-        if origin is not None and origin not in config["CORS_ORIGINS"]:
+        payload = cached_payload(self.app, access_token(environ, config))
+        if payload is None:
             return None
-        if video_id > MAX_ID:
-            return None
-
-        payload = verified_tokens(self.app).get(access_token(environ, config["JWT_ACCESS_COOKIE_NAME"]))
-        if payload is None or payload["exp"] <= time.time():
-            return None
-        entry = media_index(self.app).peek(video_id)
-        if entry is None or not entry.servable or (version is not None and version != entry.version):
-            return None
-        relative = entry.rendition_file(label, name)
-        if relative is None:
-            return None
-        try:
-            media = MediaFile(relative, *storage.hls_file(relative, config["MEDIA_ROOT"]), entry.version)
-        except ValueError:
+        media = self.media_file(segment)
+        if media is None:
             return None
         # Last, and only once everything else holds: the token's one revocation lookup.
         if self.revoked(payload) is not False:
             return None
+        return respond(environ, config, segment, media)
 
-        cache_control = IMMUTABLE if version == entry.version else REVALIDATE
-        if accel:
-            headers = [("Content-Type", SEGMENT_TYPE), ("Content-Length", "0"),
-                       ("X-Accel-Redirect", accel_location(accel, relative))]
-            body = [b""]
-        else:
-            try:
-                file = open(media.path, "rb")  # noqa: SIM115 - the WSGI server closes the wrapper
-            except OSError:
-                return None  # replaced meanwhile: Flask re-reads the row
-            headers = [("Content-Type", SEGMENT_TYPE), ("Content-Length", str(media.stat.st_size)),
-                       ("Last-Modified", http_date(int(media.stat.st_mtime))),
-                       ("ETag", f'"{etag_of(media)}"'), ("Accept-Ranges", "bytes"),
-                       ("Content-Disposition", f"inline; filename={name}")]
-            body = wrap_file(environ, file)
-        headers += [("Cache-Control", cache_control), ("Vary", ", ".join(VARY)), *SECURITY_HEADERS]
-        if origin is not None:  # allowed (checked above): flask-cors's answer to it
-            headers += [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
-        return headers, body
+    def media_file(self, segment):
+        """The MediaFile when the media index knows the video as playable, in the URL's version,
+        with that rendition and a file storage would serve; else None."""
+        entry = media_index(self.app).peek(segment.video_id)
+        if entry is None or not entry.servable or segment.version not in (None, entry.version):
+            return None
+        relative = entry.rendition_file(segment.label, segment.name)
+        if relative is None:
+            return None
+        try:
+            return MediaFile(relative, *storage.hls_file(relative, self.app.config["MEDIA_ROOT"]), entry.version)
+        except ValueError:
+            return None
 
     def revoked(self, payload):
         """True or False as the revocation list says; None when it could not be asked (Flask
-        then asks again and answers with its own error handling)."""
+        then asks again and answers with its own error handling).
+
+        Redis is asked through the app's one client, so the connection always goes back to its
+        pool, whatever thread asks and however many there are.
+        """
         client = redis_client(self.app)
-        if client is None:
-            try:
+        try:
+            if client is None:
                 with self.app.app_context():
                     return is_revoked(payload)
-            except Exception:  # noqa: BLE001 - the database is down: Flask's answer, not ours
-                return None
-        # The MGET on a connection of this thread's own, without the client's per-command
-        # bookkeeping (a third of a segment request's cost); any error drops the connection.
-        connection = getattr(self._local, "connection", None)
-        try:
-            if connection is None:
-                connection = self._local.connection = client.connection_pool.make_connection()
-            connection.send_command("MGET", *lookup_keys(payload, self.app.config["REDIS_PREFIX"]))
-            listed, cutoff = connection.read_response()
-        except Exception:  # noqa: BLE001 - Redis errors, timeouts, a broken connection
-            if connection is not None:
-                connection.disconnect()
-            self._local.connection = None
+            listed, cutoff = client.mget(lookup_keys(payload, self.app.config["REDIS_PREFIX"]))
+        except Exception:  # noqa: BLE001 - Redis or the database is down: Flask's answer, not ours
             return None
         return revoked(payload, listed, cutoff)
 
 
-def access_token(environ, cookie_name):
-    """The access token as auth.guard finds it: the cookie, else `Authorization: Bearer`.
-
-    The cookie header is split plainly; a cookie given twice yields None (Flask decides). Only a
-    token already in the verified cache is ever accepted, so a token read differently from
-    werkzeug could at most be another valid token the client itself sent.
-    """
-    found = None
-    for part in environ.get("HTTP_COOKIE", "").split(";"):
-        name, sep, value = part.partition("=")
-        if sep and name.strip() == cookie_name:
-            if found is not None:
-                return None
-            found = value.strip()
-    if found:
-        return found
-    return bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+def respond(environ, config, segment, media):
+    """(headers, body) of the 200: the file (or nginx's X-Accel-Redirect to it) with the headers
+    the blueprint and flask-cors would add; None when the file went away meanwhile."""
+    if accel := config.get("MEDIA_ACCEL_REDIRECT"):
+        headers = [("Content-Type", SEGMENT_TYPE), ("Content-Length", "0"),
+                   ("X-Accel-Redirect", accel_location(accel, media.relative))]
+        body = [b""]
+    else:
+        try:
+            file = open(media.path, "rb")  # noqa: SIM115 - the WSGI server closes the wrapper
+        except OSError:
+            return None  # replaced meanwhile: Flask re-reads the row
+        headers = [("Content-Type", SEGMENT_TYPE), ("Content-Length", str(media.stat.st_size)),
+                   ("Last-Modified", http_date(int(media.stat.st_mtime))),
+                   ("ETag", f'"{etag_of(media)}"'), ("Accept-Ranges", "bytes"),
+                   ("Content-Disposition", f"inline; filename={segment.name}")]
+        body = wrap_file(environ, file)
+    cache_control = IMMUTABLE if segment.version == media.version else REVALIDATE
+    headers += [("Cache-Control", cache_control), ("Vary", ", ".join(VARY)), *SECURITY_HEADERS]
+    if segment.origin is not None:  # allowed (segment_request): flask-cors's answer to it
+        headers += [("Access-Control-Allow-Origin", segment.origin), ("Access-Control-Allow-Credentials", "true")]
+    return headers, body

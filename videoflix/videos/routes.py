@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
-from videoflix.auth.guard import media_access_required
+from videoflix.auth.credentials import VARY, media_access_required
 
 from videoflix.errors import APIError
 from videoflix.openapi import ErrorSchema, doc
@@ -57,7 +57,6 @@ SEGMENT_DOC = {
 }
 
 VIDEO_NOT_FOUND = "Video not found."
-VARY = ("Cookie", "Authorization", "Origin")
 
 
 @bp.after_request
