@@ -7,6 +7,11 @@ looked up in Redis when TEST_REDIS_URL is set (CI), else in the database: both b
 """
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
 
 import pytest
 from werkzeug.test import Client
@@ -15,6 +20,7 @@ from tests.conftest import PASSWORD
 from tests.streaming_helpers import media_path, video_row
 from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
+from videoflix.extensions import redis_client
 from videoflix.logs import RequestIdFilter
 from videoflix.videos.fastpath import SegmentFastPath
 
@@ -176,8 +182,6 @@ def test_an_unknown_token_is_verified_by_flask_first(app, paths, make_user):
 
 
 def test_revoked_or_expired_tokens_stop_at_the_next_segment(paths, app, monkeypatch):
-    import time
-
     from videoflix.auth.revocation import revoke_all_for_user
 
     path = f"/api/video/{paths.video}/480p/seg001.ts"
@@ -287,3 +291,86 @@ def test_the_rules_of_the_one_module(app):
     assert not csrf_allows("null", own, config) and not csrf_allows("/relative", own, config)
     assert csrf_allows("null", own, {**config, "CORS_ORIGINS": ["null"]})
     assert not csrf_allows("https://api.example.org.evil.example", own, config)
+
+
+# --- Redis: the app's one client, connections always back in its pool ---------------------------
+
+def test_many_threads_return_every_redis_connection_to_the_pool(paths, app):
+    """A thread per request (as `flask run` and gunicorn's gthread serve): 150 threads, 50 at a
+    time, each streaming two segments. Before, each thread took a connection of its own out of the
+    pool and never gave it back: at the pool's size (100) every Redis use of the process failed."""
+    if not app.config["REDIS_URL"]:
+        pytest.skip("the Redis branch needs TEST_REDIS_URL")
+    path = f"/api/video/{paths.video}/480p/seg001.ts?v={paths.version}"
+    statuses = []
+
+    def stream():
+        client_ = Client(app.wsgi_app, app.response_class, use_cookies=False)
+        for _ in range(2):
+            statuses.append(client_.get(path, headers={"Cookie": f"access_token={paths.token}"}, buffered=True).status_code)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=stream) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses == [200] * 300
+    assert paths.calls == [], "every request was the fast path's"
+    client_ = redis_client(app)
+    (free, _), (in_use, _) = client_.connection_pool.get_connection_count()
+    assert in_use == 0
+    assert free <= 50  # at most one per concurrent request, all back in the pool
+    assert client_.ping() is True
+    with app.app_context():
+        listing = app.test_client().get("/api/video/", headers={"Authorization": f"Bearer {paths.token}"})
+    assert listing.status_code == 200 and [v["id"] for v in listing.get_json()] == [paths.video]
+
+
+@pytest.fixture
+def own_redis(tmp_path, app_config):
+    """A redis-server of this test's own, which it may stop (`stop()`); the app uses it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(tmp_path)]
+
+    class Server:
+        def start(self):
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError("redis-server did not start")
+
+        def stop(self):
+            self.process.terminate()
+            self.process.wait(10)
+
+    server = Server()
+    server.start()
+    app_config["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    yield server
+    server.stop()
+
+
+def test_a_redis_failure_is_flasks_to_answer(own_redis, paths, caplog):
+    """When the revocation lookup cannot be made, the fast path never answers (a revoked token
+    must not pass): Flask does, with its own error handling, exactly as without the fast path."""
+    path = f"/api/video/{paths.video}/480p/seg001.ts"
+    headers = {"Cookie": f"access_token={paths.token}"}
+    assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == []
+    own_redis.stop()
+    try:
+        fast, flask = both(paths, caplog, path, headers)
+    finally:
+        own_redis.start()  # for the app's teardown
+    assert paths.calls == [path]
+    assert fast.status_code == flask.status_code != 200
+    assert fast.get_json() == flask.get_json()
