@@ -6,6 +6,10 @@ from urllib.parse import quote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
+# Keys published in this repository (the development and test profiles' defaults); production
+# refuses them, as it does .env.example's placeholder (security.PUBLISHED_SECRETS).
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
+TESTING_SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
 # Seconds to connect to Redis and to wait for an answer, for every client (app, queue, limiter):
 # an unreachable Redis fails a request or the health check instead of hanging it.
 REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
@@ -86,6 +90,10 @@ class Config:
     JWT_COOKIE_SAMESITE = "Lax"
     JWT_COOKIE_SECURE = True
     JWT_SESSION_COOKIE = False
+    # Flask's `session` cookie (the admin's CSRF secret and flashed messages): as the JWT cookies.
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
     # SPAs send no CSRF header; Origin/Referer checking in videoflix.security replaces it.
     JWT_COOKIE_CSRF_PROTECT = False
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("ACCESS_TOKEN_MINUTES", 30))
@@ -148,8 +156,9 @@ class DevelopmentConfig(Config):
     """The embedded default: SQLite, a file-backed queue, console e-mail, plain-HTTP cookies."""
 
     DEBUG = True
-    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-insecure-secret-key-change-me-0123456789"
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
     JWT_COOKIE_SECURE = False
+    SESSION_COOKIE_SECURE = False
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "console")
     EXPOSE_ACTIVATION_TOKEN = env_bool("EXPOSE_ACTIVATION_TOKEN", True)
     SEED_DEMO_USERS = True
@@ -161,11 +170,12 @@ class ProductionConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
-    SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
+    SECRET_KEY = TESTING_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = with_driver(os.environ.get("TEST_DATABASE_URL", "sqlite://"))
     REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     JWT_COOKIE_SECURE = False
+    SESSION_COOKIE_SECURE = False
     # Flask-Mail records instead of sending (mail.record_messages); one test uses a real listener.
     EMAIL_BACKEND = "smtp"
     MAIL_SUPPRESS_SEND = True

@@ -2,26 +2,44 @@
 from flask import current_app, request
 
 from videoflix.auth.credentials import JSON_HEADERS, SECURITY_HEADERS, csrf_allows
+from videoflix.config import DEVELOPMENT_SECRET_KEY, TESTING_SECRET_KEY
 from videoflix.errors import error_response
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MIN_SECRET_LENGTH = 32
 WEAK_SECRETS = {"secret", "changeme", "change-me", "dev", "development", "insecure"}
+# Every signing key written anywhere in this repository: anyone can read them, so they sign
+# nothing in production. tests/test_security.py checks that every example key in README.md,
+# .env.example, docker-compose.yml and config.py is refused, so a new one cannot slip through.
+PUBLISHED_SECRETS = frozenset({
+    DEVELOPMENT_SECRET_KEY,
+    TESTING_SECRET_KEY,
+    "insecure-placeholder-replace-me-with-a-random-48-character-string",  # .env.example
+})
+SIGNING_KEYS = ("SECRET_KEY", "JWT_SECRET_KEY")  # JWT_SECRET_KEY: only when set (else SECRET_KEY signs)
+
+
+def weak_secret(key):
+    """True for a key that must not sign anything in production: short, a word, repetitive, or
+    published in this repository."""
+    return (len(key) < MIN_SECRET_LENGTH or key.lower() in WEAK_SECRETS or len(set(key)) < 10
+            or "insecure" in key.lower() or key in PUBLISHED_SECRETS)
 
 
 def check_secret_key(app):
-    """Refuse to run outside development without a strong SECRET_KEY.
+    """Refuse to run outside development without a strong SECRET_KEY (and JWT_SECRET_KEY, if set).
 
     Raises RuntimeError naming the problem, so a misconfigured deployment fails at start.
     """
     if app.config["DEBUG"] or app.config["TESTING"]:
         return
-    key = app.config.get("SECRET_KEY") or ""
-    if len(key) < MIN_SECRET_LENGTH or key.lower() in WEAK_SECRETS or len(set(key)) < 10 or "insecure" in key:
-        raise RuntimeError(
-            "SECRET_KEY must be set to a random string of at least 32 characters in production "
-            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
-        )
+    for name in SIGNING_KEYS:
+        key = app.config.get(name)
+        if (key is not None or name == "SECRET_KEY") and weak_secret(key or ""):
+            raise RuntimeError(
+                f"{name} must be set to a random string of at least 32 characters in production, never a "
+                "published example (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
 
 
 def init_app(app):

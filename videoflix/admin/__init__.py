@@ -7,7 +7,7 @@ def init_app(app):
     from flask_admin import Admin
     from flask_admin.theme import Bootstrap4Theme
 
-    from videoflix.admin import auth, views
+    from videoflix.admin import auth, csp, views
     from videoflix.auth.models import User
     from videoflix.extensions import db
     from videoflix.videos.models import Video
@@ -17,6 +17,7 @@ def init_app(app):
         url="/admin",
         index_view=views.HomeView(url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/videoflix_base.html"),
+        csp_nonce_generator=csp.csp_nonce,
     )
     admin.add_view(views.VideoView(Video, db, name="Videos", endpoint="admin_videos", url="videos"))
     admin.add_view(views.UserView(User, db, name="Users", endpoint="admin_users", url="users"))
@@ -25,3 +26,4 @@ def init_app(app):
     admin.init_app(app)
     app.extensions["videoflix_admin"] = admin
     app.after_request(auth.set_rotated_cookies)
+    csp.init_app(app, admin)

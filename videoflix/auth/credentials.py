@@ -16,7 +16,7 @@ WSGI segment fast path (videos/fastpath.py) alike.
 - Which origins are allowed: `cors_allows` (CORS_ORIGINS, for cross-origin reads) and
   `csrf_allows` (CORS_ORIGINS or this server's own, for cookie-authenticated writes).
 - What answers vary on (`VARY`) and the headers every answer carries (`SECURITY_HEADERS`), plus the
-  stricter ones of the back office's HTML pages (`ADMIN_PAGE_HEADERS`) and of JSON answers.
+  stricter ones of JSON answers (`JSON_HEADERS`) and of the back office's pages (`admin_page_headers`).
 - The bound of ids in URLs (`MAX_ID`) and the route converter that applies it (`IdConverter`).
 """
 import time
@@ -44,14 +44,6 @@ VARY = ("Cookie", "Authorization", "Origin")
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 # JSON is never framed nor allowed to load anything.
 JSON_HEADERS = (("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),)
-# The back office's HTML pages: never framed (clickjacking), scripts and styles only from this
-# server (Flask-Admin's static files and ours; the templates have no inline script or style).
-ADMIN_PAGE_HEADERS = (
-    ("X-Frame-Options", "DENY"),
-    ("Content-Security-Policy",
-     ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-      "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")),
-)
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
 
@@ -158,6 +150,20 @@ def media_access_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def admin_page_headers(nonce, script_hashes=(), style_hashes=()):
+    """The headers of a back-office page: never framed (clickjacking), and scripts and styles only
+    from this server, plus the inline ones the admin allows exactly (a nonce for its <script>
+    blocks, hashes of its event handlers and style attributes; see admin/csp.py)."""
+    scripts = ["'self'", f"'nonce-{nonce}'", *(["'unsafe-hashes'", *script_hashes] if script_hashes else [])]
+    styles = ["'self'", *(["'unsafe-hashes'", *style_hashes] if style_hashes else [])]
+    policy = "; ".join([
+        "default-src 'self'", "script-src " + " ".join(scripts), "style-src " + " ".join(styles),
+        "img-src 'self' data:", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+    return (("X-Frame-Options", "DENY"), ("Content-Security-Policy", policy))
 
 
 def cors_allows(origin, config):
