@@ -20,8 +20,16 @@ def bare_app(app_config, **overrides):
     return create_app({**app_config, **overrides})
 
 
-def test_health_reports_every_check_ok(client, app):
-    response = client.get("/api/health/")
+@pytest.fixture
+def staff_client(client, make_user, login):
+    """`client`, signed in as an active staff user: health shows it the details."""
+    make_user("staff@example.com", staff=True)
+    login("staff@example.com")
+    return client
+
+
+def test_health_reports_every_check_ok(staff_client, app):
+    response = staff_client.get("/api/health/")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
@@ -66,20 +74,17 @@ def test_unreachable_database_makes_health_503(app_config):
 
 
 @pytest.mark.parametrize("use_redis", [False, True], ids=["sqlite-queue", "redis-queue"])
-def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis):
+def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis, request):
     redis_url = os.environ.get("TEST_REDIS_URL")
     if use_redis and not redis_url:
         pytest.skip("TEST_REDIS_URL is not set")
-    app = bare_app(
-        app_config,
-        HUEY_IMMEDIATE=False,
-        HUEY_FILE=str(tmp_path / "queue.sqlite3"),
-        REDIS_URL=redis_url if use_redis else None,
-    )
+    app_config.update(HUEY_IMMEDIATE=False, HUEY_FILE=str(tmp_path / "queue.sqlite3"),
+                      REDIS_URL=redis_url if use_redis else None)
+    client = request.getfixturevalue("staff_client")
     try:
         health_probe_task(1)
         health_probe_task(2)
-        body = app.test_client().get("/api/health/").get_json()
+        body = client.get("/api/health/").get_json()
         assert body["checks"]["queue"] == {
             "status": "ok",
             "ms": body["checks"]["queue"]["ms"],
@@ -115,13 +120,14 @@ def test_a_hung_redis_makes_health_503_within_seconds(app_config, tmp_path, sile
     checks = response.get_json()["checks"]
     assert checks["redis"]["status"] == "error" and checks["redis"]["error"] == "TimeoutError"
     # The queue lives on the same Redis: reported failed without waiting out a second timeout.
-    assert checks["queue"] == {"status": "error", "ms": 0.0, "error": "TimeoutError", "backend": "redis"}
+    assert checks["queue"] == {"status": "error", "ms": 0.0, "error": "TimeoutError"}
     assert elapsed < 8, elapsed  # the image's HEALTHCHECK gives up after 8 s
     with app.app_context():  # the probe used the app's client, not one of its own
         assert "videoflix_redis" in app.extensions and redis_client() is app.extensions["videoflix_redis"]
 
 
-def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(client, monkeypatch):
+def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(staff_client, monkeypatch):
+    client = staff_client
     from videoflix import health
     from videoflix.videos import transcode
 
@@ -140,3 +146,31 @@ def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(client, monk
     monkeypatch.setattr(health, "FFMPEG_CACHE_SECONDS", 0.0)  # the minute has passed
     client.get("/api/health/")
     assert len(calls) == 2
+
+
+def test_details_are_for_staff_only(client, make_user, login, app):
+    """Anyone gets each check's status and timing; backends, queue length and the ffmpeg build
+    only a signed-in staff member (a plain user's or a forged token counts as anyone)."""
+    summary = {"status", "ms"}
+    anonymous = client.get("/api/health/")
+    assert anonymous.status_code == 200 and anonymous.get_json()["status"] == "ok"
+    assert {name: set(check) for name, check in anonymous.get_json()["checks"].items()} == {
+        name: summary for name in ("database", "redis", "queue", "ffmpeg")}
+    assert "Authorization" in anonymous.headers["Vary"] and "Cookie" in anonymous.headers["Vary"]
+    forged = client.get("/api/health/", headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 200 and all(set(c) == summary for c in forged.get_json()["checks"].values())
+
+    make_user("viewer@example.com")
+    login("viewer@example.com")
+    viewer = client.get("/api/health/").get_json()["checks"]
+    assert all(set(c) == summary for c in viewer.values())
+
+    make_user("staff@example.com", staff=True)
+    login("staff@example.com")
+    token = client.get_cookie("access_token").value
+    client.delete_cookie("access_token")
+    client.delete_cookie("refresh_token")
+    staff = client.get("/api/health/", headers={"Authorization": f"Bearer {token}"}).get_json()["checks"]
+    assert staff["ffmpeg"]["version"].startswith("ffmpeg version")
+    assert staff["queue"]["pending"] == 0 and staff["database"] == {"status": "ok", "ms": staff["database"]["ms"]}
+    assert staff["redis"]["backend"] == ("redis" if app.config["REDIS_URL"] else "embedded")

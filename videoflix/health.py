@@ -1,8 +1,9 @@
 """GET /api/health/: is every dependency of this process reachable? For load balancers and Docker.
 
-No authentication, so the body names each check and how long it took, but never a host, a URL or
-an exception message (those go to the log): the check's status and an error class are enough to
-know where to look.
+No authentication, so the body names each check, its status, how long it took and a failed
+check's error class, but never a host, a URL or an exception message (those go to the log). The
+details (backends, queue length, the ffmpeg build) are for staff only: a request with a staff
+user's access token (auth.credentials, as the media routes read and verify it) gets them too.
 """
 import logging
 import time
@@ -11,6 +12,9 @@ from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
+from videoflix.auth.credentials import VARY, access_token_from_request, verified_access_payload
+from videoflix.auth.models import User
+from videoflix.errors import APIError
 from videoflix.extensions import db, redis_client
 from videoflix.openapi import doc
 
@@ -22,6 +26,7 @@ bp = Blueprint("health", __name__, url_prefix="/api/health")
 FFMPEG_CACHE_SECONDS = 60.0
 _ffmpeg_cache = {}  # binary setting -> (monotonic time of the check, version or None)
 QUEUE_BACKENDS = {"RedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
+STAFF_DETAILS = ("backend", "pending", "version")  # what a check reports beyond status, ms, error
 
 
 def check_database():
@@ -103,7 +108,7 @@ health_schema = HealthSchema()
 
 
 @bp.get("/")
-@doc("Database, Redis, queue and ffmpeg checks (no authentication)", tags=["health"],
+@doc("Database, Redis, queue and ffmpeg checks (no authentication; details for staff)", tags=["health"],
      responses={200: health_schema, 503: (health_schema, "A check failed")})
 def health():
     """200 when every check passes, else 503; the same JSON shape either way."""
@@ -115,10 +120,29 @@ def health():
         else:
             checks[name] = run_check(name, check)
     ok = all(c["status"] == "ok" for c in checks.values())
+    if not _asked_by_staff():
+        checks = {name: {k: v for k, v in check.items() if k not in STAFF_DETAILS} for name, check in checks.items()}
     response = jsonify(health_schema.dump({"status": "ok" if ok else "error", "checks": checks}))
     response.status_code = 200 if ok else 503
     response.headers["Cache-Control"] = "no-store"
+    response.vary.update(VARY)
     return response
+
+
+def _asked_by_staff():
+    """True when the request carries a valid access token of an active staff user. A check that
+    cannot be made (a dependency down) counts as no: the summary is always safe to give."""
+    if access_token_from_request() is None:
+        return False
+    try:
+        user = db.session.get(User, int(verified_access_payload()["sub"]))
+    except APIError:
+        return False
+    except Exception as exc:  # noqa: BLE001 - Redis or the database is down: health reports that itself
+        log.warning("Health: staff check not possible: %s", type(exc).__name__)
+        db.session.rollback()
+        return False
+    return user is not None and user.is_active and user.is_staff
 
 
 def _queue_is_on_failed_redis(checks):
