@@ -14,10 +14,12 @@ import threading
 import time
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
 from tests.conftest import PASSWORD
 from tests.streaming_helpers import media_path, video_row
+from videoflix import create_app
 from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.extensions import redis_client
@@ -374,3 +376,14 @@ def test_a_redis_failure_is_flasks_to_answer(own_redis, paths, caplog):
     assert paths.calls == [path]
     assert fast.status_code == flask.status_code != 200
     assert fast.get_json() == flask.get_json()
+
+
+def test_create_app_mounts_the_fast_path_outside_proxy_fix(app_config):
+    """The middleware order is create_app's (register_middleware): the fast path first, then
+    ProxyFix when proxies are trusted, then Flask."""
+    app_config["PROXY_COUNT"] = 1
+    app = create_app(app_config)
+    assert isinstance(app.wsgi_app, SegmentFastPath)
+    assert isinstance(app.wsgi_app.wsgi_app, ProxyFix)
+    assert app.wsgi_app.wsgi_app.app.__self__ is app  # Flask's own wsgi_app
+    assert isinstance(create_app({**app_config, "PROXY_COUNT": 0}).wsgi_app.wsgi_app.__self__, type(app))
