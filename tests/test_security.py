@@ -178,7 +178,7 @@ class InlineCode(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         for name, value in attrs.items():
-            if name.startswith("on"):
+            if name.startswith("on") or name == "href" and value.startswith("javascript:"):
                 self.handlers.append(value)
             elif name == "style":
                 self.styles.append(value)

@@ -2,7 +2,8 @@
 styles this server sends, so an injected tag or attribute does nothing.
 
 Flask-Admin's own templates still carry a few inline event handlers (the bulk actions' links, the
-row delete button's confirmation, the filter links) and our thumbnail column one style attribute.
+row delete button's confirmation, the filter links), `javascript:void(0)` links (dropdown toggles)
+and our thumbnail column one style attribute.
 Their exact texts are known from the views at start-up, so the policy allows precisely those
 (CSP hashes with 'unsafe-hashes'), never inline code in general; Flask-Admin's inline <script>
 blocks get a per-response nonce (Admin(csp_nonce_generator=...)).
@@ -18,8 +19,9 @@ from videoflix.auth.credentials import admin_page_headers
 
 # views.thumbnail_cell's <img>.
 STYLE_ATTRIBUTES = ("height:54px",)
-# Flask-Admin's templates (bootstrap4: model/row_actions.html, model/layout.html).
-FIXED_HANDLERS = ("return false;",)
+# Flask-Admin's templates (bootstrap4: model/layout.html's filter links; the dropdown toggles'
+# hrefs, whose navigation browsers check against the same hashes).
+FIXED_HANDLERS = ("return false;", "javascript:void(0)")
 
 
 def csp_nonce():
@@ -35,7 +37,7 @@ def source_hash(text):
 
 
 def inline_handlers(admin):
-    """The texts of every inline event handler the admin's views render."""
+    """The texts of every inline event handler (and javascript: URL) the admin's views render."""
     handlers = set(FIXED_HANDLERS)
     handlers.add(f"return faHelpers.safeConfirm('{gettext('Are you sure you want to delete this record?')}');")
     for view in admin._views:
