@@ -238,8 +238,9 @@ def test_ids_beyond_the_column_range_are_404_not_500(client, auth):
 
 
 def test_a_cached_token_is_still_refused_once_revoked_or_expired(client, make_user, make_video, app, monkeypatch):
-    """The media guard caches decoded tokens; revocation and expiry are checked every time."""
-    import videoflix.auth.credentials as guard
+    """The media routes' check (auth.credentials) caches decoded tokens; revocation and expiry are
+    checked every time."""
+    import videoflix.auth.credentials as credentials
     from videoflix.auth.revocation import revoke_all_for_user
 
     video_id = make_video()
@@ -251,13 +252,13 @@ def test_a_cached_token_is_still_refused_once_revoked_or_expired(client, make_us
         refresh = create_refresh_token(identity=str(user_id), additional_claims=_claims())
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.get(url, headers=bearer).status_code == 200
-    assert token in app.extensions[guard.CACHE_KEY]
+    assert token in app.extensions[credentials.CACHE_KEY]
 
-    real_time = guard.time.time
-    monkeypatch.setattr(guard.time, "time", lambda: real_time() + 31 * 60)
+    real_time = credentials.time.time
+    monkeypatch.setattr(credentials.time, "time", lambda: real_time() + 31 * 60)
     late = client.get(url, headers=bearer)
     assert late.status_code == 401 and late.get_json() == {"detail": "Token is expired."}
-    monkeypatch.setattr(guard.time, "time", real_time)
+    monkeypatch.setattr(credentials.time, "time", real_time)
 
     with app.app_context():
         revoke_all_for_user(user_id)  # what a password reset or a deactivation does
