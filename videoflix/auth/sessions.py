@@ -48,6 +48,15 @@ def issue(user, family=None):
     return access, refresh
 
 
+def open_session(user):
+    """Sign `user` in (credentials already checked): a new token family, last_login; committed.
+    Returns the (access, refresh) tokens."""
+    tokens = issue(user)
+    user.last_login = datetime.now(UTC)
+    db.session.commit()
+    return tokens
+
+
 def decode_refresh(token):
     """The payload of a signature-valid, unexpired refresh token; SessionError otherwise."""
     try:

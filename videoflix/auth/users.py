@@ -1,0 +1,129 @@
+"""The user service: normalise addresses, find, create and check the credentials of accounts.
+
+The API, the admin, the CLI and the e-mail tasks all come here, so a rule such as "an account not
+activated cannot sign in" or "which spellings of an address are the same account" is written once.
+"""
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from videoflix import ratelimit
+from videoflix.auth.models import Profile, User
+from videoflix.auth.passwords import hash_password, verify_password
+from videoflix.extensions import db
+
+EMAIL_MAX = 254
+LOGIN_FAILED = "Please check your input and try again."
+NOT_ACTIVE = "Your account is not activated yet. Please check your email for the activation link."
+NOT_STAFF = "This account has no access to the back office."
+
+
+class EmailTaken(Exception):
+    """An account with this address (in any spelling that normalises alike) exists."""
+
+
+class InvalidEmail(ValueError):
+    """An address that cannot be an account's; the message is for the person who typed it."""
+
+
+class LoginRefused(Exception):
+    """Credentials that do not open a session; `status` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message=None):
+        super().__init__(message or self.default_message)
+        self.message = str(self)
+
+
+class WrongCredentials(LoginRefused):
+    """Unknown e-mail or wrong password (deliberately one answer for both)."""
+
+    default_message = LOGIN_FAILED
+
+
+class NotActivated(LoginRefused):
+    status = 403
+    default_message = NOT_ACTIVE
+
+
+class NotStaff(LoginRefused):
+    status = 403
+    default_message = NOT_STAFF
+
+
+def normalize_email(value):
+    """The one spelling under which an address is stored and looked up.
+
+    NFKC folds look-alike characters (full-width letters, ligatures) to their plain form; the
+    domain is IDNA-encoded (ASCII) and everything lower-cased. Local parts must be ASCII: mail
+    servers without SMTPUTF8 could never deliver the activation e-mail. Raises InvalidEmail.
+    """
+    value = unicodedata.normalize("NFKC", value).strip()
+    if not value:
+        raise InvalidEmail("This field may not be blank.")
+    if len(value) > EMAIL_MAX:
+        raise InvalidEmail(f"Ensure this field has no more than {EMAIL_MAX} characters.")
+    try:
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        raise InvalidEmail("Enter a valid email address.") from None
+    normalized = result.ascii_email.lower()
+    if len(normalized) > EMAIL_MAX:  # IDNA can lengthen the domain
+        raise InvalidEmail(f"Ensure this field has no more than {EMAIL_MAX} characters.")
+    return normalized
+
+
+def lookup_form(value):
+    """`value` as normalize_email spells it; any other string folded the same simple way (it
+    matches no account created since normalisation, but still one stored before)."""
+    try:
+        return normalize_email(value)
+    except InvalidEmail:
+        return unicodedata.normalize("NFKC", value).strip().lower()
+
+
+def find_user(email):
+    """The account of `email` in any spelling that normalises alike, or None."""
+    return db.session.execute(select(User).where(User.email == lookup_form(email))).scalar_one_or_none()
+
+
+def create_user(email, password, *, active=False, staff=False):
+    """Add a user and their profile (flushed, not committed); `email` is normalised first.
+
+    Raises InvalidEmail, or EmailTaken (the session rolled back when a concurrent registration of
+    the same address won the race).
+    """
+    email = normalize_email(email)
+    if find_user(email) is not None:
+        raise EmailTaken(email)
+    user = User(email=email, password_hash=hash_password(password), is_active=active, is_staff=staff)
+    user.profile = Profile(display_name=email.split("@")[0])
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise EmailTaken(email) from None
+    return user
+
+
+def check_credentials(email, password, *, staff=False):
+    """The active user (with the staff flag when `staff`) these credentials open.
+
+    Raises WrongCredentials, NotActivated or NotStaff (after the password was checked, so no
+    answer tells an account exists without its password), and werkzeug's TooManyRequests past
+    the sign-in limits (see ratelimit.sign_in_attempt).
+    """
+    with ratelimit.sign_in_attempt(lookup_form(email), LoginRefused):
+        user = find_user(email)
+        # An unknown address spends the same hash check as a known one (nothing to time).
+        if not verify_password(user.password_hash if user else None, password):
+            raise WrongCredentials()
+        if not user.is_active:
+            raise NotActivated()
+        if staff and not user.is_staff:
+            raise NotStaff()
+    return user
