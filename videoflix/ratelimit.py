@@ -117,14 +117,15 @@ def _storage_call(method, default, *args):
     limits of Flask-Limiter still apply then, per its fallback settings)."""
     try:
         return method(*args)
-    except Exception:  # noqa: BLE001 - a storage outage must not fail the sign-in
+    except Exception:  # a storage outage must not fail the sign-in
         log.warning("Rate limit storage unavailable; account limits skipped", exc_info=True)
         return default
 
 
 def _hit(items, identifiers):
     """Count one attempt against every window of `items`; False when one of them was full."""
-    return all([_storage_call(limiter.limiter.hit, True, item, *_ids(identifiers)) for item in items])
+    counted = [_storage_call(limiter.limiter.hit, True, item, *_ids(identifiers)) for item in items]  # each one
+    return all(counted)
 
 
 def _clean(items, identifiers):
