@@ -72,6 +72,28 @@ def test_a_spent_account_budget_lets_only_clients_without_failures_check_a_passw
     assert login(client, "other@example.com", PASSWORD, ip="10.0.3.50").status_code == 200
 
 
+def test_a_burst_of_concurrent_guesses_is_bounded_by_the_ceiling(app, make_user, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from videoflix.auth import passwords
+
+    # The account budget is charged before the password check: concurrent guesses cannot overrun
+    # it, and once it is spent each fresh address gets one try at most (then it has failed).
+    app.config.update(LOGIN_ATTEMPTS_PER_ACCOUNT="3/minute", LOGIN_LOCKED_ATTEMPTS_PER_CLIENT="1/hour")
+    make_user("victim@example.com")
+    checked = []
+    original = passwords.check_password_hash
+    monkeypatch.setattr(passwords, "check_password_hash", lambda h, p: checked.append(p) or original(h, p))
+
+    def guess(i):
+        return login(app.test_client(), "victim@example.com", f"wrong-{i}", ip=f"10.0.4.{i % 4}").status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(guess, range(12)))  # three requests from each of 4 addresses
+    assert sorted(codes) == [400] * 3 + [429] * 9
+    assert len(checked) <= 3 + 4  # the budget, then at most one try per address
+
+
 def admin_sign_in(client, email, password, ip):
     import re
 

@@ -8,7 +8,6 @@ already failed get 429 without a check. No one can lock an owner out by failing 
 """
 import logging
 import time
-import unicodedata
 from contextlib import contextmanager
 
 from flask import current_app, request
@@ -16,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import TooManyRequests
 
+from videoflix.auth.addresses import EMAIL_MAX, domain_of
 from videoflix.extensions import limiter
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,12 @@ def client_ip():
 
 
 def email_domain():
-    """The domain of the e-mail in a JSON body (lower-cased, NFKC), else the client's address:
+    """The normalised domain of the e-mail in a JSON body, else the client's address:
     registrations are also counted per domain, whoever sends them."""
     data = request.get_json(silent=True)
     email = data.get("email") if isinstance(data, dict) else None
     if isinstance(email, str) and "@" in email:
-        return "domain:" + unicodedata.normalize("NFKC", email).rpartition("@")[2].strip().lower()[:255]
+        return "domain:" + domain_of(email[:EMAIL_MAX])
     return "domain-ip:" + client_ip()
 
 

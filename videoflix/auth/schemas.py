@@ -1,15 +1,15 @@
 """Request schemas of the accounts API."""
 from marshmallow import ValidationError, fields, validates_schema
 
+from videoflix.auth.addresses import EMAIL_MAX, InvalidEmail, normalize_email
 from videoflix.auth.passwords import password_problems
-from videoflix.auth.users import EMAIL_MAX, InvalidEmail, normalize_email
 from videoflix.validation import REQUIRED, BaseSchema, StrictString, required_string
 
 PASSWORD_MAX = 128
 
 
 class EmailField(StrictString):
-    """An e-mail address, returned as users.normalize_email spells it."""
+    """An e-mail address, returned as addresses.normalize_email spells it."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:

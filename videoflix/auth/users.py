@@ -1,20 +1,17 @@
 """The user service: normalise addresses, find, create and check the credentials of accounts.
 
 The API, the admin, the CLI and the e-mail tasks all come here, so a rule such as "an account not
-activated cannot sign in" or "which spellings of an address are the same account" is written once.
+activated cannot sign in" is written once; addresses are normalised by auth/addresses.py.
 """
-import unicodedata
-
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from videoflix import ratelimit
+from videoflix.auth.addresses import EMAIL_MAX, InvalidEmail, lookup_form, normalize_email
 from videoflix.auth.models import Profile, User
 from videoflix.auth.passwords import hash_password, verify_password
 from videoflix.extensions import db
 
-EMAIL_MAX = 254
 LOGIN_FAILED = "Please check your input and try again."
 NOT_ACTIVE = "Your account is not activated yet. Please check your email for the activation link."
 NOT_STAFF = "This account has no access to the back office."
@@ -22,10 +19,6 @@ NOT_STAFF = "This account has no access to the back office."
 
 class EmailTaken(Exception):
     """An account with this address (in any spelling that normalises alike) exists."""
-
-
-class InvalidEmail(ValueError):
-    """An address that cannot be an account's; the message is for the person who typed it."""
 
 
 class LoginRefused(Exception):
@@ -52,37 +45,6 @@ class NotActivated(LoginRefused):
 class NotStaff(LoginRefused):
     status = 403
     default_message = NOT_STAFF
-
-
-def normalize_email(value):
-    """The one spelling under which an address is stored and looked up.
-
-    NFKC folds look-alike characters (full-width letters, ligatures) to their plain form; the
-    domain is IDNA-encoded (ASCII) and everything lower-cased. Local parts must be ASCII: mail
-    servers without SMTPUTF8 could never deliver the activation e-mail. Raises InvalidEmail.
-    """
-    value = unicodedata.normalize("NFKC", value).strip()
-    if not value:
-        raise InvalidEmail("This field may not be blank.")
-    if len(value) > EMAIL_MAX:
-        raise InvalidEmail(f"Ensure this field has no more than {EMAIL_MAX} characters.")
-    try:
-        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        raise InvalidEmail("Enter a valid email address.") from None
-    normalized = result.ascii_email.lower()
-    if len(normalized) > EMAIL_MAX:  # IDNA can lengthen the domain
-        raise InvalidEmail(f"Ensure this field has no more than {EMAIL_MAX} characters.")
-    return normalized
-
-
-def lookup_form(value):
-    """`value` as normalize_email spells it; any other string folded the same simple way (it
-    matches no account created since normalisation, but still one stored before)."""
-    try:
-        return normalize_email(value)
-    except InvalidEmail:
-        return unicodedata.normalize("NFKC", value).strip().lower()
 
 
 def find_user(email):
@@ -127,3 +89,7 @@ def check_credentials(email, password, *, staff=False):
         if staff and not user.is_staff:
             raise NotStaff()
     return user
+
+
+__all__ = ["EMAIL_MAX", "EmailTaken", "InvalidEmail", "LoginRefused", "NotActivated", "NotStaff", "WrongCredentials",
+           "check_credentials", "create_user", "find_user", "lookup_form", "normalize_email"]
