@@ -1,4 +1,4 @@
-"""The user service: normalise addresses, find, create and check the credentials of accounts.
+"""The user service: find, create and check the credentials of accounts.
 
 The API, the admin, the CLI and the e-mail tasks all come here, so a rule such as "an account not
 activated cannot sign in" is written once; addresses are normalised by auth/addresses.py.
