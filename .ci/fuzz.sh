@@ -16,8 +16,9 @@ trap cleanup EXIT
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export VIDEOFLIX_ENV=development DEBUG=1 EMAIL_BACKEND=console \
   DATABASE_URL="sqlite:///$work/fuzz.sqlite3" HUEY_FILE="$work/huey.sqlite3" MEDIA_ROOT="$work/media" \
-  LOGIN_FAILURES_PER_ACCOUNT="10000/minute" LOGIN_FAILURES_PER_CLIENT="10000/minute" \
-  REGISTER_LIMIT="10000/minute" PASSWORD_RESET_LIMIT="10000/minute"
+  LOGIN_FAILURES_PER_ACCOUNT_CLIENT="10000/minute" LOGIN_FAILURES_PER_CLIENT="10000/minute" \
+  LOGIN_ATTEMPTS_PER_ACCOUNT="10000/minute" REGISTER_LIMIT="10000/minute" \
+  REGISTER_LIMIT_PER_DOMAIN="10000/minute" PASSWORD_RESET_LIMIT="10000/minute"
 unset REDIS_URL
 $PY -m flask --app wsgi db upgrade >/dev/null
 $PY -m flask --app wsgi create-user fuzz@example.com --password 'Fuzzing-Is-Fun-2026' >/dev/null
@@ -32,7 +33,7 @@ worker=''
 token=$($PY - <<'PY'
 from wsgi import app
 with app.app_context():
-    from videoflix.auth.routes import find_user
+    from videoflix.auth.users import find_user
     from videoflix.auth.sessions import issue
     from videoflix.extensions import db
     access, _ = issue(find_user("fuzz@example.com"))

@@ -88,7 +88,7 @@ def seed(tmp, env):
 
     from videoflix import create_app
     from videoflix.auth import sessions
-    from videoflix.auth.routes import create_user
+    from videoflix.auth.users import create_user
     from videoflix.extensions import db
     from videoflix.videos.models import READY, Video
 

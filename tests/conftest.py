@@ -100,7 +100,7 @@ def make_user(app):
     """make_user(email, password=PASSWORD, active=True, staff=False) -> user id."""
 
     def make(email="user@example.com", password=PASSWORD, *, active=True, staff=False):
-        from videoflix.auth.routes import create_user
+        from videoflix.auth.users import create_user
 
         with app.app_context():
             user = create_user(email, password, active=active, staff=staff)

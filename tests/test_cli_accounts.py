@@ -50,6 +50,18 @@ def test_create_user_refuses_weak_password_taken_email_and_bad_address(app, runn
     assert bad.exit_code != 0 and "valid email" in bad.output
 
 
+def test_create_user_normalises_like_registration(app, runner):
+    result = runner.invoke(args=["create-user", "Ｅｖａ@Bücher.Example", "--password", STRONG])
+    assert result.exit_code == 0, result.output
+    assert "<eva@xn--bcher-kva.example>" in result.output
+    again = runner.invoke(args=["create-user", "eva@BÜCHER.example", "--password", STRONG])
+    assert again.exit_code != 0 and "already exists" in again.output
+    non_ascii = runner.invoke(args=["create-user", "jörg@example.com", "--password", STRONG])
+    assert non_ascii.exit_code != 0 and "valid email" in non_ascii.output
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["eva@xn--bcher-kva.example"]
+
+
 def test_demo_accounts_only_on_an_empty_development_database(app):
     with app.app_context():
         assert seed_demo_accounts() == []  # testing profile: off

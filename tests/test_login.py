@@ -72,7 +72,7 @@ def test_production_cookies_are_secure(app_config):
     app = create_app(app_config)
     with app.app_context():
         db.create_all()
-        from videoflix.auth.routes import create_user
+        from videoflix.auth.users import create_user
 
         create_user("p@example.com", PASSWORD, active=True)
         db.session.commit()

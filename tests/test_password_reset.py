@@ -110,7 +110,7 @@ def test_every_reset_request_queues_one_task_whatever_the_account(app_config, tm
     with app.app_context():
         db.create_all()
     try:
-        from videoflix.auth.routes import create_user
+        from videoflix.auth.users import create_user
 
         with app.app_context():
             create_user("user@example.com", PASSWORD, active=True)
@@ -138,12 +138,12 @@ def test_every_reset_request_queues_one_task_whatever_the_account(app_config, tm
 
 
 def test_the_reset_request_does_no_account_lookup(client, app, make_user, monkeypatch):
-    from videoflix.auth import emails, routes
+    from videoflix.auth import emails, users
 
     calls = []
-    monkeypatch.setattr(emails, "send_password_reset_email", lambda email: calls.append(email))
-    monkeypatch.setattr(routes, "find_user", lambda email: pytest.fail("the request looked the account up"))
     make_user("user@example.com", active=True)
+    monkeypatch.setattr(emails, "send_password_reset_email", lambda email: calls.append(email))
+    monkeypatch.setattr(users, "find_user", lambda email: pytest.fail("the request looked the account up"))
     for email in ["user@example.com", "nobody@example.com"]:
         assert request_reset(client, email).get_json() == OK
     assert calls == ["user@example.com", "nobody@example.com"]

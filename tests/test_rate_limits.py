@@ -7,22 +7,24 @@ def login(client, email, password, ip="10.0.0.1"):
     return client.post("/api/login/", json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": ip})
 
 
-def test_failed_logins_per_account_from_any_address(app, client, make_user):
-    app.config["LOGIN_FAILURES_PER_ACCOUNT"] = "3/minute"
+def test_failed_logins_per_account_and_client(app, client, make_user):
+    app.config["LOGIN_FAILURES_PER_ACCOUNT_CLIENT"] = "3/minute"
     make_user("victim@example.com")
-    for i in range(3):
-        assert login(client, "victim@example.com", "wrong-password", ip=f"10.0.1.{i}").status_code == 400
-    blocked = login(client, "VICTIM@example.com", PASSWORD, ip="10.0.1.99")
+    for _ in range(3):
+        assert login(client, "victim@example.com", "wrong-password", ip="10.0.1.1").status_code == 400
+    blocked = login(client, "VICTIM@example.com", PASSWORD, ip="10.0.1.1")
     assert blocked.status_code == 429
-    assert set(blocked.get_json()) == {"detail"}
+    assert set(blocked.get_json()) == {"detail"} and "3 per 1 minute" in blocked.get_json()["detail"]
     assert int(blocked.headers["Retry-After"]) > 0
-    # Other accounts are not affected.
+    assert blocked.headers.getlist("Set-Cookie") == []
+    # The owner elsewhere, and other accounts from the same client, are not affected.
+    assert login(client, "victim@example.com", PASSWORD, ip="10.0.1.2").status_code == 200
     make_user("other@example.com")
-    assert login(client, "other@example.com", PASSWORD, ip="10.0.1.99").status_code == 200
+    assert login(client, "other@example.com", PASSWORD, ip="10.0.1.1").status_code == 200
 
 
 def test_successful_logins_do_not_count(app, client, make_user):
-    app.config["LOGIN_FAILURES_PER_ACCOUNT"] = "2/minute"
+    app.config["LOGIN_FAILURES_PER_ACCOUNT_CLIENT"] = "2/minute"
     make_user("busy@example.com")
     for _ in range(5):
         assert login(client, "busy@example.com", PASSWORD).status_code == 200
@@ -49,33 +51,47 @@ def test_register_and_reset_per_client(app, client, outbox):
     assert len(outbox) == 2  # two activations, no reset mail (accounts inactive)
 
 
-def test_every_attempt_counts_against_the_per_account_ceiling(app, client, make_user):
-    app.config["LOGIN_ATTEMPTS_PER_ACCOUNT"] = "4/minute"
+def test_a_spent_account_budget_lets_only_clients_without_failures_check_a_password(app, client, make_user):
+    app.config.update(LOGIN_ATTEMPTS_PER_ACCOUNT="4/minute", LOGIN_LOCKED_ATTEMPTS_PER_CLIENT="2/hour")
     make_user("busy@example.com")
     make_user("other@example.com")
-    for i in range(4):  # normal use: a few logins, even from several addresses, all succeed
+    assert login(client, "busy@example.com", "wrong-password", ip="10.0.3.50").status_code == 400
+    for i in range(3):  # normal use: a few logins, even from several addresses, all succeed
         assert login(client, "busy@example.com", PASSWORD, ip=f"10.0.3.{i}").status_code == 200
-    blocked = login(client, "Busy@example.com", PASSWORD, ip="10.0.3.99")
+    # The budget is spent: a client that failed on this account gets 429 even with the password.
+    blocked = login(client, "Busy@example.com", PASSWORD, ip="10.0.3.50")
     assert blocked.status_code == 429
     assert set(blocked.get_json()) == {"detail"}
     assert blocked.headers.getlist("Set-Cookie") == []
-    assert login(client, "other@example.com", PASSWORD, ip="10.0.3.99").status_code == 200
+    # A client without failures still signs in, a few times; a wrong guess from it is a 429.
+    assert login(client, "busy@example.com", PASSWORD, ip="10.0.3.60").status_code == 200
+    assert login(client, "busy@example.com", "wrong-password", ip="10.0.3.61").status_code == 429
+    assert login(client, "busy@example.com", PASSWORD, ip="10.0.3.61").status_code == 429  # now it failed
+    assert login(client, "busy@example.com", PASSWORD, ip="10.0.3.60").status_code == 200
+    assert login(client, "busy@example.com", PASSWORD, ip="10.0.3.60").status_code == 429  # 2/hour used
+    assert login(client, "other@example.com", PASSWORD, ip="10.0.3.50").status_code == 200
 
 
-def test_a_burst_of_concurrent_guesses_is_bounded_by_the_ceiling(app, make_user):
+def test_a_burst_of_concurrent_guesses_is_bounded_by_the_ceiling(app, make_user, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    # Failures are only deducted after the view answered, so concurrent guesses all pass their
-    # check; the ceiling is counted before the view and holds.
-    app.config.update(LOGIN_FAILURES_PER_ACCOUNT="1000/minute", LOGIN_ATTEMPTS_PER_ACCOUNT="3/minute")
+    from videoflix.auth import passwords
+
+    # The account budget is charged before the password check: concurrent guesses cannot overrun
+    # it, and once it is spent each fresh address gets one try at most (then it has failed).
+    app.config.update(LOGIN_ATTEMPTS_PER_ACCOUNT="3/minute", LOGIN_LOCKED_ATTEMPTS_PER_CLIENT="1/hour")
     make_user("victim@example.com")
+    checked = []
+    original = passwords.check_password_hash
+    monkeypatch.setattr(passwords, "check_password_hash", lambda h, p: checked.append(p) or original(h, p))
 
     def guess(i):
-        return login(app.test_client(), "victim@example.com", f"wrong-{i}", ip=f"10.0.4.{i}").status_code
+        return login(app.test_client(), "victim@example.com", f"wrong-{i}", ip=f"10.0.4.{i % 4}").status_code
 
     with ThreadPoolExecutor(12) as pool:
-        codes = list(pool.map(guess, range(12)))
+        codes = list(pool.map(guess, range(12)))  # three requests from each of 4 addresses
     assert sorted(codes) == [400] * 3 + [429] * 9
+    assert len(checked) <= 3 + 4  # the budget, then at most one try per address
 
 
 def admin_sign_in(client, email, password, ip):
@@ -88,20 +104,22 @@ def admin_sign_in(client, email, password, ip):
 
 
 def test_admin_sign_in_shares_the_failed_login_limits(app, client, make_user):
+    app.config["LOGIN_FAILURES_PER_ACCOUNT_CLIENT"] = "5/minute"
     make_user("staff@example.com", staff=True)
-    for i in range(5):  # LOGIN_FAILURES_PER_ACCOUNT: 5/minute
-        assert admin_sign_in(client, "staff@example.com", "wrong-password", ip=f"10.0.5.{i}").status_code == 400
-    blocked = admin_sign_in(client, "Staff@example.com", PASSWORD, ip="10.0.5.99")
+    for _ in range(5):
+        assert admin_sign_in(client, "staff@example.com", "wrong-password", ip="10.0.5.1").status_code == 400
+    blocked = admin_sign_in(client, "Staff@example.com", PASSWORD, ip="10.0.5.1")
     assert blocked.status_code == 429
     assert client.get_cookie("access_token") is None
-    # The same counters as the API's door: it is closed for this account too.
-    assert login(client, "staff@example.com", PASSWORD, ip="10.0.5.98").status_code == 429
-    # The sign-in page itself stays reachable.
-    assert client.get("/admin/login/").status_code == 200
+    # The same counters as the API's door: it is closed for this account and client too.
+    assert login(client, "staff@example.com", PASSWORD, ip="10.0.5.1").status_code == 429
+    # The sign-in page itself stays reachable, and the owner signs in from elsewhere.
+    assert client.get("/admin/login/", environ_base={"REMOTE_ADDR": "10.0.5.1"}).status_code == 200
+    assert admin_sign_in(client, "staff@example.com", PASSWORD, ip="10.0.5.2").status_code == 302
 
 
 def test_non_staff_probing_the_admin_sign_in_is_limited(app, client, make_user):
     make_user("viewer@example.com")
-    for i in range(5):  # a right password gets 403 here: it counts as a failure
-        assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip=f"10.0.6.{i}").status_code == 403
-    assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip="10.0.6.99").status_code == 429
+    for _ in range(5):  # a right password gets 403 here: it counts as a failure
+        assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip="10.0.6.1").status_code == 403
+    assert admin_sign_in(client, "viewer@example.com", PASSWORD, ip="10.0.6.1").status_code == 429

@@ -149,10 +149,14 @@ def test_logout_errors_delete_cookies_too(client, app, auth, login):
 
 
 def _jti(app, token):
+    return _claim(app, token, "jti")
+
+
+def _claim(app, token, name):
     from flask_jwt_extended import decode_token
 
     with app.app_context():
-        return decode_token(token, allow_expired=True)["jti"]
+        return decode_token(token, allow_expired=True)[name]
 
 
 @pytest.fixture
@@ -230,7 +234,8 @@ def test_logout_revokes_the_refresh_row_without_a_revocation_entry(db_revocation
     with app.app_context():
         assert db.session.get(RefreshToken, _jti(app, refresh)).revoked_at is not None
         listed = db.session.execute(select(RevokedToken.key)).scalars().all()
-    assert listed == [app.config["REDIS_PREFIX"] + "revoked:jti:" + _jti(app, access)]  # the access token only
+    # The session's family only (access tokens of this login); the refresh row needs no entry.
+    assert listed == [app.config["REDIS_PREFIX"] + "revoked:fam:" + _claim(app, access, "fam")]
     assert with_refresh(app.test_client(), refresh).status_code == 401
 
 

@@ -120,12 +120,18 @@ class Config:
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_KEY_PREFIX = REDIS_PREFIX + "rl"
     RATELIMIT_STORAGE_OPTIONS = dict(REDIS_TIMEOUTS)  # for its Redis client; memory:// ignores them
-    LOGIN_FAILURES_PER_ACCOUNT = os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5/minute;20/hour")
+    # Sign-in (README, "Security notes"): failures per client (any account) and per (account,
+    # client); every attempt per account, charged before the password check so concurrent guesses
+    # cannot overrun it. Once an account's budget is spent, a client without a recent failure on
+    # it still has its password checked, this often: the owner is never locked out.
     LOGIN_FAILURES_PER_CLIENT = os.environ.get("LOGIN_FAILURES_PER_CLIENT", "20/minute;100/hour")
-    # Every sign-in attempt per account, successful or not: failures are only counted after the
-    # check, so this ceiling is what bounds a burst of concurrent guesses.
+    LOGIN_FAILURES_PER_ACCOUNT_CLIENT = os.environ.get("LOGIN_FAILURES_PER_ACCOUNT_CLIENT", "5/minute;20/hour")
     LOGIN_ATTEMPTS_PER_ACCOUNT = os.environ.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "10/minute;60/hour")
-    REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "10/hour")
+    LOGIN_LOCKED_ATTEMPTS_PER_CLIENT = os.environ.get("LOGIN_LOCKED_ATTEMPTS_PER_CLIENT", "3/hour")
+    # Registrations per client: a burst and a daily ceiling (a classroom behind one NAT can sign
+    # up); accounts created per e-mail domain, from any client.
+    REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "20/minute;200/day")
+    REGISTER_LIMIT_PER_DOMAIN = os.environ.get("REGISTER_LIMIT_PER_DOMAIN", "100/hour")
     PASSWORD_RESET_LIMIT = os.environ.get("PASSWORD_RESET_LIMIT", "5/hour")
 
     # Task queue (Huey): Redis when REDIS_URL is set, else a SQLite file under instance/.

@@ -2,6 +2,7 @@
 import logging
 
 from flask import jsonify
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -68,7 +69,42 @@ def handle_unexpected(error):
     return handle_http_exception(InternalServerError())
 
 
+class RequestJSONProvider(DefaultJSONProvider):
+    """JSON that Python parses but the app cannot use reads as malformed (ValueError), which every
+    JSON route answers with the envelope's 400: nesting too deep for the parser (RecursionError)
+    and strings with lone surrogates (no UTF-8 for them: hashing, the database, logs would fail)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            data = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply.") from None
+        if _has_lone_surrogate(data):
+            raise ValueError("JSON string with a lone surrogate.")
+        return data
+
+
+def _has_lone_surrogate(data):
+    """Any string (key or value) in `data` that cannot be encoded as UTF-8; walked without
+    recursion, so depth costs nothing."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def register_error_handlers(app):
+    app.json = RequestJSONProvider(app)
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)

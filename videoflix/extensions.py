@@ -2,6 +2,7 @@
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -9,7 +10,6 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from videoflix.config import REDIS_TIMEOUTS
-from videoflix.ratelimit import client_ip
 
 # A naming convention keeps constraint names, and so migrations, stable across databases.
 NAMING_CONVENTION = {
@@ -30,7 +30,8 @@ migrate = Migrate()
 jwt = JWTManager()
 mail = Mail()
 cors = CORS()
-limiter = Limiter(key_func=client_ip)
+# Every limit names its key in ratelimit.py (which builds on this default, the client's address).
+limiter = Limiter(key_func=get_remote_address)
 
 
 def redis_client(app=None):

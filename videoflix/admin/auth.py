@@ -8,23 +8,19 @@ staff member stays signed in for the refresh token's lifetime while pages keep b
 the rotation rules and end that session; signing in again fixes it.)
 """
 import logging
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request
 
-from videoflix.auth import sessions
+from videoflix.auth import sessions, users
 from videoflix.auth.credentials import access_token_from_request, verified_payload
 from videoflix.auth.models import User
-from videoflix.auth.passwords import verify_password
-from videoflix.auth.routes import find_user
 from videoflix.errors import APIError
 from videoflix.extensions import db
 
 log = logging.getLogger(__name__)
+# The back office's own wording for wrong credentials; the other refusals are the API's.
 LOGIN_FAILED = "Please check your e-mail and password and try again."
-NOT_ACTIVE = "Your account is not activated yet. Please check your email for the activation link."
-NOT_STAFF = "This account has no access to the back office."
 
 
 class SignInRefused(Exception):
@@ -78,19 +74,15 @@ def sign_in(email, password):
     """Check credentials for the back office; the user's new (access, refresh) tokens.
 
     Raises SignInRefused: a wrong e-mail or password (400, one message for both), an account not
-    activated (403) or one without the staff flag (403).
+    activated (403) or one without the staff flag (403); TooManyRequests past the sign-in limits.
     """
-    user = find_user(email or "")
-    if not verify_password(user.password_hash if user else None, password or ""):
-        raise SignInRefused(LOGIN_FAILED, 400)
-    if not user.is_active:
-        raise SignInRefused(NOT_ACTIVE, 403)
-    if not user.is_staff:
-        raise SignInRefused(NOT_STAFF, 403)
-    tokens = sessions.issue(user)
-    user.last_login = datetime.now(UTC)
-    db.session.commit()
-    return tokens
+    try:
+        user = users.check_credentials(email or "", password or "", staff=True)
+    except users.WrongCredentials:
+        raise SignInRefused(LOGIN_FAILED, 400) from None
+    except users.LoginRefused as error:
+        raise SignInRefused(error.message, error.status) from None
+    return sessions.open_session(user)
 
 
 def sign_out(response):

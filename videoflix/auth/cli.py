@@ -3,13 +3,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+from videoflix.auth import users
 from videoflix.auth.models import User
 from videoflix.auth.passwords import password_problems
-from videoflix.auth.schemas import PASSWORD_MAX, EmailField
+from videoflix.auth.schemas import PASSWORD_MAX
 from videoflix.extensions import db
-from videoflix.validation import ValidationError
 
 DEMO_ACCOUNTS = (
     ("admin@example.com", "adminpassword", True),
@@ -25,13 +24,11 @@ DEMO_ACCOUNTS = (
 @with_appcontext
 def create_user_command(email, password, staff, inactive):
     """Create an account (active unless --inactive)."""
-    from videoflix.auth.routes import create_user, find_user
-
     try:
-        email = EmailField()._deserialize(email, "email", {})
-    except ValidationError as error:
-        raise click.BadParameter(" ".join(error.messages), param_hint="EMAIL") from None
-    if find_user(email) is not None:
+        email = users.normalize_email(email)
+    except users.InvalidEmail as error:
+        raise click.BadParameter(str(error), param_hint="EMAIL") from None
+    if users.find_user(email) is not None:
         raise click.ClickException(f"A user with the e-mail {email} already exists.")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -40,11 +37,10 @@ def create_user_command(email, password, staff, inactive):
     if problems := password_problems(password, email):
         raise click.ClickException("Weak password: " + " ".join(problems))
     try:
-        user = create_user(email, password, active=not inactive, staff=staff)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+        user = users.create_user(email, password, active=not inactive, staff=staff)
+    except users.EmailTaken:
         raise click.ClickException(f"A user with the e-mail {email} already exists.") from None
+    db.session.commit()
     click.echo(f"Created {'staff ' if staff else ''}user {user.id} <{user.email}>{' (inactive)' if inactive else ''}.")
 
 
@@ -54,10 +50,8 @@ def seed_demo_accounts():
     Never runs in production (SEED_DEMO_USERS is off there). The demo passwords are weak on purpose
     and bypass the password rules.
     """
-    from videoflix.auth.routes import create_user
-
     if not current_app.config["SEED_DEMO_USERS"] or db.session.scalar(select(func.count(User.id))):
         return []
-    created = [(email, password, create_user(email, password, active=True, staff=staff)) for email, password, staff in DEMO_ACCOUNTS]
+    created = [(email, password, users.create_user(email, password, active=True, staff=staff)) for email, password, staff in DEMO_ACCOUNTS]
     db.session.commit()
     return [(email, password, user.is_staff) for email, password, user in created]

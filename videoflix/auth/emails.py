@@ -10,6 +10,7 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from videoflix.auth.links import ACTIVATION, RESET, encode_uid, make_token
+from videoflix.auth.users import find_user
 from videoflix.extensions import mail
 from videoflix.tasks import task
 
@@ -41,8 +42,6 @@ def send_password_reset_email(email):
 
     Runs on a worker; raises on SMTP failure, so Huey retries it (with a fresh link).
     """
-    from videoflix.auth.routes import find_user
-
     user = find_user(email)
     if user is None or not user.is_active:
         return

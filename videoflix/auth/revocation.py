@@ -1,7 +1,9 @@
 """The revocation list: Redis when REDIS_URL is set (keys expire with the token), else the database.
 
-Two kinds of entry: a token's jti, and a per-user cut-off (milliseconds) before which every token
-of that user is dead (password reset, deactivation). Checking a token is one lookup for both.
+Two entries decide a token, read in one lookup: its session's (one key per token family: every
+access and refresh token descended from one login carries the family's id) and its user's
+cut-off (milliseconds) before which every token of that user is dead (password reset,
+deactivation). A token issued before families existed is listed under its own jti instead.
 """
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,20 +16,27 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from videoflix.extensions import db, redis_client
 
 ISSUED_MS_CLAIM = "ims"  # issue time in ms: finer than iat, so a cut-off never hits a later login
+FAMILY_CLAIM = "fam"  # the login a token descends from (sessions.issue)
 
 
 def _now_ms():
     return int(time.time() * 1000)
 
 
-def _keys(jti, user_id, redis_prefix=None):
-    prefix = (redis_prefix or current_app.config["REDIS_PREFIX"]) + "revoked:"
-    return prefix + "jti:" + jti, prefix + "user:" + str(user_id)
+def _prefix(redis_prefix=None):
+    return (redis_prefix or current_app.config["REDIS_PREFIX"]) + "revoked:"
+
+
+def _family_key(family, redis_prefix=None):
+    return _prefix(redis_prefix) + "fam:" + family
 
 
 def lookup_keys(payload, redis_prefix=None):
-    """The two entries that decide a decoded token: its jti's, and its user's cut-off."""
-    return _keys(payload["jti"], payload["sub"], redis_prefix)
+    """The two entries that decide a decoded token: its session's (family, else jti), and its
+    user's cut-off."""
+    family = payload.get(FAMILY_CLAIM)
+    session = _family_key(family, redis_prefix) if family else _prefix(redis_prefix) + "jti:" + payload["jti"]
+    return session, _prefix(redis_prefix) + "user:" + str(payload["sub"])
 
 
 def revoked(payload, listed, cutoff):
@@ -63,23 +72,34 @@ def _set(key, value, expires_at):
     db.session.commit()
 
 
-def revoke_token(jti, expires_at):
-    """Put one token on the list until it would have expired anyway."""
-    _set(_keys(jti, 0)[0], 1, expires_at)
+def _outlives_every_token():
+    """Until when an entry must last: every token issued so far has expired by then."""
+    config = current_app.config
+    return datetime.now(UTC) + max(config["JWT_ACCESS_TOKEN_EXPIRES"], config["JWT_REFRESH_TOKEN_EXPIRES"]) + timedelta(minutes=1)
+
+
+def revoke_session(payload):
+    """The decoded token's session stops working: every token of its family (access and refresh),
+    or the token alone when it has no family."""
+    _set(lookup_keys(payload)[0], 1, _outlives_every_token())
+
+
+def revoke_family(family):
+    """Every token descended from one login stops working (reuse of a rotated refresh token)."""
+    _set(_family_key(family), 1, _outlives_every_token())
 
 
 def revoke_all_for_user(user_id):
     """Every token the user holds now (access and refresh) stops working."""
-    lifetime = max(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"], current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
-    _set(_keys("-", user_id)[1], _now_ms(), datetime.now(UTC) + lifetime + timedelta(minutes=1))
+    _set(_prefix() + "user:" + str(user_id), _now_ms(), _outlives_every_token())
 
 
 def is_revoked(payload):
-    """True when the decoded token's jti is listed or it predates its user's cut-off."""
-    jti_key, user_key = lookup_keys(payload)
+    """True when the decoded token's session is listed or it predates its user's cut-off."""
+    session_key, user_key = lookup_keys(payload)
     client = redis_client()
     if client is not None:
-        listed, cutoff = client.mget(jti_key, user_key)
+        listed, cutoff = client.mget(session_key, user_key)
     else:
         from videoflix.auth.models import RevokedToken
 
@@ -87,9 +107,9 @@ def is_revoked(payload):
         rows = dict(
             db.session.execute(
                 select(RevokedToken.key, RevokedToken.value).where(
-                    RevokedToken.key.in_((jti_key, user_key)), RevokedToken.expires_at > now
+                    RevokedToken.key.in_((session_key, user_key)), RevokedToken.expires_at > now
                 )
             ).all()
         )
-        listed, cutoff = rows.get(jti_key), rows.get(user_key)
+        listed, cutoff = rows.get(session_key), rows.get(user_key)
     return revoked(payload, listed, cutoff)

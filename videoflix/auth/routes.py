@@ -1,16 +1,12 @@
 """The accounts API (see "Accounts" in API.md)."""
 import logging
-from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from videoflix.auth import emails, sessions
+from videoflix.auth import emails, sessions, users
 from videoflix.auth.credentials import access_token_from_request
 from videoflix.auth.links import ACTIVATION, RESET, user_for_link
-from videoflix.auth.models import Profile, User
-from videoflix.auth.passwords import hash_password, password_problems, verify_password
+from videoflix.auth.passwords import hash_password, password_problems
 from videoflix.auth.schemas import (
     detail_schema,
     email_schema,
@@ -24,43 +20,26 @@ from videoflix.auth.schemas import (
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, MessageSchema, doc
-from videoflix.ratelimit import client_ip, limit, login_limits
+from videoflix.ratelimit import client_ip, limit, login_limits, register_limits
 from videoflix.validation import json_body
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 
-LOGIN_FAILED = "Please check your input and try again."
 EMAIL_TAKEN = "An account with this email already exists."
 QUEUE_DOWN = "The activation e-mail could not be sent right now. Please try again later."
 log = logging.getLogger(__name__)
-
-
-def create_user(email, password, *, active=False, staff=False):
-    """Add a user and their profile (not committed). Raises IntegrityError on a taken e-mail."""
-    user = User(email=email, password_hash=hash_password(password), is_active=active, is_staff=staff)
-    user.profile = Profile(display_name=email.split("@")[0])
-    db.session.add(user)
-    db.session.flush()
-    return user
-
-
-def find_user(email):
-    return db.session.execute(select(User).where(User.email == email.strip().lower())).scalar_one_or_none()
 
 
 @bp.post("/register/")
 @doc("Create an inactive account and send the activation e-mail", body=register_schema,
      responses={201: register_response_schema, 400: BAD_REQUEST, 429: ErrorSchema,
                 503: (ErrorSchema, "The activation e-mail could not be queued; nothing was created")})
-@limit("REGISTER_LIMIT", key_func=client_ip, scope="register")
+@register_limits
 def register():
     data = json_body(register_schema)
-    if find_user(data["email"]) is not None:
-        raise APIError(400, payload={"email": [EMAIL_TAKEN]})
     try:
-        user = create_user(data["email"], data["password"])
-    except IntegrityError:  # a concurrent registration of the same address won
-        db.session.rollback()
+        user = users.create_user(data["email"], data["password"])
+    except users.EmailTaken:
         raise APIError(400, payload={"email": [EMAIL_TAKEN]}) from None
     token, link = emails.activation_link(user)
     # Queued before the commit: an account whose e-mail never left would be stuck inactive.
@@ -92,14 +71,11 @@ def activate(uidb64, token):
 @login_limits()
 def login():
     data = json_body(login_schema)
-    user = find_user(data["email"])
-    if not verify_password(user.password_hash if user else None, data["password"]):
-        raise APIError(400, LOGIN_FAILED)
-    if not user.is_active:
-        raise APIError(403, "Your account is not activated yet. Please check your email for the activation link.")
-    access, refresh = sessions.issue(user)
-    user.last_login = datetime.now(UTC)
-    db.session.commit()
+    try:
+        user = users.check_credentials(data["email"], data["password"])
+    except users.LoginRefused as error:
+        raise APIError(error.status, error.message) from None
+    access, refresh = sessions.open_session(user)
     response = jsonify(login_response_schema.dump({"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}))
     sessions.set_cookies(response, access, refresh)
     return response

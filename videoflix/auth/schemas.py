@@ -1,28 +1,21 @@
 """Request schemas of the accounts API."""
-from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validates_schema
 
+from videoflix.auth.addresses import EMAIL_MAX, InvalidEmail, normalize_email
 from videoflix.auth.passwords import password_problems
 from videoflix.validation import REQUIRED, BaseSchema, StrictString, required_string
 
-EMAIL_MAX = 254
 PASSWORD_MAX = 128
 
 
 class EmailField(StrictString):
-    """An e-mail address, returned in its canonical lower-case form."""
+    """An e-mail address, returned as addresses.normalize_email spells it."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not value:
-            raise ValidationError("This field may not be blank.")
-        if len(value) > EMAIL_MAX:
-            raise ValidationError(f"Ensure this field has no more than {EMAIL_MAX} characters.")
         try:
-            result = validate_email(value, check_deliverability=False)
-        except EmailNotValidError:
-            raise ValidationError("Enter a valid email address.") from None
-        return result.normalized.lower()
+            return normalize_email(super()._deserialize(value, attr, data, **kwargs))
+        except InvalidEmail as error:
+            raise ValidationError(str(error)) from None
 
 
 def email_field():

@@ -28,24 +28,34 @@ class SessionError(Exception):
         self.reason = reason
 
 
-def _claims():
-    return {revocation.ISSUED_MS_CLAIM: revocation._now_ms()}
+def _claims(family=None):
+    claims = {revocation.ISSUED_MS_CLAIM: revocation._now_ms()}
+    if family is not None:
+        claims[revocation.FAMILY_CLAIM] = family
+    return claims
 
 
 def issue(user, family=None):
-    """A new access and refresh token pair; the refresh token joins `family` (a new login if None)."""
-    access = create_access_token(identity=str(user.id), additional_claims=_claims())
-    refresh = create_refresh_token(identity=str(user.id), additional_claims=_claims())
+    """A new access and refresh token pair, both of `family` (a new login if None)."""
+    family = family or uuid.uuid4().hex
+    access = create_access_token(identity=str(user.id), additional_claims=_claims(family))
+    refresh = create_refresh_token(identity=str(user.id), additional_claims=_claims(family))
     payload = decode_token(refresh)
     db.session.add(
         RefreshToken(
-            jti=payload["jti"],
-            user_id=user.id,
-            family=family or uuid.uuid4().hex,
-            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            jti=payload["jti"], user_id=user.id, family=family, expires_at=datetime.fromtimestamp(payload["exp"], UTC)
         )
     )
     return access, refresh
+
+
+def open_session(user):
+    """Sign `user` in (credentials already checked): a new token family, last_login; committed.
+    Returns the (access, refresh) tokens."""
+    tokens = issue(user)
+    user.last_login = datetime.now(UTC)
+    db.session.commit()
+    return tokens
 
 
 def decode_refresh(token):
@@ -71,7 +81,6 @@ def rotate(token):
         raise SessionError(INVALID)
     if row.replaced_by is not None:
         revoke_family(row.family)
-        db.session.commit()
         raise SessionError("Refresh token reuse detected; this session has been ended.")
     if row.revoked_at is not None:
         raise SessionError(INVALID)
@@ -90,15 +99,17 @@ def rotate(token):
     if claimed != 1:
         db.session.rollback()
         revoke_family(row.family)
-        db.session.commit()
         raise SessionError("Refresh token reuse detected; this session has been ended.")
     db.session.commit()
     return access, refresh
 
 
 def revoke_family(family):
-    """Revoke every refresh token descended from one login (not committed)."""
+    """End one login for good: its refresh tokens are revoked in the database (and committed,
+    with whatever else the session holds) and its access tokens on the revocation list."""
     _revoke_refresh_tokens(RefreshToken.family == family)
+    db.session.commit()
+    revocation.revoke_family(family)
 
 
 def _revoke_refresh_tokens(condition):
@@ -112,7 +123,8 @@ def _revoke_refresh_tokens(condition):
 
 
 def logout(refresh_token, access_token=None):
-    """Revoke the refresh token (and the access token, when given, valid and the same user's).
+    """Revoke the refresh token, and the session of the access token when given, valid and the
+    same user's (its whole family: older access tokens of that login too).
 
     Raises SessionError when the refresh token is invalid, expired or already revoked.
     """
@@ -129,7 +141,7 @@ def logout(refresh_token, access_token=None):
         except (PyJWTError, JWTExtendedException, ValueError):
             return
         if access.get("type") == "access" and access.get("sub") == payload["sub"]:
-            revocation.revoke_token(access["jti"], datetime.fromtimestamp(access["exp"], UTC))
+            revocation.revoke_session(access)
 
 
 def end_all_sessions(user):
