@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def queue(tmp_path):
     """An app bound to a fresh SQLite database and queue file, as the worker subprocess will be."""
-    config = worker_config(f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media"))
+    config = worker_config(
+        f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media")
+    )
     app = create_app({"TESTING": True, "HUEY_IMMEDIATE": False, **config})
     with app.app_context():
         db.create_all()
