@@ -112,7 +112,7 @@ def build_spec(app):
     """The OpenAPI document (a dict) of every documented route of `app`."""
     spec = APISpec(
         title="Videoflix API",
-        version=app.config.get("API_VERSION", "1.0.0"),
+        version=app.config["API_VERSION"],
         openapi_version=OPENAPI_VERSION,
         plugins=[MarshmallowPlugin()],
         info={"description": "Accounts, the video list and HLS streaming. Errors are JSON: {\"detail\": ...} or keyed by field."},
