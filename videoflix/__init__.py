@@ -20,7 +20,7 @@ def create_app(config=None):
     Raises RuntimeError when a non-debug profile has no strong SECRET_KEY.
     """
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
-    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["id"] = IdConverter
     # A path without its trailing slash is answered directly: Werkzeug's redirect would have an
     # HTML body, and clients read every API answer as JSON. "//" is not silently merged either.
     app.url_map.strict_slashes = False
@@ -39,7 +39,7 @@ MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
 
 
 class IdConverter(IntegerConverter):
-    """`<int:...>` bounded to the id columns' range, so /api/video/99999999999/ is a 404, not an
+    """`<id:...>`: an int bounded to the id columns' range, so /api/video/99999999999/ is a 404, not an
     overflow in the database driver."""
 
     def __init__(self, map, *args, **kwargs):

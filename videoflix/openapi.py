@@ -68,7 +68,7 @@ def _path_and_params(rule):
 
     def replace(match):
         converter = match.group("converter") or "string"
-        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "id" else {"type": "string"}
         name = match.group("name")
         param = {"in": "path", "name": name, "required": True, "schema": schema}
         if name in PARAM_EXAMPLES:
