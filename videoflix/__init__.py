@@ -60,7 +60,8 @@ def load_config(app, config):
 
 def register_extensions(app):
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True, compare_type=True)
+    migrations = os.path.join(os.path.dirname(app.root_path), "migrations")
+    migrate.init_app(app, db, directory=migrations, render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)

@@ -115,7 +115,8 @@ def build_spec(app):
         version=app.config["API_VERSION"],
         openapi_version=OPENAPI_VERSION,
         plugins=[MarshmallowPlugin()],
-        info={"description": "Accounts, the video list and HLS streaming. Errors are JSON: {\"detail\": ...} or keyed by field."},
+        info={"description": "Accounts, the video list and HLS streaming. "
+                             "Errors are JSON: {\"detail\": ...} or keyed by field."},
     )
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme("cookieAuth", {"type": "apiKey", "in": "cookie", "name": "access_token"})

@@ -57,7 +57,8 @@ def _set(key, value, expires_at):
     insert = _UPSERTS[db.session.get_bind().dialect.name](RevokedToken)
     db.session.execute(
         insert.values(key=key, value=str(value), expires_at=expires_at).on_conflict_do_update(
-            index_elements=[RevokedToken.key], set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at}
+            index_elements=[RevokedToken.key],
+            set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at},
         )
     )
     db.session.commit()

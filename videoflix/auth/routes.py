@@ -88,7 +88,8 @@ def activate(uidb64, token):
 
 @bp.post("/login/")
 @doc("Log in: sets the access_token and refresh_token cookies", body=login_schema,
-     responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"), 429: ErrorSchema})
+     responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"),
+                429: ErrorSchema})
 @login_limits()
 def login():
     data = json_body(login_schema)
@@ -100,7 +101,8 @@ def login():
     access, refresh = sessions.issue(user)
     user.last_login = datetime.now(UTC)
     db.session.commit()
-    response = jsonify(login_response_schema.dump({"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}))
+    body = {"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}
+    response = jsonify(login_response_schema.dump(body))
     sessions.set_cookies(response, access, refresh)
     return response
 

@@ -8,10 +8,9 @@ from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
 from videoflix.auth.guard import media_access_required
-
 from videoflix.errors import APIError
-from videoflix.openapi import ErrorSchema, doc
 from videoflix.extensions import db, limiter
+from videoflix.openapi import ErrorSchema, doc
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -32,7 +31,9 @@ bp = Blueprint("videos", __name__, url_prefix="/api/video")
 
 
 # The media hot path: no rate limit applies, so Flask-Limiter skips them before any bookkeeping.
-MEDIA_ENDPOINTS = frozenset({"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"})
+MEDIA_ENDPOINTS = frozenset(
+    {"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"}
+)
 
 
 @limiter.request_filter
