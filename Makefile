@@ -6,11 +6,11 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv dev-venv migrate worker bench-transcode bench-serve clean help player player-deps smoke
+.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve clean help player player-deps smoke
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
-	@echo "make test   - set up .venv and run the whole test suite"
+	@echo "make test   - set up .venv, run ruff (make lint) and the whole test suite"
 	@echo "make bench-transcode | bench-serve - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
@@ -44,7 +44,10 @@ run: migrate
 worker: venv
 	$(FLASK) worker
 
-test: dev-venv
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench-transcode: dev-venv

@@ -109,7 +109,7 @@ def delivered_activation_link(maildir, frontend_url):
     if not os.path.isdir(os.path.join(maildir, "new")):
         return None
     box = mailbox.Maildir(maildir, create=False)
-    for key in box.keys():
+    for key in box.keys():  # noqa: SIM118 (iterating a Mailbox yields messages, not keys)
         message = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
         if EMAIL not in str(message["To"]):
             continue
@@ -179,8 +179,10 @@ def check_forwarded_address(api, video_id):
     for base, host in ((api.base, None), (published, "videoflix.smoke.test:8080")):
         headers = {"Origin": base, **({"Host": host} if host else {})}
         refreshed = api.call("POST", "/api/token/refresh/", headers=headers)
-        check(refreshed.status == 200, f"same-origin POST from {base} refused: {refreshed.status} {refreshed.raw[:200]!r}")
-    refused = api.call("POST", "/api/token/refresh/", headers={"Origin": "http://evil.example"}).expect(403, "cross-site POST")
+        check(refreshed.status == 200,
+              f"same-origin POST from {base} refused: {refreshed.status} {refreshed.raw[:200]!r}")
+    refused = api.call("POST", "/api/token/refresh/", headers={"Origin": "http://evil.example"})
+    refused.expect(403, "cross-site POST")
     step(f"nginx forwards host, port and scheme: {master}, {urls[0]}; same-origin POSTs pass, "
          f"cross-site ones get {refused.json()['detail']!r}")
 
@@ -235,7 +237,8 @@ def run(args):
     uid, token = query["uid"][0], query["token"][0]
     step("activation e-mail delivered by the worker through SMTP")
 
-    early = api.call("POST", "/api/login/", {"email": EMAIL, "password": PASSWORD}).expect(403, "login before activation")
+    early = api.call("POST", "/api/login/", {"email": EMAIL, "password": PASSWORD})
+    early.expect(403, "login before activation")
     check(api.cookies == {}, f"no cookie before activation: {api.cookies}")
     activated = api.call("GET", f"/api/activate/{uid}/{token}/").expect(200, "activate").json()
     check(activated == {"message": "Account successfully activated."}, f"activate: {activated}")
@@ -266,7 +269,8 @@ def run(args):
         return [v for v in items if v["id"] == video_id]
 
     [video] = wait_for(listed, args.transcode_seconds, f"video {video_id} to become ready")
-    check(set(video) == {"id", "created_at", "title", "description", "thumbnail_url", "category"}, f"list item: {video}")
+    check(set(video) == {"id", "created_at", "title", "description", "thumbnail_url", "category"},
+          f"list item: {video}")
     check(video["title"] == "Smoke clip" and video["category"] == "Drama", f"list item: {video}")
     # Absolute URLs name the address the client used, port included (through nginx too).
     check(video["thumbnail_url"] and video["thumbnail_url"].startswith(api.base + "/api/video/"),
@@ -280,7 +284,8 @@ def run(args):
     check(thumb.raw[:3] == b"\xff\xd8\xff", "thumbnail is not a JPEG")
     playlist_path = f"/api/video/{video_id}/480p/index.m3u8"
     playlist = api.call("GET", playlist_path).expect(200, "480p playlist")
-    check(playlist.headers["Content-Type"].startswith("application/vnd.apple.mpegurl"), f"playlist type: {playlist.headers}")
+    check(playlist.headers["Content-Type"].startswith("application/vnd.apple.mpegurl"),
+          f"playlist type: {playlist.headers}")
     segments = [line for line in playlist.raw.decode().splitlines() if line and not line.startswith("#")]
     check(segments, f"playlist has no segment:\n{playlist.raw.decode()}")
     segment_url = urljoin(api.base + playlist_path, segments[0])

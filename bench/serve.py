@@ -96,7 +96,8 @@ def seed(tmp, env):
     hls = Path(env["MEDIA_ROOT"]) / "hls" / "1" / "bench"
     (hls / "480p").mkdir(parents=True)
     (hls / "480p" / "seg000.ts").write_bytes(os.urandom(SEGMENT_BYTES))
-    (hls / "480p" / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg000.ts?v=bench\n#EXT-X-ENDLIST\n")
+    (hls / "480p" / "index.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg000.ts?v=bench\n#EXT-X-ENDLIST\n")
     (hls / "thumbnail.jpg").write_bytes(b"\xff\xd8\xff\xd9")
     with app.app_context():
         db.create_all()
@@ -242,7 +243,8 @@ def check_nginx_delivery(url, cookie, internal_url):
           ("Content-Type", "Content-Length", "Cache-Control", "Vary", "ETag", "Last-Modified") if k in headers))
     # hls.js on the SPA's origin: the app's CORS answer must survive the X-Accel-Redirect.
     spa = "http://127.0.0.1:5500"
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": cookie, "Origin": spa}), timeout=10) as r:
+    request = urllib.request.Request(url, headers={"Cookie": cookie, "Origin": spa})
+    with urllib.request.urlopen(request, timeout=10) as r:
         assert r.headers.get("Access-Control-Allow-Origin") == spa, dict(r.headers)
         assert r.headers.get("Access-Control-Allow-Credentials") == "true", dict(r.headers)
     cases = [({"If-None-Match": headers["ETag"]}, 304), ({"Range": "bytes=0-99"}, 206)]
@@ -327,7 +329,7 @@ def main():
     gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(conf), "--chdir", str(ROOT), "-k", "gthread",
                 "-w", str(args.workers), "--threads", str(threads), "--keep-alive", "75",
                 "--backlog", "2048", "--log-level", "warning", "wsgi:app"]
-    log = open(tmp / "gunicorn.log", "w")
+    log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115 (the servers write to it until the bench exits)
     env_b = {**os.environ, **env}
     env_c = {**env_b, "MEDIA_ACCEL_REDIRECT": "/protected-media/"}
     master_b = start(gunicorn + ["-b", f"127.0.0.1:{app_port}"], env_b, log)
@@ -349,7 +351,8 @@ def main():
     wait_http(url_c, {"Cookie": cookie})
     check(url_a, cookie)
     check_nginx_delivery(url_c, cookie, f"http://127.0.0.1:{proxy_port}/protected-media/hls/1/bench/480p/seg000.ts")
-    paths = [("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b), ("c", "nginx + X-Accel-Redirect", url_c)]
+    paths = [("a", "nginx static (limit)", url_a), ("b", "gunicorn + app", url_b),
+             ("c", "nginx + X-Accel-Redirect", url_c)]
     procs = {"nginx": nginx, "gunicorn": master_b, "gunicorn-accel": master_c}
     if args.floor:
         # (f): the same gunicorn and nginx set-up in front of an app that checks nothing
@@ -413,8 +416,8 @@ def soak(args, threads, master, url, cookie, revocation):
     # is a steady state and growth during the 30 s would mean a leak.
     wrk(url, 64, 3, args.wrk_threads, [f"Cookie: {cookie}"])
     before = worker_rss(master.pid)
-    print(f"soak: 64 connections for 30 s (after a 3 s warm-up) against gunicorn (master pid {master.pid}) + app ({args.workers} workers x {threads} "
-          f"threads); revocation: {revocation}")
+    print(f"soak: 64 connections for 30 s (after a 3 s warm-up) against gunicorn (master pid {master.pid}) "
+          f"+ app ({args.workers} workers x {threads} threads); revocation: {revocation}")
     print("  worker RSS at start (MiB): " + ", ".join(f"{pid}: {mib:.1f}" for pid, mib in before.items()))
     result = wrk(url, 64, 30, args.wrk_threads, [f"Cookie: {cookie}"])
     after = worker_rss(master.pid)

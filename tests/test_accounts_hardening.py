@@ -39,7 +39,8 @@ def test_deeply_nested_json_is_a_400(client, app, route, body):
 @pytest.mark.parametrize("route,body", [
     ("/api/login/", {"email": "user@example.com", "password": "\ud800"}),
     ("/api/login/", {"email": "user@example.com", "password": "abc\udfffdef"}),
-    ("/api/register/", {"email": "a@example.com", "password": "\ud800" + STRONG, "confirmed_password": "\ud800" + STRONG}),
+    ("/api/register/",
+     {"email": "a@example.com", "password": "\ud800" + STRONG, "confirmed_password": "\ud800" + STRONG}),
     ("/api/register/", {"email": "a\udc80@example.com", "password": STRONG, "confirmed_password": STRONG}),
     ("/api/password_reset/", {"email": "\ud800@example.com"}),
     ("/api/password_confirm/MQ/abc/", {"new_password": "\ud800", "confirm_password": "\ud800"}),

@@ -35,7 +35,9 @@ def test_bad_bodies(client, app, route, name, body, content_type, status):
 
 
 def test_wrong_types_are_field_errors(client, app):
-    response = client.post("/api/register/", json={"email": ["a@example.com"], "password": 12345678, "confirmed_password": None})
+    response = client.post(
+        "/api/register/", json={"email": ["a@example.com"], "password": 12345678, "confirmed_password": None}
+    )
     assert response.status_code == 400
     assert set(response.get_json()) == {"email", "password", "confirmed_password"}
     assert count_users(app) == 0
@@ -60,7 +62,10 @@ def test_overlong_email_and_password_and_nul_bytes(client, app):
 
 
 def test_wrong_methods_and_unknown_paths_are_json(client):
-    for method, path, status in [("get", "/api/register/", 405), ("put", "/api/login/", 405), ("delete", "/api/logout/", 405), ("get", "/api/nope/", 404)]:
+    for method, path, status in [
+        ("get", "/api/register/", 405), ("put", "/api/login/", 405), ("delete", "/api/logout/", 405),
+        ("get", "/api/nope/", 404),
+    ]:
         response = getattr(client, method)(path)
         assert response.status_code == status
         assert response.is_json and response.get_json()["detail"]
@@ -94,4 +99,5 @@ def test_the_html_docs_page_lives_outside_the_json_api(client):
     spec = client.get("/api/openapi.json").get_json()
     from videoflix.auth.credentials import MAX_ID
 
-    assert spec["paths"]["/api/video/{video_id}/{resolution}/index.m3u8"]["get"]["parameters"][0]["schema"]["maximum"] == MAX_ID
+    playlist = spec["paths"]["/api/video/{video_id}/{resolution}/index.m3u8"]["get"]
+    assert playlist["parameters"][0]["schema"]["maximum"] == MAX_ID

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV_READS = re.compile(r'(?:env_int|env_bool|_int|environ\.get|environ)\(?\s*[\["]([A-Z][A-Z0-9_]+)"')
+# What the code reads: env_int("NAME", ...), env_str('NAME'), os.environ.get("NAME"), os.environ["NAME"].
+ENV_READS = re.compile(r'(?:env_\w+|environ\.get|environ)\(?\s*[\["\']([A-Z][A-Z0-9_]+)["\']')
 
 
 def compose_binary():

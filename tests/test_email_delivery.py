@@ -42,7 +42,10 @@ def smtp_app_config(app_config, smtp_inbox):
 
 
 def parts(message):
-    return {part.get_content_type(): part.get_payload(decode=True).decode() for part in message.walk() if not part.is_multipart()}
+    return {
+        part.get_content_type(): part.get_payload(decode=True).decode()
+        for part in message.walk() if not part.is_multipart()
+    }
 
 
 def test_activation_email_arrives_with_both_parts_and_a_working_link(smtp_app_config, smtp_inbox, app, client):

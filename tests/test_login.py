@@ -15,7 +15,9 @@ def test_login_sets_http_only_cookies_and_returns_user(client, app, make_user):
         "user": {"id": user_id, "username": "person@example.com", "email": "person@example.com"},
     }
     assert "token" not in response.get_data(as_text=True).lower().replace("access_token", "")
-    for name, lifetime in (("access_token", app.config["JWT_ACCESS_TOKEN_EXPIRES"]), ("refresh_token", app.config["JWT_REFRESH_TOKEN_EXPIRES"])):
+    lifetimes = {"access_token": app.config["JWT_ACCESS_TOKEN_EXPIRES"],
+                 "refresh_token": app.config["JWT_REFRESH_TOKEN_EXPIRES"]}
+    for name, lifetime in lifetimes.items():
         attrs = cookie(response, name)
         assert attrs["value"].count(".") == 2, name
         assert attrs["httponly"] is True

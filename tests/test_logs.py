@@ -76,5 +76,7 @@ def test_link_tokens_never_reach_the_access_log(client, caplog):
         "POST /api/password_confirm/<uidb64>/<token>/ 400",
         "GET /api/health/?probe=1 200",  # routes without a token keep their real path
     ]
-    assert [r.path for r in records] == ["/api/activate/<uidb64>/<token>/", "/api/password_confirm/<uidb64>/<token>/", "/api/health/"]
+    assert [r.path for r in records] == [
+        "/api/activate/<uidb64>/<token>/", "/api/password_confirm/<uidb64>/<token>/", "/api/health/",
+    ]
     assert secret not in caplog.text

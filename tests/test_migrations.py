@@ -12,7 +12,6 @@ from videoflix import create_app
 from videoflix.extensions import db
 
 
-
 @pytest.fixture
 def scratch_postgres():
     """A throwaway PostgreSQL database next to the test database."""
@@ -38,6 +37,8 @@ def test_migrations_match_models_on_sqlite(tmp_path):
     assert_no_drift(f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"), reason="runs in CI against PostgreSQL")
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"), reason="runs in CI against PostgreSQL"
+)
 def test_migrations_match_models_on_postgresql(scratch_postgres):
     assert_no_drift(scratch_postgres)

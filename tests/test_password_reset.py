@@ -58,7 +58,8 @@ def test_confirm_sets_password_ends_sessions_and_works_once(client, app, make_us
     assert client.post("/api/token/refresh/").status_code == 200
 
     before = password_hash(app, user_id)
-    again = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": "Another-Good-Pass-9", "confirm_password": "Another-Good-Pass-9"})
+    again = client.post(f"/api/password_confirm/{uid}/{token}/",
+                        json={"new_password": "Another-Good-Pass-9", "confirm_password": "Another-Good-Pass-9"})
     assert again.status_code == 400
     assert password_hash(app, user_id) == before
 
@@ -68,14 +69,17 @@ def test_confirm_refuses_bad_input_and_keeps_the_password(client, app, make_user
     request_reset(client)
     _, uid, token = link_from(outbox[-1])
     before = password_hash(app, user_id)
+    def both(password, confirm=None):
+        return {"new_password": password, "confirm_password": password if confirm is None else confirm}
+
     cases = [
-        (f"/api/password_confirm/{uid}/{token}/", {"new_password": NEW, "confirm_password": NEW + "!"}, "confirm_password"),
-        (f"/api/password_confirm/{uid}/{token}/", {"new_password": "12345678", "confirm_password": "12345678"}, "new_password"),
-        (f"/api/password_confirm/{uid}/{token}/", {"new_password": "user@example", "confirm_password": "user@example"}, "new_password"),
+        (f"/api/password_confirm/{uid}/{token}/", both(NEW, NEW + "!"), "confirm_password"),
+        (f"/api/password_confirm/{uid}/{token}/", both("12345678"), "new_password"),
+        (f"/api/password_confirm/{uid}/{token}/", both("user@example"), "new_password"),
         (f"/api/password_confirm/{uid}/{token}/", {}, "new_password"),
-        (f"/api/password_confirm/{uid}/{token}x/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
-        (f"/api/password_confirm/{encode_uid(user_id + 5)}/{token}/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
-        (f"/api/password_confirm/%%%/{token}/", {"new_password": NEW, "confirm_password": NEW}, "detail"),
+        (f"/api/password_confirm/{uid}/{token}x/", both(NEW), "detail"),
+        (f"/api/password_confirm/{encode_uid(user_id + 5)}/{token}/", both(NEW), "detail"),
+        (f"/api/password_confirm/%%%/{token}/", both(NEW), "detail"),
     ]
     for path, body, key in cases:
         response = client.post(path, json=body)
@@ -169,7 +173,8 @@ def test_new_password_and_ended_sessions_are_one_transaction(client, app, make_u
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
     try:
-        response = client.post(f"/api/password_confirm/{uid}/{token}/", json={"new_password": NEW, "confirm_password": NEW})
+        response = client.post(f"/api/password_confirm/{uid}/{token}/",
+                               json={"new_password": NEW, "confirm_password": NEW})
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)

@@ -117,7 +117,9 @@ def test_a_queue_failure_fails_the_registration_and_keeps_no_account(client, app
     monkeypatch.setattr(emails, "deliver_email", queue_down)
     response = register(client, email="stuck@example.com")
     assert response.status_code == 503
-    assert response.get_json() == {"detail": "The activation e-mail could not be sent right now. Please try again later."}
+    assert response.get_json() == {
+        "detail": "The activation e-mail could not be sent right now. Please try again later."
+    }
     assert users(app) == []
     assert outbox == []
 

@@ -20,7 +20,9 @@ SPA = "http://127.0.0.1:5500"
 def test_preflight_echoes_allowed_origin_with_credentials(client):
     response = client.options(
         "/api/login/",
-        headers={"Origin": SPA, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Content-Type"},
+        headers={
+            "Origin": SPA, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Content-Type"
+        },
     )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == SPA
@@ -32,7 +34,9 @@ def test_preflight_echoes_allowed_origin_with_credentials(client):
 def test_default_origins_and_no_wildcard(client, make_user):
     make_user()
     for origin in (SPA, "http://localhost:5500"):
-        response = client.post("/api/login/", json={"email": "user@example.com", "password": PASSWORD}, headers={"Origin": origin})
+        response = client.post(
+            "/api/login/", json={"email": "user@example.com", "password": PASSWORD}, headers={"Origin": origin}
+        )
         assert response.headers["Access-Control-Allow-Origin"] == origin
         assert response.headers["Access-Control-Allow-Credentials"] == "true"
     evil = client.post("/api/login/", json={"email": "user@example.com", "password": PASSWORD}, headers={"Origin": "http://evil.example"})
@@ -121,7 +125,8 @@ def published_keys():
             if not KEY_LINE.search(line):
                 continue
             for value in CANDIDATE.findall(line):
-                if value.startswith("$") or not re.search(r"[A-Za-z0-9]", value) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*\(?", value):
+                if (value.startswith("$") or not re.search(r"[A-Za-z0-9]", value)
+                        or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*\(?", value)):
                     continue
                 found.add(value)
     return found

@@ -13,8 +13,7 @@ from tests.clips import *  # noqa: F401,F403  (fixtures; works with or without c
 from videoflix.videos import hls
 from videoflix.videos import transcode as tc
 from videoflix.videos.probe import InvalidMedia, SourceInfo, TranscodeError, probe
-from videoflix.videos.transcode import (default_threads, ffmpeg_available, ffmpeg_version,
-                                        plan_renditions, transcode)
+from videoflix.videos.transcode import default_threads, ffmpeg_available, ffmpeg_version, plan_renditions, transcode
 
 
 @pytest.fixture(scope="module")

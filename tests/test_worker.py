@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def queue(tmp_path):
     """An app bound to a fresh SQLite database and queue file, as the worker subprocess will be."""
-    config = worker_config(f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media"))
+    config = worker_config(
+        f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media")
+    )
     app = create_app({"TESTING": True, "HUEY_IMMEDIATE": False, **config})
     with app.app_context():
         db.create_all()
@@ -91,19 +93,22 @@ def json_lines(path):
 def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), 2)
+    slow_job(str(job_dir), WAIT_SECONDS)
     assert huey.pending_count() == 1
     worker = start_worker(queue, tmp_path, "worker")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
 
-    assert stop(worker, signal.SIGTERM) == 0
+    worker.send_signal(signal.SIGTERM)
+    wait_for(lambda: "Shutting down gracefully" in worker.log_path.read_text(), worker, "the graceful stop")
+    (job_dir / "go").touch()  # only now may the running task finish
+    assert worker.wait(timeout=WAIT_SECONDS) == 0
     assert (job_dir / "done").read_text() == "ok"
     assert huey.pending_count() == 0
     # LOG_JSON works in the worker too, and a task's lines name the task and its arguments.
     records = json_lines(worker.log_path)
     working = [r for r in records if r.get("message", "").startswith("slow job working")]
     assert len(working) == 1, worker.log_path.read_text()
-    assert working[0]["request_id"] == f"slow_job({str(job_dir)!r}, 2)"
+    assert working[0]["request_id"] == f"slow_job({str(job_dir)!r}, {WAIT_SECONDS})"
     assert working[0]["task_id"]
     assert any("Shutting down gracefully" in r.get("message", "") for r in records)
 
@@ -111,7 +116,7 @@ def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
 def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), 3)
+    slow_job(str(job_dir), WAIT_SECONDS)  # waits for `go`, which the first worker never sees
     worker = start_worker(queue, tmp_path, "first")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
 
@@ -121,6 +126,7 @@ def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue
     assert "re-queued" in worker.log_path.read_text()
 
     (job_dir / "started").unlink()
+    (job_dir / "go").touch()
     second = start_worker(queue, tmp_path, "second")
     wait_for(lambda: (job_dir / "done").exists(), second, "the re-queued task to finish")
     assert stop(second, signal.SIGTERM) == 0

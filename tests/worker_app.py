@@ -23,9 +23,14 @@ def make_app():
 
 @task()
 def slow_job(folder, seconds):
-    """Writes `started`, sleeps, then writes `done` into folder: `done` exists only if it ran to the end."""
+    """Writes `started`, waits until the test creates `go` (at most `seconds`, then fails), then
+    writes `done` into folder: `done` exists only if it ran to the end."""
     folder = pathlib.Path(folder)
     (folder / "started").write_text(str(os.getpid()))
     log.info("slow job working in %s", folder)
-    time.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while not (folder / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nobody created {folder / 'go'} within {seconds} s")
+        time.sleep(0.05)
     (folder / "done").write_text("ok")

@@ -21,7 +21,7 @@ def create_app(config=None):
     Raises RuntimeError when a non-debug profile has no strong SECRET_KEY.
     """
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
-    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["id"] = IdConverter
     # A path without its trailing slash is answered directly: Werkzeug's redirect would have an
     # HTML body, and clients read every API answer as JSON. "//" is not silently merged either.
     app.url_map.strict_slashes = False
@@ -50,7 +50,8 @@ def load_config(app, config):
 
 def register_extensions(app):
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True, compare_type=True)
+    migrations = os.path.join(os.path.dirname(app.root_path), "migrations")
+    migrate.init_app(app, db, directory=migrations, render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)

@@ -1,7 +1,6 @@
 """Application-wide commands: the Huey worker and the one-command development server."""
 import functools
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -9,9 +8,11 @@ import sys
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
 from huey.api import PeriodicTask
 from huey.signals import SIGNAL_INTERRUPTED
+from werkzeug.serving import run_simple
+
+from videoflix.env import cpu_cores
 
 log = logging.getLogger(__name__)
 _worker_start_hooks = []
@@ -29,10 +30,6 @@ def on_worker_process_start(fn):
     starts again after it died."""
     _process_start_hooks.append(fn)
     return fn
-
-
-def default_workers():
-    return max(1, os.cpu_count() or 1)
 
 
 @click.command("worker")
@@ -57,7 +54,7 @@ def worker_command(workers, max_tasks, shutdown_timeout):
     app = current_app._get_current_object()
     if huey.immediate:
         raise click.ClickException("HUEY_IMMEDIATE is set: tasks run inline, there is nothing to consume.")
-    workers = workers or app.config["WORKERS"] or default_workers()
+    workers = workers or app.config["WORKERS"] or cpu_cores()
     for hook in _worker_start_hooks:
         hook(app)
     # Forked worker processes must not share the parent's database connections.

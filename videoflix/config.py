@@ -4,6 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from videoflix.env import env_bool, env_float, env_int
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 # Keys published in this repository (the development and test profiles' defaults); production
@@ -13,18 +15,6 @@ TESTING_SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
 # Seconds to connect to Redis and to wait for an answer, for every client (app, queue, limiter):
 # an unreachable Redis fails a request or the health check instead of hanging it.
 REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
-
-
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name, default):
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
 
 
 def database_url():
@@ -151,6 +141,10 @@ class Config:
     # JSON bodies are small; upload routes raise their own limit to MAX_UPLOAD_MB per request.
     MAX_CONTENT_LENGTH = 1024 * 1024
     MEDIA_ACCEL_REDIRECT = os.environ.get("MEDIA_ACCEL_REDIRECT") or None
+    # Seconds a process trusts what it read about a video's published files (misses: at most 1 s);
+    # commits in the same process invalidate at once, other processes wait this long.
+    MEDIA_CACHE_TTL = env_float("MEDIA_CACHE_TTL", 5.0)
+    API_VERSION = "1.0.0"  # info.version of the OpenAPI document (/api/openapi.json)
 
     SEED_DEMO_USERS = False
     LOG_JSON = env_bool("LOG_JSON")

@@ -68,7 +68,7 @@ def _path_and_params(rule):
 
     def replace(match):
         converter = match.group("converter") or "string"
-        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "id" else {"type": "string"}
         name = match.group("name")
         param = {"in": "path", "name": name, "required": True, "schema": schema}
         if name in PARAM_EXAMPLES:
@@ -112,10 +112,11 @@ def build_spec(app):
     """The OpenAPI document (a dict) of every documented route of `app`."""
     spec = APISpec(
         title="Videoflix API",
-        version=app.config.get("API_VERSION", "1.0.0"),
+        version=app.config["API_VERSION"],
         openapi_version=OPENAPI_VERSION,
         plugins=[MarshmallowPlugin()],
-        info={"description": "Accounts, the video list and HLS streaming. Errors are JSON: {\"detail\": ...} or keyed by field."},
+        info={"description": "Accounts, the video list and HLS streaming. "
+                             "Errors are JSON: {\"detail\": ...} or keyed by field."},
     )
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme("cookieAuth", {"type": "apiKey", "in": "cookie", "name": "access_token"})

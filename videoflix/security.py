@@ -57,7 +57,8 @@ def refuse_cross_site_writes():
     if request.method not in UNSAFE_METHODS:
         return None
     config = current_app.config
-    if not any(name in request.cookies for name in (config["JWT_ACCESS_COOKIE_NAME"], config["JWT_REFRESH_COOKIE_NAME"])):
+    cookie_names = (config["JWT_ACCESS_COOKIE_NAME"], config["JWT_REFRESH_COOKIE_NAME"])
+    if not any(name in request.cookies for name in cookie_names):
         return None
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or csrf_allows(source, request.host_url, config):

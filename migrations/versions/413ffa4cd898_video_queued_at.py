@@ -5,10 +5,10 @@ Revises: f5acbf7683b4
 Create Date: 2026-11-25 19:09:26.575396
 
 """
-from alembic import op
 import sqlalchemy as sa
-import videoflix.models_base
+from alembic import op
 
+import videoflix.models_base
 
 # revision identifiers, used by Alembic.
 revision = '413ffa4cd898'

@@ -5,10 +5,10 @@ Revises: 413ffa4cd898
 Create Date: 2026-11-25 20:06:45.442082
 
 """
-from alembic import op
 import sqlalchemy as sa
-import videoflix.models_base
+from alembic import op
 
+import videoflix.models_base
 
 # revision identifiers, used by Alembic.
 revision = '5f46ae9300b2'

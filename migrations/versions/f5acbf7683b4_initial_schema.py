@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-25 19:01:54.861193
 
 """
-from alembic import op
 import sqlalchemy as sa
-import videoflix.models_base
+from alembic import op
 
+import videoflix.models_base
 
 # revision identifiers, used by Alembic.
 revision = 'f5acbf7683b4'

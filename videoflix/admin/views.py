@@ -247,7 +247,7 @@ class VideoView(StaffModelView):
                   f"Re-transcode (or flask transcode {video.id}) once the queue is reachable again.", "error")
         return video
 
-    @expose("/thumbnail/<int:video_id>")
+    @expose("/thumbnail/<id:video_id>")
     def thumbnail(self, video_id):
         video = db.get_or_404(Video, video_id)
         if not video.thumbnail:

@@ -52,6 +52,9 @@ def seed_demo_accounts():
     """
     if not current_app.config["SEED_DEMO_USERS"] or db.session.scalar(select(func.count(User.id))):
         return []
-    created = [(email, password, users.create_user(email, password, active=True, staff=staff)) for email, password, staff in DEMO_ACCOUNTS]
+    created = [
+        (email, password, users.create_user(email, password, active=True, staff=staff))
+        for email, password, staff in DEMO_ACCOUNTS
+    ]
     db.session.commit()
     return [(email, password, user.is_staff) for email, password, user in created]

@@ -21,12 +21,14 @@ RESET_SUBJECT = "Reset your Videoflix password"
 
 def activation_link(user):
     token = make_token(user, ACTIVATION)
-    return token, f"{current_app.config['FRONTEND_URL']}/pages/auth/activate.html?uid={encode_uid(user.id)}&token={token}"
+    base = current_app.config["FRONTEND_URL"]
+    return token, f"{base}/pages/auth/activate.html?uid={encode_uid(user.id)}&token={token}"
 
 
 def reset_link(user):
     token = make_token(user, RESET)
-    return f"{current_app.config['FRONTEND_URL']}/pages/auth/confirm_password.html?uid={encode_uid(user.id)}&token={token}"
+    base = current_app.config["FRONTEND_URL"]
+    return f"{base}/pages/auth/confirm_password.html?uid={encode_uid(user.id)}&token={token}"
 
 
 def send_activation_email(user, link):

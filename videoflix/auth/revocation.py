@@ -66,7 +66,8 @@ def _set(key, value, expires_at):
     insert = _UPSERTS[db.session.get_bind().dialect.name](RevokedToken)
     db.session.execute(
         insert.values(key=key, value=str(value), expires_at=expires_at).on_conflict_do_update(
-            index_elements=[RevokedToken.key], set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at}
+            index_elements=[RevokedToken.key],
+            set_={"value": insert.excluded.value, "expires_at": insert.excluded.expires_at},
         )
     )
     db.session.commit()
@@ -75,7 +76,8 @@ def _set(key, value, expires_at):
 def _outlives_every_token():
     """Until when an entry must last: every token issued so far has expired by then."""
     config = current_app.config
-    return datetime.now(UTC) + max(config["JWT_ACCESS_TOKEN_EXPIRES"], config["JWT_REFRESH_TOKEN_EXPIRES"]) + timedelta(minutes=1)
+    longest = max(config["JWT_ACCESS_TOKEN_EXPIRES"], config["JWT_REFRESH_TOKEN_EXPIRES"])
+    return datetime.now(UTC) + longest + timedelta(minutes=1)
 
 
 def revoke_session(payload):

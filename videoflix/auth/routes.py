@@ -67,7 +67,8 @@ def activate(uidb64, token):
 
 @bp.post("/login/")
 @doc("Log in: sets the access_token and refresh_token cookies", body=login_schema,
-     responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"), 429: ErrorSchema})
+     responses={200: login_response_schema, 400: BAD_REQUEST, 403: (ErrorSchema, "Account not activated yet"),
+                429: ErrorSchema})
 @login_limits()
 def login():
     data = json_body(login_schema)
@@ -76,7 +77,8 @@ def login():
     except users.LoginRefused as error:
         raise APIError(error.status, error.message) from None
     access, refresh = sessions.open_session(user)
-    response = jsonify(login_response_schema.dump({"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}))
+    body = {"detail": "Login successful", "user": {"id": user.id, "username": user.email, "email": user.email}}
+    response = jsonify(login_response_schema.dump(body))
     sessions.set_cookies(response, access, refresh)
     return response
 

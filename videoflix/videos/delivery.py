@@ -102,19 +102,16 @@ class MediaIndex:
             return cached[1]
         return None
 
-    def invalidate(self, video_id=None):
+    def invalidate(self, video_id):
         with self._lock:
-            if video_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(video_id, None)
+            self._entries.pop(video_id, None)
 
 
 def media_index(app=None):
     app = app or current_app
     index = app.extensions.get(EXTENSION_KEY)
     if index is None:
-        ttl = float(app.config.get("MEDIA_CACHE_TTL", 5.0))
+        ttl = float(app.config["MEDIA_CACHE_TTL"])
         index = app.extensions[EXTENSION_KEY] = MediaIndex(ttl=ttl, negative_ttl=min(ttl, 1.0))
     return index
 

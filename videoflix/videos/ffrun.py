@@ -6,7 +6,6 @@ Pure Python + subprocess; no Flask, no app imports.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import re
 import shlex
@@ -15,7 +14,9 @@ import subprocess
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
+
+from videoflix.env import cpu_cores
 
 from .probe import TranscodeError
 
@@ -51,10 +52,8 @@ def ffmpeg_available(ffmpeg: str | None = None) -> bool:
 
 
 def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    """ffmpeg's thread count when FFMPEG_THREADS is 0: the cores this process may use."""
+    return cpu_cores()
 
 
 # ---------------------------------------------------------------- running

@@ -12,7 +12,6 @@ from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
-STATUSES = (PENDING, PROCESSING, READY, FAILED)
 
 
 class Video(db.Model):

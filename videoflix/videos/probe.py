@@ -244,7 +244,7 @@ def _peak_bitrate(pkt_info, tb, window: float) -> int:
     peak = 0.0
     j = 0
     acc = 0
-    for i, (t, s) in enumerate(pts):
+    for t, s in pts:
         acc += s
         while pts[j][0] < t - window:
             acc -= pts[j][1]

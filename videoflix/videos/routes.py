@@ -8,10 +8,9 @@ from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
 from videoflix.auth.credentials import VARY, media_access_required
-
 from videoflix.errors import APIError
-from videoflix.openapi import ErrorSchema, doc
 from videoflix.extensions import db, limiter
+from videoflix.openapi import ErrorSchema, doc
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -32,7 +31,9 @@ bp = Blueprint("videos", __name__, url_prefix="/api/video")
 
 
 # The media hot path: no rate limit applies, so Flask-Limiter skips them before any bookkeeping.
-MEDIA_ENDPOINTS = frozenset({"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"})
+MEDIA_ENDPOINTS = frozenset(
+    {"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"}
+)
 
 
 @limiter.request_filter
@@ -80,7 +81,7 @@ def list_videos():
     return jsonify(videos_schema.dump(rows))
 
 
-@bp.get("/<int:video_id>/")
+@bp.get("/<id:video_id>/")
 @doc("A video's details (staff also see videos that are not ready, with their error)", auth=True,
      responses={200: staff_video_schema, 404: ErrorSchema})
 @jwt_required()
@@ -96,7 +97,7 @@ def video_detail(video_id):
 
 # File routes keep strict slashes (the app's default is lenient): "index.m3u8/" is a 404, since
 # the playlist's relative URIs would resolve below it.
-@bp.get("/<int:video_id>/master.m3u8", strict_slashes=True)
+@bp.get("/<id:video_id>/master.m3u8", strict_slashes=True)
 @doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def master_playlist(video_id):
@@ -107,7 +108,7 @@ def master_playlist(video_id):
     return send_media(master_file(video_id), PLAYLIST_TYPE, REVALIDATE)
 
 
-@bp.get("/<int:video_id>/<resolution>/index.m3u8", strict_slashes=True)
+@bp.get("/<id:video_id>/<resolution>/index.m3u8", strict_slashes=True)
 @doc("The media playlist of one rendition (480p, 720p or 1080p)", auth=True,
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
@@ -116,7 +117,7 @@ def media_playlist(video_id, resolution):
 
 
 # hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.
-@bp.get("/<int:video_id>/<resolution>/<segment>/", strict_slashes=False)
+@bp.get("/<id:video_id>/<resolution>/<segment>/", strict_slashes=False)
 @doc("An MPEG-TS segment of a rendition (with or without the trailing slash; Range supported)", auth=True,
      responses=SEGMENT_DOC)
 @media_access_required
@@ -135,7 +136,7 @@ def media_segment(video_id, resolution, segment):
     return send_media(media, SEGMENT_TYPE, cache)
 
 
-@bp.get("/<int:video_id>/thumbnail.jpg", strict_slashes=True)
+@bp.get("/<id:video_id>/thumbnail.jpg", strict_slashes=True)
 @doc("The video's JPEG thumbnail", auth=True,
      responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
                 206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),

@@ -11,8 +11,7 @@ dead wherever its worker ran (a dead pid on this host is recognised at once).
 
 Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
 worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
-transition commits and then sends `video_changed(video_id, status=..., progress=...)` (a heartbeat
-changes nothing viewers see and sends nothing).
+transition commits; the row is the only record of it.
 
 A re-transcode of a published video keeps `status == "ready"` and its old `hls_dir` until the new
 version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
@@ -23,15 +22,12 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from blinker import Namespace
-from flask import current_app
 from sqlalchemy import case, select, update
 
 from videoflix.extensions import db
 from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
 
 log = logging.getLogger(__name__)
-video_changed = Namespace().signal("video-changed")
 # A transcoding worker refreshes claimed_at this often (tasks._ProgressWriter); a claim not
 # refreshed for HEARTBEAT_STALE is dead on any host.
 HEARTBEAT_INTERVAL = timedelta(seconds=20)
@@ -89,19 +85,13 @@ def _published():
     return Video.hls_dir.isnot(None)
 
 
-def _commit_and_announce(video_id, rowcount, announce=True):
+def _commit_if_one(rowcount):
+    """Commit a conditional UPDATE that matched the one row it aimed at; else roll it back. True when
+    committed."""
     if rowcount != 1:
         db.session.rollback()
         return False
     db.session.commit()
-    app = current_app._get_current_object()
-    # The SELECT below only feeds the signal. `receivers` is not the test: blinker keeps a receiver
-    # there after it is disconnected from its sender, until the receiver itself is collected.
-    if not (announce and next(video_changed.receivers_for(app), None) is not None):
-        return True
-    row = db.session.execute(select(Video.status, Video.progress).where(Video.id == video_id)).one_or_none()
-    if row is not None:
-        video_changed.send(app, video_id=video_id, status=row.status, progress=row.progress)
     return True
 
 
@@ -129,7 +119,7 @@ def queue(video, *, force=False):
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    if not _commit_and_announce(video_id, done):
+    if not _commit_if_one(done):
         raise StateError(f"Video {video_id} changed meanwhile; try again.")
     if old_claim:
         storage.remove_work(parse_claim(old_claim)[2])
@@ -152,46 +142,47 @@ def claim(video_id):
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    return token if _commit_and_announce(video_id, done) else None
+    return token if _commit_if_one(done) else None
 
 
-def _owned(video_id, token, announce=True, **values):
-    done = db.session.execute(
+def _owned(video_id, token, **values):
+    """UPDATE the video if this claim still holds it (not committed); the number of rows changed."""
+    return db.session.execute(
         update(Video).where(Video.id == video_id, Video.claimed_by == token).values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
-    return _commit_and_announce(video_id, done, announce)
 
 
 def progress(video_id, token, percent):
     """Record the job's progress (a heartbeat too); raises ClaimLost when this worker no longer
     holds the video."""
-    if not _owned(video_id, token, progress=max(0, min(100, int(percent))), claimed_at=datetime.now(UTC)):
+    done = _owned(video_id, token, progress=max(0, min(100, int(percent))), claimed_at=datetime.now(UTC))
+    if not _commit_if_one(done):
         raise ClaimLost(video_id)
 
 
 def heartbeat(video_id, token):
     """Show that this worker is alive and still transcoding; raises ClaimLost when it no longer
     holds the video."""
-    if not _owned(video_id, token, announce=False, claimed_at=datetime.now(UTC)):
+    if not _commit_if_one(_owned(video_id, token, claimed_at=datetime.now(UTC))):
         raise ClaimLost(video_id)
 
 
 def release(video_id, token, message):
     """A transient failure that will be retried: back to queued, claim dropped, error noted."""
-    _owned(
+    _commit_if_one(_owned(
         video_id, token, claimed_by=None, claimed_at=None, error=message, progress=0,
         status=case((_published(), READY), else_=PENDING),
-    )
+    ))
 
 
 def fail(video_id, token, message):
     """The job is over and failed. A published video stays ready on its old version."""
-    _owned(
+    _commit_if_one(_owned(
         video_id, token, claimed_by=None, claimed_at=None, queued_at=None, error=message,
         progress=case((_published(), 100), else_=Video.progress),
         status=case((_published(), READY), else_=FAILED),
-    )
+    ))
 
 
 def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height):
@@ -200,11 +191,11 @@ def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width,
     old = db.session.execute(
         select(Video.hls_dir).where(Video.id == video_id, Video.claimed_by == token)
     ).one_or_none()
-    if old is None or not _owned(
+    if old is None or not _commit_if_one(_owned(
         video_id, token, status=READY, progress=100, error=None, hls_dir=hls_dir, renditions=renditions,
         thumbnail=thumbnail, duration=duration, width=width, height=height,
         claimed_by=None, claimed_at=None, queued_at=None,
-    ):
+    )):
         db.session.rollback()
         raise ClaimLost(video_id)
     return old.hls_dir

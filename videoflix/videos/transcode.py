@@ -17,8 +17,8 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .ffrun import default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
@@ -99,10 +99,10 @@ def plan_renditions(info: SourceInfo) -> list[Rendition]:
         if target > short:
             continue
         if target == short:
-            s, l = short - short % 2, long_ - long_ % 2
+            short_side, long_side = short - short % 2, long_ - long_ % 2
         else:
-            s, l = target, _even(long_ * target / short)
-        w, h = (s, l) if info.portrait else (l, s)
+            short_side, long_side = target, _even(long_ * target / short)
+        w, h = (short_side, long_side) if info.portrait else (long_side, short_side)
         out.append(Rendition(label, w, h, maxrate, bufsize, abr))
     if not out:  # smaller than 480p: one rendition at its own size
         label, _, maxrate, bufsize, abr = LADDER[0]
