@@ -309,7 +309,8 @@ def test_many_threads_return_every_redis_connection_to_the_pool(paths, app):
     def stream():
         client_ = Client(app.wsgi_app, app.response_class, use_cookies=False)
         for _ in range(2):
-            statuses.append(client_.get(path, headers={"Cookie": f"access_token={paths.token}"}, buffered=True).status_code)
+            answer = client_.get(path, headers={"Cookie": f"access_token={paths.token}"}, buffered=True)
+            statuses.append(answer.status_code)
 
     for _ in range(3):
         threads = [threading.Thread(target=stream) for _ in range(50)]
