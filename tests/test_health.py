@@ -77,8 +77,9 @@ def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis):
         REDIS_URL=redis_url if use_redis else None,
     )
     try:
-        health_probe_task(1)
-        health_probe_task(2)
+        with app.app_context():  # a task goes to the queue of the app that calls it
+            health_probe_task(1)
+            health_probe_task(2)
         body = app.test_client().get("/api/health/").get_json()
         assert body["checks"]["queue"] == {
             "status": "ok",
@@ -87,7 +88,8 @@ def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis):
             "pending": 2,
         }
     finally:
-        huey.flush()
+        with app.app_context():
+            huey.flush()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from tests.worker_app import slow_job, worker_config
 from videoflix import create_app
 from videoflix.extensions import db
-from videoflix.tasks import huey
+from videoflix.tasks import QUEUES, queue_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
@@ -34,7 +34,8 @@ def queue(tmp_path):
     yield app
     with app.app_context():
         db.engine.dispose()
-    huey.flush()
+    for name in QUEUES:
+        queue_of(app, name).flush()
 
 
 def start_worker(app, tmp_path, name):
@@ -91,7 +92,9 @@ def json_lines(path):
 def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), 2)
+    with queue.app_context():
+        slow_job(str(job_dir), 2)
+    huey = queue_of(queue)
     assert huey.pending_count() == 1
     worker = start_worker(queue, tmp_path, "worker")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
@@ -111,7 +114,9 @@ def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
 def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), 3)
+    with queue.app_context():
+        slow_job(str(job_dir), 3)
+    huey = queue_of(queue)
     worker = start_worker(queue, tmp_path, "first")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
 

@@ -1,9 +1,11 @@
 """One JSON error envelope for every failure: {"detail": "..."} or field-keyed lists."""
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from videoflix.redis_conn import UNAVAILABLE, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,7 @@ MESSAGES = {
     415: "Unsupported media type.",
     429: "Request was throttled. Please try again later.",
     500: "Internal server error.",
+    503: "Service temporarily unavailable. Please try again later.",
 }
 
 
@@ -63,6 +66,14 @@ def handle_http_exception(error):
     return response
 
 
+def handle_unavailable(error):
+    """Redis (the revocation list, a queue on it) is unreachable or too slow: 503 with Retry-After,
+    logged in one line, never a traceback. Nothing was decided, so nothing was let through."""
+    log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
+    seconds = retry_after(error, current_app.config["REDIS_RETRY_AFTER"])
+    return error_response(503, headers={"Retry-After": str(seconds)})
+
+
 def handle_unexpected(error):
     log.exception("Unhandled error", exc_info=error)
     return handle_http_exception(InternalServerError())
@@ -72,4 +83,6 @@ def register_error_handlers(app):
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
