@@ -127,7 +127,9 @@ class Config:
     RATELIMIT_KEY_PREFIX = REDIS_PREFIX + "rl"
     # For its Redis client (memory:// ignores them): bounded; while Redis is unreachable the limits
     # are counted per process in memory instead of failing the request.
-    RATELIMIT_STORAGE_OPTIONS = {**REDIS_TIMEOUTS, **REDIS_NO_RETRY, "max_connections": 64}
+    # Flask-Limiter may ask twice (a hit, then a health check) before falling back: shorter timeouts.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.3, "socket_timeout": 0.3, **REDIS_NO_RETRY,
+                                 "max_connections": 64}
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_FAILURES_PER_ACCOUNT = os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5/minute;20/hour")
     LOGIN_FAILURES_PER_CLIENT = os.environ.get("LOGIN_FAILURES_PER_CLIENT", "20/minute;100/hour")

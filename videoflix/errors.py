@@ -39,10 +39,13 @@ def error_body(status, detail=None, payload=None):
 
 
 def error_response(status, detail=None, payload=None, headers=None):
+    """The JSON error response; a 503 always says when to try again (Retry-After)."""
     response = jsonify(error_body(status, detail, payload))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
+    if status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(current_app.config["REDIS_RETRY_AFTER"])
     return response
 
 
