@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker_app import slow_job, worker_config
+from tests.worker_app import busy_job, slow_job, worker_config
 from videoflix import create_app
+from videoflix.auth.emails import deliver_email
 from videoflix.extensions import db
 from videoflix.tasks import QUEUES, queue_of
 
@@ -130,3 +131,26 @@ def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue
     wait_for(lambda: (job_dir / "done").exists(), second, "the re-queued task to finish")
     assert stop(second, signal.SIGTERM) == 0
     assert huey.pending_count() == 0
+
+
+def test_an_email_is_delivered_while_every_worker_is_busy(queue, tmp_path):
+    """E-mails have their own queue and worker: an activation e-mail does not wait for a transcode."""
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    with queue.app_context():
+        busy_job(str(job_dir))
+    worker = start_worker(queue, tmp_path, "worker")  # one process worker: busy_job takes it
+    wait_for(lambda: (job_dir / "started").exists(), worker, "the busy task to start")
+    with queue.app_context():
+        deliver_email("Confirm your email", "waiting@example.com", "Your link: https://x.example/a", "<p>link</p>")
+
+    def sent():  # the development profile's console backend logs the whole message
+        return [r for r in json_lines(worker.log_path) if "To: waiting@example.com" in r.get("message", "")]
+
+    wait_for(sent, worker, "the e-mail to be sent while the only worker is busy")
+    assert not (job_dir / "done").exists()  # it really was sent while the worker was busy
+    assert "Your link: https://x.example/a" in sent()[0]["message"]
+    (job_dir / "release").write_text("go")
+    wait_for(lambda: (job_dir / "done").exists(), worker, "the busy task to finish")
+    assert stop(worker, signal.SIGTERM) == 0
+    assert all(queue_of(queue, name).pending_count() == 0 for name in QUEUES)

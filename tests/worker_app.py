@@ -29,3 +29,15 @@ def slow_job(folder, seconds):
     log.info("slow job working in %s", folder)
     time.sleep(seconds)
     (folder / "done").write_text("ok")
+
+
+@task()
+def busy_job(folder):
+    """Stands in for a long transcode: writes `started`, holds its worker until the test writes
+    `release` (at most a minute), then writes `done`."""
+    folder = pathlib.Path(folder)
+    (folder / "started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not (folder / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (folder / "done").write_text("ok")

@@ -3,8 +3,10 @@ import logging
 
 from flask import current_app, jsonify
 from marshmallow import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from videoflix.extensions import db
 from videoflix.redis_conn import UNAVAILABLE, retry_after
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,14 @@ def handle_unavailable(error):
     return error_response(503, headers={"Retry-After": str(seconds)})
 
 
+def handle_database_unavailable(error):
+    """The database cannot be reached (or its connection broke): 503 with Retry-After and one log
+    line; the transaction is rolled back, so nothing half-written remains."""
+    log.warning("Database unavailable: %s: %s", type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+    db.session.rollback()
+    return error_response(503)
+
+
 def handle_unexpected(error):
     log.exception("Unhandled error", exc_info=error)
     return handle_http_exception(InternalServerError())
@@ -88,4 +98,6 @@ def register_error_handlers(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     for unavailable in UNAVAILABLE:
         app.register_error_handler(unavailable, handle_unavailable)
+    for unavailable in (OperationalError, InterfaceError):
+        app.register_error_handler(unavailable, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
