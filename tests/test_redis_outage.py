@@ -184,6 +184,7 @@ class Stack:
                                                      "confirmed_password": "long-enough-passphrase"}),
             "password_reset": ("post", "/api/password_reset/", {"email": "user@example.com"}),
             "health": ("get", "/api/health/", None),
+            "logout": ("post", "/api/logout/", None),
         }
         answers, took = {}, {}
         for name, (method, path, body) in calls.items():
@@ -200,9 +201,9 @@ class Stack:
 # What needs Redis while it is down: 503 + Retry-After. Sign-in needs only the database (its
 # rate limits fall back to memory).
 DOWN = {"login": 200, "list": 503, "playlist": 503, "segment": 503, "refresh": 503, "register": 503,
-        "password_reset": 503, "health": 503}
+        "password_reset": 503, "health": 503, "logout": 503}
 UP = {"login": 200, "list": 200, "playlist": 200, "segment": 200, "refresh": 200, "register": 201,
-      "password_reset": 200, "health": 200}
+      "password_reset": 200, "health": 200, "logout": 200}
 
 
 def statuses(answers):
