@@ -9,9 +9,6 @@ never let through. Once Redis is back, everything works again without a restart 
 """
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,72 +16,19 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.conftest import PASSWORD
 from tests.outage_app import outage_config
+from tests.redis_server import WAIT_SECONDS, OwnRedis, free_port, needs_redis_server, wait_until
 from videoflix import create_app
 from videoflix.extensions import db
 from videoflix.tasks import MAIL, queue_of
 from videoflix.videos.models import Video
 
 ROOT = Path(__file__).resolve().parent.parent
-WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
-pytestmark = [
-    pytest.mark.slow,
-    # In CI (CI=true) a missing redis-server fails the test instead of skipping it.
-    pytest.mark.skipif(shutil.which("redis-server") is None and not os.environ.get("CI"),
-                       reason="needs redis-server on PATH"),
-]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, what, log_path=None):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}" + (f"; log:\n{log_path.read_text()}" if log_path else ""))
-
-
-class OwnRedis:
-    """A redis-server on a free port, without persistence, that the test controls."""
-
-    def __init__(self, folder):
-        self.port, self.folder, self.process = free_port(), folder, None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        wait_until(self.answers, "redis-server to answer")
-
-    def answers(self):
-        try:
-            with redis.Redis(port=self.port, socket_timeout=0.5) as client:
-                return client.ping()
-        except redis.RedisError:
-            return False
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=WAIT_SECONDS)
-
-    def hang(self):
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self):
-        self.process.send_signal(signal.SIGCONT)
+pytestmark = [pytest.mark.slow, needs_redis_server]
 
 
 class Server:
