@@ -61,11 +61,3 @@ class OwnRedis:
     def resume(self):
         self.process.send_signal(signal.SIGCONT)
 
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.resume()
-    server.stop()

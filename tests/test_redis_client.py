@@ -6,7 +6,7 @@ import threading
 import pytest
 import redis
 
-from tests.redis_server import needs_redis_server, own_redis, wait_until  # noqa: F401 (fixture)
+from tests.redis_server import OwnRedis, needs_redis_server, wait_until
 from videoflix import create_app
 from videoflix.extensions import redis_client
 from videoflix.redis_conn import CircuitOpen
@@ -14,6 +14,14 @@ from videoflix.tasks import queue_of
 
 pytestmark = needs_redis_server
 THREADS, CONNECTIONS = 24, 4
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 def redis_app(url, **overrides):
@@ -44,8 +52,8 @@ def test_many_threads_share_a_bounded_pool_and_return_every_connection(own_redis
 
     assert errors == []
     # Never more connections than the bound, and every one is back in the pool.
-    clients = redis.Redis.from_url(own_redis.url).client_list()
-    assert len(clients) <= CONNECTIONS + 1  # + the one asking
+    with redis.Redis.from_url(own_redis.url) as admin:
+        assert len(admin.client_list()) <= CONNECTIONS + 1  # + the one asking
     assert client.connection_pool.pool.qsize() == CONNECTIONS
     assert queue_of(app).storage.pool.max_connections == CONNECTIONS  # the queue's pool is bounded too
 

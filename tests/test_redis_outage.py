@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
+from tests.clips import *  # clip fixtures
 from tests.conftest import PASSWORD
 from tests.outage_app import outage_config
 from tests.redis_server import WAIT_SECONDS, OwnRedis, free_port, needs_redis_server, wait_until
@@ -111,7 +111,7 @@ class Stack:
     def playlist_and_segment(self, session):
         playlist = f"/api/video/{self.video_id}/{self.label}/index.m3u8"
         response = session.get(self.url(playlist), timeout=10)
-        segment = re.search(r"^(seg\w+\.ts\S*)$", response.text, re.M)
+        segment = re.search(r"^(seg\w+\.ts\S*)$", response.text, re.MULTILINE)
         return playlist, f"/api/video/{self.video_id}/{self.label}/{segment.group(1) if segment else 'seg000.ts'}"
 
     def everything(self, session, segment_paths):
