@@ -81,7 +81,7 @@ class DeclaredTask:
         return self.bound()(*args, **kwargs)
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("_"):  # introspection (copy, pytest, inspect) needs no app
             raise AttributeError(name)
         return getattr(self.bound(), name)
 
