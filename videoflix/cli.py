@@ -1,9 +1,12 @@
 """Application-wide commands: the Huey worker and the one-command development server."""
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import click
 from flask import current_app
@@ -33,8 +36,8 @@ def default_workers():
 )
 @with_appcontext
 def worker_command(workers, max_tasks, shutdown_timeout):
-    """Run the Huey consumers: process workers for the default queue (transcodes), and one thread
-    of the main process for the e-mail queue, so e-mails never wait behind transcodes.
+    """Run the Huey consumers: process workers for the default queue (transcodes), and a process
+    of its own for the e-mail queue, so e-mails never wait behind transcodes.
 
     SIGTERM (docker stop, systemd) is the graceful stop: no new task starts and running tasks
     finish (up to the shutdown timeout). SIGINT (Ctrl-C) stops now. A task interrupted either way
@@ -56,28 +59,51 @@ def worker_command(workers, max_tasks, shutdown_timeout):
     db.engine.dispose()
     if shutdown_timeout is None:
         shutdown_timeout = app.config["WORKER_SHUTDOWN_TIMEOUT"]
+    mail = start_mail_consumer(app)
     consumer = huey.create_consumer(
         workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True,
         graceful_signal="TERM", shutdown_timeout=shutdown_timeout or None,
     )
-    mail = start_mail_consumer(app)
-    log.info("Huey consumer: %d process worker(s) on %s, e-mail on its own thread", workers,
-             type(huey.storage).__name__)
+    log.info("Huey consumer: %d process worker(s) on %s; e-mail in process %s", workers,
+             type(huey.storage).__name__, mail.pid)
     try:
         consumer.run()
     finally:
-        mail.stop(graceful=True)
+        stop_mail_consumer(mail, shutdown_timeout)
 
 
 def start_mail_consumer(app):
-    """Serve the app's MAIL queue with one worker thread and a scheduler thread (for retries) in
-    this process; the caller stops it with .stop(graceful=True). The threads start before the
-    process workers fork: those only run the default queue's tasks, on fresh connections."""
-    consumer = tasks.queue_of(app, tasks.MAIL).create_consumer(workers=1, worker_type="thread", periodic=True)
-    consumer.scheduler.start()
-    for _, thread in consumer.worker_threads:
-        thread.start()
-    return consumer
+    """Serve the app's MAIL queue (one worker thread and a scheduler for retries) in a child
+    process, forked before anything else runs: no thread of this process is ever forked, and the
+    process workers never touch the e-mail queue. The child stops when this process is gone."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_run_mail_consumer, args=(app, os.getpid()), name="videoflix-mail")
+    process.start()
+    return process
+
+
+def _run_mail_consumer(app, parent_pid):
+    consumer = tasks.queue_of(app, tasks.MAIL).create_consumer(
+        workers=1, worker_type="thread", periodic=True, graceful_signal="TERM")
+    threading.Thread(target=_stop_when_orphaned, args=(parent_pid,), daemon=True).start()
+    consumer.run()
+
+
+def _stop_when_orphaned(parent_pid):
+    """SIGTERM (graceful stop) to this process once its parent is gone (e.g. killed with SIGKILL)."""
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_mail_consumer(process, timeout):
+    """SIGTERM lets a message being sent finish; after `timeout` seconds (0: a minute) it is killed."""
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout or 60)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 @click.command("dev")
