@@ -150,6 +150,7 @@ def test_an_email_is_delivered_while_every_worker_is_busy(queue, tmp_path):
     wait_for(sent, worker, "the e-mail to be sent while the only worker is busy")
     assert not (job_dir / "done").exists()  # it really was sent while the worker was busy
     assert "Your link: https://x.example/a" in sent()[0]["message"]
+    assert sent()[0]["request_id"].startswith("deliver_email('Confirm your email'")  # the e-mail queue's task label
     (job_dir / "release").write_text("go")
     wait_for(lambda: (job_dir / "done").exists(), worker, "the busy task to finish")
     assert stop(worker, signal.SIGTERM) == 0
