@@ -98,6 +98,15 @@ def test_mail_tasks_go_to_the_mail_queue_of_their_app(two_apps):
     assert ran == [("m", "mail")]
 
 
+def test_an_email_queued_on_the_default_queue_before_an_upgrade_still_runs(two_apps):
+    first, _ = two_apps
+    with first.app_context():
+        old_message = mail_job.s("from-before")
+    queue_of(first).enqueue(old_message)  # where e-mails went before they had a queue of their own
+    run_pending(first)
+    assert ran == [("from-before", "mail")]
+
+
 def test_periodic_tasks_are_bound_to_every_app(two_apps):
     from datetime import datetime
 

@@ -71,10 +71,15 @@ class DeclaredTask:
 
     def bound(self, app=None):
         """The huey TaskWrapper of this task on `app`'s (default: current_app's) queue."""
-        app_tasks = tasks_of(app or current_app)
+        app = app or current_app._get_current_object()
+        app_tasks = tasks_of(app)
         wrapper = app_tasks.bound.get(self)
         if wrapper is None:  # declared after the app was created
-            wrapper = app_tasks.bound[self] = self.bind(app or current_app, app_tasks.queues[self.queue])
+            wrapper = app_tasks.bound[self] = self.bind(app, app_tasks.queues[self.queue])
+            if self.queue != DEFAULT:
+                # Known to the DEFAULT queue too: a message queued there before this task had a
+                # queue of its own (e-mails, before an upgrade) still runs.
+                self.bind(app, app_tasks.queues[DEFAULT])
         return wrapper
 
     def __call__(self, *args, **kwargs):
@@ -164,10 +169,8 @@ def _queue_pool(app):
 
 def bind_all(app):
     """Bind every task declared so far to the app's queues (idempotent)."""
-    app_tasks = tasks_of(app)
     for declared in _declared:
-        if declared not in app_tasks.bound:
-            app_tasks.bound[declared] = declared.bind(app, app_tasks.queues[declared.queue])
+        declared.bound(app)
 
 
 def bind_worker_hooks(app, first=None):
