@@ -53,7 +53,7 @@ def start_worker(app, tmp_path, name):
     with open(tmp_path / f"{name}.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "tests.worker_app:make_app", "worker", "--workers", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     proc.log_path = tmp_path / f"{name}.log"
     return proc
@@ -67,8 +67,15 @@ def wait_for(predicate, proc, what):
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    proc.kill()
+    kill_all(proc)
     pytest.fail(f"gave up waiting for {what}; worker log:\n{proc.log_path.read_text()}")
+
+
+def kill_all(proc):
+    """SIGKILL the worker and every process it started (its session): Huey's process workers
+    outlive a parent killed alone."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def stop(proc, sig):
@@ -76,7 +83,7 @@ def stop(proc, sig):
     try:
         return proc.wait(timeout=WAIT_SECONDS)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        kill_all(proc)
         pytest.fail(f"worker did not exit after {sig!r}; log:\n{proc.log_path.read_text()}")
 
 
