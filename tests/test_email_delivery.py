@@ -74,11 +74,12 @@ def test_activation_email_arrives_with_both_parts_and_a_working_link(smtp_app_co
 def test_failed_delivery_does_not_fail_the_request_and_is_retried(app_config, smtp_inbox):
     from videoflix import create_app
     from videoflix.extensions import db
-    from videoflix.tasks import huey
+    from videoflix.tasks import MAIL, queue_of
 
     inbox, port = smtp_inbox
     app_config.update(MAIL_SUPPRESS_SEND=False, MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), EMAIL_BACKEND="smtp")
     app = create_app(app_config)
+    huey = queue_of(app, MAIL)
     with app.app_context():
         db.create_all()
     try:

@@ -86,8 +86,10 @@ def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis, reque
                       REDIS_URL=redis_url if use_redis else None)
     client = request.getfixturevalue("staff_client")
     try:
-        health_probe_task(1)
-        health_probe_task(2)
+        app = request.getfixturevalue("app")
+        with app.app_context():  # a task goes to the queue of the app that calls it
+            health_probe_task(1)
+            health_probe_task(2)
         body = client.get("/api/health/").get_json()
         assert body["checks"]["queue"] == {
             "status": "ok",
@@ -96,7 +98,8 @@ def test_queue_check_counts_pending_tasks(app_config, tmp_path, use_redis, reque
             "pending": 2,
         }
     finally:
-        huey.flush()
+        with app.app_context():
+            huey.flush()
 
 
 class SilentServer:

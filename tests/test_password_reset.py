@@ -107,10 +107,11 @@ def test_every_reset_request_queues_one_task_whatever_the_account(app_config, tm
     """The request does the same work for any address (no timing oracle); the task decides."""
     from videoflix import create_app
     from videoflix.extensions import mail
-    from videoflix.tasks import huey
+    from videoflix.tasks import MAIL, queue_of
 
     app_config.update(HUEY_IMMEDIATE=False, HUEY_FILE=str(tmp_path / "queue.sqlite3"))
     app = create_app(app_config)
+    huey = queue_of(app, MAIL)
     with app.app_context():
         db.create_all()
     try:

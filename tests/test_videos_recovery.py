@@ -7,9 +7,8 @@ import pytest
 
 from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.videos_helpers import add_clip, dead_pid, mark_queued, media, own_pid, queue, row, strand
-from videoflix import cli
+from videoflix import tasks as queues
 from videoflix.extensions import db
-from videoflix.tasks import huey
 from videoflix.videos import state, tasks
 from videoflix.videos.models import Video
 
@@ -76,7 +75,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
 
 
 def test_a_starting_worker_process_recovers_dead_claims(app, clip_360p):
-    assert tasks.recover_on_process_start in cli._process_start_hooks
+    assert tasks.recover_on_process_start in queues._process_start_hooks
     video_id = add_clip(app, clip_360p, enqueue=False)
     work = strand(app, video_id, pid=dead_pid())
 
@@ -107,7 +106,9 @@ def test_worker_start_does_not_duplicate_tasks_still_on_the_queue(app, clip_360p
     queue_without_task(app, waiting, monkeypatch)
     queue_without_task(app, lost, monkeypatch)
     enqueued = []
-    monkeypatch.setattr(huey, "pending", lambda limit=None: [tasks.transcode_video.s(waiting)])
+    with app.app_context():
+        task = tasks.transcode_video.s(waiting)
+    monkeypatch.setattr(app.extensions["huey"], "pending", lambda limit=None: [task])
     monkeypatch.setattr(tasks, "enqueue_transcode", enqueued.append)
 
     tasks.recover_on_worker_start(app)
@@ -120,6 +121,7 @@ def test_flask_worker_runs_recovery_in_every_worker_process(app_config, tmp_path
 
     app_config.update(HUEY_IMMEDIATE=False, REDIS_URL=None, HUEY_FILE=str(tmp_path / "queue.sqlite3"))
     worker_app = create_app(app_config)
+    huey = worker_app.extensions["huey"]
     started = []
 
     class Consumer:

@@ -15,7 +15,6 @@ from tests.conftest import TEST_REDIS_URL
 from tests.videos_helpers import add_clip, dead_pid, row, strand
 from videoflix import create_app
 from videoflix.extensions import db
-from videoflix.tasks import huey
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 120  # a bound on waiting, not a timing assertion
@@ -37,7 +36,7 @@ def redis_app(tmp_path):
     with app.app_context():
         db.create_all()
     yield app
-    huey.flush()
+    app.extensions["huey"].flush()
     with app.app_context():
         db.engine.dispose()
 
@@ -59,7 +58,7 @@ def test_a_real_worker_transcodes_uploads_and_recovers_dead_claims(redis_app, tm
     stranded = add_clip(redis_app, clip_360p, enqueue=False)
     strand(redis_app, stranded, pid=dead_pid())
     uploaded = add_clip(redis_app, clip_720p)  # queued on Redis, nobody consumes it yet
-    assert row(redis_app, uploaded)["status"] == "pending" and huey.pending_count() == 1
+    assert row(redis_app, uploaded)["status"] == "pending" and redis_app.extensions["huey"].pending_count() == 1
 
     log_path = tmp_path / "worker.log"
     worker = start_worker(redis_app, log_path)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker_app import slow_job, worker_config
+from tests.worker_app import busy_job, slow_job, worker_config
 from videoflix import create_app
+from videoflix.auth.emails import deliver_email
 from videoflix.extensions import db
-from videoflix.tasks import huey
+from videoflix.tasks import QUEUES, queue_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
@@ -36,7 +37,8 @@ def queue(tmp_path):
     yield app
     with app.app_context():
         db.engine.dispose()
-    huey.flush()
+    for name in QUEUES:
+        queue_of(app, name).flush()
 
 
 def start_worker(app, tmp_path, name):
@@ -53,7 +55,7 @@ def start_worker(app, tmp_path, name):
     with open(tmp_path / f"{name}.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "tests.worker_app:make_app", "worker", "--workers", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     proc.log_path = tmp_path / f"{name}.log"
     return proc
@@ -67,8 +69,15 @@ def wait_for(predicate, proc, what):
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    proc.kill()
+    kill_all(proc)
     pytest.fail(f"gave up waiting for {what}; worker log:\n{proc.log_path.read_text()}")
+
+
+def kill_all(proc):
+    """SIGKILL the worker and every process it started (its session): Huey's process workers
+    outlive a parent killed alone."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def stop(proc, sig):
@@ -76,7 +85,7 @@ def stop(proc, sig):
     try:
         return proc.wait(timeout=WAIT_SECONDS)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        kill_all(proc)
         pytest.fail(f"worker did not exit after {sig!r}; log:\n{proc.log_path.read_text()}")
 
 
@@ -93,7 +102,9 @@ def json_lines(path):
 def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), WAIT_SECONDS)
+    with queue.app_context():
+        slow_job(str(job_dir), WAIT_SECONDS)
+    huey = queue_of(queue)
     assert huey.pending_count() == 1
     worker = start_worker(queue, tmp_path, "worker")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
@@ -116,7 +127,9 @@ def test_sigterm_lets_the_running_task_finish(queue, tmp_path):
 def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    slow_job(str(job_dir), WAIT_SECONDS)  # waits for `go`, which the first worker never sees
+    with queue.app_context():
+        slow_job(str(job_dir), WAIT_SECONDS)  # waits for `go`, which the first worker never sees
+    huey = queue_of(queue)
     worker = start_worker(queue, tmp_path, "first")
     wait_for(lambda: (job_dir / "started").exists(), worker, "the task to start")
 
@@ -131,3 +144,27 @@ def test_sigint_puts_the_interrupted_task_back_and_the_next_worker_runs_it(queue
     wait_for(lambda: (job_dir / "done").exists(), second, "the re-queued task to finish")
     assert stop(second, signal.SIGTERM) == 0
     assert huey.pending_count() == 0
+
+
+def test_an_email_is_delivered_while_every_worker_is_busy(queue, tmp_path):
+    """E-mails have their own queue and worker: an activation e-mail does not wait for a transcode."""
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    with queue.app_context():
+        busy_job(str(job_dir))
+    worker = start_worker(queue, tmp_path, "worker")  # one process worker: busy_job takes it
+    wait_for(lambda: (job_dir / "started").exists(), worker, "the busy task to start")
+    with queue.app_context():
+        deliver_email("Confirm your email", "waiting@example.com", "Your link: https://x.example/a", "<p>link</p>")
+
+    def sent():  # the development profile's console backend logs the whole message
+        return [r for r in json_lines(worker.log_path) if "To: waiting@example.com" in r.get("message", "")]
+
+    wait_for(sent, worker, "the e-mail to be sent while the only worker is busy")
+    assert not (job_dir / "done").exists()  # it really was sent while the worker was busy
+    assert "Your link: https://x.example/a" in sent()[0]["message"]
+    assert sent()[0]["request_id"].startswith("deliver_email('Confirm your email'")  # the e-mail queue's task label
+    (job_dir / "release").write_text("go")
+    wait_for(lambda: (job_dir / "done").exists(), worker, "the busy task to finish")
+    assert stop(worker, signal.SIGTERM) == 0
+    assert all(queue_of(queue, name).pending_count() == 0 for name in QUEUES)

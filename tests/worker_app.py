@@ -34,3 +34,15 @@ def slow_job(folder, seconds):
             raise TimeoutError(f"nobody created {folder / 'go'} within {seconds} s")
         time.sleep(0.05)
     (folder / "done").write_text("ok")
+
+
+@task()
+def busy_job(folder):
+    """Stands in for a long transcode: writes `started`, holds its worker until the test writes
+    `release` (at most a minute), then writes `done`."""
+    folder = pathlib.Path(folder)
+    (folder / "started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not (folder / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (folder / "done").write_text("ok")

@@ -1,35 +1,26 @@
 """Application-wide commands: the Huey worker and the one-command development server."""
-import functools
 import logging
+import multiprocessing
+import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from huey.api import PeriodicTask
-from huey.signals import SIGNAL_INTERRUPTED
 from werkzeug.serving import run_simple
 
+from videoflix import tasks
 from videoflix.env import cpu_cores
+from videoflix.extensions import db
 
 log = logging.getLogger(__name__)
-_worker_start_hooks = []
-_process_start_hooks = []
-
-
-def on_worker_start(fn):
-    """Register fn(app) to run once when `flask worker` starts (e.g. recover stuck jobs)."""
-    _worker_start_hooks.append(fn)
-    return fn
-
-
-def on_worker_process_start(fn):
-    """Register fn(app) to run in each worker process as it starts, including one the consumer
-    starts again after it died."""
-    _process_start_hooks.append(fn)
-    return fn
+# Declared where the queues are; re-exported for modules that register worker hooks through cli.
+on_worker_start = tasks.on_worker_start
+on_worker_process_start = tasks.on_worker_process_start
 
 
 @click.command("worker")
@@ -42,52 +33,74 @@ def on_worker_process_start(fn):
 )
 @with_appcontext
 def worker_command(workers, max_tasks, shutdown_timeout):
-    """Run the Huey consumer (process workers).
+    """Run the Huey consumers: process workers for the default queue (transcodes), and a process
+    of its own for the e-mail queue, so e-mails never wait behind transcodes.
 
     SIGTERM (docker stop, systemd) is the graceful stop: no new task starts and running tasks
     finish (up to the shutdown timeout). SIGINT (Ctrl-C) stops now. A task interrupted either way
     goes back on the queue, so it is never lost; SIGHUP restarts gracefully.
     """
-    from videoflix.extensions import db
-    from videoflix.tasks import huey
-
     app = current_app._get_current_object()
+    huey = tasks.queue_of(app)
     if huey.immediate:
         raise click.ClickException("HUEY_IMMEDIATE is set: tasks run inline, there is nothing to consume.")
     workers = workers or app.config["WORKERS"] or cpu_cores()
-    for hook in _worker_start_hooks:
-        hook(app)
-    # Forked worker processes must not share the parent's database connections.
-    db.engine.dispose()
+    tasks.bind_all(app)
 
-    @huey.on_startup()
-    def _fresh_connections():
+    def _fresh_connections():  # forked worker processes must not share the parent's connections
         with app.app_context():
             db.engine.dispose(close=False)
 
-    for hook in _process_start_hooks:  # after _fresh_connections: Huey runs them in this order
-        huey.on_startup(hook.__name__)(functools.partial(hook, app))
-
-    huey.signal(SIGNAL_INTERRUPTED)(requeue_interrupted)
+    for hook in tasks.bind_worker_hooks(app, first=_fresh_connections):
+        hook()
+    db.engine.dispose()
     if shutdown_timeout is None:
         shutdown_timeout = app.config["WORKER_SHUTDOWN_TIMEOUT"]
+    mail = start_mail_consumer(app)
     consumer = huey.create_consumer(
         workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True,
         graceful_signal="TERM", shutdown_timeout=shutdown_timeout or None,
     )
-    log.info("Huey consumer: %d process worker(s) on %s", workers, type(huey.storage).__name__)
+    log.info("Huey consumer: %d process worker(s) on %s; e-mail in process %s", workers,
+             type(huey.storage).__name__, mail.pid)
+    try:
+        consumer.run()
+    finally:
+        stop_mail_consumer(mail, shutdown_timeout)
+
+
+def start_mail_consumer(app):
+    """Serve the app's MAIL queue (one worker thread and a scheduler for retries) in a child
+    process, forked before anything else runs: no thread of this process is ever forked, and the
+    process workers never touch the e-mail queue. The child stops when this process is gone."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_run_mail_consumer, args=(app, os.getpid()), name="videoflix-mail")
+    process.start()
+    return process
+
+
+def _run_mail_consumer(app, parent_pid):
+    consumer = tasks.queue_of(app, tasks.MAIL).create_consumer(
+        workers=1, worker_type="thread", periodic=True, graceful_signal="TERM")
+    threading.Thread(target=_stop_when_orphaned, args=(parent_pid,), daemon=True).start()
     consumer.run()
 
 
-def requeue_interrupted(signal_name, task, *args):
-    """Huey drops a task interrupted mid-run; put it back so another worker (or this one after a
-    restart) runs it again. Tasks must therefore be safe to run twice."""
-    from videoflix.tasks import huey
+def _stop_when_orphaned(parent_pid):
+    """SIGTERM (graceful stop) to this process once its parent is gone (e.g. killed with SIGKILL)."""
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
 
-    if isinstance(task, PeriodicTask):
-        return  # the scheduler enqueues it again anyway
-    huey.enqueue(task)
-    log.warning("Task %s was interrupted and has been re-queued.", task)
+
+def stop_mail_consumer(process, timeout):
+    """SIGTERM lets a message being sent finish; after `timeout` seconds (0: a minute) it is killed."""
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout or 60)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 @click.command("dev")

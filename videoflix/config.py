@@ -4,6 +4,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from videoflix.env import env_bool, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -13,8 +16,12 @@ INSTANCE_DIR = BASE_DIR / "instance"
 DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
 TESTING_SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
 # Seconds to connect to Redis and to wait for an answer, for every client (app, queue, limiter):
-# an unreachable Redis fails a request or the health check instead of hanging it.
-REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 5}
+# an unreachable or hung Redis fails a request (503) or the health check within a second instead
+# of hanging it. Redis answers in well under a millisecond when it is healthy.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+# redis-py retries a failed command three times with a backoff by default: a dead Redis would hold
+# every request for seconds. A command fails once; videoflix.redis_conn decides when to ask again.
+REDIS_NO_RETRY = {"retry": Retry(NoBackoff(), 0)}
 
 
 def database_url():
@@ -64,6 +71,13 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "videoflix:")
+    # One bounded pool per app (and one for its queues): a request waits at most
+    # REDIS_POOL_TIMEOUT seconds for a free connection, then answers 503.
+    REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 64)
+    REDIS_POOL_TIMEOUT = 0.5
+    # After a connection error or timeout, Redis is not asked again for this many seconds: requests
+    # that need it answer 503 with this Retry-After at once (see extensions.redis_client).
+    REDIS_RETRY_AFTER = env_int("REDIS_RETRY_AFTER", 5)
 
     FRONTEND_URL = os.environ.get("FRONTEND_URL", "http://127.0.0.1:5500").rstrip("/")
     CORS_ORIGINS = cors_origins(FRONTEND_URL)
@@ -109,7 +123,12 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_KEY_PREFIX = REDIS_PREFIX + "rl"
-    RATELIMIT_STORAGE_OPTIONS = dict(REDIS_TIMEOUTS)  # for its Redis client; memory:// ignores them
+    # For its Redis client (memory:// ignores them): bounded; while Redis is unreachable the limits
+    # are counted per process in memory instead of failing the request.
+    # Flask-Limiter may ask twice (a hit, then a health check) before falling back: shorter timeouts.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.3, "socket_timeout": 0.3, **REDIS_NO_RETRY,
+                                 "max_connections": 64}
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Sign-in (README, "Security notes"): failures per client (any account) and per (account,
     # client); every attempt per account, charged before the password check so concurrent guesses
     # cannot overrun it. Once an account's budget is spent, a client without a recent failure on

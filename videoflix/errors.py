@@ -1,10 +1,14 @@
 """One JSON error envelope for every failure: {"detail": "..."} or field-keyed lists."""
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from videoflix.extensions import db
+from videoflix.redis_conn import UNAVAILABLE, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +22,7 @@ MESSAGES = {
     415: "Unsupported media type.",
     429: "Request was throttled. Please try again later.",
     500: "Internal server error.",
+    503: "Service temporarily unavailable. Please try again later.",
 }
 
 
@@ -37,10 +42,13 @@ def error_body(status, detail=None, payload=None):
 
 
 def error_response(status, detail=None, payload=None, headers=None):
+    """The JSON error response; a 503 always says when to try again (Retry-After)."""
     response = jsonify(error_body(status, detail, payload))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
+    if status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(current_app.config["REDIS_RETRY_AFTER"])
     return response
 
 
@@ -62,6 +70,22 @@ def handle_http_exception(error):
         if key.lower() not in {"content-type", "content-length"}:
             response.headers[key] = value
     return response
+
+
+def handle_unavailable(error):
+    """Redis (the revocation list, a queue on it) is unreachable or too slow: 503 with Retry-After,
+    logged in one line, never a traceback. Nothing was decided, so nothing was let through."""
+    log.warning("Redis unavailable: %s: %s", type(error).__name__, error)
+    seconds = retry_after(error, current_app.config["REDIS_RETRY_AFTER"])
+    return error_response(503, headers={"Retry-After": str(seconds)})
+
+
+def handle_database_unavailable(error):
+    """The database cannot be reached (or its connection broke): 503 with Retry-After and one log
+    line; the transaction is rolled back, so nothing half-written remains."""
+    log.warning("Database unavailable: %s: %s", type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+    db.session.rollback()
+    return error_response(503)
 
 
 def handle_unexpected(error):
@@ -108,4 +132,8 @@ def register_error_handlers(app):
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, handle_unavailable)
+    for unavailable in (OperationalError, InterfaceError):
+        app.register_error_handler(unavailable, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

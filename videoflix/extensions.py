@@ -1,4 +1,7 @@
 """Unbound extension singletons; create_app() binds them with init_app()."""
+import threading
+
+from flask import current_app
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -9,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from videoflix.config import REDIS_TIMEOUTS
+from videoflix import redis_conn
 
 # A naming convention keeps constraint names, and so migrations, stable across databases.
 NAMING_CONVENTION = {
@@ -33,21 +36,21 @@ cors = CORS()
 # Every limit names its key in ratelimit.py (which builds on this default, the client's address).
 limiter = Limiter(key_func=get_remote_address)
 
+REDIS_EXTENSION = "videoflix_redis"
+_redis_lock = threading.Lock()
+
 
 def redis_client(app=None):
     """The app's (default: current_app's) Redis client, or None when REDIS_URL is not set
-    (embedded defaults)."""
-    from flask import current_app
-
+    (embedded defaults). One per app: a bounded pool, short timeouts and a circuit (see
+    videoflix.redis_conn); a command that cannot reach Redis raises a redis ConnectionError or
+    TimeoutError, which errors.py answers with 503."""
     app = app or current_app
-    url = app.config.get("REDIS_URL")
-    if not url:
+    if not app.config.get("REDIS_URL"):
         return None
-    client = app.extensions.get("videoflix_redis")
+    client = app.extensions.get(REDIS_EXTENSION)
     if client is None:
-        import redis
-
-        client = app.extensions["videoflix_redis"] = redis.Redis.from_url(
-            url, decode_responses=True, **REDIS_TIMEOUTS
-        )
+        with _redis_lock:
+            client = app.extensions.get(REDIS_EXTENSION) or redis_conn.connect(app)
+            app.extensions[REDIS_EXTENSION] = client
     return client

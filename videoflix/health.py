@@ -9,6 +9,7 @@ import logging
 import time
 
 from flask import Blueprint, current_app, jsonify
+from huey.storage import RedisStorage
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
@@ -17,6 +18,7 @@ from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db, redis_client
 from videoflix.openapi import doc
+from videoflix.tasks import QUEUES, queue_of
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/api/health")
@@ -25,7 +27,7 @@ bp = Blueprint("health", __name__, url_prefix="/api/health")
 # process (and binary) serves the calls of the next minute.
 FFMPEG_CACHE_SECONDS = 60.0
 _ffmpeg_cache = {}  # binary setting -> (monotonic time of the check, version or None)
-QUEUE_BACKENDS = {"RedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
+QUEUE_BACKENDS = {"GuardedRedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
 STAFF_DETAILS = ("backend", "pending", "version")  # what a check reports beyond status, ms, error
 
 
@@ -45,11 +47,10 @@ def check_redis():
 
 
 def check_queue():
-    """The Huey storage answers a count of waiting tasks (enqueues nothing)."""
-    from videoflix.tasks import huey
-
-    name = type(huey.storage).__name__
-    return {"backend": QUEUE_BACKENDS.get(name, name), "pending": huey.pending_count()}
+    """The queues' storage answers a count of waiting tasks, all queues together (enqueues nothing)."""
+    queues = [queue_of(name=name) for name in QUEUES]
+    name = type(queues[0].storage).__name__
+    return {"backend": QUEUE_BACKENDS.get(name, name), "pending": sum(q.pending_count() for q in queues)}
 
 
 def check_ffmpeg():
@@ -147,9 +148,7 @@ def _asked_by_staff():
 
 def _queue_is_on_failed_redis(checks):
     """True when the Redis check failed and the queue is stored on that same Redis."""
-    from videoflix.tasks import huey
-
-    return checks["redis"]["status"] == "error" and QUEUE_BACKENDS.get(type(huey.storage).__name__) == "redis"
+    return checks["redis"]["status"] == "error" and isinstance(queue_of().storage, RedisStorage)
 
 
 def init_app(app):

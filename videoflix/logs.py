@@ -10,6 +10,7 @@ import time
 import uuid
 
 from flask import g, request
+from huey import signals
 from pythonjsonlogger.json import JsonFormatter
 
 access_log = logging.getLogger("videoflix.access")
@@ -44,13 +45,8 @@ def job_label(task):
 
 
 def watch_jobs(huey):
-    """Track the running task through Huey's signals (emitted in the thread that runs it)."""
-    from huey import signals
-
-    if getattr(huey, "_videoflix_job_logging", False):
-        return
-    huey._videoflix_job_logging = True
-
+    """Track the running task through Huey's signals (emitted in the thread that runs it).
+    Call once per Huey instance (tasks.init_app does, for each queue of an app)."""
     @huey.signal(signals.SIGNAL_EXECUTING)
     def _started(signal, task, *args):
         current_job.set({"task": job_label(task), "task_id": task.id})
@@ -70,9 +66,6 @@ def configure_logging(json_lines=False, level=logging.INFO):
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     handler.addFilter(RequestIdFilter())
-    # No format in the app, gunicorn or Huey uses the caller's file and line: skip looking them
-    # up for every record (the logging HOWTO's "Optimization"; a third of an access line's cost).
-    logging._srcfile = None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_videoflix", False)]:
         root.removeHandler(old)
@@ -82,11 +75,8 @@ def configure_logging(json_lines=False, level=logging.INFO):
 
 
 def init_app(app):
-    from videoflix.tasks import huey
-
     if not app.testing:
         configure_logging(app.config["LOG_JSON"])
-    watch_jobs(huey)
 
     @app.before_request
     def start_timer():

@@ -1,68 +1,204 @@
-"""The Huey instance and the app-context task decorator.
+"""Background tasks: declared once at import, bound to each app's own Huey queues.
 
-The instance exists at import time so modules can declare tasks; init_app() points its storage at
-Redis (REDIS_URL) or a SQLite file under instance/, or runs tasks inline (HUEY_IMMEDIATE).
+`@task(...)` and `@periodic_task(...)` take huey's options (plus `queue=`) and only record the
+declaration. create_app() calls init_app(app), which builds that app's Huey instances (storage from
+its config: Redis with REDIS_URL, else a SQLite file under instance/, or inline with
+HUEY_IMMEDIATE), binds every declaration to them and keeps them in app.extensions, so two apps in
+one process never share a queue. Calling a declared task (`send_email(...)`, `.s()`,
+`.schedule()`) enqueues on the current app's queue, and each run gets a fresh context of the app
+that bound it, so no session leaks between tasks.
+
+Two queues: DEFAULT (transcodes and the rest) and MAIL. `flask worker` serves MAIL with its own
+worker, so an activation e-mail never waits while every worker transcodes.
 """
 import functools
 import logging
 import os
+from dataclasses import dataclass, field
 
+from flask import current_app
 from huey import Huey
-from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from huey.api import PeriodicTask
+from huey.signals import SIGNAL_INTERRUPTED
+from huey.storage import SqliteStorage
+from werkzeug.local import LocalProxy
 
-from videoflix.config import REDIS_TIMEOUTS
+from videoflix import logs
+from videoflix.extensions import redis_client
+from videoflix.redis_conn import GuardedRedisStorage, bounded_pool
 
 log = logging.getLogger(__name__)
 
+DEFAULT, MAIL = "default", "mail"
+QUEUES = (DEFAULT, MAIL)
+EXTENSION = "videoflix_tasks"
 # How long a worker's blocking dequeue waits on Redis: must stay below REDIS_TIMEOUTS' socket
-# timeout, or an idle queue would look like a dead connection.
-HUEY_READ_TIMEOUT = 1
+# timeout, or an idle queue would look like a dead connection (Redis 6+ takes fractions).
+HUEY_READ_TIMEOUT = 0.25
 
-huey = Huey("videoflix", immediate=False, storage_class=MemoryStorage, results=False)
-_state = {"app": None}
-
-
-def init_app(app):
-    """Bind the queue to this app's storage and remember the app that tasks run in."""
-    _state["app"] = app
-    name = app.config["REDIS_PREFIX"] + "queue"
-    if app.config["HUEY_IMMEDIATE"]:
-        huey.storage = MemoryStorage(name)
-        huey._immediate = True
-    elif app.config["REDIS_URL"]:
-        from redis import ConnectionPool
-
-        # A pool, because Huey takes either a URL or connection options, not both.
-        pool = ConnectionPool.from_url(app.config["REDIS_URL"], **REDIS_TIMEOUTS)
-        huey.storage = RedisStorage(name, connection_pool=pool, read_timeout=HUEY_READ_TIMEOUT)
-        huey._immediate = False
-    else:
-        os.makedirs(os.path.dirname(app.config["HUEY_FILE"]), exist_ok=True)
-        huey.storage = SqliteStorage(name, filename=app.config["HUEY_FILE"])
-        huey._immediate = False
-    app.extensions["huey"] = huey
+_declared = []  # every DeclaredTask, in declaration order; bound to each app by bind_all()
+_worker_start_hooks = []
+_process_start_hooks = []
 
 
-def current_task_app():
-    app = _state["app"]
-    if app is None:
-        raise RuntimeError("videoflix.tasks.init_app() has not run: create the app first.")
-    return app
+@dataclass
+class AppTasks:
+    """One app's queues and its bound tasks (app.extensions[EXTENSION])."""
+
+    queues: dict
+    bound: dict = field(default_factory=dict)  # DeclaredTask -> huey TaskWrapper
 
 
-def task(**options):
-    """Like huey.task(), but each run gets a fresh app context, so no session leaks between tasks.
+class DeclaredTask:
+    """A task as its module declares it. Called (or .s(), .schedule(), .task_class ...), it acts
+    as the huey TaskWrapper bound to the current app's queue."""
 
-    Options go to huey.task() unchanged (retries, retry_delay, context=True for the Task object).
-    """
+    def __init__(self, fn, queue, options, validate_datetime=None):
+        functools.update_wrapper(self, fn)
+        self.fn, self.queue, self.options, self.validate_datetime = fn, queue, options, validate_datetime
 
-    def decorator(fn):
+    def bind(self, app, huey):
+        fn = self.fn
+
         @functools.wraps(fn)
         def in_app_context(*args, **kwargs):
-            with current_task_app().app_context():
+            with app.app_context():
                 return fn(*args, **kwargs)
 
-        return huey.task(**options)(in_app_context)
+        if self.validate_datetime is None:
+            return huey.task(**self.options)(in_app_context)
+        return huey.periodic_task(self.validate_datetime, **self.options)(in_app_context)
+
+    def bound(self, app=None):
+        """The huey TaskWrapper of this task on `app`'s (default: current_app's) queue."""
+        app = app or current_app._get_current_object()
+        app_tasks = tasks_of(app)
+        wrapper = app_tasks.bound.get(self)
+        if wrapper is None:  # declared after the app was created
+            wrapper = app_tasks.bound[self] = self.bind(app, app_tasks.queues[self.queue])
+            if self.queue != DEFAULT:
+                # Known to the DEFAULT queue too: a message queued there before this task had a
+                # queue of its own (e-mails, before an upgrade) still runs.
+                self.bind(app, app_tasks.queues[DEFAULT])
+        return wrapper
+
+    def __call__(self, *args, **kwargs):
+        return self.bound()(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # introspection (copy, pytest, inspect) needs no app
+            raise AttributeError(name)
+        return getattr(self.bound(), name)
+
+
+def task(queue=DEFAULT, **options):
+    """Like huey.task() (options unchanged: retries, retry_delay, priority, context=True for the
+    Task object ...), on the named queue of whichever app enqueues it."""
+
+    def decorator(fn):
+        declared = DeclaredTask(fn, queue, options)
+        _declared.append(declared)
+        return declared
 
     return decorator
 
+
+def periodic_task(validate_datetime_or_crontab, queue=DEFAULT, **options):
+    """Like huey.periodic_task(): run by the worker's scheduler whenever
+    validate_datetime_or_crontab(datetime) is true (e.g. huey.crontab(minute="*/5"))."""
+
+    def decorator(fn):
+        declared = DeclaredTask(fn, queue, options, validate_datetime_or_crontab)
+        _declared.append(declared)
+        return declared
+
+    return decorator
+
+
+def on_worker_start(fn):
+    """Register fn(app) to run once when `flask worker` starts (e.g. recover stuck jobs)."""
+    _worker_start_hooks.append(fn)
+    return fn
+
+
+def on_worker_process_start(fn):
+    """Register fn(app) to run in each worker process as it starts, including one the consumer
+    starts again after it died. Bound to each app's DEFAULT queue (Huey's on_startup)."""
+    _process_start_hooks.append(fn)
+    return fn
+
+
+def tasks_of(app):
+    try:
+        return app.extensions[EXTENSION]
+    except KeyError:
+        raise RuntimeError("videoflix.tasks.init_app() has not run for this app.") from None
+
+
+def queue_of(app=None, name=DEFAULT):
+    """The app's (default: current_app's) Huey instance for queue `name`."""
+    return tasks_of(app or current_app).queues[name]
+
+
+# The current app's DEFAULT queue (needs an app context).
+huey = LocalProxy(queue_of)
+
+
+def make_huey(app, name):
+    """A Huey instance for queue `name` of this app, with storage from its config."""
+    config = app.config
+    queue_name = config["REDIS_PREFIX"] + ("queue" if name == DEFAULT else f"queue-{name}")
+    if config["HUEY_IMMEDIATE"]:
+        return Huey(queue_name, immediate=True, results=False)
+    if config["REDIS_URL"]:
+        return Huey(
+            queue_name, results=False, storage_class=GuardedRedisStorage, circuit=redis_client(app).circuit,
+            connection_pool=_queue_pool(app), read_timeout=HUEY_READ_TIMEOUT,
+        )
+    os.makedirs(os.path.dirname(config["HUEY_FILE"]), exist_ok=True)
+    return Huey(queue_name, results=False, storage_class=SqliteStorage, filename=config["HUEY_FILE"])
+
+
+def _queue_pool(app):
+    """One bounded pool (bytes, as Huey wants them) shared by the app's queues."""
+    pools = app.extensions.setdefault("videoflix_queue_pool", [])
+    if not pools:
+        pools.append(bounded_pool(app.config["REDIS_URL"], app.config))
+    return pools[0]
+
+
+def bind_all(app):
+    """Bind every task declared so far to the app's queues (idempotent)."""
+    for declared in _declared:
+        declared.bound(app)
+
+
+def bind_worker_hooks(app, first=None):
+    """Bind the declared process-start hooks to the app's DEFAULT queue (run by each of its worker
+    processes as it starts, after `first`); returns the worker-start hooks to run once now."""
+    huey = queue_of(app)
+    if first is not None:
+        huey.on_startup(first.__name__)(first)
+    for hook in _process_start_hooks:
+        huey.on_startup(hook.__name__)(functools.partial(hook, app))
+    return [functools.partial(hook, app) for hook in _worker_start_hooks]
+
+
+def requeue_interrupted(huey, signal_name, task, *args):
+    """Huey drops a task interrupted mid-run; put it back so another worker (or this one after a
+    restart) runs it again. Tasks must therefore be safe to run twice."""
+    if isinstance(task, PeriodicTask):
+        return  # the scheduler enqueues it again anyway
+    huey.enqueue(task)
+    log.warning("Task %s was interrupted and has been re-queued.", task)
+
+
+def init_app(app):
+    """Build the app's queues and bind the tasks declared so far (later ones bind on first use)."""
+    queues = {name: make_huey(app, name) for name in QUEUES}
+    for queue in queues.values():
+        logs.watch_jobs(queue)
+        queue.signal(SIGNAL_INTERRUPTED)(functools.partial(requeue_interrupted, queue))
+    app.extensions[EXTENSION] = AppTasks(queues)
+    app.extensions["huey"] = queues[DEFAULT]
+    bind_all(app)

@@ -12,7 +12,7 @@ from flask_mail import Message
 from videoflix.auth.links import ACTIVATION, RESET, encode_uid, make_token
 from videoflix.auth.users import find_user
 from videoflix.extensions import mail
-from videoflix.tasks import task
+from videoflix.tasks import MAIL, task
 
 log = logging.getLogger(__name__)
 ACTIVATION_SUBJECT = "Confirm your email for Videoflix"
@@ -38,7 +38,7 @@ def send_activation_email(user, link):
     deliver_email(ACTIVATION_SUBJECT, user.email, text, html)
 
 
-@task(retries=5, retry_delay=30)
+@task(queue=MAIL, retries=5, retry_delay=30)
 def send_password_reset_email(email):
     """Send the reset e-mail if `email` (normalized) belongs to an active account; else nothing.
 
@@ -58,7 +58,7 @@ def _render(template, subject, recipient, **context):
     return render_template(f"emails/{template}.txt", **context), render_template(f"emails/{template}.html", **context)
 
 
-@task(retries=5, retry_delay=30)
+@task(queue=MAIL, retries=5, retry_delay=30)
 def deliver_email(subject, recipient, text, html):
     """Send one already rendered message; raises on SMTP failure, so Huey retries it."""
     send_message(subject, recipient, text, html)

@@ -21,6 +21,7 @@ from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, MessageSchema, doc
 from videoflix.ratelimit import client_ip, limit, login_limits, register_limits
+from videoflix.redis_conn import UNAVAILABLE
 from videoflix.validation import json_body
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
@@ -45,9 +46,11 @@ def register():
     # Queued before the commit: an account whose e-mail never left would be stuck inactive.
     try:
         emails.send_activation_email(user, link)
-    except Exception:
+    except Exception as error:
         db.session.rollback()
-        log.exception("Could not queue the activation e-mail; registration of %s rolled back", data["email"])
+        # A Redis outage is expected (one line in the log); anything else keeps its traceback.
+        log.warning("Could not queue the activation e-mail; registration of %s rolled back: %s: %s", data["email"],
+                    type(error).__name__, error, exc_info=not isinstance(error, UNAVAILABLE))
         raise APIError(503, QUEUE_DOWN) from None
     db.session.commit()
     shown = token if current_app.config["EXPOSE_ACTIVATION_TOKEN"] else ""

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from flask import Response, current_app, send_file
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from videoflix.errors import APIError
 from videoflix.extensions import db
@@ -116,14 +115,15 @@ def media_index(app=None):
     return index
 
 
-@event.listens_for(Session, "after_flush")
+# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
+@event.listens_for(db.session, "after_flush")
 def _track_changes(session, flush_context):
     changed = {o.id for o in (*session.dirty, *session.deleted, *session.new) if isinstance(o, Video)}
     if changed:
         session.info.setdefault("videoflix_changed_videos", set()).update(changed)
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(db.session, "after_commit")
 def _invalidate_committed(session):
     changed = session.info.pop("videoflix_changed_videos", None)
     if changed and current_app:
@@ -132,7 +132,7 @@ def _invalidate_committed(session):
             index.invalidate(video_id)
 
 
-@event.listens_for(Session, "after_rollback")
+@event.listens_for(db.session, "after_rollback")
 def _forget_changes(session):
     session.info.pop("videoflix_changed_videos", None)
 

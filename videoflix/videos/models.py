@@ -6,7 +6,7 @@ committed) deletes the video's files too: see the session hooks at the end of th
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, String, Text, event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
@@ -73,7 +73,8 @@ class Video(db.Model):
 _DELETED_KEY = "videoflix_deleted_videos"
 
 
-@event.listens_for(Session, "after_flush")
+# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
+@event.listens_for(db.session, "after_flush")
 def _remember_deleted_videos(session, flush_context):
     # Paths are resolved now, while the app context that deletes the row is certainly there.
     from videoflix.videos import storage
@@ -83,7 +84,7 @@ def _remember_deleted_videos(session, flush_context):
             session.info.setdefault(_DELETED_KEY, []).append(storage.files_of(obj))
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(db.session, "after_commit")
 def _delete_files_of_deleted_videos(session):
     from videoflix.videos import storage
 
@@ -91,6 +92,6 @@ def _delete_files_of_deleted_videos(session):
         storage.delete_files(files)
 
 
-@event.listens_for(Session, "after_rollback")
+@event.listens_for(db.session, "after_rollback")
 def _forget_deleted_videos(session):
     session.info.pop(_DELETED_KEY, None)
