@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from tests.databases import scratch_database
 from tests.streaming_helpers import count_queries, hls_template, make_video  # noqa: F401 (fixtures)
 from videoflix import create_app
-from videoflix.extensions import db, limiter
+from videoflix.extensions import db, limiter, redis_client
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -58,10 +58,10 @@ def app(app_config):
 
 
 def _flush_redis(app):
-    from videoflix.extensions import redis_client
-
+    """Delete this test's keys from the shared test Redis (a test that runs its own redis-server
+    cleans up by stopping it)."""
     client = redis_client()
-    if client is not None:
+    if client is not None and app.config["REDIS_URL"] == TEST_REDIS_URL:
         keys = list(client.scan_iter(app.config["REDIS_PREFIX"] + "*"))
         if keys:
             client.delete(*keys)

@@ -9,7 +9,7 @@ def outage_config(redis_url, db_url, media_root, prefix):
     return {
         "TESTING": True, "HUEY_IMMEDIATE": False, "REDIS_URL": redis_url, "RATELIMIT_STORAGE_URI": redis_url,
         "REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix + "rl", "SQLALCHEMY_DATABASE_URI": db_url,
-        "MEDIA_ROOT": media_root, "REDIS_RETRY_AFTER": 1, "LOGIN_FAILURES_PER_ACCOUNT": "3/minute",
+        "MEDIA_ROOT": media_root, "REDIS_RETRY_AFTER": 1, "LOGIN_FAILURES_PER_ACCOUNT_CLIENT": "3/minute",
     }
 
 
