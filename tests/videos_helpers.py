@@ -7,17 +7,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from videoflix.extensions import db
-from videoflix.videos import state, storage
+from videoflix.videos import state, uploads
 from videoflix.videos.models import Video
+from videoflix.videos.tasks import queue_transcode
 
 
 def add_clip(app, clip, *, title="Clip", category="Drama", enqueue=True):
-    """Store `clip` through storage.accept_upload (transcoded inline when enqueue); the video id."""
+    """Store `clip` through uploads.accept (then queued, so transcoded inline, when enqueue); the
+    video id."""
     with app.app_context(), open(clip, "rb") as stream:
-        return storage.accept_upload(
+        video = uploads.accept(
             stream, filename=Path(clip).name, title=title, description="A test clip.", category=category,
-            enqueue=enqueue,
-        ).id
+        )
+        if enqueue:
+            queue_transcode(video)
+        return video.id
 
 
 def row(app, video_id):
@@ -31,7 +35,7 @@ def row(app, video_id):
 
 def queue(app, video_id, **kwargs):
     with app.app_context():
-        state.queue(db.session.get(Video, video_id), **kwargs)
+        queue_transcode(db.session.get(Video, video_id), **kwargs)
 
 
 def mark_queued(app, video_id):
