@@ -141,7 +141,7 @@ def test_the_thumbnail_preview_follows_the_same_rule_as_the_api(app, client, sta
 
 def test_a_file_that_is_not_a_video_is_refused_and_nothing_is_stored(app, client, staff, clip_text):
     response = upload(client, clip_text)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert b"The upload was refused: The file is not a video that can be decoded." in response.data
     assert video_count(app) == 0 and files_below(media(app, "uploads")) == []
 

@@ -3,7 +3,7 @@ anonymous visitors are sent to the sign-in page, signed-in non-staff get a 403."
 import logging
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, g, make_response, redirect, request, send_file, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -232,7 +232,10 @@ class VideoView(StaffModelView):
     def create_view(self):
         # Only this route accepts a body of MAX_UPLOAD_MB; the rest of the app keeps the small limit.
         request.max_content_length = uploads.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
-        return super().create_view()
+        response = super().create_view()
+        if g.get("videoflix_upload_refused"):  # the form again, with the reason: a 400, not a 200
+            response = make_response(response, 400)
+        return response
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -247,6 +250,7 @@ class VideoView(StaffModelView):
         except uploads.UploadTooLarge:
             abort(413)
         except uploads.UploadRefused as error:
+            g.videoflix_upload_refused = True
             flash(f"The upload was refused: {error}", "error")
             return False
         finally:
