@@ -7,6 +7,7 @@ row switches to that version in one commit before every other version folder is 
 """
 import dataclasses
 import logging
+import threading
 import time
 
 from flask import current_app
@@ -209,6 +210,33 @@ def recover_on_worker_start(app):
             enqueue_transcode(video_id)  # a duplicate is harmless: only one run can claim the video
         if lost:
             log.warning("Queued videos without a task, enqueued again: %s", lost)
+
+
+class RecoveryLoop(threading.Thread):
+    """In every `flask worker` (the consumer's parent process, which outlives its workers): every
+    RECOVERY_INTERVAL seconds, queue again the videos of dead workers, so a worker killed with
+    SIGKILL holds its video for at most TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL (at once when
+    it ran on this host and its pid is gone). Huey's own periodic tasks tick once a minute at most."""
+
+    def __init__(self, app):
+        super().__init__(name="videoflix-recovery", daemon=True)
+        self.app = app
+        self.stopped = threading.Event()
+
+    def run(self):
+        interval = self.app.config["RECOVERY_INTERVAL"]
+        while not self.stopped.wait(interval):
+            try:
+                with self.app.app_context():
+                    recover_dead_claims()
+            except Exception:  # the database is away: try again next round
+                log.exception("Recovery of dead workers' videos failed")
+
+
+@cli.on_worker_start
+def start_recovery_loop(app):
+    if app.config["RECOVERY_INTERVAL"] > 0:
+        RecoveryLoop(app).start()
 
 
 @cli.on_worker_process_start
