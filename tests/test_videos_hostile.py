@@ -7,10 +7,12 @@ import re
 
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
+from tests.clips import *
 from tests.clips import _AAC, _AUDIO, _H264, _make, _video
-from tests.test_videos_admin import staff  # noqa: F401 (fixture)
-from tests.test_videos_admin import csrf
+from tests.test_videos_admin import (
+    csrf,
+    staff,  # noqa: F401 (fixture)
+)
 from tests.videos_helpers import files_below, media, row
 from videoflix.extensions import db
 from videoflix.videos.models import Video

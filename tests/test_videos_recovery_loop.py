@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
+from tests.clips import *
 from tests.videos_helpers import add_clip, dead_pid, row, strand
 from videoflix import cli
 from videoflix.videos import tasks
