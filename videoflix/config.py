@@ -135,7 +135,8 @@ class Config:
     MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 8192 * 4320)
     MAX_UPLOAD_SECONDS = env_int("MAX_UPLOAD_SECONDS", 4 * 3600)
     # Every worker drops the claims of dead workers this often (seconds), and a claim whose
-    # heartbeat is older than TRANSCODE_STALE_SECONDS counts as dead wherever its worker ran.
+    # heartbeat is older than TRANSCODE_STALE_SECONDS counts as dead wherever its worker ran
+    # (keep it well above 5 s: during ffmpeg the heartbeat comes with its progress, every 5 s at least).
     RECOVERY_INTERVAL = env_int("RECOVERY_INTERVAL", 60)
     TRANSCODE_STALE_SECONDS = env_int("TRANSCODE_STALE_SECONDS", 180)
     # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.

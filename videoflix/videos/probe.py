@@ -232,7 +232,7 @@ class _Scan:
         try:
             for pkt in container.demux():
                 seen += 1
-                if self.tick is not None and seen % _TICK_PACKETS == 0:
+                if self.tick is not None and seen % _TICK_PACKETS == 1:  # the first, then every N
                     self.tick()
                 self._note_end(pkt)
                 if pkt.stream.index == self.vstream.index:
