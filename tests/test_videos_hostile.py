@@ -179,3 +179,14 @@ def test_within_the_limits_it_is_accepted(app, runner, clip_360p):
     result = runner.invoke(args=["add-video", str(clip_360p), "--title", "Fits", "--category", "Drama"])
     assert result.exit_code == 0, result.output
     assert row(app, 1)["status"] == "ready" and row(app, 1)["source_info"]["container_format"] == "mov"
+
+
+@pytest.mark.parametrize("ext", [".m3u8", ""])
+def test_a_real_video_under_a_misleading_name_is_read_as_what_it_is(app, runner, clip_ts, tmp_path, ext):
+    path = tmp_path / f"video{ext}"
+    path.write_bytes(clip_ts.read_bytes())
+    result = runner.invoke(args=["add-video", str(path), "--title", "TS", "--category", "Drama"])
+    assert result.exit_code == 0, result.output
+    video = row(app, 1)
+    assert video["status"] == "ready" and video["source_info"]["container_format"] == "mpegts"
+    assert video["original_filename"] == path.name and "." not in video["source_file"]
