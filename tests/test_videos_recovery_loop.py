@@ -21,8 +21,16 @@ def wait_until(predicate, seconds=60):
         time.sleep(0.1)
 
 
-def test_the_recovery_loop_is_started_by_every_worker():
-    assert tasks.start_recovery_loop in cli._worker_start_hooks
+def test_the_recovery_loop_is_started_in_every_worker_process(app, monkeypatch):
+    assert tasks.recover_on_process_start in cli._process_start_hooks
+    started = []
+    monkeypatch.setattr(tasks.RecoveryLoop, "start", lambda loop: started.append(loop.app))
+    app.config["RECOVERY_INTERVAL"] = 60
+    tasks.recover_on_process_start(app)
+    assert started == [app]
+    app.config["RECOVERY_INTERVAL"] = 0  # off
+    tasks.recover_on_process_start(app)
+    assert started == [app]
 
 
 @pytest.mark.parametrize("host_is_ours", [False, True])

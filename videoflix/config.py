@@ -181,6 +181,7 @@ class TestingConfig(Config):
     EXPOSE_ACTIVATION_TOKEN = True
     HUEY_IMMEDIATE = True
     TRANSCODE_RETRY_DELAY = 0  # immediate mode never runs scheduled (delayed) retries
+    RECOVERY_INTERVAL = 0  # no recovery thread in the test process; worker tests set their own
     # Fast hashing keeps the suite quick; production uses scrypt.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 

@@ -213,10 +213,12 @@ def recover_on_worker_start(app):
 
 
 class RecoveryLoop(threading.Thread):
-    """In every `flask worker` (the consumer's parent process, which outlives its workers): every
-    RECOVERY_INTERVAL seconds, queue again the videos of dead workers, so a worker killed with
-    SIGKILL holds its video for at most TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL (at once when
-    it ran on this host and its pid is gone). Huey's own periodic tasks tick once a minute at most."""
+    """In every worker process of `flask worker`: every RECOVERY_INTERVAL seconds, queue again the
+    videos of dead workers, so a worker killed with SIGKILL holds its video for at most
+    TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL (one RECOVERY_INTERVAL when it ran on this host:
+    its pid is gone). A thread of the worker process, not of the consumer that forks them (no fork
+    while it runs), beside the task that may keep that process busy for hours. Huey's periodic
+    tasks tick once a minute at most, and wait behind a running transcode."""
 
     def __init__(self, app):
         super().__init__(name="videoflix-recovery", daemon=True)
@@ -233,18 +235,14 @@ class RecoveryLoop(threading.Thread):
                 log.exception("Recovery of dead workers' videos failed")
 
 
-@cli.on_worker_start
-def start_recovery_loop(app):
-    if app.config["RECOVERY_INTERVAL"] > 0:
-        RecoveryLoop(app).start()
-
-
 @cli.on_worker_process_start
 def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
-    whose worker died mid-job are queued again."""
+    whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
         recover_dead_claims()
+    if app.config["RECOVERY_INTERVAL"] > 0:
+        RecoveryLoop(app).start()
 
 
 def recover_dead_claims():
