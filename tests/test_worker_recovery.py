@@ -90,13 +90,16 @@ def kill_group(proc):
 
 def test_a_worker_killed_mid_transcode_is_taken_over_without_a_restart(queue_app, tmp_path, slow_ffmpeg,
                                                                        clip_360p):
-    with queue_app.app_context(), open(clip_360p, "rb") as stream:
-        video = uploads.accept(stream, filename="clip.mp4", title="Clip", category="Drama")
-        video_id = video.id
-        queue_transcode(video)
     workers = [start_worker(queue_app, tmp_path, name, slow_ffmpeg, recovery_interval=1)
                for name in ("first", "second")]
     try:
+        # both worker processes have started (and run their start-up recovery) before the job exists
+        wait_for(lambda: all("ready; dead workers' videos recovered" in w.log_path.read_text() for w in workers),
+                 workers, "both workers to start")
+        with queue_app.app_context(), open(clip_360p, "rb") as stream:
+            video = uploads.accept(stream, filename="clip.mp4", title="Clip", category="Drama")
+            video_id = video.id
+            queue_transcode(video)
         wait_for(lambda: row(queue_app, video_id)["claimed_by"], workers, "a worker to claim the video")
         claim = row(queue_app, video_id)["claimed_by"]
         pid = int(claim.rsplit(":", 2)[1])

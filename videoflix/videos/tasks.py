@@ -7,6 +7,7 @@ row switches to that version in one commit before every other version folder is 
 """
 import dataclasses
 import logging
+import os
 import threading
 import time
 
@@ -241,8 +242,11 @@ def recover_on_process_start(app):
     whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
         recover_dead_claims()
-    if app.config["RECOVERY_INTERVAL"] > 0:
+    interval = app.config["RECOVERY_INTERVAL"]
+    if interval > 0:
         RecoveryLoop(app).start()
+    log.info("Worker process %s ready; dead workers' videos recovered every %ss (0: only now).",
+             os.getpid(), interval)
 
 
 def recover_dead_claims():
