@@ -6,33 +6,17 @@ from datetime import timedelta
 import pytest
 from flask_jwt_extended import create_access_token
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
+from tests.clips import *
 from tests.conftest import PASSWORD
-from tests.videos_helpers import add_clip, files_below, media, row
+from tests.videos_helpers import STAFF, add_clip, admin_sign_in, csrf, files_below, media, row, sign_in_staff
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 
-STAFF = "staff@example.com"
-
-
-def csrf(client, path):
-    page = client.get(path)
-    assert page.status_code == 200, page.data[:300]
-    return re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data).group(1).decode()
-
-
-def admin_sign_in(client, email=STAFF, password=PASSWORD):
-    token = csrf(client, "/admin/login/")
-    return client.post("/admin/login/", data={"csrf_token": token, "email": email, "password": password})
-
 
 @pytest.fixture
 def staff(make_user, client):
-    user_id = make_user(STAFF, staff=True)
-    response = admin_sign_in(client)
-    assert response.status_code == 302, response.data
-    return user_id
+    return sign_in_staff(make_user, client)
 
 
 def upload(client, clip, **fields):

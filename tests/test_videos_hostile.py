@@ -9,11 +9,7 @@ import pytest
 
 from tests.clips import *
 from tests.clips import _AAC, _AUDIO, _H264, _make, _video
-from tests.test_videos_admin import (
-    csrf,
-    staff,  # noqa: F401 (fixture)
-)
-from tests.videos_helpers import files_below, media, row
+from tests.videos_helpers import csrf, files_below, media, row, sign_in_staff
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 from videoflix.videos.tasks import queue_transcode
@@ -21,6 +17,11 @@ from videoflix.videos.tasks import queue_transcode
 pytestmark = pytest.mark.slow
 EXTENSIONS = [".m3u8", ".mp4", ".mkv", ".ts", ""]
 PLAYLIST_REFUSAL = "Playlists, manifests and file lists (HLS, DASH, concat) are not accepted"
+
+
+@pytest.fixture
+def staff(make_user, client):
+    return sign_in_staff(make_user, client)
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +81,7 @@ def flashed(response):
 
 
 @pytest.mark.parametrize("kind,ext", CASES)
-def test_the_admin_refuses_files_that_open_other_files(app, client, staff, hostile, kind, ext):  # noqa: F811
+def test_the_admin_refuses_files_that_open_other_files(app, client, staff, hostile, kind, ext):
     response = admin_upload(client, f"{kind}{ext}", hostile[kind])
 
     assert response.status_code == 400
@@ -136,7 +137,7 @@ def clip_long_mkv(clips_dir):
 
 
 @pytest.mark.parametrize("clip,fraction", [("clip_long_faststart", 0.4), ("clip_long_mkv", 0.5)])
-def test_truncated_uploads_are_refused(app, client, staff, runner, request, tmp_path, clip, fraction):  # noqa: F811
+def test_truncated_uploads_are_refused(app, client, staff, runner, request, tmp_path, clip, fraction):
     data = request.getfixturevalue(clip).read_bytes()
     cut = tmp_path / f"cut{request.getfixturevalue(clip).suffix}"
     cut.write_bytes(data[: int(len(data) * fraction)])
@@ -166,7 +167,7 @@ def test_a_picture_over_the_pixel_limit_is_refused(app, runner, clip_360p):
     nothing_stored(app)
 
 
-def test_a_video_over_the_duration_limit_is_refused(app, client, staff, clip_360p):  # noqa: F811
+def test_a_video_over_the_duration_limit_is_refused(app, client, staff, clip_360p):
     app.config["MAX_UPLOAD_SECONDS"] = 1
     response = admin_upload(client, clip_360p.name, clip_360p.read_bytes())
     assert response.status_code == 400

@@ -1,11 +1,13 @@
 """Helpers for the tests/test_videos_*.py modules: store a clip, read a row, watch transitions."""
 import os
+import re
 import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.conftest import PASSWORD
 from videoflix.extensions import db
 from videoflix.videos import state, uploads
 from videoflix.videos.models import Video
@@ -104,3 +106,26 @@ def strand(app, video_id, *, pid, job="deadbeefdeadbeef", claimed_at=None, host=
 
 def own_pid():
     return os.getpid()
+
+
+STAFF = "staff@example.com"
+
+
+def csrf(client, path):
+    """The CSRF token of the form at `path` (asserts the page answers 200)."""
+    page = client.get(path)
+    assert page.status_code == 200, page.data[:300]
+    return re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data).group(1).decode()
+
+
+def admin_sign_in(client, email=STAFF, password=PASSWORD):
+    token = csrf(client, "/admin/login/")
+    return client.post("/admin/login/", data={"csrf_token": token, "email": email, "password": password})
+
+
+def sign_in_staff(make_user, client):
+    """Create the staff account STAFF and sign `client` in to the admin; the user id."""
+    user_id = make_user(STAFF, staff=True)
+    response = admin_sign_in(client)
+    assert response.status_code == 302, response.data
+    return user_id
