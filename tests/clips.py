@@ -1,16 +1,18 @@
 """Pytest fixtures: tiny real media clips generated with ffmpeg.
 
-Load with ``pytest_plugins = ["tests.clips"]`` (root conftest) or
-``from tests.clips import *`` in a test module. Clips are generated once per
-recipe and cached in ``$TMPDIR/videoflix-test-clips/`` across sessions (the
-file name includes a hash of the ffmpeg command, so changing a recipe
-regenerates it).
+tests/conftest.py loads them as a plugin (``pytest_plugins``). Clips are generated once per
+recipe and ffmpeg build, cached in ``$TMPDIR/videoflix-test-clips/`` across
+sessions (the file name includes a hash of the ffmpeg command and of the
+binary's version line, so changing a recipe or the ffmpeg in use regenerates it).
+``ffmpeg_exe()`` honours ``FFMPEG_BINARY``, like the app.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -32,9 +34,22 @@ def _ffmpeg() -> str:
     return ffmpeg_exe()
 
 
+@functools.lru_cache(maxsize=1)
+def _version_line() -> str:
+    from videoflix.videos.ffrun import ffmpeg_version
+
+    return ffmpeg_version(_ffmpeg()) or "unknown"
+
+
+def _version() -> tuple[int, int]:
+    """(major, minor) of the ffmpeg in use; (99, 0) for a git build without a release number."""
+    match = re.search(r"version n?(\d+)\.(\d+)", _version_line())
+    return (int(match.group(1)), int(match.group(2))) if match else (99, 0)
+
+
 def _make(directory: Path, name: str, args: list[str]) -> Path:
-    """Run ``ffmpeg <args> <out>`` once; cache the result by recipe hash."""
-    digest = hashlib.sha1("\0".join(args).encode()).hexdigest()[:10]
+    """Run ``ffmpeg <args> <out>`` once; cache the result by recipe and ffmpeg version."""
+    digest = hashlib.sha1("\0".join([_version_line(), *args]).encode()).hexdigest()[:10]
     stem, ext = os.path.splitext(name)
     out = directory / f"{stem}-{digest}{ext}"
     if out.exists() and out.stat().st_size > 0:
@@ -112,9 +127,13 @@ def clip_rotated(clips_dir) -> Path:
     """H.264 stored as 1280x720 with a 90-degree display rotation (shows as 720x1280)."""
     plain = _make(clips_dir, "unrotated.mp4", [
         *_video("1280x720", 2), *_AUDIO, *_H264, "-g", "10", *_AAC])
-    # ffmpeg 5.1 writes the display matrix from the "rotate" tag on stream copy
-    return _make(clips_dir, "rotated.mp4", [
-        "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90"])
+    # A display matrix: ffmpeg >= 6.1 sets it with the input option -display_rotation (and ignores
+    # the "rotate" tag on output); older ones write it from that tag on stream copy.
+    if _version() >= (6, 1):
+        args = ["-display_rotation", "90", "-i", str(plain), "-c", "copy"]
+    else:
+        args = ["-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90"]
+    return _make(clips_dir, "rotated.mp4", args)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.databases import scratch_database
-from tests.streaming_helpers import count_queries, hls_template, make_video  # noqa: F401 (fixtures)
 from videoflix import create_app
 from videoflix.extensions import db, limiter, redis_client
+
+# Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
+pytest_plugins = ["tests.clips", "tests.streaming_helpers"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.conftest import PASSWORD
 from tests.outage_app import outage_config
 from tests.redis_server import WAIT_SECONDS, OwnRedis, free_port, needs_redis_server, wait_until

@@ -1,7 +1,6 @@
 """`flask add-video` and `flask transcode` (Huey runs inline; real ffmpeg on tiny clips)."""
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.videos_helpers import add_clip, dead_pid, files_below, media, own_pid, row, strand
 from videoflix.extensions import db
 from videoflix.videos.models import Video

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.videos_helpers import Transitions, add_clip, files_below, media, queue, row
 from videoflix.extensions import db
 from videoflix.videos import state, storage, tasks

@@ -5,15 +5,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.videos_helpers import add_clip, dead_pid, mark_queued, media, own_pid, queue, row, strand
 from videoflix import tasks as queues
+from videoflix.config import TestingConfig
 from videoflix.extensions import db
 from videoflix.videos import state, tasks
 from videoflix.videos.models import Video
+from videoflix.videos.tasks import queue_transcode
 
 pytestmark = pytest.mark.slow
-STALE = state.HEARTBEAT_STALE + timedelta(seconds=30)
+HEARTBEAT_STALE = timedelta(seconds=TestingConfig.TRANSCODE_STALE_SECONDS)
+STALE = HEARTBEAT_STALE + timedelta(seconds=30)
 
 
 def test_flask_transcode_takes_over_a_stale_claim_from_another_host(app, runner, clip_360p):
@@ -30,7 +32,7 @@ def test_flask_transcode_takes_over_a_stale_claim_from_another_host(app, runner,
 
 def test_flask_transcode_leaves_a_claim_with_a_fresh_heartbeat_alone(app, runner, clip_360p):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    claimed_at = datetime.now(UTC) - state.HEARTBEAT_STALE + timedelta(seconds=30)
+    claimed_at = datetime.now(UTC) - HEARTBEAT_STALE + timedelta(seconds=30)
     work = strand(app, video_id, pid=dead_pid(), host="worker-container", claimed_at=claimed_at)
 
     result = runner.invoke(args=["transcode", str(video_id)])
@@ -57,7 +59,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
         writer = tasks._ProgressWriter(video_id, token)
         writer(0)  # nothing due yet: no write
         assert row(app, video_id)["claimed_at"] == long_ago
-        writer.at = time.monotonic() - state.HEARTBEAT_INTERVAL.total_seconds()
+        writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()
         writer(0)  # the same percent, but a heartbeat is due
     video = row(app, video_id)
     assert video["progress"] == 0 and video["claimed_at"] > datetime.now(UTC) - timedelta(seconds=10)
@@ -67,7 +69,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
         writer(40)
         with app.app_context():
             assert not state.claim_is_dead(db.session.get(Video, video_id))
-        state.queue(db.session.get(Video, video_id), force=True)  # taken away from this worker
+        queue_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
         writer.at = 0
         with pytest.raises(state.ClaimLost):
             writer(40)

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.videos_helpers import (
     Transitions,
     add_clip,
@@ -20,7 +19,7 @@ from tests.videos_helpers import (
 from videoflix.extensions import db
 from videoflix.videos import state, storage
 from videoflix.videos.models import Video
-from videoflix.videos.tasks import recover_on_worker_start
+from videoflix.videos.tasks import queue_transcode, recover_on_worker_start
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +125,7 @@ def test_a_claim_is_exclusive_and_a_stale_worker_changes_nothing(app, clip_360p)
 
     with app.app_context():  # the claim is dropped (as for a dead worker) and someone else takes it
         video = db.session.get(Video, video_id)
-        state.queue(video, force=True)
+        queue_transcode(video, force=True)
     assert row(app, video_id)["status"] == "ready"
     with app.app_context():
         with pytest.raises(state.ClaimLost):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.clips import *  # noqa: F401,F403 (clip fixtures)
 from tests.conftest import TEST_REDIS_URL
 from tests.videos_helpers import add_clip, dead_pid, row, strand
 from videoflix import create_app

@@ -1,5 +1,6 @@
 """Helpers for the tests/test_videos_*.py modules: store a clip, read a row, watch transitions."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -8,18 +9,23 @@ from pathlib import Path
 
 from sqlalchemy import event, select
 
+from tests.conftest import PASSWORD
 from videoflix.extensions import db
-from videoflix.videos import state, storage
+from videoflix.videos import uploads
 from videoflix.videos.models import Video
+from videoflix.videos.tasks import queue_transcode
 
 
 def add_clip(app, clip, *, title="Clip", category="Drama", enqueue=True):
-    """Store `clip` through storage.accept_upload (transcoded inline when enqueue); the video id."""
+    """Store `clip` through uploads.accept (then queued, so transcoded inline, when enqueue); the
+    video id."""
     with app.app_context(), open(clip, "rb") as stream:
-        return storage.accept_upload(
+        video = uploads.accept(
             stream, filename=Path(clip).name, title=title, description="A test clip.", category=category,
-            enqueue=enqueue,
-        ).id
+        )
+        if enqueue:
+            queue_transcode(video)
+        return video.id
 
 
 def row(app, video_id):
@@ -33,7 +39,7 @@ def row(app, video_id):
 
 def queue(app, video_id, **kwargs):
     with app.app_context():
-        state.queue(db.session.get(Video, video_id), **kwargs)
+        queue_transcode(db.session.get(Video, video_id), **kwargs)
 
 
 def mark_queued(app, video_id):
@@ -121,3 +127,26 @@ def strand(app, video_id, *, pid, job="deadbeefdeadbeef", claimed_at=None, host=
 
 def own_pid():
     return os.getpid()
+
+
+STAFF = "staff@example.com"
+
+
+def csrf(client, path):
+    """The CSRF token of the form at `path` (asserts the page answers 200)."""
+    page = client.get(path)
+    assert page.status_code == 200, page.data[:300]
+    return re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data).group(1).decode()
+
+
+def admin_sign_in(client, email=STAFF, password=PASSWORD):
+    token = csrf(client, "/admin/login/")
+    return client.post("/admin/login/", data={"csrf_token": token, "email": email, "password": password})
+
+
+def sign_in_staff(make_user, client):
+    """Create the staff account STAFF and sign `client` in to the admin; the user id."""
+    user_id = make_user(STAFF, staff=True)
+    response = admin_sign_in(client)
+    assert response.status_code == 302, response.data
+    return user_id

@@ -153,6 +153,15 @@ class Config:
     FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: let ffmpeg decide from the cores
     TRANSCODE_TIMEOUT = env_int("TRANSCODE_TIMEOUT", 6 * 3600)
     MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 4096)
+    # Uploads are refused at the probe past this picture size (width x height, 0: no limit) or
+    # this duration in seconds (0: no limit): decoding huge frames costs the web process memory.
+    MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 8192 * 4320)
+    MAX_UPLOAD_SECONDS = env_int("MAX_UPLOAD_SECONDS", 4 * 3600)
+    # Every worker drops the claims of dead workers this often (seconds), and a claim whose
+    # heartbeat is older than TRANSCODE_STALE_SECONDS counts as dead wherever its worker ran
+    # (keep it well above 5 s: during ffmpeg the heartbeat comes with its progress, every 5 s at least).
+    RECOVERY_INTERVAL = env_int("RECOVERY_INTERVAL", 60)
+    TRANSCODE_STALE_SECONDS = env_int("TRANSCODE_STALE_SECONDS", 180)
     # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.
     TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
     TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
@@ -201,6 +210,7 @@ class TestingConfig(Config):
     EXPOSE_ACTIVATION_TOKEN = True
     HUEY_IMMEDIATE = True
     TRANSCODE_RETRY_DELAY = 0  # immediate mode never runs scheduled (delayed) retries
+    RECOVERY_INTERVAL = 0  # no recovery thread in the test process; worker tests set their own
     # Fast hashing keeps the suite quick; production uses scrypt.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 

@@ -3,7 +3,7 @@ anonymous visitors are sent to the sign-in page, signed-in non-staff get a 403."
 import logging
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, g, make_response, redirect, request, send_file, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -11,15 +11,16 @@ from flask_admin.form import SecureForm
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import FileField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from videoflix.admin import auth
 from videoflix.auth import sessions
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
-from videoflix.videos import state, storage
+from videoflix.videos import state, storage, uploads
 from videoflix.videos.models import Video
+from videoflix.videos.tasks import queue_transcode
 
 log = logging.getLogger(__name__)
 UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart headers and the text fields around the file
@@ -162,15 +163,26 @@ class UserView(StaffModelView):
         self._set(ids, is_staff=False)
 
 
+def upload_rule(name):
+    """A WTForms validator applying the upload service's rule for the field `name`."""
+
+    def check(form, field):
+        error = uploads.field_error(name, field.data)
+        if error:
+            raise ValidationError(error)
+
+    return check
+
+
 class UploadForm(SecureForm):
     class Meta:
         # The token is checked only after the whole file has arrived, which for a large upload
         # takes far longer than WTForms' default 30 minutes.
         csrf_time_limit = UPLOAD_CSRF_TIME_LIMIT
 
-    title = StringField("Title", validators=[DataRequired(), Length(max=storage.TITLE_MAX)])
-    description = TextAreaField("Description", validators=[Length(max=storage.DESCRIPTION_MAX)])
-    category = StringField("Category", validators=[DataRequired(), Length(max=storage.CATEGORY_MAX)],
+    title = StringField("Title", validators=[upload_rule("title")])
+    description = TextAreaField("Description", validators=[upload_rule("description")])
+    category = StringField("Category", validators=[upload_rule("category")],
                            description='A display string such as "Drama".')
     file = FileField("Video file", description="Any format ffmpeg can decode; it is checked before it is kept.")
 
@@ -208,8 +220,9 @@ class VideoView(StaffModelView):
     column_default_sort = ("created_at", True)
     form_columns = ["title", "description", "category"]
     form_args = {
-        "title": {"validators": [DataRequired(), Length(max=storage.TITLE_MAX)]},
-        "category": {"validators": [DataRequired(), Length(max=storage.CATEGORY_MAX)]},
+        "title": {"validators": [upload_rule("title")]},
+        "description": {"validators": [upload_rule("description")]},
+        "category": {"validators": [upload_rule("category")]},
     }
 
     def get_create_form(self):
@@ -218,8 +231,11 @@ class VideoView(StaffModelView):
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
         # Only this route accepts a body of MAX_UPLOAD_MB; the rest of the app keeps the small limit.
-        request.max_content_length = storage.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
-        return super().create_view()
+        request.max_content_length = uploads.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
+        response = super().create_view()
+        if g.get("videoflix_upload_refused"):  # the form again, with the reason: a 400, not a 200
+            response = make_response(response, 400)
+        return response
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -227,19 +243,20 @@ class VideoView(StaffModelView):
             flash("Choose a video file to upload.", "error")
             return False
         try:
-            video = storage.accept_upload(
+            video = uploads.accept(
                 upload.stream, filename=upload.filename, title=form.title.data,
-                description=form.description.data, category=form.category.data, enqueue=False,
+                description=form.description.data, category=form.category.data,
             )
-        except storage.UploadTooLarge:
+        except uploads.UploadTooLarge:
             abort(413)
-        except storage.UploadRefused as error:
+        except uploads.UploadRefused as error:
+            g.videoflix_upload_refused = True
             flash(f"The upload was refused: {error}", "error")
             return False
         finally:
             upload.close()
         try:
-            state.queue(video)
+            queue_transcode(video)
         except Exception as error:  # the queue (Redis) is down: the stored upload must not be lost
             log.exception("Video %s stored, but its transcode could not be queued", video.id)
             db.session.rollback()
@@ -266,7 +283,7 @@ class VideoView(StaffModelView):
             if video is None:
                 continue
             try:
-                state.queue(video)
+                queue_transcode(video)
                 queued += 1
             except state.StateError as error:
                 flash(str(error), "error")

@@ -1,4 +1,4 @@
-"""`flask add-video` and `flask transcode`: the same storage and state rules as the admin."""
+"""`flask add-video` and `flask transcode`: the same upload service and state rules as the admin."""
 import os
 import time
 
@@ -7,8 +7,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import and_, or_, select
 
 from videoflix.extensions import db
-from videoflix.videos import state, storage
-from videoflix.videos.models import FAILED, PENDING, Video
+from videoflix.videos import state, uploads
+from videoflix.videos.models import FAILED, Video
+from videoflix.videos.tasks import queue_transcode
 
 POLL_SECONDS = 0.5
 
@@ -24,11 +25,12 @@ def add_video_command(file, title, description, category, wait):
     """Copy FILE into the media folder (it must be a decodable video) and queue its transcode."""
     with open(file, "rb") as stream:
         try:
-            video = storage.accept_upload(
+            video = uploads.accept(
                 stream, filename=os.path.basename(file), title=title, description=description, category=category
             )
-        except storage.UploadRefused as error:
+        except uploads.UploadRefused as error:
             raise click.ClickException(f"{file}: {error}") from None
+    queue_transcode(video)
     click.echo(f"Video {video.id} stored; transcode queued.")
     if wait:
         _wait_or_exit([video.id])
@@ -58,7 +60,7 @@ def transcode_command(ids, pending, failed, force, wait):
     for video in videos:
         video_id = video.id
         try:
-            state.queue(video, force=force)
+            queue_transcode(video, force=force)
         except state.StateError as error:
             problems += 1
             click.secho(str(error), fg="red", err=True)
@@ -79,8 +81,8 @@ def _get_or_fail(video_id):
 
 def _select(*, pending, failed):
     conditions = []
-    if pending:  # waiting for a job that no worker has taken
-        conditions.append(and_(Video.claimed_by.is_(None), or_(Video.queued_at.isnot(None), Video.status == PENDING)))
+    if pending:
+        conditions.append(state.pending())
     if failed:  # the last job ended in failure (a published video stays ready on its old version)
         conditions.append(
             and_(Video.claimed_by.is_(None), Video.queued_at.is_(None),

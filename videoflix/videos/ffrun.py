@@ -16,15 +16,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from videoflix.env import cpu_cores
-
-from .probe import TranscodeError
+from videoflix.env import cpu_cores, env_str
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- ffmpeg binary
 
 def ffmpeg_exe(ffmpeg: str | None = None) -> str:
+    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's."""
+    ffmpeg = ffmpeg or env_str("FFMPEG_BINARY")
     if ffmpeg:
         return ffmpeg
     found = shutil.which("ffmpeg")
@@ -73,10 +73,19 @@ def _tail(lines, limit: int = 1000) -> str:
     return text[-limit:] if len(text) > limit else text
 
 
+class FFmpegFailed(Exception):
+    """An ffmpeg run failed; ``transient`` says whether running it again may help."""
+
+    def __init__(self, message: str, transient: bool):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
                min_interval: float = 1.0, keepalive: float = 5.0) -> None:
-    """Run ffmpeg; raise TranscodeError when it fails (not transient when it ran past ``deadline``:
+    """Run ffmpeg; raise FFmpegFailed when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
     ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
@@ -88,41 +97,55 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace")
     except OSError as exc:
-        raise TranscodeError(f"Could not start ffmpeg: {exc}", transient=True) from exc
-    errlines: deque[str] = deque(maxlen=50)
-    events: queue.Queue = queue.Queue()
+        raise FFmpegFailed(f"Could not start ffmpeg: {exc}", transient=True) from exc
+    run = _Run(proc)
+    try:
+        timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive)
+    finally:
+        run.stop()
+    if timed_out:
+        raise FFmpegFailed(f"{what} timed out and was killed", transient=False)
+    if proc.returncode != 0:
+        raise _failure(what, proc.returncode, run.errlines)
 
-    def read_err():
-        for line in proc.stderr:
-            errlines.append(line.rstrip("\n"))
 
-    def read_out():
-        for line in proc.stdout:
+class _Run:
+    """A started ffmpeg with two reader threads: stderr's last lines, and progress times (seconds)
+    from stdout (None when stdout closes)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.errlines: deque[str] = deque(maxlen=50)
+        self.events: queue.Queue = queue.Queue()
+        self.readers = [threading.Thread(target=self._read_err, daemon=True),
+                        threading.Thread(target=self._read_out, daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.errlines.append(line.rstrip("\n"))
+
+    def _read_out(self):
+        for line in self.proc.stdout:
             key, _, val = line.strip().partition("=")
             if key in ("out_time_us", "out_time_ms") and val.isdigit():
-                events.put(int(val) / 1e6)  # both are microseconds in ffmpeg 5.x
-        events.put(None)
+                self.events.put(int(val) / 1e6)  # both are microseconds in ffmpeg 5.x
+        self.events.put(None)
 
-    readers = [threading.Thread(target=read_err, daemon=True),
-               threading.Thread(target=read_out, daemon=True)]
-    for t in readers:
-        t.start()
-    last_pct, last_call = 0, time.monotonic()  # transcode() already reported 0
-    timed_out = False
-    try:
-        while True:
-            wait = 0.25
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.monotonic()))
-            try:
-                ev = events.get(timeout=wait)
-            except queue.Empty:
-                ev = False
-            if ev is None:
-                break
+    def _next_event(self, deadline):
+        wait = 0.25 if deadline is None else min(0.25, max(0.0, deadline - time.monotonic()))
+        try:
+            return self.events.get(timeout=wait)
+        except queue.Empty:
+            return False
+
+    def follow(self, duration, progress_cb, deadline, min_interval, keepalive) -> bool:
+        """Report progress until ffmpeg closes stdout and exits; True when ``deadline`` passed."""
+        last_pct, last_call = 0, time.monotonic()  # transcode() already reported 0
+        while (ev := self._next_event(deadline)) is not None:
             if deadline is not None and time.monotonic() >= deadline:
-                timed_out = True
-                break
+                return True
             if progress_cb is None:
                 continue
             pct = last_pct
@@ -132,25 +155,27 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
             if (pct > last_pct and now - last_call >= min_interval) or now - last_call >= keepalive:
                 last_pct, last_call = pct, now
                 progress_cb(pct)
-        if not timed_out:
-            try:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for t in readers:
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            return True
+        return False
+
+    def stop(self):
+        """Kill ffmpeg if it still runs; reap it and its readers."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for t in self.readers:
             t.join(timeout=5)
-        proc.stdout.close()
-        proc.stderr.close()
-    if timed_out:
-        raise TranscodeError(f"{what} timed out and was killed", transient=False)
-    rc = proc.returncode
-    if rc == 0:
-        return
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
+    """The error for a non-zero exit: killed by a signal, or a known transient or permanent cause
+    in stderr (unknown causes count as transient)."""
     tail = _tail(errlines) or f"{what} exited with status {rc}"
     if rc < 0:
         transient = True
@@ -162,4 +187,4 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
     else:
         transient = True
     log.warning("%s failed (rc=%s, transient=%s): %s", what, rc, transient, tail)
-    raise TranscodeError(tail[-1000:], transient=transient)
+    return FFmpegFailed(tail[-1000:], transient=transient)

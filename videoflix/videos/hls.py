@@ -97,7 +97,7 @@ def segment_codecs(segment_path: str | os.PathLike, has_audio: bool) -> str:
     """RFC 6381 CODECS value for an MPEG-TS segment, read from its bitstream."""
     video = None
     audio = None
-    with av.open(os.fspath(segment_path)) as c:
+    with av.open(os.fspath(segment_path), format="mpegts", options={"protocol_whitelist": "file"}) as c:
         if has_audio and c.streams.audio:
             prof = (c.streams.audio[0].codec_context.profile or "LC").upper()
             # AAC object types: LC=2, HE-AAC (SBR)=5, HE-AACv2 (PS)=29

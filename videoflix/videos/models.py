@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
+from videoflix.videos import storage
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
@@ -46,6 +47,9 @@ class Video(db.Model):
     original_filename: Mapped[str | None] = mapped_column(String(255))
     # Stored names, relative to MEDIA_ROOT's folders; never client-controlled.
     source_file: Mapped[str | None] = mapped_column(String(255))
+    # What the upload's probe found (probe.SourceInfo.to_dict(): container, codecs, keyframes...),
+    # so the worker transcodes without reading the file again; None for rows older than it.
+    source_info: Mapped[dict | None] = mapped_column(JSON)
     hls_dir: Mapped[str | None] = mapped_column(String(255))
     thumbnail: Mapped[str | None] = mapped_column(String(255))
     # [{"label": "720p", "width": 1280, "height": 720, "bandwidth": ..., ...}], best last.
@@ -77,8 +81,6 @@ _DELETED_KEY = "videoflix_deleted_videos"
 @event.listens_for(db.session, "after_flush")
 def _remember_deleted_videos(session, flush_context):
     # Paths are resolved now, while the app context that deletes the row is certainly there.
-    from videoflix.videos import storage
-
     for obj in session.deleted:
         if isinstance(obj, Video):
             session.info.setdefault(_DELETED_KEY, []).append(storage.files_of(obj))
@@ -86,8 +88,6 @@ def _remember_deleted_videos(session, flush_context):
 
 @event.listens_for(db.session, "after_commit")
 def _delete_files_of_deleted_videos(session):
-    from videoflix.videos import storage
-
     for files in session.info.pop(_DELETED_KEY, []):
         storage.delete_files(files)
 

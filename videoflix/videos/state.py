@@ -6,8 +6,12 @@
     recover: a claim of a dead worker is dropped and the video queued again.
 
 A worker proves it is alive by refreshing `claimed_at` (its heartbeat) at least every
-HEARTBEAT_INTERVAL while it transcodes; a claim whose heartbeat is older than HEARTBEAT_STALE is
-dead wherever its worker ran (a dead pid on this host is recognised at once).
+heartbeat_interval() while it works; a claim whose heartbeat is older than stale_after()
+(TRANSCODE_STALE_SECONDS) is dead wherever its worker ran (a dead pid on this host is recognised
+at once).
+
+This module only changes rows; it never enqueues. Who marks a video queued also puts its job on
+the queue (videos.tasks.queue_transcode): tasks depend on state, never the reverse.
 
 Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
 worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
@@ -22,16 +26,26 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, select, update
+from flask import current_app
+from sqlalchemy import and_, case, or_, select, update
 
 from videoflix.extensions import db
+from videoflix.videos import storage
 from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
 
 log = logging.getLogger(__name__)
-# A transcoding worker refreshes claimed_at this often (tasks._ProgressWriter); a claim not
-# refreshed for HEARTBEAT_STALE is dead on any host.
-HEARTBEAT_INTERVAL = timedelta(seconds=20)
-HEARTBEAT_STALE = timedelta(minutes=3)
+# A heartbeat this many times per stale period: a live worker is never mistaken for a dead one.
+HEARTBEATS_PER_STALE = 9
+
+
+def stale_after():
+    """A claim whose heartbeat is older than this is dead on any host (TRANSCODE_STALE_SECONDS)."""
+    return timedelta(seconds=current_app.config["TRANSCODE_STALE_SECONDS"])
+
+
+def heartbeat_interval():
+    """How often a working worker refreshes claimed_at (tasks._ProgressWriter)."""
+    return stale_after() / HEARTBEATS_PER_STALE
 
 
 class StateError(Exception):
@@ -68,11 +82,11 @@ def _pid_alive(pid):
 
 def claim_is_dead(video, now=None):
     """True when the claim's worker is gone: its heartbeat (claimed_at) is older than
-    HEARTBEAT_STALE, wherever it ran, or its pid is dead on this host. False without a claim."""
+    stale_after(), wherever it ran, or its pid is dead on this host. False without a claim."""
     if not video.claimed_by:
         return False
     now = now or datetime.now(UTC)
-    if video.claimed_at is None or video.claimed_at < now - HEARTBEAT_STALE:
+    if video.claimed_at is None or video.claimed_at < now - stale_after():
         return True
     try:
         host, pid, _ = parse_claim(video.claimed_by)
@@ -96,14 +110,12 @@ def _commit_if_one(rowcount):
 
 
 def queue(video, *, force=False):
-    """Mark the video for (re)transcoding and enqueue the job.
+    """Mark the video for (re)transcoding; the caller then enqueues its job (the row is committed
+    first, so the task, inline in immediate mode, sees it queued).
 
     A running job is not disturbed: StateError unless its worker is dead (then its claim is
     dropped and its work folder removed) or `force` is set. Raises StateError without a source.
     """
-    from videoflix.videos import storage
-    from videoflix.videos.tasks import enqueue_transcode
-
     if not video.source_file:
         raise StateError(f"Video {video.id} has no source file to transcode.")
     old_claim = video.claimed_by
@@ -123,8 +135,6 @@ def queue(video, *, force=False):
         raise StateError(f"Video {video_id} changed meanwhile; try again.")
     if old_claim:
         storage.remove_work(parse_claim(old_claim)[2])
-    # Committed before enqueueing: the task (inline in immediate mode) must see the queued row.
-    enqueue_transcode(video_id)
     db.session.expire(video)
 
 
@@ -201,15 +211,22 @@ def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width,
     return old.hls_dir
 
 
+def pending():
+    """The condition "waiting for a transcode that no worker has taken": queued, or never
+    transcoded (an upload whose job could not be queued)."""
+    return and_(Video.claimed_by.is_(None), or_(Video.queued_at.isnot(None), Video.status == PENDING))
+
+
 def waiting_ids():
-    """Ids of videos queued for a transcode that no worker has claimed, oldest first."""
+    """Ids of pending videos that are queued (their job should be on the queue), oldest first."""
     return list(db.session.execute(
-        select(Video.id).where(Video.queued_at.isnot(None), Video.claimed_by.is_(None)).order_by(Video.queued_at)
+        select(Video.id).where(pending(), Video.queued_at.isnot(None)).order_by(Video.queued_at)
     ).scalars())
 
 
 def recover_dead_claims():
-    """Drop the claims of dead workers and queue those videos again; their ids."""
+    """Drop the claims of dead workers and mark those videos queued again; their ids (the caller
+    enqueues their jobs)."""
     recovered = []
     for video in db.session.execute(select(Video).where(Video.claimed_by.isnot(None))).scalars().all():
         if not claim_is_dead(video):

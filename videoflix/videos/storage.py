@@ -1,13 +1,17 @@
-"""Files on disk under MEDIA_ROOT: accepting uploads, publishing transcodes, deleting a video's files.
+"""The disk layout under MEDIA_ROOT and the rule for serving files from it.
 
-    uploads/<uuid><.ext>    originals (stored names are ours, never the client's)
+    uploads/<uuid>          originals, under a neutral name of ours (never the client's name or
+                            extension: nothing may pick a demuxer from it; older rows may still
+                            name uploads/<uuid><.ext>)
     uploads/.incoming-*     an upload being received and probed; gone when accepted or refused
     work/<job>              a transcode in progress (same filesystem as hls/, so publish is a rename)
     hls/<id>/<version>/     a complete, published transcode; Video.hls_dir = "<id>/<version>"
 
-Uploads are copied in chunks, so memory stays flat for any size (Werkzeug itself spools form
-files to a temporary file on disk past 500 KB).
+Originals go through `sources()`, a store with small verbs (incoming, put, open, path, exists,
+delete), so another backend can replace this one; nothing else knows their layout.
+No model, no database: `models` imports this module, never the reverse.
 """
+import contextlib
 import functools
 import logging
 import os
@@ -18,28 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from werkzeug.utils import secure_filename
-
-from videoflix.extensions import db
-from videoflix.videos.models import Video
-from videoflix.videos.probe import InvalidMedia, probe
 
 log = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
-TITLE_MAX, CATEGORY_MAX, DESCRIPTION_MAX = 200, 80, 5000
-
-
-class UploadRefused(Exception):
-    """The upload is not accepted and nothing was stored; `errors` maps a field to sentences."""
-
-    def __init__(self, errors):
-        super().__init__("; ".join(m for msgs in errors.values() for m in msgs))
-        self.errors = errors
-
-
-class UploadTooLarge(UploadRefused):
-    def __init__(self, limit_mb):
-        super().__init__({"file": [f"The file is larger than the limit of {limit_mb} MB."]})
 
 
 def media_root():
@@ -52,6 +36,51 @@ def _below(base, relative):
     if not path.is_relative_to(base.resolve()) or path == base.resolve():
         raise ValueError(f"{relative!r} is not inside {base}")
     return path
+
+
+class LocalSources:
+    """Original uploads as files below `root`, by stored name."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    @contextlib.contextmanager
+    def incoming(self):
+        """A fresh path to receive an upload into; removed on leaving unless `put` took it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f".incoming-{uuid.uuid4().hex}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def put(self, incoming):
+        """Keep the received file `incoming` under a new neutral name; that name."""
+        name = uuid.uuid4().hex
+        os.replace(incoming, self.root / name)
+        return name
+
+    def path(self, name):
+        """The local file of `name` (ffmpeg reads it); ValueError for a name outside the store."""
+        return _below(self.root, name)
+
+    def open(self, name):
+        return open(self.path(name), "rb")
+
+    def exists(self, name):
+        return self.path(name).is_file()
+
+    def delete(self, name):
+        """Remove `name`; missing is fine, other errors are logged, never raised."""
+        try:
+            self.path(name).unlink(missing_ok=True)
+        except (OSError, ValueError) as error:
+            log.warning("Could not delete source %s: %s", name, error)
+
+
+def sources():
+    """The store of original uploads for the current app."""
+    return LocalSources(uploads_dir())
 
 
 def uploads_dir():
@@ -69,84 +98,7 @@ def work_path(job):
 
 
 def source_path(video):
-    return _below(uploads_dir(), video.source_file)
-
-
-def max_upload_bytes():
-    return current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024
-
-
-def clean_fields(title, description, category):
-    """Stripped title, description, category; UploadRefused (field-keyed) when one is unusable."""
-    title, description, category = (title or "").strip(), (description or "").strip(), (category or "").strip()
-    errors = {}
-    if not title or len(title) > TITLE_MAX:
-        errors["title"] = [f"A title of 1 to {TITLE_MAX} characters is required."]
-    if not category or len(category) > CATEGORY_MAX:
-        errors["category"] = [f"A category of 1 to {CATEGORY_MAX} characters is required (e.g. Drama)."]
-    if len(description) > DESCRIPTION_MAX:
-        errors["description"] = [f"The description is longer than {DESCRIPTION_MAX} characters."]
-    if errors:
-        raise UploadRefused(errors)
-    return title, description, category
-
-
-def _receive(stream, dest, limit):
-    """Copy `stream` to `dest` in chunks; the byte count. UploadTooLarge past `limit` bytes."""
-    size = 0
-    with open(dest, "xb") as out:
-        while chunk := stream.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise UploadTooLarge(current_app.config["MAX_UPLOAD_MB"])
-            out.write(chunk)
-    return size
-
-
-def _extension(filename):
-    ext = os.path.splitext(secure_filename(filename or ""))[1].lower()
-    return ext if 1 < len(ext) <= 10 and ext[1:].isalnum() else ""
-
-
-def accept_upload(stream, *, filename, title, description="", category, enqueue=True):
-    """Store an uploaded video and create its row (then queue its transcode unless told not to).
-
-    The file is received and probed BEFORE anything is kept: a field problem, a file over
-    MAX_UPLOAD_MB (UploadTooLarge) or a file that is not a decodable video raises UploadRefused,
-    and then no row and no file remain.
-    """
-    from videoflix.videos import state
-
-    title, description, category = clean_fields(title, description, category)
-    uploads_dir().mkdir(parents=True, exist_ok=True)
-    incoming = uploads_dir() / f".incoming-{uuid.uuid4().hex}"
-    try:
-        size = _receive(stream, incoming, max_upload_bytes())
-        try:
-            info = probe(incoming)
-        except InvalidMedia as error:
-            raise UploadRefused({"file": [error.message]}) from None
-        stored = uuid.uuid4().hex + _extension(filename)
-        video = Video(
-            title=title, description=description, category=category, source_file=stored, source_size=size,
-            original_filename=(filename or "")[:255] or None, duration=info.duration,
-            width=info.width, height=info.height,
-        )
-        os.replace(incoming, uploads_dir() / stored)
-    except BaseException:
-        incoming.unlink(missing_ok=True)
-        raise
-    try:
-        db.session.add(video)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        (uploads_dir() / stored).unlink(missing_ok=True)
-        raise
-    log.info("Video %s stored: %s (%d bytes, %.1fs)", video.id, stored, size, info.duration)
-    if enqueue:
-        state.queue(video)
-    return video
+    return sources().path(video.source_file)
 
 
 def new_version():
@@ -225,21 +177,19 @@ def remove_work(job):
 
 @dataclass(frozen=True)
 class VideoFiles:
-    source: Path | None
+    sources: LocalSources
+    source: str | None
     hls: Path
 
 
 def files_of(video):
     """Everything on disk that belongs to the video (resolved now, deleted by delete_files)."""
-    source = source_path(video) if video.source_file else None
-    return VideoFiles(source=source, hls=_below(hls_root(), str(int(video.id))))
+    return VideoFiles(sources=sources(), source=video.source_file or None,
+                      hls=_below(hls_root(), str(int(video.id))))
 
 
 def delete_files(files):
     """Remove a video's original and every published version; never raises for missing files."""
     if files.source is not None:
-        try:
-            files.source.unlink(missing_ok=True)
-        except OSError as error:
-            log.warning("Could not delete %s: %s", files.source, error)
+        files.sources.delete(files.source)
     shutil.rmtree(files.hls, ignore_errors=True)

@@ -7,6 +7,8 @@ row switches to that version in one commit before every other version folder is 
 """
 import dataclasses
 import logging
+import os
+import threading
 import time
 
 from flask import current_app
@@ -18,6 +20,7 @@ from videoflix.extensions import db
 from videoflix.tasks import huey, task
 from videoflix.videos import hls, state, storage
 from videoflix.videos.models import Video
+from videoflix.videos.probe import InvalidMedia, SourceInfo
 from videoflix.videos.transcode import TranscodeError, transcode
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,14 @@ def enqueue_transcode(video_id):
     )
 
 
+def queue_transcode(video, *, force=False):
+    """Mark the video queued (state.queue: StateError when that is not possible now), then put its
+    job on the queue. Every way to (re)transcode a video goes through here."""
+    video_id = video.id
+    state.queue(video, force=force)
+    enqueue_transcode(video_id)
+
+
 @task(context=True)
 def transcode_video(video_id, task=None):
     """The Huey task. Raises (so Huey retries) only after a transient failure with retries left."""
@@ -41,22 +52,27 @@ def transcode_video(video_id, task=None):
 
 class _ProgressWriter:
     """The progress callback of transcode() (which already limits how often it calls): writes a
-    percent that grew, and otherwise refreshes the claim's heartbeat every HEARTBEAT_INTERVAL."""
+    percent that grew, and otherwise refreshes the claim's heartbeat every heartbeat_interval();
+    `heartbeat` is transcode()'s callback while it probes or measures."""
 
     def __init__(self, video_id, token):
         self.video_id, self.token = video_id, token
         self.last, self.at = 0, time.monotonic()
+        self.interval = state.heartbeat_interval().total_seconds()
 
     def __call__(self, percent):
-        now = time.monotonic()
         if self.last < percent < 100:  # 100 is written by state.succeed, with the new version
             state.progress(self.video_id, self.token, percent)  # ClaimLost stops ffmpeg
             self.last = percent
-        elif now - self.at >= state.HEARTBEAT_INTERVAL.total_seconds():
-            state.heartbeat(self.video_id, self.token)
+            self.at = time.monotonic()
         else:
-            return
-        self.at = now
+            self.heartbeat()
+
+    def heartbeat(self):
+        now = time.monotonic()
+        if now - self.at >= self.interval:
+            state.heartbeat(self.video_id, self.token)  # ClaimLost stops the job
+            self.at = now
 
 
 def ffmpeg_threads():
@@ -89,9 +105,11 @@ def run_transcode(video_id, *, retries_left=0):
         return None
     job = state.parse_claim(token)[2]
     work = storage.work_path(job)
+    writer = _ProgressWriter(video_id, token)
     try:
+        source = storage.source_path(video)
         result = transcode(
-            storage.source_path(video), work, progress_cb=_ProgressWriter(video_id, token),
+            source, work, info=_stored_probe(video, source), progress_cb=writer, heartbeat=writer.heartbeat,
             threads=ffmpeg_threads(), timeout=current_app.config["TRANSCODE_TIMEOUT"],
             ffmpeg=current_app.config["FFMPEG_BINARY"],
         )
@@ -99,6 +117,8 @@ def run_transcode(video_id, *, retries_left=0):
     except state.ClaimLost:
         log.warning("Video %s: claim lost during the transcode; output discarded.", video_id)
         return None
+    except InvalidMedia as error:
+        return _failed(video_id, token, error.message, transient=False, retries_left=0, error=error)
     except TranscodeError as error:
         return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
                        error=error)
@@ -112,6 +132,14 @@ def run_transcode(video_id, *, retries_left=0):
         raise
     finally:
         storage.remove_work(job)  # gone when published (renamed); transcode() cleans up on its failures
+
+
+def _stored_probe(video, source):
+    """The upload's probe from the row (transcode() then reads the file only with ffmpeg, as that
+    container); None for an older row, which transcode() probes again (same allow-list)."""
+    if not video.source_info:
+        return None
+    return SourceInfo.from_dict(video.source_info, source)
 
 
 def _failed(video_id, token, message, *, transient, retries_left, error):
@@ -176,9 +204,7 @@ def recover_on_worker_start(app):
     """When `flask worker` starts: videos whose worker died mid-job are queued again, and queued
     videos whose task was lost (enqueueing failed, the queue lost data) get a task again."""
     with app.app_context():
-        recovered = state.recover_dead_claims()
-        if recovered:
-            log.warning("Re-queued videos left by dead workers: %s", recovered)
+        recover_dead_claims()
         waiting = set(_queued_task_video_ids())
         lost = [video_id for video_id in state.waiting_ids() if video_id not in waiting]
         for video_id in lost:
@@ -187,11 +213,47 @@ def recover_on_worker_start(app):
             log.warning("Queued videos without a task, enqueued again: %s", lost)
 
 
+class RecoveryLoop(threading.Thread):
+    """In every worker process of `flask worker`: every RECOVERY_INTERVAL seconds, queue again the
+    videos of dead workers, so a worker killed with SIGKILL holds its video for at most
+    TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL (one RECOVERY_INTERVAL when it ran on this host:
+    its pid is gone). A thread of the worker process, not of the consumer that forks them (no fork
+    while it runs), beside the task that may keep that process busy for hours. Huey's periodic
+    tasks tick once a minute at most, and wait behind a running transcode."""
+
+    def __init__(self, app):
+        super().__init__(name="videoflix-recovery", daemon=True)
+        self.app = app
+        self.stopped = threading.Event()
+
+    def run(self):
+        interval = self.app.config["RECOVERY_INTERVAL"]
+        while not self.stopped.wait(interval):
+            try:
+                with self.app.app_context():
+                    recover_dead_claims()
+            except Exception:  # the database is away: try again next round
+                log.exception("Recovery of dead workers' videos failed")
+
+
 @cli.on_worker_process_start
 def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
-    whose worker died mid-job are queued again."""
+    whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
-        recovered = state.recover_dead_claims()
-        if recovered:
-            log.warning("Re-queued videos left by dead workers: %s", recovered)
+        recover_dead_claims()
+    interval = app.config["RECOVERY_INTERVAL"]
+    if interval > 0:
+        RecoveryLoop(app).start()
+    log.info("Worker process %s ready; dead workers' videos recovered every %ss (0: only now).",
+             os.getpid(), interval)
+
+
+def recover_dead_claims():
+    """Queue again the videos whose worker died mid-job; their ids."""
+    recovered = state.recover_dead_claims()
+    for video_id in recovered:
+        enqueue_transcode(video_id)
+    if recovered:
+        log.warning("Re-queued videos left by dead workers: %s", recovered)
+    return recovered

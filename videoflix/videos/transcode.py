@@ -12,6 +12,7 @@ Pure Python + PyAV + subprocess; no Flask, no app imports.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -20,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .ffrun import default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
+from .ffrun import FFmpegFailed, default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
-from .probe import InvalidMedia, SourceInfo, TranscodeError, probe
+from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,18 @@ LADDER = [
 COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
 COPY_MAX_LEVEL = 42
 COPY_MAX_KEYFRAME_GAP = 10.0
+
+
+class TranscodeError(Exception):
+    """A transcode failed. ``transient`` says whether retrying may help."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
 
 
 @dataclass
@@ -151,69 +164,104 @@ def _forced_keyframes(info: SourceInfo) -> str:
     return text
 
 
+def input_args(info: SourceInfo) -> list[str]:
+    """How every ffmpeg run reads the source: local files only, and as the container the probe
+    found (never guessed again from a name or from content: a playlist never gets opened as one).
+    Raises InvalidMedia when that container is not an allowed one."""
+    return ["-protocol_whitelist", PROTOCOL_WHITELIST, "-f", check_format(info.container_format),
+            "-i", info.path]
+
+
 def build_command(info: SourceInfo, out_dir: str, renditions: list[Rendition], *,
                   threads: int | None = None, ffmpeg: str | None = None) -> list[str]:
     """One ffmpeg: decode once, split+scale, encode/copy every rendition, HLS out."""
     threads = threads or default_threads()
-    fps = min(info.fps, MAX_FPS) if info.fps > 0 else 30.0
-    encoded = [r for r in renditions if not r.copy]
-    copying = any(r.copy for r in renditions)
     cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
-           "-progress", "pipe:1", "-nostats", "-threads", str(threads), "-i", info.path]
-    if encoded:
-        chains = []
-        src = "[0:v:0]"
-        if len(encoded) > 1:
-            chains.append(src + f"split={len(encoded)}" + "".join(f"[s{i}]" for i in range(len(encoded))))
-        for i, r in enumerate(encoded):
-            inp = f"[s{i}]" if len(encoded) > 1 else src
-            flt = f"scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p"
-            if info.fps > MAX_FPS:
-                flt = f"fps={MAX_FPS:g}," + flt
-            chains.append(f"{inp}{flt}[v{i}]")
-        cmd += ["-filter_complex_threads", str(threads), "-filter_complex", ";".join(chains)]
-    # video streams in rendition order (v:i == renditions[i])
-    enc_idx = 0
+           "-progress", "pipe:1", "-nostats", "-threads", str(threads), *input_args(info)]
+    cmd += _filter_args(info, [r for r in renditions if not r.copy], threads)
+    cmd += _map_args(info, renditions)
+    cmd += _video_codec_args(info, renditions, threads)
+    cmd += ["-fps_mode", "passthrough"]
+    cmd += _audio_codec_args(info, renditions)
+    cmd += _hls_args(info, out_dir, renditions)
+    return cmd
+
+
+def _filter_args(info: SourceInfo, encoded: list[Rendition], threads: int) -> list[str]:
+    """Split the decoded video once per re-encoded rendition and scale each: [v0], [v1]..."""
+    if not encoded:
+        return []
+    chains = []
+    src = "[0:v:0]"
+    if len(encoded) > 1:
+        chains.append(src + f"split={len(encoded)}" + "".join(f"[s{i}]" for i in range(len(encoded))))
+    for i, r in enumerate(encoded):
+        inp = f"[s{i}]" if len(encoded) > 1 else src
+        flt = f"scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p"
+        if info.fps > MAX_FPS:
+            flt = f"fps={MAX_FPS:g}," + flt
+        chains.append(f"{inp}{flt}[v{i}]")
+    return ["-filter_complex_threads", str(threads), "-filter_complex", ";".join(chains)]
+
+
+def _map_args(info: SourceInfo, renditions: list[Rendition]) -> list[str]:
+    """Video streams in rendition order (v:i == renditions[i]), then one audio per rendition."""
+    args, enc_idx = [], 0
     for r in renditions:
         if r.copy:
-            cmd += ["-map", "0:v:0"]
+            args += ["-map", "0:v:0"]
         else:
-            cmd += ["-map", f"[v{enc_idx}]"]
+            args += ["-map", f"[v{enc_idx}]"]
             enc_idx += 1
     if info.has_audio:
-        cmd += ["-map", "0:a:0"] * len(renditions)
-    if copying:
+        args += ["-map", "0:a:0"] * len(renditions)
+    return args
+
+
+def _video_codec_args(info: SourceInfo, renditions: list[Rendition], threads: int) -> list[str]:
+    """Copy, or x264 with keyframes where the copy (or the segment grid) cuts."""
+    fps = min(info.fps, MAX_FPS) if info.fps > 0 else 30.0
+    if any(r.copy for r in renditions):
         gop = int(math.ceil((info.max_keyframe_gap + 1) * fps))
         keyframes = _forced_keyframes(info)
     else:
         gop = int(round(SEGMENT_SECONDS * fps))
         keyframes = f"expr:gte(t,n_forced*{SEGMENT_SECONDS})"
+    args = []
     for i, r in enumerate(renditions):
         if r.copy:
-            cmd += [f"-c:v:{i}", "copy"]
+            args += [f"-c:v:{i}", "copy"]
             continue
-        cmd += [f"-c:v:{i}", "libx264", f"-preset:v:{i}", X264_PRESET,
-                f"-crf:v:{i}", str(X264_CRF), f"-maxrate:v:{i}", str(r.maxrate),
-                f"-bufsize:v:{i}", str(r.bufsize), f"-profile:v:{i}", "high",
-                f"-g:v:{i}", str(gop), f"-keyint_min:v:{i}", str(min(gop, int(fps) or 1)),
-                f"-sc_threshold:v:{i}", "0", f"-forced-idr:v:{i}", "1",
-                f"-force_key_frames:v:{i}", keyframes, f"-threads:v:{i}", str(threads)]
-    cmd += ["-fps_mode", "passthrough"]
-    if info.has_audio:
-        acopy = _audio_copyable(info)
-        for i, r in enumerate(renditions):
-            if acopy:
-                cmd += [f"-c:a:{i}", "copy"]
-            else:
-                cmd += [f"-c:a:{i}", "aac", f"-b:a:{i}", str(r.audio_bitrate), f"-ac:a:{i}", "2"]
+        args += [f"-c:v:{i}", "libx264", f"-preset:v:{i}", X264_PRESET,
+                 f"-crf:v:{i}", str(X264_CRF), f"-maxrate:v:{i}", str(r.maxrate),
+                 f"-bufsize:v:{i}", str(r.bufsize), f"-profile:v:{i}", "high",
+                 f"-g:v:{i}", str(gop), f"-keyint_min:v:{i}", str(min(gop, int(fps) or 1)),
+                 f"-sc_threshold:v:{i}", "0", f"-forced-idr:v:{i}", "1",
+                 f"-force_key_frames:v:{i}", keyframes, f"-threads:v:{i}", str(threads)]
+    return args
+
+
+def _audio_codec_args(info: SourceInfo, renditions: list[Rendition]) -> list[str]:
+    if not info.has_audio:
+        return []
+    acopy = _audio_copyable(info)
+    args = []
+    for i, r in enumerate(renditions):
+        if acopy:
+            args += [f"-c:a:{i}", "copy"]
+        else:
+            args += [f"-c:a:{i}", "aac", f"-b:a:{i}", str(r.audio_bitrate), f"-ac:a:{i}", "2"]
+    return args
+
+
+def _hls_args(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> list[str]:
     stream_map = " ".join(
         f"v:{i},a:{i},name:{r.label}" if info.has_audio else f"v:{i},name:{r.label}"
         for i, r in enumerate(renditions))
-    cmd += ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
+    return ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
             "-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
             "-hls_segment_filename", os.path.join(out_dir, "%v", "seg%03d.ts"),
             "-var_stream_map", stream_map, os.path.join(out_dir, "%v", "index.m3u8")]
-    return cmd
 
 
 def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None) -> list[str]:
@@ -223,7 +271,7 @@ def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None)
     n = max(1, min(24, int(info.fps or 24)))
     at = max(0.0, min(info.duration * 0.1, info.duration - (n / max(info.fps, 1.0)) - 0.1))
     return [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
-            "-ss", f"{at:.3f}", "-i", info.path, "-map", "0:v:0", "-an", "-sn",
+            "-ss", f"{at:.3f}", *input_args(info), "-map", "0:v:0", "-an", "-sn",
             "-vf", f"scale={tw}:{th}:flags=bicubic,setsar=1,thumbnail=n={n}",
             "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", dest]
 
@@ -231,13 +279,16 @@ def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None)
 def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
               info: SourceInfo | None = None,
               progress_cb: Callable[[int], None] | None = None,
+              heartbeat: Callable[[], None] | None = None,
               threads: int | None = None, timeout: float | None = None,
               ffmpeg: str | None = None) -> TranscodeResult:
     """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure).
 
     ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffrun.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
-    PROGRESS_KEEPALIVE). Raises TranscodeError (InvalidMedia for a source that is no video).
+    PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
+    and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
+    source that is no acceptable video.
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
@@ -245,21 +296,20 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     if os.path.lexists(out_dir):
         raise FileExistsError(f"output directory already exists: {out_dir}")
     if info is None:
-        info = probe(src)
+        info = probe(src, tick=heartbeat)
     elif info.path != src:
-        info = SourceInfo(**{**info.__dict__, "path": src})
+        info = dataclasses.replace(info, path=src)
     renditions = plan_renditions(info)
     cmd = build_command(info, out_dir, renditions, threads=threads, ffmpeg=ffmpeg)
     os.makedirs(out_dir)
     try:
         if progress_cb is not None:
             progress_cb(0)
-        run_ffmpeg(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline,
-                   min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE)
+        _run(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline)
         thumb = "thumbnail.jpg"
-        run_ffmpeg(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
+        _run(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
              duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
-        results = _finish(info, out_dir, renditions)
+        results = _finish(info, out_dir, renditions, tick=heartbeat)
         if progress_cb is not None:
             progress_cb(100)
     except BaseException:
@@ -272,10 +322,22 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
                            command=cmd, info=info)
 
 
-def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> list[RenditionResult]:
-    """Measure every media playlist, derive CODECS, write master.m3u8."""
+def _run(cmd: list[str], **kwargs) -> None:
+    """ffrun.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
+    try:
+        run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
+    except FFmpegFailed as exc:
+        raise TranscodeError(exc.message, transient=exc.transient) from exc
+
+
+def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
+            tick: Callable[[], None] | None = None) -> list[RenditionResult]:
+    """Measure every media playlist (calling ``tick()`` before each), derive CODECS, write
+    master.m3u8."""
     results, entries = [], []
     for r in renditions:
+        if tick is not None:
+            tick()
         rel = f"{r.label}/index.m3u8"
         path = os.path.join(out_dir, rel)
         if not os.path.exists(path):
