@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.videos_helpers import add_clip, dead_pid, row, strand
-from videoflix import cli
+from videoflix import tasks as queues
 from videoflix.videos import tasks
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def wait_until(predicate, seconds=60):
 
 
 def test_the_recovery_loop_is_started_in_every_worker_process(app, monkeypatch):
-    assert tasks.recover_on_process_start in cli._process_start_hooks
+    assert tasks.recover_on_process_start in queues._process_start_hooks
     started = []
     monkeypatch.setattr(tasks.RecoveryLoop, "start", lambda loop: started.append(loop.app))
     app.config["RECOVERY_INTERVAL"] = 60

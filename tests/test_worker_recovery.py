@@ -38,7 +38,7 @@ def queue_app(tmp_path):
     yield app
     with app.app_context():
         db.engine.dispose()
-    huey.flush()
+        huey.flush()
 
 
 @pytest.fixture

@@ -18,9 +18,6 @@ from videoflix.env import cpu_cores
 from videoflix.extensions import db
 
 log = logging.getLogger(__name__)
-# Declared where the queues are; re-exported for modules that register worker hooks through cli.
-on_worker_start = tasks.on_worker_start
-on_worker_process_start = tasks.on_worker_process_start
 
 
 @click.command("worker")

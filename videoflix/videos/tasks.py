@@ -15,9 +15,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from videoflix import cli
 from videoflix.extensions import db
-from videoflix.tasks import huey, task
+from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos import hls, state, storage
 from videoflix.videos.models import Video
 from videoflix.videos.probe import InvalidMedia, SourceInfo
@@ -199,7 +198,7 @@ def _queued_task_video_ids():
     return {t.args[0] for t in tasks if isinstance(t, transcode_video.task_class) and t.args}
 
 
-@cli.on_worker_start
+@on_worker_start
 def recover_on_worker_start(app):
     """When `flask worker` starts: videos whose worker died mid-job are queued again, and queued
     videos whose task was lost (enqueueing failed, the queue lost data) get a task again."""
@@ -236,7 +235,7 @@ class RecoveryLoop(threading.Thread):
                 log.exception("Recovery of dead workers' videos failed")
 
 
-@cli.on_worker_process_start
+@on_worker_process_start
 def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
     whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
