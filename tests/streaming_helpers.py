@@ -92,17 +92,6 @@ def copy_version(app, template, hls_dir):
     return target
 
 
-def video_row(app, video_id):
-    with app.app_context():
-        video = db.session.get(Video, video_id)
-        db.session.expunge(video)
-        return video
-
-
-def media_path(app, *parts):
-    return os.path.join(app.config["MEDIA_ROOT"], "hls", *parts)
-
-
 @pytest.fixture
 def count_queries(app):
     """with count_queries() as statements: ... -> the SQL statements run meanwhile."""

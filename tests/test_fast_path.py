@@ -18,9 +18,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
 from tests.conftest import PASSWORD
-from tests.streaming_helpers import media_path, video_row
+from tests.videos_helpers import media, row
 from videoflix import create_app
-from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS
+from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS, credentials
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.extensions import redis_client
 from videoflix.logs import RequestIdFilter
@@ -53,7 +53,7 @@ def paths(accel, app, auth, client, make_video):
     fast_path.wsgi_app = counted
     token = client.get_cookie("access_token").value
     video_id = make_video(labels=("480p", "720p"))
-    version = video_row(app, video_id).hls_dir.rsplit("/", 1)[1]
+    version = row(app, video_id)["hls_dir"].rsplit("/", 1)[1]
 
     class Paths:
         fast = Client(fast_path, app.response_class, use_cookies=False)
@@ -118,8 +118,8 @@ def test_the_fast_path_answers_exactly_as_flask(paths, caplog, accel, app, url, 
         assert fast.get_data() == b""
         assert fast.headers["X-Accel-Redirect"].endswith("/".join(file))
     else:
-        hls_dir = video_row(app, paths.video).hls_dir
-        with open(media_path(app, hls_dir, *file), "rb") as f:
+        hls_dir = row(app, paths.video)["hls_dir"]
+        with open(media(app, "hls", hls_dir, *file), "rb") as f:
             assert fast.get_data() == f.read()
 
 
@@ -190,11 +190,10 @@ def test_revoked_or_expired_tokens_stop_at_the_next_segment(paths, app, monkeypa
     headers = {"Cookie": f"access_token={paths.token}"}
     assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200 and paths.calls == []
 
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 31 * 60)
-    late = paths.fast.get(path, headers=headers, buffered=True)
+    with monkeypatch.context() as later:  # half an hour on, for the token checks only
+        later.setattr(credentials, "now", lambda: time.time() + 31 * 60)
+        late = paths.fast.get(path, headers=headers, buffered=True)
     assert late.status_code == 401 and late.get_json() == {"detail": "Token is expired."}
-    monkeypatch.setattr(time, "time", real_time)
 
     assert paths.fast.get(path, headers=headers, buffered=True).status_code == 200
     with app.app_context():
@@ -206,10 +205,10 @@ def test_revoked_or_expired_tokens_stop_at_the_next_segment(paths, app, monkeypa
 
 
 def test_a_symlink_or_a_replaced_version_is_flasks(paths, app):
-    hls_dir = video_row(app, paths.video).hls_dir
+    hls_dir = row(app, paths.video)["hls_dir"]
     path = f"/api/video/{paths.video}/480p/seg001.ts"
     headers = {"Cookie": f"access_token={paths.token}"}
-    target = media_path(app, hls_dir, "480p", "seg001.ts")
+    target = str(media(app, "hls", hls_dir, "480p", "seg001.ts"))
     os.replace(target, target + ".moved")
     os.symlink(target + ".moved", target)
     refused = paths.fast.get(path, headers=headers, buffered=True)

@@ -3,13 +3,14 @@
 Videos are real (tests/streaming_helpers.py: `make_video` copies a tiny HLS folder made by ffmpeg).
 """
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import m3u8
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
 
-from tests.streaming_helpers import media_path, video_row
+from tests.videos_helpers import media, row
 from videoflix.auth.sessions import _claims
 from videoflix.extensions import db
 from videoflix.videos.models import FAILED, PROCESSING, READY, Video
@@ -53,7 +54,7 @@ def test_list_ready_videos_newest_first_with_six_fields(client, auth, make_video
     created = datetime.fromisoformat(oldest["created_at"])
     assert created.utcoffset() == timedelta(0)
     assert abs(created - (now - timedelta(days=2))) < timedelta(seconds=1)
-    version = video_row(app, old).hls_dir.split("/")[1]
+    version = row(app, old)["hls_dir"].split("/")[1]
     assert oldest["thumbnail_url"] == f"http://localhost/api/video/{old}/thumbnail.jpg?v={version}"
     # The URL in the list is loadable as is (by the browser, with the cookie).
     image = client.get(oldest["thumbnail_url"])
@@ -85,7 +86,7 @@ def test_detail_of_a_ready_video(client, auth, make_video, app):
     response = client.get(f"/api/video/{video_id}/")
     assert response.status_code == 200
     body = response.get_json()
-    version = video_row(app, video_id).hls_dir.split("/")[1]
+    version = row(app, video_id)["hls_dir"].split("/")[1]
     assert body == {
         "id": video_id, "title": "Detail", "description": "A film.", "category": "Drama",
         "created_at": body["created_at"], "status": "ready", "progress": 100, "duration": 3.0,
@@ -116,11 +117,11 @@ def test_detail_hides_unready_videos_from_users_but_not_staff(client, make_user,
 
 def test_master_playlist_is_the_transcoders_file_with_resolvable_uris(client, auth, make_video, app):
     video_id = make_video(labels=("480p", "720p"))
-    hls_dir = video_row(app, video_id).hls_dir
+    hls_dir = row(app, video_id)["hls_dir"]
     response = client.get(f"/api/video/{video_id}/master.m3u8")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.apple.mpegurl"
-    with open(media_path(app, hls_dir, "master.m3u8"), "rb") as f:
+    with open(media(app, "hls", hls_dir, "master.m3u8"), "rb") as f:
         assert response.data == f.read()  # the file as written, not rebuilt from the row
     master = m3u8.loads(response.get_data(as_text=True))
     assert master.is_variant
@@ -129,27 +130,27 @@ def test_master_playlist_is_the_transcoders_file_with_resolvable_uris(client, au
     assert [p.stream_info.bandwidth for p in master.playlists] == [200_000, 400_000]
     assert [p.stream_info.frame_rate for p in master.playlists] == [10.0, 10.0]
     for playlist in master.playlists:
-        media = client.get(f"/api/video/{video_id}/{playlist.uri}")
-        assert media.status_code == 200 and media.mimetype == "application/vnd.apple.mpegurl"
+        answer = client.get(f"/api/video/{video_id}/{playlist.uri}")
+        assert answer.status_code == 200 and answer.mimetype == "application/vnd.apple.mpegurl"
     # A version without its master (never published that way) is a 404, like any missing file.
-    os.remove(media_path(app, hls_dir, "master.m3u8"))
+    os.remove(media(app, "hls", hls_dir, "master.m3u8"))
     missing = client.get(f"/api/video/{video_id}/master.m3u8")
     assert missing.status_code == 404 and missing.get_json() == {"detail": "Not found."}
 
 
 def test_media_playlist_and_segments_with_and_without_slash(client, auth, make_video, app):
     video_id = make_video()
-    hls_dir = video_row(app, video_id).hls_dir
+    hls_dir = row(app, video_id)["hls_dir"]
     response = client.get(f"/api/video/{video_id}/720p/index.m3u8")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
-    with open(media_path(app, hls_dir, "720p", "index.m3u8"), "rb") as f:
+    with open(media(app, "hls", hls_dir, "720p", "index.m3u8"), "rb") as f:
         assert response.data == f.read()
     playlist = m3u8.loads(response.get_data(as_text=True))
     uris = [s.uri for s in playlist.segments]
     assert uris == ["seg000.ts", "seg001.ts", "seg002.ts"]
     for uri in uris:
-        with open(media_path(app, hls_dir, "720p", uri), "rb") as f:
+        with open(media(app, "hls", hls_dir, "720p", uri), "rb") as f:
             expected = f.read()
         for url in (f"/api/video/{video_id}/720p/{uri}", f"/api/video/{video_id}/720p/{uri}/"):
             segment = client.get(url)
@@ -213,7 +214,7 @@ def test_bearer_header_works_and_expired_or_revoked_tokens_stop_the_stream(clien
 
 def test_thumbnail_is_a_cacheable_same_site_jpeg(client, auth, make_video, app):
     video_id = make_video()
-    hls_dir = video_row(app, video_id).hls_dir
+    hls_dir = row(app, video_id)["hls_dir"]
     url = client.get(f"/api/video/{video_id}/").get_json()["thumbnail_url"]
     response = client.get(url)
     assert response.status_code == 200
@@ -221,7 +222,7 @@ def test_thumbnail_is_a_cacheable_same_site_jpeg(client, auth, make_video, app):
     assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert response.headers["Cache-Control"] == "private, max-age=31536000, immutable"
     assert {"Cookie", "Authorization"} <= set(response.vary)
-    with open(media_path(app, hls_dir, "thumbnail.jpg"), "rb") as f:
+    with open(media(app, "hls", hls_dir, "thumbnail.jpg"), "rb") as f:
         assert response.data == f.read()
     # Without (or with an old) version the same bytes come back, but must be revalidated.
     stale = client.get(f"/api/video/{video_id}/thumbnail.jpg?v=old")
@@ -254,11 +255,10 @@ def test_a_cached_token_is_still_refused_once_revoked_or_expired(client, make_us
     assert client.get(url, headers=bearer).status_code == 200
     assert token in app.extensions[credentials.CACHE_KEY]
 
-    real_time = credentials.time.time
-    monkeypatch.setattr(credentials.time, "time", lambda: real_time() + 31 * 60)
-    late = client.get(url, headers=bearer)
+    with monkeypatch.context() as later:  # half an hour on, for the token checks only
+        later.setattr(credentials, "now", lambda: time.time() + 31 * 60)
+        late = client.get(url, headers=bearer)
     assert late.status_code == 401 and late.get_json() == {"detail": "Token is expired."}
-    monkeypatch.setattr(credentials.time, "time", real_time)
 
     with app.app_context():
         revoke_all_for_user(user_id)  # what a password reset or a deactivation does

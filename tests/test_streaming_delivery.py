@@ -4,7 +4,8 @@ import os
 import pytest
 from sqlalchemy import update
 
-from tests.streaming_helpers import copy_version, media_path, video_row
+from tests.streaming_helpers import copy_version
+from tests.videos_helpers import media, row
 from videoflix.extensions import db
 from videoflix.videos.models import PROCESSING, Video
 
@@ -24,7 +25,7 @@ def segment_url(video_id, name="seg001.ts", label="480p"):
 # --- HTTP caching and ranges ----------------------------------------------------------------------
 
 def version_of(app, video_id):
-    return video_row(app, video_id).hls_dir.rsplit("/", 1)[1]
+    return row(app, video_id)["hls_dir"].rsplit("/", 1)[1]
 
 
 def test_segment_of_the_current_version_is_private_immutable_with_validators(client, video, app):
@@ -50,11 +51,11 @@ def test_segment_of_the_current_version_is_private_immutable_with_validators(cli
 @pytest.mark.parametrize("query", ["", "?v=", "?v=oldversion", "?x=1"])
 def test_segment_without_the_current_version_revalidates(client, video, app, query):
     """A URL a re-transcode may reuse for other bytes is never immutable: the browser asks again."""
-    hls_dir = video_row(app, video).hls_dir
+    hls_dir = row(app, video)["hls_dir"]
     response = client.get(segment_url(video) + query)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-cache"
-    with open(media_path(app, hls_dir, "480p", "seg001.ts"), "rb") as f:
+    with open(media(app, "hls", hls_dir, "480p", "seg001.ts"), "rb") as f:
         assert response.data == f.read()
     etag = response.headers["ETag"]
     again = client.get(segment_url(video) + query, headers={"If-None-Match": etag})
@@ -81,8 +82,8 @@ def test_playlists_revalidate(client, video, path):
 
 
 def test_range_requests(client, video, app):
-    hls_dir = video_row(app, video).hls_dir
-    with open(media_path(app, hls_dir, "480p", "seg001.ts"), "rb") as f:
+    hls_dir = row(app, video)["hls_dir"]
+    with open(media(app, "hls", hls_dir, "480p", "seg001.ts"), "rb") as f:
         data = f.read()
     size = len(data)
     part = client.get(segment_url(video), headers={"Range": "bytes=100-299"})
@@ -103,14 +104,14 @@ def test_range_requests(client, video, app):
 @pytest.fixture
 def planted(app, video):
     """Secret files where a traversal would land: uploads/, work/, and the hls version folder."""
-    hls_dir = video_row(app, video).hls_dir
-    media = app.config["MEDIA_ROOT"]
+    hls_dir = row(app, video)["hls_dir"]
+    media_root = app.config["MEDIA_ROOT"]
     paths = [
-        os.path.join(media, "uploads", "source.mp4"),
-        os.path.join(media, "uploads", "seg000.ts"),
-        os.path.join(media, "work", hls_dir, "480p", "seg000.ts"),
-        os.path.join(media, "work", "index.m3u8"),
-        os.path.join(media, "hls", hls_dir, "480p", "seg.ts"),
+        os.path.join(media_root, "uploads", "source.mp4"),
+        os.path.join(media_root, "uploads", "seg000.ts"),
+        os.path.join(media_root, "work", hls_dir, "480p", "seg000.ts"),
+        os.path.join(media_root, "work", "index.m3u8"),
+        os.path.join(media_root, "hls", hls_dir, "480p", "seg.ts"),
     ]
     for path in paths:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -154,14 +155,14 @@ def test_traversal_never_reaches_uploads_or_work(client, planted, video, path):
 
 
 def test_symlinks_inside_the_media_folder_are_not_followed(client, planted, video, app):
-    media = app.config["MEDIA_ROOT"]
-    label_dir = media_path(app, planted, "480p")
-    os.symlink(os.path.join(media, "uploads", "source.mp4"), os.path.join(label_dir, "seg777.ts"))
+    media_root = app.config["MEDIA_ROOT"]
+    label_dir = media(app, "hls", planted, "480p")
+    os.symlink(os.path.join(media_root, "uploads", "source.mp4"), os.path.join(label_dir, "seg777.ts"))
     os.symlink("/etc/passwd", os.path.join(label_dir, "seg778.ts"))
     # A whole rendition folder pointing at work/ (720p is listed in the row's renditions).
-    rendition = media_path(app, planted, "720p")
+    rendition = str(media(app, "hls", planted, "720p"))
     os.rename(rendition, rendition + ".real")
-    os.symlink(os.path.join(media, "work", planted, "480p"), rendition)
+    os.symlink(os.path.join(media_root, "work", planted, "480p"), rendition)
     for url in (segment_url(video, "seg777.ts"), segment_url(video, "seg778.ts") + "/",
                 segment_url(video, "seg000.ts", "720p"), f"/api/video/{video}/720p/index.m3u8"):
         response = client.get(url)
@@ -171,7 +172,7 @@ def test_symlinks_inside_the_media_folder_are_not_followed(client, planted, vide
 
 
 def test_symlinked_thumbnail_is_refused(client, planted, video, app):
-    thumb = media_path(app, planted, "thumbnail.jpg")
+    thumb = media(app, "hls", planted, "thumbnail.jpg")
     os.remove(thumb)
     os.symlink(os.path.join(app.config["MEDIA_ROOT"], "uploads", "source.mp4"), thumb)
     response = client.get(f"/api/video/{video}/thumbnail.jpg")
@@ -203,7 +204,7 @@ def test_a_new_version_from_another_process_is_found_when_the_old_files_go(clien
     import shutil
 
 
-    old = video_row(app, video).hls_dir
+    old = row(app, video)["hls_dir"]
     assert client.get(segment_url(video)).status_code == 200
     new = f"{video}/newversion"
     copy_version(app, hls_template, new)
@@ -211,28 +212,28 @@ def test_a_new_version_from_another_process_is_found_when_the_old_files_go(clien
         # A Core UPDATE fires no ORM events: like a commit made by the transcoding worker.
         db.session.execute(update(Video).where(Video.id == video).values(hls_dir=new))
         db.session.commit()
-    shutil.rmtree(media_path(app, old))
+    shutil.rmtree(media(app, "hls", old))
     response = client.get(segment_url(video))
     assert response.status_code == 200
-    with open(media_path(app, new, "480p", "seg001.ts"), "rb") as f:
+    with open(media(app, "hls", new, "480p", "seg001.ts"), "rb") as f:
         assert response.data == f.read()
 
 
 def test_a_segment_of_a_version_published_by_another_process_is_that_versions(client, video, app, hls_template):
     """A playlist from another process names ?v=<new>; this process's cached entry is older."""
 
-    old = video_row(app, video).hls_dir
+    old = row(app, video)["hls_dir"]
     assert client.get(segment_url(video)).status_code == 200  # caches the old version
     new = f"{video}/newversion"
     copy_version(app, hls_template, new)
-    with open(media_path(app, new, "480p", "seg001.ts"), "ab") as f:
+    with open(media(app, "hls", new, "480p", "seg001.ts"), "ab") as f:
         f.write(b"\x47" + bytes(187))  # the new version's bytes differ
     with app.app_context():
         db.session.execute(update(Video).where(Video.id == video).values(hls_dir=new))  # no ORM events
         db.session.commit()
     response = client.get(segment_url(video) + "?v=newversion")
     assert response.status_code == 200 and response.headers["Cache-Control"] == IMMUTABLE
-    with open(media_path(app, new, "480p", "seg001.ts"), "rb") as f:
+    with open(media(app, "hls", new, "480p", "seg001.ts"), "rb") as f:
         assert response.data == f.read()
     # An old playlist's URL (the old files are not deleted yet) gets the current bytes, revalidated.
     stale = client.get(segment_url(video) + f"?v={old.split('/')[1]}")
@@ -257,7 +258,7 @@ def accel_config(app_config):
 ])
 def test_accel_redirect_headers(accel_config, client, video, app, path, kind, cache):
     """nginx keeps the app's Cache-Control on an X-Accel-Redirect: the app decides it."""
-    hls_dir = video_row(app, video).hls_dir
+    hls_dir = row(app, video)["hls_dir"]
     response = client.get(f"/api/video/{video}/" + path.format(version=version_of(app, video)))
     assert response.status_code == 200
     assert response.data == b""
@@ -275,7 +276,7 @@ def test_accel_redirect_thumbnail_and_refusals(accel_config, client, planted, vi
     assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert response.headers["Cache-Control"] == IMMUTABLE
     os.symlink(os.path.join(app.config["MEDIA_ROOT"], "uploads", "source.mp4"),
-               media_path(app, planted, "480p", "seg555.ts"))
+               media(app, "hls", planted, "480p", "seg555.ts"))
     for path in TRAVERSALS[:8] + ["{id}/480p/seg555.ts", "{id}/1080p/seg000.ts"]:
         refused = client.get("/api/video/" + path.format(id=video, hls=planted))
         assert refused.status_code == 404 and "X-Accel-Redirect" not in refused.headers

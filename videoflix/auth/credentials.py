@@ -96,11 +96,16 @@ def verified_tokens(app):
     return app.extensions.setdefault(CACHE_KEY, {})
 
 
+def now():
+    """The time cached tokens are checked against (seconds since the epoch); tests move it here."""
+    return time.time()
+
+
 def cached_payload(app, token):
     """The payload of a token this process has verified before and that has not expired, else
     None (revocation still to be checked by the caller): the fast path's shortcut."""
     payload = verified_tokens(app).get(token) if token else None
-    return payload if payload is not None and payload["exp"] > time.time() else None
+    return payload if payload is not None and payload["exp"] > now() else None
 
 
 def verified_payload(token):
@@ -117,7 +122,7 @@ def verified_payload(token):
         if len(cache) >= CACHE_SIZE:
             cache.clear()  # bounded; refilling costs one decode per token
         cache[token] = payload
-    if payload["exp"] <= time.time():
+    if payload["exp"] <= now():
         raise APIError(401, EXPIRED_TOKEN)
     if is_revoked(payload):
         raise APIError(401, REVOKED_TOKEN)
