@@ -5,9 +5,8 @@ Revises: 5f46ae9300b2
 Create Date: 2026-11-30 16:40:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7c1e2a9d4b10'
