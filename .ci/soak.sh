@@ -50,7 +50,7 @@ from pathlib import Path
 
 from videoflix import create_app
 from videoflix.auth import sessions
-from videoflix.auth.routes import create_user
+from videoflix.auth.users import create_user
 from videoflix.extensions import db
 from videoflix.videos.ffrun import ffmpeg_exe
 from videoflix.videos.models import READY, Video
