@@ -5,60 +5,30 @@ task goes back on the queue, where the next worker picks it up. The worker logs 
 carry the task when LOG_JSON is set.
 """
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.worker_app import busy_job, slow_job, worker_config
-from videoflix import create_app
+from tests import workers
+from tests.worker_app import busy_job, slow_job
+from tests.workers import kill_group, queue_app
 from videoflix.auth.emails import deliver_email
-from videoflix.extensions import db
 from videoflix.tasks import QUEUES, queue_of
 
-ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def queue(tmp_path):
-    """An app bound to a fresh SQLite database and queue file, as the worker subprocess will be."""
-    config = worker_config(
-        f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"), str(tmp_path / "media")
-    )
-    app = create_app({"TESTING": True, "HUEY_IMMEDIATE": False, **config})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    for name in QUEUES:
-        queue_of(app, name).flush()
+    with queue_app(tmp_path) as app:
+        yield app
 
 
 def start_worker(app, tmp_path, name):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOFLIX_", "FLASK_")) and k not in {
-        "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "DB_NAME"}}
-    env.update(
-        WORKER_TEST_DB=app.config["SQLALCHEMY_DATABASE_URI"],
-        WORKER_TEST_QUEUE=app.config["HUEY_FILE"],
-        WORKER_TEST_MEDIA=app.config["MEDIA_ROOT"],
-        VIDEOFLIX_ENV="development",
-        LOG_JSON="1",
-        PYTHONPATH=str(ROOT),
-    )
-    with open(tmp_path / f"{name}.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "tests.worker_app:make_app", "worker", "--workers", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    proc.log_path = tmp_path / f"{name}.log"
-    return proc
+    return workers.start_worker(app, tmp_path, name, LOG_JSON="1")
 
 
 def wait_for(predicate, proc, what):
@@ -69,15 +39,8 @@ def wait_for(predicate, proc, what):
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    kill_all(proc)
+    kill_group(proc)
     pytest.fail(f"gave up waiting for {what}; worker log:\n{proc.log_path.read_text()}")
-
-
-def kill_all(proc):
-    """SIGKILL the worker and every process it started (its session): Huey's process workers
-    outlive a parent killed alone."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def stop(proc, sig):
@@ -85,7 +48,7 @@ def stop(proc, sig):
     try:
         return proc.wait(timeout=WAIT_SECONDS)
     except subprocess.TimeoutExpired:
-        kill_all(proc)
+        kill_group(proc)
         pytest.fail(f"worker did not exit after {sig!r}; log:\n{proc.log_path.read_text()}")
 
 

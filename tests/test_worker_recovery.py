@@ -4,41 +4,26 @@ Without any restart, the survivor's recovery loop sees the dead claim and the vi
 (within TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL; here: the pid is gone on this host, so one
 RECOVERY_INTERVAL)."""
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from tests import workers
 from tests.videos_helpers import row
-from tests.worker_app import worker_config
-from videoflix import create_app
-from videoflix.extensions import db
-from videoflix.tasks import huey
+from tests.workers import kill_group
 from videoflix.videos import uploads
 from videoflix.videos.ffrun import ffmpeg_exe
 from videoflix.videos.tasks import queue_transcode
 
-ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 90  # a bound on waiting, not a timing assertion
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def queue_app(tmp_path):
-    """An app bound to a fresh SQLite database and queue file, as the worker subprocesses are."""
-    config = worker_config(f"sqlite:///{tmp_path / 'db.sqlite3'}", str(tmp_path / "queue.sqlite3"),
-                           str(tmp_path / "media"))
-    app = create_app({"TESTING": True, "HUEY_IMMEDIATE": False, **config})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-        huey.flush()
+    with workers.queue_app(tmp_path) as app:
+        yield app
 
 
 @pytest.fixture
@@ -51,22 +36,8 @@ def slow_ffmpeg(tmp_path):
 
 
 def start_worker(app, tmp_path, name, ffmpeg, recovery_interval):
-    """`flask worker` in its own session (so its worker processes die with it on killpg)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOFLIX_", "FLASK_")) and k not in {
-        "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "DB_NAME"}}
-    env.update(
-        WORKER_TEST_DB=app.config["SQLALCHEMY_DATABASE_URI"], WORKER_TEST_QUEUE=app.config["HUEY_FILE"],
-        WORKER_TEST_MEDIA=app.config["MEDIA_ROOT"], VIDEOFLIX_ENV="development", PYTHONPATH=str(ROOT),
-        FFMPEG_BINARY=ffmpeg, RECOVERY_INTERVAL=str(recovery_interval), TRANSCODE_STALE_SECONDS="15",
-    )
-    log_path = tmp_path / f"{name}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "tests.worker_app:make_app", "worker", "--workers", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    proc.log_path = log_path
-    return proc
+    return workers.start_worker(app, tmp_path, name, FFMPEG_BINARY=ffmpeg, RECOVERY_INTERVAL=str(recovery_interval),
+                                TRANSCODE_STALE_SECONDS="15")
 
 
 def wait_for(predicate, workers, what):
@@ -77,14 +48,6 @@ def wait_for(predicate, workers, what):
         time.sleep(0.1)
     logs = "\n".join(f"--- {w.log_path.name}\n{w.log_path.read_text()}" for w in workers)
     pytest.fail(f"gave up waiting for {what}; worker logs:\n{logs}")
-
-
-def kill_group(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def test_a_worker_killed_mid_transcode_is_taken_over_without_a_restart(queue_app, tmp_path, slow_ffmpeg,
