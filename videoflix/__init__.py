@@ -12,6 +12,10 @@ from videoflix.errors import register_error_handlers
 from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
 from videoflix.videos.fastpath import SegmentFastPath
 
+TUS_EXPOSED_HEADERS = ["Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata",
+                       "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
+                       "Tus-Checksum-Algorithm", "Video-Id"]
+
 
 def create_app(config=None):
     """Build the application.
@@ -64,6 +68,9 @@ def register_extensions(app):
         # Vary: Origin on every answer, whatever was asked); JSON answers are never stored.
         always_send=False,
         vary_header=False,
+        # tus clients (the back office's tus-js-client) read these (videos/tus_routes.py); any
+        # request header is allowed (flask-cors's default echoes what the preflight asks for).
+        expose_headers=TUS_EXPOSED_HEADERS,
     )
     tasks.init_app(app)
     security.init_app(app)
