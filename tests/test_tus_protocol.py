@@ -249,3 +249,27 @@ def test_creation_with_upload_completes_a_video(client, app, staff, clip_720p):
     assert upload_row(app, upload_id)["video_id"] == video_id and not scratch(app, upload_id).exists()
     again = patch(client, staff, response.headers["Location"], len(body), b"")
     assert again.status_code == 204 and again.headers["Video-Id"] == str(video_id)
+
+
+def test_the_worker_sweeps_at_start_and_every_15_minutes_and_so_does_the_cli(client, app, staff, runner):
+    from videoflix.tasks import _worker_start_hooks, queue_of
+
+    locations = [create(client, staff, 4).headers["Location"] for _ in range(3)]
+    with app.app_context():
+        for upload in db.session.execute(db.select(TusUpload)).scalars():
+            upload.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+        due = {t.name for t in queue_of(app).read_periodic(datetime(2026, 11, 30, 17, 15))}
+        assert any(name.endswith("sweep_expired_uploads") for name in due)
+        assert not queue_of(app).read_periodic(datetime(2026, 11, 30, 17, 16))
+    assert tus.sweep_on_worker_start in _worker_start_hooks
+    task = tus.sweep_expired_uploads.bound(app).s()
+    queue_of(app).execute(task)  # as the worker runs it: no app context around it
+    assert all(upload_row(app, id_of(location)) is None for location in locations)
+    location = create(client, staff, 4).headers["Location"]
+    with app.app_context():
+        db.session.get(TusUpload, id_of(location)).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    result = runner.invoke(args=["tus", "sweep"])
+    assert result.output == "1 expired upload(s) deleted.\n"
+    assert not scratch(app, id_of(location)).exists()

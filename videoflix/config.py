@@ -158,10 +158,9 @@ class Config:
     MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 8192 * 4320)
     MAX_UPLOAD_SECONDS = env_int("MAX_UPLOAD_SECONDS", 4 * 3600)
     # Resumable uploads (tus, /api/uploads/): an unfinished upload expires this long after its
-    # last write (Upload-Expires); the worker sweeps expired ones every TUS_SWEEP_MINUTES. A
-    # request's lock on an upload lapses this long after its holder last wrote (a dead process).
+    # last write (Upload-Expires); the worker sweeps expired ones (at its start, then every 15
+    # minutes). A request's lock on an upload lapses this long after its holder last wrote.
     TUS_EXPIRE_SECONDS = env_int("TUS_EXPIRE_SECONDS", 24 * 3600)
-    TUS_SWEEP_MINUTES = env_int("TUS_SWEEP_MINUTES", 15)
     TUS_LOCK_SECONDS = env_int("TUS_LOCK_SECONDS", 60)
     # Every worker drops the claims of dead workers this often (seconds), and a claim whose
     # heartbeat is older than TRANSCODE_STALE_SECONDS counts as dead wherever its worker ran

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from huey import crontab
 from sqlalchemy import delete, or_, select, update
 from werkzeug.exceptions import ClientDisconnected
 
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
+from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos import storage, uploads
 from videoflix.videos.tasks import queue_transcode
 from videoflix.videos.tus_models import DONE, TusUpload
@@ -358,6 +360,18 @@ def sweep_expired(now=None):
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired
+
+
+@periodic_task(crontab(minute="*/15"))
+def sweep_expired_uploads():
+    """The worker's scheduler runs the sweep every 15 minutes (in a fresh app context)."""
+    sweep_expired()
+
+
+@on_worker_start
+def sweep_on_worker_start(app):
+    with app.app_context():
+        sweep_expired()
 
 
 def _scratch_folders():

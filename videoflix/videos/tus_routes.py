@@ -4,6 +4,7 @@ Routes only read headers and answer them; the protocol's rules are in videoflix.
 Successful answers are tus's (201/204, headers, no body); errors are the app's JSON envelope.
 Every answer carries Tus-Resumable and Cache-Control: no-store.
 """
+import click
 from flask import Blueprint, make_response, request, url_for
 from flask_jwt_extended import get_jwt_identity, jwt_required
 from werkzeug.http import http_date
@@ -137,6 +138,12 @@ def terminate(upload_id):
     """termination: the upload and its bytes are gone (a finished upload's video stays)."""
     tus.terminate(tus.find(upload_id, _staff_id()))
     return _answer(204, {})
+
+
+@bp.cli.command("sweep")
+def sweep_command():
+    """Delete expired resumable uploads (rows and scratch files) now; the worker does it every 15 min."""
+    click.echo(f"{len(tus.sweep_expired())} expired upload(s) deleted.")
 
 
 def init_app(app):
