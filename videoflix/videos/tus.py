@@ -91,6 +91,7 @@ class Written:
 
     offset: int
     video_id: int | None = None
+    expires: datetime | None = None  # the new Upload-Expires of an unfinished upload
 
 
 def max_size():
@@ -210,11 +211,13 @@ def terminate(upload):
 
 class locked:
     """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
-    request holds it); `lock.refresh()` proves the holder alive (UploadLocked once it lost it)."""
+    request holds it); `lock.refresh()` proves the holder alive (UploadLocked once it lost it);
+    `lock.on_release` are column values written with the release."""
 
     def __init__(self, upload_id):
         self.upload_id, self.token = upload_id, secrets.token_hex(16)
         self.refreshed = 0.0
+        self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
     def _claim(self, *conditions):
         now = utcnow()
@@ -241,7 +244,7 @@ class locked:
         db.session.rollback()  # a failed statement must not keep the release from running
         db.session.execute(update(TusUpload).where(TusUpload.id == self.upload_id,
                                                    TusUpload.locked_by == self.token)
-                           .values(locked_by=None, locked_at=None))
+                           .values(locked_by=None, locked_at=None, **self.on_release))
         db.session.commit()
 
 
@@ -265,10 +268,9 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
             return Written(upload.length, upload.video_id)
         length = upload.length
         new_offset = _append(data_path(upload_id), stream, offset, length - offset, content_length, checksum, lock)
-        upload.expires_at = expires_from()
-        db.session.commit()
         if new_offset < length:
-            return Written(new_offset)
+            lock.on_release["expires_at"] = expires = expires_from()
+            return Written(new_offset, expires=expires)
         return Written(new_offset, _complete(upload))
 
 

@@ -71,7 +71,8 @@ def _allow_upload_body():
 
 
 def _write_headers(written):
-    return {"Upload-Offset": written.offset, "Video-Id": written.video_id}
+    return {"Upload-Offset": written.offset, "Video-Id": written.video_id,
+            "Upload-Expires": written.expires and http_date(written.expires)}
 
 
 @bp.route("/", methods=["OPTIONS"])
@@ -128,8 +129,7 @@ def append(upload_id):
     offset = tus.parse_length(request.headers.get("Upload-Offset"))
     _allow_upload_body()
     written = tus.write(found, request.stream, offset, **_body_options())
-    expires = None if written.video_id else http_date(found.expires_at)
-    return _answer(204, {**_write_headers(written), "Upload-Expires": expires})
+    return _answer(204, _write_headers(written))
 
 
 @bp.delete(UPLOAD_URL)
