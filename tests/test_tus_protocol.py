@@ -278,3 +278,23 @@ def test_the_worker_sweeps_at_start_and_every_15_minutes_and_so_does_the_cli(cli
     result = runner.invoke(args=["tus", "sweep"])
     assert result.output == "1 expired upload(s) deleted.\n"
     assert not scratch(app, id_of(location)).exists()
+
+
+def test_the_lock_holds_while_the_finished_file_is_probed(client, app, staff, clip_720p, monkeypatch):
+    """Completion (copy into the store, probe) may outlast TUS_LOCK_SECONDS: a retried last PATCH
+    meanwhile must get 423, never make a second video."""
+    app.config["TUS_LOCK_SECONDS"] = 0  # any lock not held ahead lapses at once
+    body = clip_720p.read_bytes()
+    location = create(client, staff, len(body)).headers["Location"]
+    accept, seen = tus.uploads.accept, []
+
+    def accept_while_another_request_tries(*args, **kwargs):
+        with pytest.raises(tus.UploadLocked):
+            tus.locked(id_of(location)).__enter__()
+        seen.append(True)
+        return accept(*args, **kwargs)
+
+    monkeypatch.setattr(tus.uploads, "accept", accept_while_another_request_tries)
+    response = patch(client, staff, location, 0, body)
+    assert response.status_code == 204 and seen == [True]
+    assert upload_row(app, id_of(location))["locked_by"] is None

@@ -49,6 +49,7 @@ CHECKSUM_ALGORITHMS = "sha1"
 METADATA_KEYS = ("filename", "title", "description", "category")
 CHUNK = 1024 * 1024
 LOCK_REFRESH_SECONDS = 5
+COMPLETION_SECONDS = 3600
 UPLOAD_ID = re.compile("[0-9a-f]{32}")  # secrets.token_hex(16): also keeps paths in the scratch root
 
 
@@ -219,11 +220,10 @@ class locked:
         self.refreshed = 0.0
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
-    def _claim(self, *conditions):
-        now = utcnow()
+    def _claim(self, *conditions, ahead=0):
         result = db.session.execute(
             update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
-            .values(locked_by=self.token, locked_at=now)
+            .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
         )
         db.session.commit()
         self.refreshed = time.monotonic()
@@ -238,6 +238,11 @@ class locked:
     def refresh(self):
         stale = time.monotonic() - self.refreshed >= LOCK_REFRESH_SECONDS
         if stale and not self._claim(TusUpload.locked_by == self.token):
+            raise UploadLocked("The upload's lock was lost.")
+
+    def hold(self, seconds):
+        """Keep the lock for `seconds` more without refreshing it (the completion's probe)."""
+        if not self._claim(TusUpload.locked_by == self.token, ahead=seconds):
             raise UploadLocked("The upload's lock was lost.")
 
     def __exit__(self, *exc):
@@ -271,6 +276,9 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
+        # Receiving the file into the store and probing it can take minutes for a long film: the
+        # lock must not lapse meanwhile, or a retried PATCH would make a second video of it.
+        lock.hold(COMPLETION_SECONDS)
         return Written(new_offset, _complete(upload))
 
 
