@@ -17,8 +17,6 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
   worker) deletes their rows and scratch files.
 """
-import base64
-import binascii
 import hashlib
 import logging
 import os
@@ -39,6 +37,7 @@ from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos import storage, uploads
 from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tus_headers import TusError
 from videoflix.videos.tus_models import DONE, TusUpload
 
 log = logging.getLogger(__name__)
@@ -46,23 +45,10 @@ log = logging.getLogger(__name__)
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUM_ALGORITHMS = "sha1"
-METADATA_KEYS = ("filename", "title", "description", "category")
 CHUNK = 1024 * 1024
 LOCK_REFRESH_SECONDS = 5
 COMPLETION_SECONDS = 3600
 UPLOAD_ID = re.compile("[0-9a-f]{32}")  # secrets.token_hex(16): also keeps paths in the scratch root
-
-
-class TusError(Exception):
-    """A request the protocol refuses: `status` and a sentence (the routes answer them as JSON)."""
-
-    status = 400
-
-    def __init__(self, detail, status=None, payload=None):
-        super().__init__(detail)
-        self.detail, self.payload = detail, payload
-        if status is not None:
-            self.status = status
 
 
 class UploadLocked(TusError):
@@ -119,48 +105,6 @@ def current_offset(upload_id):
 
 def expires_from(now=None):
     return (now or utcnow()) + timedelta(seconds=current_app.config["TUS_EXPIRE_SECONDS"])
-
-
-# ------------------------------------------------------------------------------------ headers
-
-def parse_length(value):
-    """Upload-Length / Upload-Offset: a non-negative integer (TusError 400 otherwise)."""
-    if value is None or not value.isdigit() or len(value) > 19:
-        raise TusError("A non-negative integer is required.")
-    return int(value)
-
-
-def parse_metadata(header):
-    """Upload-Metadata: comma-separated `key base64value` (value optional) -> {key: text}.
-
-    Raises TusError(400) for a malformed pair, a value that is not base64 UTF-8, or a duplicate key.
-    """
-    metadata = {}
-    for pair in filter(None, (p.strip() for p in (header or "").split(","))):
-        key, _, value = pair.partition(" ")
-        if not key or " " in value.strip() or key in metadata:
-            raise TusError("Upload-Metadata must be comma-separated pairs of a key and a base64 value.")
-        try:
-            metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise TusError(f"Upload-Metadata: the value of {key!r} is not base64-encoded UTF-8.") from None
-    return metadata
-
-
-def parse_checksum(header):
-    """Upload-Checksum `sha1 <base64 digest>` -> the digest bytes, or None without the header."""
-    if header is None:
-        return None
-    algorithm, _, value = header.strip().partition(" ")
-    if algorithm.lower() != "sha1":
-        raise TusError("Unsupported checksum algorithm (Tus-Checksum-Algorithm: sha1).")
-    try:
-        digest = base64.b64decode(value.strip(), validate=True)
-    except binascii.Error:
-        digest = b""
-    if len(digest) != hashlib.sha1().digest_size:
-        raise TusError("Upload-Checksum: the sha1 digest is not valid base64.")
-    return digest
 
 
 # ------------------------------------------------------------------------------------ rows
@@ -392,9 +336,3 @@ def _scratch_folders():
 def _older_than_expiry(folder, now):
     modified = datetime.fromtimestamp(folder.stat().st_mtime, now.tzinfo)
     return now - modified > timedelta(seconds=current_app.config["TUS_EXPIRE_SECONDS"])
-
-
-def metadata_response_fields(upload):
-    """Upload-Metadata for HEAD: the stored fields again, base64-encoded."""
-    return ",".join(f"{k} {base64.b64encode(str(v).encode()).decode()}"
-                    for k, v in upload.upload_metadata.items() if k in METADATA_KEYS)

@@ -13,6 +13,7 @@ from videoflix.auth import current_account
 from videoflix.auth.credentials import VARY
 from videoflix.errors import APIError, error_response
 from videoflix.videos import tus, uploads
+from videoflix.videos.tus_headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
 
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 
@@ -36,7 +37,7 @@ def _tus_headers(response):
     return response
 
 
-@bp.errorhandler(tus.TusError)
+@bp.errorhandler(TusError)
 def _tus_error(error):
     headers = {"Tus-Version": tus.VERSION} if error.status == 412 else None
     return error_response(error.status, error.detail, payload=error.payload, headers=headers)
@@ -90,9 +91,9 @@ def create():
     """creation (+ creation-with-upload when the body is application/offset+octet-stream)."""
     owner_id = _staff_id()
     if "Upload-Defer-Length" in request.headers:
-        raise tus.TusError("Upload-Defer-Length is not supported: send Upload-Length.")
-    length = tus.parse_length(request.headers.get("Upload-Length"))
-    upload = tus.create(owner_id, length, tus.parse_metadata(request.headers.get("Upload-Metadata")))
+        raise TusError("Upload-Defer-Length is not supported: send Upload-Length.")
+    length = parse_length(request.headers.get("Upload-Length"))
+    upload = tus.create(owner_id, length, parse_metadata(request.headers.get("Upload-Metadata")))
     headers = {"Location": url_for(".upload", upload_id=upload.id, _external=True),
                "Upload-Expires": http_date(upload.expires_at)}
     if request.mimetype == OFFSET_STREAM:
@@ -103,7 +104,7 @@ def create():
 
 def _body_options():
     return {"content_length": request.content_length,
-            "checksum": tus.parse_checksum(request.headers.get("Upload-Checksum"))}
+            "checksum": parse_checksum(request.headers.get("Upload-Checksum"))}
 
 
 @bp.route(UPLOAD_URL, methods=["HEAD"])
@@ -115,7 +116,7 @@ def upload(upload_id):
     return _answer(200, {
         "Upload-Offset": found.length if done else tus.current_offset(upload_id), "Upload-Length": found.length,
         "Upload-Expires": None if done else http_date(found.expires_at),
-        "Upload-Metadata": tus.metadata_response_fields(found), "Video-Id": found.video_id,
+        "Upload-Metadata": encode_metadata(found.upload_metadata), "Video-Id": found.video_id,
     })
 
 
@@ -126,7 +127,7 @@ def append(upload_id):
     found = tus.find(upload_id, _staff_id())
     if request.mimetype != OFFSET_STREAM:
         raise APIError(415, f"Content-Type must be {OFFSET_STREAM}.")
-    offset = tus.parse_length(request.headers.get("Upload-Offset"))
+    offset = parse_length(request.headers.get("Upload-Offset"))
     _allow_upload_body()
     written = tus.write(found, request.stream, offset, **_body_options())
     return _answer(204, _write_headers(written))
