@@ -298,3 +298,16 @@ def test_the_lock_holds_while_the_finished_file_is_probed(client, app, staff, cl
     response = patch(client, staff, location, 0, body)
     assert response.status_code == 204 and seen == [True]
     assert upload_row(app, id_of(location))["locked_by"] is None
+
+
+def test_a_cross_origin_patch_is_preflighted(client, staff):
+    location = create(client, staff, 4).headers["Location"]
+    preflight = client.options(location, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+    allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"tus-resumable", "upload-offset", "content-type"} <= allowed

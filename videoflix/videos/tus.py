@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from flask import current_app
 from huey import crontab
 from sqlalchemy import delete, or_, select, update
-from werkzeug.exceptions import ClientDisconnected
 
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
@@ -45,7 +44,9 @@ log = logging.getLogger(__name__)
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUM_ALGORITHMS = "sha1"
-CHUNK = 1024 * 1024
+# Bytes read from the request at a time: small enough that a slow client still refreshes the
+# lock well within TUS_LOCK_SECONDS (256 KiB at 10 kB/s: 26 s).
+CHUNK = 256 * 1024
 LOCK_REFRESH_SECONDS = 5
 COMPLETION_SECONDS = 3600
 UPLOAD_ID = re.compile("[0-9a-f]{32}")  # secrets.token_hex(16): also keeps paths in the scratch root
@@ -240,13 +241,17 @@ def _append(path, stream, offset, room, content_length, checksum, lock):
             _copy(stream, out, room, digest, lock)
             if digest is not None and digest.digest() != checksum:
                 raise ChecksumMismatch("The body does not match Upload-Checksum.")
-        except ClientDisconnected:
-            if digest is not None:  # part of a checksummed body cannot be verified: drop it
-                out.truncate(start)
+        except UploadLocked:  # another request owns the file now: leave it alone
+            raise
+        except (TooLarge, ChecksumMismatch):  # refused: none of this body is kept
+            out.truncate(start)
             _sync(out)
             raise
         except BaseException:
-            out.truncate(start)
+            # The client went away (or the disk failed): what arrived is the upload's next bytes,
+            # in order, so it is kept and counted; unless it was to be checked against a checksum.
+            if digest is not None:
+                out.truncate(start)
             _sync(out)
             raise
         _sync(out)
