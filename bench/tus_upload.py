@@ -4,7 +4,11 @@ the same gunicorn (production config) and, unless --no-nginx, through deploy/ngi
 (tus unbuffered, the form buffered to disk by nginx as shipped). The paths run in turn, --rounds
 times; medians and the tus/form ratio are printed, with the gunicorn workers' peak RSS growth.
 
-    .venv/bin/python bench/tus_upload.py [--rounds 3] [--size-mb 1024] [--chunk-mb 8] [--no-nginx]
+    .venv/bin/python bench/tus_upload.py [--rounds 3] [--size-mb 1024] [--chunk-mb 8] [--no-nginx] [--no-fsync]
+
+tus fsyncs every chunk before answering it (TUS_FSYNC=1, the default); the form never fsyncs, so
+on a disk slower than loopback the comparison measures the disk: --no-fsync shows the protocol's
+own cost.
 
 Both paths end in the same upload service (uploads.accept: copy into the store, then the probe).
 The file is random bytes, so the probe refuses it at once in both (tus: 422, the form: 400) and
@@ -152,6 +156,7 @@ def main():
     parser.add_argument("--chunk-mb", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-nginx", action="store_true")
+    parser.add_argument("--no-fsync", action="store_true", help="TUS_FSYNC=0 (chunks not fsync'ed before the answer)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="videoflix-bench-upload-"))
     atexit.register(lambda: __import__("shutil").rmtree(tmp, ignore_errors=True))
@@ -162,6 +167,7 @@ def main():
         "VIDEOFLIX_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48), "LOG_LEVEL": "WARNING",
         "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "MEDIA_ROOT": str(media), "REDIS_URL": "",
         "HUEY_FILE": str(tmp / "huey.sqlite3"), "MAX_UPLOAD_MB": str(args.size_mb + 64), "PROXY_COUNT": "1",
+        "TUS_FSYNC": "0" if args.no_fsync else "1",
     }
     token = seed(env)
     size = args.size_mb * 1024 * 1024
@@ -184,7 +190,7 @@ def main():
 
     chunk = args.chunk_mb * 1024 * 1024
     print(f"{args.size_mb} MiB of random bytes; tus chunks of {args.chunk_mb} MiB; gunicorn gthread "
-          f"{args.workers} workers; {os.cpu_count()} CPUs; {args.rounds} rounds")
+          f"{args.workers} workers; {os.cpu_count()} CPUs; {args.rounds} rounds; TUS_FSYNC={env['TUS_FSYNC']}")
     results = {(via, kind): [] for via in ports for kind in ("tus", "form")}
     for round_no in range(1, args.rounds + 1):
         for via, port in ports.items():
