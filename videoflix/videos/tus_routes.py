@@ -39,8 +39,7 @@ def _tus_headers(response):
 
 @bp.errorhandler(TusError)
 def _tus_error(error):
-    headers = {"Tus-Version": tus.VERSION} if error.status == 412 else None
-    return error_response(error.status, error.detail, payload=error.payload, headers=headers)
+    return error_response(error.status, error.detail, payload=error.payload)
 
 
 @bp.errorhandler(uploads.UploadRefused)
