@@ -61,16 +61,17 @@ def register_extensions(app):
     limiter.init_app(app)
     cors.init_app(
         app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        # tus clients (the back office's tus-js-client) read these headers of /api/uploads/
+        # (videos/tus_routes.py); any request header is allowed (flask-cors's default echoes what
+        # the preflight asks for).
+        resources={r"/api/uploads/*": {"origins": app.config["CORS_ORIGINS"], "expose_headers": TUS_EXPOSED_HEADERS},
+                   r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
         supports_credentials=True,
         # Only a request with an allowed Origin gets CORS headers (never the whole list of
         # origins to a client that sent none). Vary is the blueprints' (the videos one sends
         # Vary: Origin on every answer, whatever was asked); JSON answers are never stored.
         always_send=False,
         vary_header=False,
-        # tus clients (the back office's tus-js-client) read these (videos/tus_routes.py); any
-        # request header is allowed (flask-cors's default echoes what the preflight asks for).
-        expose_headers=TUS_EXPOSED_HEADERS,
     )
     tasks.init_app(app)
     security.init_app(app)
