@@ -61,7 +61,13 @@ player/node_modules/.package-lock.json: player/package.json player/package-lock.
 	cd player && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-player-deps: player/node_modules/.package-lock.json
+# The back office's resumable uploads use tus-js-client (pinned there too), served by the app as a
+# static file: copied from node_modules, never committed nor fetched from a CDN.
+videoflix/static/vendor/tus.min.js: player/node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp player/node_modules/tus-js-client/dist/tus.min.js $@
+
+player-deps: player/node_modules/.package-lock.json videoflix/static/vendor/tus.min.js
 
 player: player-deps
 	$(PYTHON) -m http.server 5500 --bind 127.0.0.1 --directory player

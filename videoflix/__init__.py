@@ -12,6 +12,10 @@ from videoflix.errors import register_error_handlers
 from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
 from videoflix.videos.fastpath import SegmentFastPath
 
+TUS_EXPOSED_HEADERS = ["Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata",
+                       "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
+                       "Tus-Checksum-Algorithm", "Video-Id"]
+
 
 def create_app(config=None):
     """Build the application.
@@ -57,7 +61,11 @@ def register_extensions(app):
     limiter.init_app(app)
     cors.init_app(
         app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        # tus clients (the back office's tus-js-client) read these headers of /api/uploads/
+        # (videos/tus_routes.py); any request header is allowed (flask-cors's default echoes what
+        # the preflight asks for).
+        resources={r"/api/uploads/*": {"origins": app.config["CORS_ORIGINS"], "expose_headers": TUS_EXPOSED_HEADERS},
+                   r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
         supports_credentials=True,
         # Only a request with an allowed Origin gets CORS headers (never the whole list of
         # origins to a client that sent none). Vary is the blueprints' (the videos one sends

@@ -157,6 +157,16 @@ class Config:
     # this duration in seconds (0: no limit): decoding huge frames costs the web process memory.
     MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 8192 * 4320)
     MAX_UPLOAD_SECONDS = env_int("MAX_UPLOAD_SECONDS", 4 * 3600)
+    # Resumable uploads (tus, /api/uploads/): an unfinished upload expires this long after its
+    # last write (Upload-Expires); the worker sweeps expired ones (at its start, then every 15
+    # minutes). A request's lock on an upload lapses this long after its holder last wrote.
+    TUS_EXPIRE_SECONDS = env_int("TUS_EXPIRE_SECONDS", 24 * 3600)
+    TUS_LOCK_SECONDS = env_int("TUS_LOCK_SECONDS", 60)
+    # Each chunk is fsync'ed before its PATCH is answered, so an acknowledged offset survives a
+    # power loss. Off: faster on slow disks; a crashed process loses nothing either way, and after
+    # an OS crash the offset (the file's size) is still only what reached the disk on journaling
+    # filesystems (ext4 data=ordered, xfs), so the client re-sends the rest.
+    TUS_FSYNC = env_bool("TUS_FSYNC", True)
     # Every worker drops the claims of dead workers this often (seconds), and a claim whose
     # heartbeat is older than TRANSCODE_STALE_SECONDS counts as dead wherever its worker ran
     # (keep it well above 5 s: during ffmpeg the heartbeat comes with its progress, every 5 s at least).

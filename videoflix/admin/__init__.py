@@ -7,7 +7,7 @@ def init_app(app):
     from flask_admin import Admin
     from flask_admin.theme import Bootstrap4Theme
 
-    from videoflix.admin import auth, csp, views
+    from videoflix.admin import auth, csp, uploads, views
     from videoflix.auth.models import User
     from videoflix.extensions import db
     from videoflix.videos.models import Video
@@ -20,6 +20,7 @@ def init_app(app):
         csp_nonce_generator=csp.csp_nonce,
     )
     admin.add_view(views.VideoView(Video, db, name="Videos", endpoint="admin_videos", url="videos"))
+    admin.add_view(uploads.ResumableUploadView(name="Upload", endpoint="admin_upload", url="videos/upload"))
     admin.add_view(views.UserView(User, db, name="Users", endpoint="admin_users", url="users"))
     admin.add_view(views.LoginView(name="Sign in", endpoint="admin_login", url="login"))
     admin.add_view(views.LogoutView(name="Sign out", endpoint="admin_logout", url="logout"))

@@ -1,0 +1,345 @@
+"""Resumable uploads, tus 1.0.0 (https://tus.io/protocols/resumable-upload): the protocol's rules,
+apart from HTTP (the routes are videoflix.videos.tus_routes).
+
+Extensions: creation, creation-with-upload, termination, expiration and checksum (sha1).
+
+- The bytes of an upload go to its scratch file MEDIA_ROOT/tus/<id>/data, on the media volume
+  every web process shares, so any of them continues any upload. The offset is that file's size,
+  read after the write was flushed and fsync'ed: there is no counter that a crash between the
+  write and its bookkeeping could leave behind the bytes (or ahead of them).
+- A request writing to an upload first claims the row's lock with one conditional UPDATE
+  (`locked_by`), which works across processes and hosts on every database; a second writer gets
+  UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
+  TUS_LOCK_SECONDS belonged to a dead process and may be taken over.
+- The last byte hands the file to the upload service (uploads.accept: the same fields, probe,
+  refusals and limits as every other way in), which copies it into the configured store; an
+  accepted file becomes a pending video with its transcode queued.
+- Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
+  worker) deletes their rows and scratch files.
+"""
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from huey import crontab
+from sqlalchemy import delete, or_, select, update
+
+from videoflix.extensions import db
+from videoflix.models_base import utcnow
+from videoflix.tasks import on_worker_start, periodic_task
+from videoflix.videos import storage, uploads
+from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tus_headers import TusError
+from videoflix.videos.tus_models import DONE, TusUpload
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
+CHECKSUM_ALGORITHMS = "sha1"
+# Bytes read from the request at a time: small enough that a slow client still refreshes the
+# lock well within TUS_LOCK_SECONDS (256 KiB at 10 kB/s: 26 s).
+CHUNK = 256 * 1024
+LOCK_REFRESH_SECONDS = 5
+COMPLETION_SECONDS = 3600
+UPLOAD_ID = re.compile("[0-9a-f]{32}")  # secrets.token_hex(16): also keeps paths in the scratch root
+
+
+class UploadLocked(TusError):
+    status = 423
+
+
+class OffsetMismatch(TusError):
+    status = 409
+
+
+class TooLarge(TusError):
+    status = 413
+
+
+class ChecksumMismatch(TusError):
+    status = 460
+
+
+class Gone(TusError):
+    status = 410
+
+
+@dataclass
+class Written:
+    """What a PATCH (or a POST with a body) did: the new offset and, when that completed the
+    upload, the video it became."""
+
+    offset: int
+    video_id: int | None = None
+    expires: datetime | None = None  # the new Upload-Expires of an unfinished upload
+
+
+def max_size():
+    """Tus-Max-Size: MAX_UPLOAD_MB in bytes, the limit of every upload path."""
+    return uploads.max_upload_bytes()
+
+
+def scratch_root():
+    return storage.media_root() / "tus"
+
+
+def data_path(upload_id):
+    """The upload's scratch file (ids are hex, so the path never leaves the scratch root)."""
+    return scratch_root() / upload_id / "data"
+
+
+def current_offset(upload_id):
+    """How many bytes of the upload are on disk: the scratch file's size; 0 when it is missing."""
+    try:
+        return data_path(upload_id).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def expires_from(now=None):
+    return (now or utcnow()) + timedelta(seconds=current_app.config["TUS_EXPIRE_SECONDS"])
+
+
+# ------------------------------------------------------------------------------------ rows
+
+def create(owner_id, length, metadata):
+    """A new upload of `length` bytes with its (validated) metadata and an empty scratch file.
+
+    Raises TooLarge past Tus-Max-Size, uploads.UploadRefused for bad fields.
+    """
+    if length > max_size():
+        raise TooLarge(f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB.")
+    fields = uploads.load_fields({k: metadata.get(k) for k in ("title", "description", "category")})
+    fields["filename"] = (metadata.get("filename") or "")[:255]
+    upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
+                       expires_at=expires_from())
+    path = data_path(upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=False)
+    db.session.add(upload)
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    return upload
+
+
+def find(upload_id, owner_id):
+    """The owner's upload; TusError 404 when there is none, Gone (410) once it has expired."""
+    upload = db.session.get(TusUpload, upload_id) if UPLOAD_ID.fullmatch(upload_id) else None
+    if upload is None or upload.owner_id != owner_id:
+        raise TusError("Upload not found.", 404)
+    if upload.status != DONE and upload.expires_at <= utcnow():
+        raise Gone("The upload has expired.")
+    return upload
+
+
+def terminate(upload):
+    """Delete the upload and its scratch files (its video, if it became one, stays)."""
+    upload_id = upload.id
+    with locked(upload_id):
+        db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
+        db.session.commit()
+    shutil.rmtree(scratch_root() / upload_id, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ the lock
+
+class locked:
+    """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
+    request holds it); `lock.refresh()` proves the holder alive (UploadLocked once it lost it);
+    `lock.on_release` are column values written with the release."""
+
+    def __init__(self, upload_id):
+        self.upload_id, self.token = upload_id, secrets.token_hex(16)
+        self.refreshed = 0.0
+        self.on_release = {}  # columns to write with the release (one commit fewer per request)
+
+    def _claim(self, *conditions, ahead=0):
+        result = db.session.execute(
+            update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
+            .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
+        )
+        db.session.commit()
+        self.refreshed = time.monotonic()
+        return result.rowcount == 1
+
+    def __enter__(self):
+        stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
+        if not self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale)):
+            raise UploadLocked("Another request is writing to this upload; try again shortly.")
+        return self
+
+    def refresh(self):
+        stale = time.monotonic() - self.refreshed >= LOCK_REFRESH_SECONDS
+        if stale and not self._claim(TusUpload.locked_by == self.token):
+            raise UploadLocked("The upload's lock was lost.")
+
+    def hold(self, seconds):
+        """Keep the lock for `seconds` more without refreshing it (the completion's probe)."""
+        if not self._claim(TusUpload.locked_by == self.token, ahead=seconds):
+            raise UploadLocked("The upload's lock was lost.")
+
+    def __exit__(self, *exc):
+        db.session.rollback()  # a failed statement must not keep the release from running
+        db.session.execute(update(TusUpload).where(TusUpload.id == self.upload_id,
+                                                   TusUpload.locked_by == self.token)
+                           .values(locked_by=None, locked_at=None, **self.on_release))
+        db.session.commit()
+
+
+# ------------------------------------------------------------------------------------ writing
+
+def write(upload, stream, offset, *, content_length=None, checksum=None):
+    """Append the body `stream` at `offset` (which must be the bytes on disk: OffsetMismatch
+    otherwise) under the upload's lock; when that was the last byte, complete the upload.
+
+    TooLarge when the body goes past Upload-Length (nothing of it is kept); ChecksumMismatch when
+    `checksum` (sha1 digest) does not match the body (nothing kept). A client that disconnects
+    keeps what arrived (without a checksum), so it resumes from HEAD's offset.
+    Raises uploads.UploadRefused when the completed file is refused (then it is deleted).
+    """
+    upload_id = upload.id
+    with locked(upload_id) as lock:
+        db.session.refresh(upload)  # as it is now that this request holds the lock
+        if upload.status == DONE:  # a retried last PATCH whose answer was lost gets it again
+            if offset != upload.length:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the {upload.length} bytes received.")
+            return Written(upload.length, upload.video_id)
+        length = upload.length
+        new_offset = _append(data_path(upload_id), stream, offset, length - offset, content_length, checksum, lock)
+        if new_offset < length:
+            lock.on_release["expires_at"] = expires = expires_from()
+            return Written(new_offset, expires=expires)
+        # Receiving the file into the store and probing it can take minutes for a long film: the
+        # lock must not lapse meanwhile, or a retried PATCH would make a second video of it.
+        lock.hold(COMPLETION_SECONDS)
+        return Written(new_offset, _complete(upload))
+
+
+def _append(path, stream, offset, room, content_length, checksum, lock):
+    """The appending itself; the new size of the file at `path`."""
+    with open(path, "r+b") as out:
+        start = os.fstat(out.fileno()).st_size
+        if offset != start:
+            raise OffsetMismatch(f"Upload-Offset {offset} does not match the {start} bytes received.")
+        if content_length is not None and content_length > room:
+            raise TooLarge("The body goes past the upload's Upload-Length.")
+        out.seek(start)
+        digest = hashlib.sha1() if checksum is not None else None
+        try:
+            _copy(stream, out, room, digest, lock)
+            if digest is not None and digest.digest() != checksum:
+                raise ChecksumMismatch("The body does not match Upload-Checksum.")
+        except UploadLocked:  # another request owns the file now: leave it alone
+            raise
+        except (TooLarge, ChecksumMismatch):  # refused: none of this body is kept
+            out.truncate(start)
+            _sync(out)
+            raise
+        except BaseException:
+            # The client went away (or the disk failed): what arrived is the upload's next bytes,
+            # in order, so it is kept and counted; unless it was to be checked against a checksum.
+            if digest is not None:
+                out.truncate(start)
+            _sync(out)
+            raise
+        _sync(out)
+        return os.fstat(out.fileno()).st_size
+
+
+def _copy(stream, out, room, digest, lock):
+    written = 0
+    while chunk := stream.read(min(CHUNK, room - written + 1)):
+        written += len(chunk)
+        if written > room:
+            raise TooLarge("The body goes past the upload's Upload-Length.")
+        out.write(chunk)
+        if digest is not None:
+            digest.update(chunk)
+        lock.refresh()
+
+
+def _sync(out):
+    """The bytes written reach the file (and, with TUS_FSYNC, the disk) before the answer."""
+    out.flush()
+    if current_app.config["TUS_FSYNC"]:
+        os.fsync(out.fileno())
+
+
+def _complete(upload):
+    """Hand the finished file to the upload service; the new video's id. The scratch files go
+    either way; a refused file's row too (uploads.UploadRefused is raised on)."""
+    fields = dict(upload.upload_metadata)
+    path = data_path(upload.id)
+    try:
+        with open(path, "rb") as stream:
+            video = uploads.accept(stream, filename=fields.pop("filename", None), **fields)
+    except uploads.UploadRefused:
+        db.session.rollback()
+        db.session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
+        db.session.commit()
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    video_id = video.id
+    upload.status, upload.video_id = DONE, video_id
+    db.session.commit()
+    shutil.rmtree(path.parent, ignore_errors=True)
+    log.info("Upload %s complete: video %s", upload.id, video_id)
+    try:
+        queue_transcode(video)
+    except Exception:  # the queue is down: the video stays pending; the admin can re-transcode it
+        log.exception("Video %s stored, but its transcode could not be queued", video_id)
+        db.session.rollback()
+    return video_id
+
+
+# ------------------------------------------------------------------------------------ expiry
+
+def sweep_expired(now=None):
+    """Delete expired uploads (rows and scratch files) and scratch folders that have no row and
+    are older than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
+    now = now or utcnow()
+    expired = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
+    if expired:
+        db.session.execute(delete(TusUpload).where(TusUpload.id.in_(expired)))
+        db.session.commit()
+    known = set(db.session.execute(select(TusUpload.id)).scalars())
+    for folder in _scratch_folders():
+        if folder.name not in known and (folder.name in expired or _older_than_expiry(folder, now)):
+            shutil.rmtree(folder, ignore_errors=True)
+    if expired:
+        log.info("Expired uploads deleted: %s", expired)
+    return expired
+
+
+@periodic_task(crontab(minute="*/15"))
+def sweep_expired_uploads():
+    """The worker's scheduler runs the sweep every 15 minutes (in a fresh app context)."""
+    sweep_expired()
+
+
+@on_worker_start
+def sweep_on_worker_start(app):
+    with app.app_context():
+        sweep_expired()
+
+
+def _scratch_folders():
+    root = scratch_root()
+    return [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+
+
+def _older_than_expiry(folder, now):
+    modified = datetime.fromtimestamp(folder.stat().st_mtime, now.tzinfo)
+    return now - modified > timedelta(seconds=current_app.config["TUS_EXPIRE_SECONDS"])
