@@ -8,3 +8,4 @@ def init_app(app):
     app.register_blueprint(routes.bp)
     app.cli.add_command(cli.add_video_command)
     app.cli.add_command(cli.transcode_command)
+    app.cli.add_command(cli.add_subtitle_command)
