@@ -47,7 +47,8 @@ def _even(x: float) -> int:
 def plan(duration: float, width: int, height: int) -> Plan:
     """The storyboard of a video of that duration and display size."""
     interval = max(1, min(MAX_INTERVAL, math.ceil(duration / MIN_FRAMES)))
-    # ffmpeg's fps filter (round=near) emits round-half-up(duration / interval) frames, at least one.
+    # Cues every interval, the last one at least half an interval long (ffmpeg's fps filter with
+    # round=up emits a frame for every multiple of the interval the video reaches, so never fewer).
     frames = max(1, math.floor(duration / interval + 0.5))
     columns = min(COLUMNS, frames)
     rows = min(ROWS, math.ceil(frames / columns))
@@ -56,7 +57,9 @@ def plan(duration: float, width: int, height: int) -> Plan:
 
 def filter_chain(source: str, p: Plan, label: str = "[sb]") -> str:
     """A filter-graph chain from `source` (a decoded video pad) to the sprite frames at `label`."""
-    return (f"{source}fps=1/{p.interval},scale={p.width}:{p.height}:flags=bicubic,setsar=1,"
+    # round=up: the frame for t = k * interval is the last one at or before it, so a tile shows
+    # the start of its cue (round=near would pick one up to half an interval earlier).
+    return (f"{source}fps=1/{p.interval}:round=up,scale={p.width}:{p.height}:flags=bicubic,setsar=1,"
             f"tile={p.columns}x{p.rows}{label}")
 
 
