@@ -24,13 +24,13 @@ SRT = "1\n00:00:00,500 --> 00:00:07,000\nHallo <i>Welt</i>\n"
 
 
 @pytest.fixture
-def subtitled_video(app, ready_video):
+def subtitled_video(app, ready_video):  # noqa: F811  (fixtures imported above)
     with app.app_context():
         subtitles.add(db.session.get(Video, ready_video["id"]), SRT.encode(), language="de", label="Deutsch")
     return ready_video
 
 
-def test_subtitle_menu_and_storyboard_preview(logged_in, api_base, subtitled_video):
+def test_subtitle_menu_and_storyboard_preview(logged_in, api_base, subtitled_video):  # noqa: F811
     page, video_id = logged_in.page, subtitled_video["id"]
     page.click(f'.video-card[data-video-id="{video_id}"]')
     try:
