@@ -152,11 +152,12 @@ def publish_tracks(video_id, hls_dir):
         files.write(f"{FOLDER}/{track.language}.vtt", _with_timestamp_map(track.content, timestamp_map))
         files.write(f"{FOLDER}/{track.language}.m3u8", hls.subtitle_playlist(f"{track.language}.vtt", duration))
         entries.append(hls.SubtitleEntry(track.language, track.label, f"{FOLDER}/{track.language}.m3u8"))
+    # The master changes after the files it names exist, and before those it no longer names go.
+    files.write("master.m3u8", hls.with_subtitles(files.read("master.m3u8"), entries))
     keep = {f"{t.language}.{ext}" for t in tracks for ext in ("vtt", "m3u8")}
     for name in files.names(FOLDER):
         if name not in keep:
             files.delete(f"{FOLDER}/{name}")
-    files.write("master.m3u8", hls.with_subtitles(files.read("master.m3u8"), entries))
 
 
 def _timing(files):
