@@ -8,7 +8,7 @@ import pytest
 from tests.streaming_helpers import media_path, video_row
 from tests.videos_helpers import add_clip, files_below, queue, row
 from videoflix.extensions import db
-from videoflix.videos import subtitles
+from videoflix.videos import hls, subtitles
 from videoflix.videos.models import Subtitle, Video
 
 SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"
@@ -184,3 +184,14 @@ def test_a_retranscoded_video_keeps_its_tracks_without_a_transcode_for_them(app,
     assert [m.language for m in parsed.media] == ["de"]
     assert all(p.stream_info.subtitles == "subs" for p in parsed.playlists)
     assert "Ärger über Öl" in client.get(f"/api/video/{video_id}/subtitles/de.vtt").get_data(as_text=True)
+
+
+def test_rewriting_the_master_is_idempotent():
+    plain = ('#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=2x2,CODECS="avc1.42c00d"\n'
+             "480p/index.m3u8\n")
+    tracks = [hls.SubtitleEntry("de", 'Deutsch "DE"', "subtitles/de.m3u8")]
+    once = hls.with_subtitles(plain, tracks)
+    twice = hls.with_subtitles(once, tracks)
+    assert once == twice and once.count('SUBTITLES="subs"') == 1 and once.count("TYPE=SUBTITLES") == 1
+    assert m3u8.loads(once).media[0].name == "Deutsch 'DE'"  # a quoted-string holds no double quote
+    assert hls.with_subtitles(twice, []) == plain
