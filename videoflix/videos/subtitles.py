@@ -20,6 +20,7 @@ import re
 
 import m3u8
 import webvtt
+from sqlalchemy.exc import IntegrityError
 from webvtt.errors import MalformedFileError
 
 from videoflix.extensions import db
@@ -117,11 +118,16 @@ def add(video, data, *, language, label):
     Raises SubtitleRefused (nothing stored) for a bad file, language or label, or a language the
     video already has."""
     language, label = normalise_language(language), check_label(label)
+    taken = SubtitleRefused("language", f"Video {video.id} already has a {language} track; delete it first.", 409)
     if any(s.language == language for s in video.subtitles):
-        raise SubtitleRefused("language", f"Video {video.id} already has a {language} track; delete it first.", 409)
+        raise taken
     subtitle = Subtitle(video=video, language=language, label=label, content=to_webvtt(data, video.duration))
     db.session.add(subtitle)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same language, added by someone else meanwhile
+        db.session.rollback()
+        raise taken from None
     publish_tracks(video.id, video.hls_dir)
     log.info("Video %s: subtitle track %s (%s) added", video.id, language, label)
     return subtitle
