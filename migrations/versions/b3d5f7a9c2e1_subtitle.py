@@ -5,11 +5,10 @@ Revises: 7c1e2a9d4b10
 Create Date: 2026-11-30 16:45:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import videoflix.models_base
-
 
 # revision identifiers, used by Alembic.
 revision = 'b3d5f7a9c2e1'
