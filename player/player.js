@@ -11,6 +11,7 @@ const video = $("video");
 const quality = $("quality");
 let hls = null;
 let refreshTimer = null;
+window.videoflixPlayer = { get hls() { return hls; }, video }; // read by extras.js
 
 /** fetch() against the API with the cookies; resolves to {status, body} (body: parsed JSON or null). */
 async function api(path, { method = "GET", body } = {}) {

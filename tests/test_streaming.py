@@ -93,6 +93,7 @@ def test_detail_of_a_ready_video(client, auth, make_video, app):
         "resolutions": ["480p", "720p"],
         "thumbnail_url": f"http://localhost/api/video/{video_id}/thumbnail.jpg?v={version}",
         "master_url": f"http://localhost/api/video/{video_id}/master.m3u8",
+        "storyboard_url": None,  # the template version has none (see test_storyboard.py)
     }
     assert datetime.fromisoformat(body["created_at"]).utcoffset() == timedelta(0)
 

@@ -7,10 +7,10 @@ def init_app(app):
     from flask_admin import Admin
     from flask_admin.theme import Bootstrap4Theme
 
-    from videoflix.admin import auth, csp, uploads, views
+    from videoflix.admin import auth, csp, subtitles, uploads, views
     from videoflix.auth.models import User
     from videoflix.extensions import db
-    from videoflix.videos.models import Video
+    from videoflix.videos.models import Subtitle, Video
 
     admin = Admin(
         name="Videoflix",
@@ -21,6 +21,7 @@ def init_app(app):
     )
     admin.add_view(views.VideoView(Video, db, name="Videos", endpoint="admin_videos", url="videos"))
     admin.add_view(uploads.ResumableUploadView(name="Upload", endpoint="admin_upload", url="videos/upload"))
+    admin.add_view(subtitles.SubtitleView(Subtitle, db, name="Subtitles", endpoint="admin_subtitles", url="subtitles"))
     admin.add_view(views.UserView(User, db, name="Users", endpoint="admin_users", url="users"))
     admin.add_view(views.LoginView(name="Sign in", endpoint="admin_login", url="login"))
     admin.add_view(views.LogoutView(name="Sign out", endpoint="admin_logout", url="logout"))

@@ -9,3 +9,4 @@ def init_app(app):
     tus_routes.init_app(app)
     app.cli.add_command(cli.add_video_command)
     app.cli.add_command(cli.transcode_command)
+    app.cli.add_command(cli.add_subtitle_command)

@@ -1,4 +1,5 @@
-"""`flask add-video` and `flask transcode`: the same upload service and state rules as the admin."""
+"""`flask add-video`, `flask transcode` and `flask add-subtitle`: the same upload, subtitle and
+state rules as the admin."""
 import os
 import time
 
@@ -7,8 +8,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import and_, or_, select
 
 from videoflix.extensions import db
-from videoflix.videos import state, uploads
-from videoflix.videos.models import FAILED, Video
+from videoflix.videos import previews, state, subtitles, uploads
+from videoflix.videos.models import FAILED, READY, Video
 from videoflix.videos.tasks import queue_transcode
 
 POLL_SECONDS = 0.5
@@ -42,13 +43,18 @@ def add_video_command(file, title, description, category, wait):
 @click.option("--failed", is_flag=True, help="Every video whose last transcode failed.")
 @click.option("--force", is_flag=True, help="Even a video that a live worker is transcoding.")
 @click.option("--wait", is_flag=True, help="Show progress until done; exit 1 if one fails.")
+@click.option("--storyboards", is_flag=True,
+              help="No transcode: give the ready videos IDS (default: all) that lack one a storyboard.")
 @with_appcontext
-def transcode_command(ids, pending, failed, force, wait):
+def transcode_command(ids, pending, failed, force, wait, storyboards):
     """(Re)transcode the videos IDS, or those --pending or --failed.
 
     A published video keeps playing its current version until the new one is complete. A video
     left half-done by a dead worker is taken over; one a live worker holds needs --force.
     """
+    if storyboards:
+        _add_storyboards(ids)
+        return
     if not (ids or pending or failed):
         raise click.UsageError("Give video IDs, --pending or --failed.")
     videos = [_get_or_fail(video_id) for video_id in ids] + _select(pending=pending, failed=failed)
@@ -70,6 +76,44 @@ def transcode_command(ids, pending, failed, force, wait):
         _wait_or_exit([v.id for v in videos])
     if problems:
         raise SystemExit(1)
+
+
+def _add_storyboards(ids):
+    """Storyboards from the published top renditions (a decode, no encode); exit 1 on a failure."""
+    query = select(Video).where(Video.status == READY).order_by(Video.id)
+    videos = db.session.execute(query.where(Video.id.in_(ids)) if ids else query).scalars().all()
+    todo = [v for v in videos if ids or not previews.has_storyboard(v)]
+    failures = 0
+    for video in todo:
+        try:
+            previews.add_storyboard(video)
+        except previews.PreviewFailed as error:
+            failures += 1
+            click.secho(str(error), fg="red", err=True)
+            continue
+        click.echo(f"Video {video.id}: storyboard added.")
+    if not todo:
+        click.echo("No video needs a storyboard.")
+    if failures:
+        raise SystemExit(1)
+
+
+@click.command("add-subtitle")
+@click.argument("video_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--language", required=True, help='BCP 47 language code, e.g. "de" or "pt-BR".')
+@click.option("--label", required=True, help='Name shown in the player, e.g. "Deutsch".')
+@with_appcontext
+def add_subtitle_command(video_id, file, language, label):
+    """Add FILE (WebVTT or SRT, UTF-8) as the subtitle track of that language to the video."""
+    video = _get_or_fail(video_id)
+    with open(file, "rb") as stream:
+        data = stream.read(subtitles.MAX_BYTES + 1)
+    try:
+        track = subtitles.add(video, data, language=language, label=label)
+    except subtitles.SubtitleRefused as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    click.echo(f"Video {video_id}: subtitle track {track.language} ({track.label}) added.")
 
 
 def _get_or_fail(video_id):

@@ -233,3 +233,9 @@ def send_media(media, mimetype, cache_control, extra_headers=None):
     for key, value in (extra_headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def version_file(video_id, name):
+    """A file of the current version by its name inside the version folder (the storyboard's and
+    the subtitle tracks' files; callers check `name` against their own patterns); APIError(404)."""
+    return _locate(video_id, lambda e: f"{e.hls_dir}/{name}")

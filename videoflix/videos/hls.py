@@ -145,3 +145,59 @@ def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
         f.write(text)
     os.replace(tmp, path)
     return text
+
+
+# ---------------------------------------------------------------- subtitles
+
+SUBTITLE_GROUP = "subs"
+_SUBTITLE_MEDIA = "#EXT-X-MEDIA:TYPE=SUBTITLES,"
+_SUBTITLE_ATTR = f',SUBTITLES="{SUBTITLE_GROUP}"'
+
+
+@dataclass
+class SubtitleEntry:
+    language: str              # BCP 47, e.g. "pt-BR"
+    label: str                 # e.g. "Português (Brasil)"
+    uri: str                   # the subtitle media playlist, relative to the master
+
+
+def _quoted(value: str) -> str:
+    """An HLS quoted-string: no double quote, CR or LF may appear inside it."""
+    return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
+
+
+def with_subtitles(master: str, tracks: list[SubtitleEntry]) -> str:
+    """The master playlist text listing exactly `tracks` (none: no subtitle group at all).
+
+    Earlier subtitle entries are dropped first, so calling it again after a track was added or
+    removed rewrites the master without touching the variants' other attributes."""
+    lines = [ln for ln in master.splitlines() if not ln.startswith(_SUBTITLE_MEDIA)]
+    lines = [ln.replace(_SUBTITLE_ATTR, "") if ln.startswith("#EXT-X-STREAM-INF:") else ln for ln in lines]
+    if tracks:
+        lines = [ln + _SUBTITLE_ATTR if ln.startswith("#EXT-X-STREAM-INF:") else ln for ln in lines]
+        media = [
+            f'{_SUBTITLE_MEDIA}GROUP-ID="{SUBTITLE_GROUP}",LANGUAGE={_quoted(t.language)},'
+            f"NAME={_quoted(t.label)},DEFAULT=NO,AUTOSELECT=YES,URI={_quoted(t.uri)}"
+            for t in tracks
+        ]
+        first_variant = next((i for i, ln in enumerate(lines) if ln.startswith("#EXT-X-STREAM-INF:")), len(lines))
+        lines[first_variant:first_variant] = media
+    return "\n".join(lines) + "\n"
+
+
+def subtitle_playlist(vtt_uri: str, duration: float) -> str:
+    """A subtitle media playlist: the whole WebVTT file as one segment as long as the video."""
+    duration = max(duration, 0.001)
+    return "\n".join([
+        "#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{math.ceil(duration)}",
+        "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD",
+        f"#EXTINF:{duration:.3f},", vtt_uri, "#EXT-X-ENDLIST",
+    ]) + "\n"
+
+
+def first_pts(segment_path: str | os.PathLike) -> int:
+    """The first presentation time of an MPEG-TS segment in 90 kHz ticks (for X-TIMESTAMP-MAP:
+    ffmpeg's segments start at 1.4 s, not 0, and hls.js places cues by this map)."""
+    with av.open(os.fspath(segment_path), format="mpegts", options={"protocol_whitelist": "file"}) as c:
+        start = c.start_time
+    return 0 if start is None else int(round(start * 90_000 / av.time_base))

@@ -11,6 +11,7 @@ from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
 from videoflix.openapi import ErrorSchema, doc
+from videoflix.videos import storyboard, subtitles
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -23,16 +24,18 @@ from videoflix.videos.delivery import (
     rendition_file,
     send_media,
     thumbnail_file,
+    version_file,
 )
 from videoflix.videos.models import READY, Video
-from videoflix.videos.schemas import staff_video_schema, video_schema, videos_schema
+from videoflix.videos.schemas import staff_video_schema, subtitles_schema, video_schema, videos_schema
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
 
 
 # The media hot path: no rate limit applies, so Flask-Limiter skips them before any bookkeeping.
 MEDIA_ENDPOINTS = frozenset(
-    {"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail"}
+    {"videos.master_playlist", "videos.media_playlist", "videos.media_segment", "videos.thumbnail",
+     "videos.subtitle_file", "videos.storyboard_index", "videos.storyboard_sprite"}
 )
 
 
@@ -153,3 +156,50 @@ def thumbnail(video_id):
     media = thumbnail_file(video_id)
     cache = IMMUTABLE if request.args.get("v") == media.version else REVALIDATE
     return send_media(media, JPEG_TYPE, cache, {"Cross-Origin-Resource-Policy": "cross-origin"})
+
+
+# ---------------------------------------------------------------- subtitles and storyboard
+
+VTT_TYPE = "text/vtt"  # send_file adds "; charset=utf-8" to text types
+VTT_DOC = _file(VTT_TYPE, "A WebVTT file")
+
+
+@bp.get("/<id:video_id>/subtitles/")
+@doc("The video's subtitle tracks", auth=True, responses={200: subtitles_schema, 404: ErrorSchema})
+@jwt_required()
+def subtitle_list(video_id):
+    video = db.session.get(Video, video_id)
+    if video is None or video.status != READY:
+        raise APIError(404, VIDEO_NOT_FOUND)
+    return jsonify(subtitles_schema.dump(video.subtitles))
+
+
+@bp.get("/<id:video_id>/subtitles/<name>", strict_slashes=True)
+@doc("A subtitle track (<language>.vtt) or its HLS subtitle media playlist (<language>.m3u8)", auth=True,
+     responses={200: VTT_DOC, **FILE_RESPONSES})
+@media_access_required
+def subtitle_file(video_id, name):
+    match = subtitles.FILE_RE.fullmatch(name)
+    if not match:
+        raise APIError(404, NOT_FOUND)
+    media = version_file(video_id, f"{subtitles.FOLDER}/{name}")
+    return send_media(media, VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE, REVALIDATE)
+
+
+@bp.get("/<id:video_id>/storyboard.vtt", strict_slashes=True)
+@doc("The storyboard: seek-preview cues pointing into JPEG sprites (relative URLs)", auth=True,
+     responses={200: VTT_DOC, **FILE_RESPONSES})
+@media_access_required
+def storyboard_index(video_id):
+    return send_media(version_file(video_id, storyboard.VTT_NAME), VTT_TYPE, REVALIDATE)
+
+
+@bp.get("/<id:video_id>/storyboard/<sprite>", strict_slashes=True)
+@doc("A storyboard sprite (JPEG, tiles as the storyboard's #xywh fragments say)", auth=True,
+     responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}), **FILE_RESPONSES})
+@media_access_required
+def storyboard_sprite(video_id, sprite):
+    if not storyboard.SPRITE_RE.fullmatch(sprite):
+        raise APIError(404, NOT_FOUND)
+    media = version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}")
+    return send_media(media, JPEG_TYPE, REVALIDATE, {"Cross-Origin-Resource-Policy": "cross-origin"})

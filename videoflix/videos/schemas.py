@@ -2,8 +2,10 @@
 from flask import g, url_for
 from marshmallow import Schema, fields
 
-from videoflix.videos.delivery import thumbnail_version
+from videoflix.errors import APIError
+from videoflix.videos.delivery import thumbnail_version, version_file
 from videoflix.videos.models import READY
+from videoflix.videos.storyboard import VTT_NAME as STORYBOARD_VTT
 
 
 def api_base():
@@ -24,6 +26,21 @@ def thumbnail_url(video_id, thumbnail):
 
 def master_url(video_id):
     return f"{api_base()}{video_id}/master.m3u8"
+
+
+def subtitle_url(video_id, language):
+    return f"{api_base()}{video_id}/subtitles/{language}.vtt"
+
+
+def storyboard_index_url(video):
+    """The storyboard index of a ready video whose current version has one, else None."""
+    if video.status != READY or not video.hls_dir:
+        return None
+    try:
+        version_file(video.id, STORYBOARD_VTT)
+    except APIError:
+        return None
+    return f"{api_base()}{video.id}/{STORYBOARD_VTT}"
 
 
 def _get(obj, key):
@@ -58,6 +75,7 @@ class VideoSchema(Schema):
     resolutions = fields.List(fields.String())
     thumbnail_url = fields.Function(lambda v: thumbnail_url(v.id, v.thumbnail) if v.status == READY else None)
     master_url = fields.Function(lambda v: master_url(v.id) if v.status == READY else None)
+    storyboard_url = fields.Function(storyboard_index_url)
 
 
 class StaffVideoSchema(VideoSchema):
@@ -66,6 +84,15 @@ class StaffVideoSchema(VideoSchema):
     error = fields.String(allow_none=True)
 
 
+class SubtitleSchema(Schema):
+    """One item of GET /api/video/<id>/subtitles/."""
+
+    language = fields.String()
+    label = fields.String()
+    url = fields.Function(lambda s: subtitle_url(s.video_id, s.language))
+
+
 videos_schema = VideoListSchema(many=True)
+subtitles_schema = SubtitleSchema(many=True)
 video_schema = VideoSchema()
 staff_video_schema = StaffVideoSchema()

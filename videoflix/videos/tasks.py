@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
-from videoflix.videos import hls, state, storage
+from videoflix.videos import hls, state, storage, subtitles
 from videoflix.videos.models import Video
 from videoflix.videos.probe import InvalidMedia, SourceInfo
 from videoflix.videos.transcode import TranscodeError, transcode
@@ -159,6 +159,7 @@ def _publish(video_id, token, work, result):
         hls.version_segment_uris(work / rendition.playlist, version)
     hls_dir = storage.publish(work, video_id, version)
     try:
+        subtitles.publish_tracks(video_id, hls_dir)  # a new version keeps the video's subtitle tracks
         state.succeed(
             video_id, token, hls_dir,
             renditions=[_rendition(r) for r in result.renditions],

@@ -7,6 +7,7 @@ never shell strings). Output layout::
     <out_dir>/<label>/index.m3u8     (ffmpeg's media playlists, relative URIs)
     <out_dir>/<label>/segNNN.ts
     <out_dir>/thumbnail.jpg
+    <out_dir>/storyboard.vtt, <out_dir>/storyboard/NNN.jpg   (seek previews, see storyboard.py)
 
 Pure Python + PyAV + subprocess; no Flask, no app imports.
 """
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import storyboard as sb
 from .ffrun import FFmpegFailed, default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
@@ -95,6 +97,7 @@ class TranscodeResult:
     duration: float
     thumbnail: str            # file name inside out_dir
     command: list[str]
+    storyboard: str | None = None   # "storyboard.vtt" when made
     info: SourceInfo | None = field(default=None, repr=False)
 
 
@@ -173,34 +176,43 @@ def input_args(info: SourceInfo) -> list[str]:
 
 
 def build_command(info: SourceInfo, out_dir: str, renditions: list[Rendition], *,
-                  threads: int | None = None, ffmpeg: str | None = None) -> list[str]:
-    """One ffmpeg: decode once, split+scale, encode/copy every rendition, HLS out."""
+                  threads: int | None = None, ffmpeg: str | None = None,
+                  storyboard: sb.Plan | None = None) -> list[str]:
+    """One ffmpeg: decode once, split+scale, encode/copy every rendition, HLS out; with a
+    `storyboard` plan, one more output of the same graph writes its sprites."""
     threads = threads or default_threads()
     cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
            "-progress", "pipe:1", "-nostats", "-threads", str(threads), *input_args(info)]
-    cmd += _filter_args(info, [r for r in renditions if not r.copy], threads)
+    cmd += _filter_args(info, [r for r in renditions if not r.copy], threads, storyboard)
     cmd += _map_args(info, renditions)
     cmd += _video_codec_args(info, renditions, threads)
     cmd += ["-fps_mode", "passthrough"]
     cmd += _audio_codec_args(info, renditions)
     cmd += _hls_args(info, out_dir, renditions)
+    if storyboard is not None:
+        cmd += sb.output_args(out_dir)
     return cmd
 
 
-def _filter_args(info: SourceInfo, encoded: list[Rendition], threads: int) -> list[str]:
-    """Split the decoded video once per re-encoded rendition and scale each: [v0], [v1]..."""
-    if not encoded:
+def _filter_args(info: SourceInfo, encoded: list[Rendition], threads: int,
+                 storyboard: sb.Plan | None = None) -> list[str]:
+    """Split the decoded video once per re-encoded rendition and scale each: [v0], [v1]...;
+    and once more for the storyboard's sprites: [sb]."""
+    branches = len(encoded) + (storyboard is not None)
+    if not branches:
         return []
     chains = []
     src = "[0:v:0]"
-    if len(encoded) > 1:
-        chains.append(src + f"split={len(encoded)}" + "".join(f"[s{i}]" for i in range(len(encoded))))
+    if branches > 1:
+        chains.append(src + f"split={branches}" + "".join(f"[s{i}]" for i in range(branches)))
     for i, r in enumerate(encoded):
-        inp = f"[s{i}]" if len(encoded) > 1 else src
+        inp = f"[s{i}]" if branches > 1 else src
         flt = f"scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p"
         if info.fps > MAX_FPS:
             flt = f"fps={MAX_FPS:g}," + flt
         chains.append(f"{inp}{flt}[v{i}]")
+    if storyboard is not None:
+        chains.append(sb.filter_chain(f"[s{branches - 1}]" if branches > 1 else src, storyboard))
     return ["-filter_complex_threads", str(threads), "-filter_complex", ";".join(chains)]
 
 
@@ -281,14 +293,14 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
               progress_cb: Callable[[int], None] | None = None,
               heartbeat: Callable[[], None] | None = None,
               threads: int | None = None, timeout: float | None = None,
-              ffmpeg: str | None = None) -> TranscodeResult:
+              ffmpeg: str | None = None, storyboard: bool = True) -> TranscodeResult:
     """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure).
 
     ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffrun.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
     PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
     and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
-    source that is no acceptable video.
+    source that is no acceptable video. ``storyboard=False`` leaves out the seek previews.
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
@@ -300,8 +312,11 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     elif info.path != src:
         info = dataclasses.replace(info, path=src)
     renditions = plan_renditions(info)
-    cmd = build_command(info, out_dir, renditions, threads=threads, ffmpeg=ffmpeg)
+    board = sb.plan(info.duration, info.width, info.height) if storyboard else None
+    cmd = build_command(info, out_dir, renditions, threads=threads, ffmpeg=ffmpeg, storyboard=board)
     os.makedirs(out_dir)
+    if board is not None:
+        os.makedirs(os.path.join(out_dir, sb.SPRITE_DIR))
     try:
         if progress_cb is not None:
             progress_cb(0)
@@ -310,6 +325,8 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
         _run(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
              duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
         results = _finish(info, out_dir, renditions, tick=heartbeat)
+        if board is not None:
+            _write_storyboard(out_dir, board, info.duration)
         if progress_cb is not None:
             progress_cb(100)
     except BaseException:
@@ -319,7 +336,14 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     log.info("transcoded %s in %.1fs: %s", src, elapsed,
              ", ".join(f"{r.label}{'(copy)' if r.copy else ''}" for r in results))
     return TranscodeResult(renditions=results, duration=info.duration, thumbnail=thumb,
-                           command=cmd, info=info)
+                           command=cmd, info=info, storyboard=sb.VTT_NAME if board else None)
+
+
+def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
+    try:
+        sb.write_vtt(out_dir, board, duration)
+    except ValueError as exc:
+        raise TranscodeError(str(exc), transient=False) from exc
 
 
 def _run(cmd: list[str], **kwargs) -> None:
