@@ -9,8 +9,7 @@ import pytest
 import webvtt
 
 from tests.clips import _H264, _make
-from tests.streaming_helpers import media_path, video_row
-from tests.videos_helpers import add_clip, files_below
+from tests.videos_helpers import add_clip, files_below, media, row
 from videoflix.videos import storyboard
 from videoflix.videos.transcode import build_command, plan_renditions, probe, transcode
 
@@ -124,7 +123,7 @@ def test_existing_videos_gain_a_storyboard_from_their_top_rendition(app, runner,
     video_id = make_video()
     assert client.get(f"/api/video/{video_id}/").json["storyboard_url"] is None
     assert client.get(f"/api/video/{video_id}/storyboard.vtt").status_code == 404
-    folder = media_path(app, video_row(app, video_id).hls_dir)
+    folder = media(app, "hls", row(app, video_id)["hls_dir"])
     segments = {name: (Path(folder) / name).read_bytes() for name in files_below(folder) if name.endswith(".ts")}
 
     result = runner.invoke(args=["transcode", "--storyboards"])

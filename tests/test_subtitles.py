@@ -5,8 +5,7 @@ import codecs
 import m3u8
 import pytest
 
-from tests.streaming_helpers import media_path, video_row
-from tests.videos_helpers import add_clip, files_below, queue, row
+from tests.videos_helpers import add_clip, files_below, media, queue, row
 from videoflix.extensions import db
 from videoflix.videos import hls, subtitles
 from videoflix.videos.models import Subtitle, Video
@@ -102,7 +101,7 @@ def test_each_kind_of_file_is_accepted(app, runner, client, auth, make_video, tm
 def test_a_file_that_does_not_pass_is_refused_and_nothing_is_stored(app, runner, client, auth, make_video,
                                                                      tmp_path, data, message):
     video_id = make_video()
-    before = media_path(app, video_row(app, video_id).hls_dir)
+    before = media(app, "hls", row(app, video_id)["hls_dir"])
     files = files_below(before)
     result = add(runner, tmp_path, video_id, data)
     assert result.exit_code == 1 and message in result.output
@@ -133,7 +132,7 @@ def test_removing_a_track_removes_it_everywhere(app, runner, client, auth, make_
     with app.app_context():
         subtitles.remove(db.session.execute(db.select(Subtitle).filter_by(language="de")).scalar_one())
     assert stored(app, video_id) == [("fr", "Français")]
-    folder = media_path(app, video_row(app, video_id).hls_dir, "subtitles")
+    folder = media(app, "hls", row(app, video_id)["hls_dir"], "subtitles")
     assert files_below(folder) == ["fr.m3u8", "fr.vtt"]
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404
     assert [m.language for m in master(client, video_id).media] == ["fr"]
@@ -151,7 +150,7 @@ def test_deleting_the_video_deletes_its_tracks(app, runner, make_video, tmp_path
         db.session.delete(db.session.get(Video, video_id))
         db.session.commit()
         assert db.session.execute(db.select(Subtitle)).first() is None
-    assert not media_path(app, str(video_id)) or files_below(media_path(app, str(video_id))) == []
+    assert not media(app, "hls", str(video_id)) or files_below(media(app, "hls", str(video_id))) == []
 
 
 def test_subtitle_routes_need_credentials_and_a_ready_video(app, runner, client, make_user, login,
@@ -179,7 +178,7 @@ def test_a_retranscoded_video_keeps_its_tracks_without_a_transcode_for_them(app,
     queue(app, video_id)
     second = row(app, video_id)["hls_dir"]
     assert second != first and row(app, video_id)["status"] == "ready"
-    assert files_below(media_path(app, second, "subtitles")) == ["de.m3u8", "de.vtt"]
+    assert files_below(media(app, "hls", second, "subtitles")) == ["de.m3u8", "de.vtt"]
     parsed = master(client, video_id)
     assert [m.language for m in parsed.media] == ["de"]
     assert all(p.stream_info.subtitles == "subs" for p in parsed.playlists)
