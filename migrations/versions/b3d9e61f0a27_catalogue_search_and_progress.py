@@ -8,11 +8,10 @@ The search index is not in the models' metadata (videoflix/videos/search.py): on
 GIN index on the titles' and descriptions' tsvector, on SQLite an FTS5 table kept in sync with
 `video` by triggers. Its DDL is frozen here, as it was at this revision.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from videoflix.models_base import UTCDateTime
-
 
 # revision identifiers, used by Alembic.
 revision = 'b3d9e61f0a27'

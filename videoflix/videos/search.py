@@ -29,7 +29,10 @@ FTS_TABLE = "video_search"
 # FTS5's shadow tables, created with the virtual table.
 FTS_TABLES = frozenset({FTS_TABLE} | {f"{FTS_TABLE}_{s}" for s in ("data", "idx", "docsize", "config", "content")})
 _FTS_ROW = "(rowid, title, description) VALUES ({0}.id, {0}.title, {0}.description)"
-_FTS_DELETE = f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, description) VALUES ('delete', old.id, old.title, old.description);"
+_FTS_DELETE = (
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, description) "
+    "VALUES ('delete', old.id, old.title, old.description);"
+)
 SQLITE_CREATE = [
     # remove_diacritics 0: "café" is not "cafe", as on PostgreSQL's 'simple' configuration.
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, description, content='video', "
