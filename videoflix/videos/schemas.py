@@ -71,7 +71,11 @@ def list_items(rows):
 class CatalogueQuerySchema(BaseSchema):
     """The query parameters of GET /api/video/ (API.md, "Catalogue"); unknown ones are ignored."""
 
-    category = StrictString(validate=validate.Length(min=1, max=80), metadata={"example": "Drama"})
+    category = StrictString(
+        validate=[validate.Length(min=1, error="This field may not be blank."),
+                  validate.Length(max=80, error="Ensure this field has no more than 80 characters.")],
+        metadata={"example": "Drama"},
+    )
     q = StrictString(
         validate=validate.Length(max=MAX_QUERY, error=f"Ensure this field has no more than {MAX_QUERY} characters."),
         metadata={"description": "Every word must start a word of the title or description", "example": "ocean"},
