@@ -1,7 +1,11 @@
 """The catalogue (API.md, "Catalogue: filters, search and pages"), on SQLite and PostgreSQL."""
 import pytest
+from flask_migrate import upgrade
 
 from tests.catalogue_helpers import PENDING, add_videos
+from tests.databases import scratch_database
+from videoflix import create_app
+from videoflix.auth.users import create_user
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 from videoflix.videos.schemas import videos_schema
@@ -57,7 +61,8 @@ def test_search_matches_every_word_as_a_prefix_title_matches_first(client, auth,
     assert titles(client.get("/api/video/?q=cean")) == []
     assert titles(client.get("/api/video/?q=caf%C3%A9")) == ["Café au lait"]
     # Search syntax of either database is just text.
-    assert titles(client.get('/api/video/?q=ocean%22%20*%20-%3A(%20%26%20%7C')) == titles(client.get("/api/video/?q=ocean"))
+    syntax = titles(client.get("/api/video/?q=ocean%22%20*%20-%3A(%20%26%20%7C"))
+    assert syntax == titles(client.get("/api/video/?q=ocean"))
     assert client.get("/api/video/?q=nothing-like-it").get_json() == []
 
 
@@ -134,3 +139,33 @@ def test_catalogue_routes_need_authentication(client, shelf):
         response = client.get(path)
         assert response.status_code == 401
         assert response.get_json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_migrations_index_the_videos_that_existed_before_and_follow_later_ones(tmp_path, database_url):
+    """The migration builds the search index over existing rows; its triggers (SQLite) or its
+    expression index (PostgreSQL) serve the rows written after it."""
+    def check(url):
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MEDIA_ROOT": str(tmp_path)})
+        with app.app_context():
+            upgrade(revision="7c1e2a9d4b10")
+            db.session.execute(db.text(
+                "INSERT INTO video (title, description, category, created_at, updated_at, status, progress, "
+                "attempts, renditions) VALUES ('Old ocean film', '', 'Drama', :t, :t, 'ready', 0, 0, '[]')"
+            ), {"t": "2025-01-01 00:00:00+00:00"})
+            db.session.commit()
+            upgrade()
+        add_videos(app, dict(title="New oceans"))
+        with app.test_client() as client:
+            with app.app_context():
+                create_user("user@example.com", "correct-horse-battery", active=True)
+                db.session.commit()
+            client.post("/api/login/", json={"email": "user@example.com", "password": "correct-horse-battery"})
+            assert titles(client.get("/api/video/?q=ocean")) == ["New oceans", "Old ocean film"]
+        with app.app_context():
+            db.engine.dispose()
+
+    if database_url.startswith("postgresql"):
+        with scratch_database(database_url, prefix="vf_search") as url:
+            check(url)
+    else:
+        check(f"sqlite:///{tmp_path / 'migrated.sqlite3'}")

@@ -77,7 +77,7 @@ def test_bad_positions_are_400_keyed_by_position(app, client, auth, films, body,
 
 def test_infinite_and_nan_positions_are_refused(app, client, auth, films):
     for literal in ("Infinity", "NaN", "1e400"):
-        response = client.put(f"/api/video/{films[0]}/progress/", data='{"position": %s}' % literal,
+        response = client.put(f"/api/video/{films[0]}/progress/", data=f'{{"position": {literal}}}',
                               content_type="application/json")
         assert response.status_code == 400
         assert list(response.get_json()) == ["position"]
