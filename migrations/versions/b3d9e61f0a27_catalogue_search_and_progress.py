@@ -5,8 +5,8 @@ Revises: 7c1e2a9d4b10
 Create Date: 2026-11-30 17:10:00.000000
 
 The search index is not in the models' metadata (videoflix/videos/search.py): on PostgreSQL a
-GIN index on the titles' and descriptions' tsvector, on SQLite an FTS5 table kept in sync with
-`video` by triggers. Its DDL is frozen here, as it was at this revision.
+generated tsvector column with a GIN index (and the category filter's index), on SQLite an FTS5
+table kept in sync with `video` by triggers. Its DDL is frozen here, as it was at this revision.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -20,10 +20,13 @@ branch_labels = None
 depends_on = None
 
 PG_UP = [
-    "CREATE INDEX IF NOT EXISTS ix_video_fulltext ON video "
-    "USING gin (to_tsvector('simple', title || ' ' || description))",
+    "ALTER TABLE video ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS "
+    "(setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', description), 'B')) STORED",
+    "CREATE INDEX IF NOT EXISTS ix_video_fulltext ON video USING gin (search_vector)",
+    "CREATE INDEX IF NOT EXISTS ix_video_category_ready ON video (lower(category), created_at, id) "
+    "WHERE status = 'ready'",
 ]
-PG_DOWN = ["DROP INDEX IF EXISTS ix_video_fulltext"]
+PG_DOWN = ["DROP INDEX IF EXISTS ix_video_category_ready", "ALTER TABLE video DROP COLUMN IF EXISTS search_vector"]
 _ROW = "(rowid, title, description) VALUES (new.id, new.title, new.description);"
 _DELETE = ("INSERT INTO video_search(video_search, rowid, title, description) "
            "VALUES ('delete', old.id, old.title, old.description);")
@@ -66,11 +69,15 @@ def upgrade():
     )
     with op.batch_alter_table('watch_progress', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_watch_progress_video_id'), ['video_id'], unique=False)
+    with op.batch_alter_table('video', schema=None) as batch_op:
+        batch_op.create_index('ix_video_status_created_at_id', ['status', 'created_at', 'id'], unique=False)
     _run(PG_UP, SQLITE_UP)
 
 
 def downgrade():
     _run(PG_DOWN, SQLITE_DOWN)
+    with op.batch_alter_table('video', schema=None) as batch_op:
+        batch_op.drop_index('ix_video_status_created_at_id')
     with op.batch_alter_table('watch_progress', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_watch_progress_video_id'))
     op.drop_table('watch_progress')

@@ -5,7 +5,7 @@ committed) deletes the video's files too: see the session hooks at the end of th
 """
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, delete, event
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, delete, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoflix.auth.models import User
@@ -21,6 +21,9 @@ class Video(db.Model):
     (`hls_dir`), even while a re-transcode runs or after one failed. A job in flight is shown by
     `queued_at` (waiting or running), `claimed_by` (running) and `progress` (0-100 of that job);
     `error` is the last job's failure, if it failed."""
+
+    # The catalogue's order within a status: one index range serves a page of ready videos.
+    __table_args__ = (Index("ix_video_status_created_at_id", "status", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -3,7 +3,7 @@
 The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
 segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
 """
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, request, url_for
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
@@ -29,7 +29,7 @@ from videoflix.videos.models import READY, Video
 from videoflix.videos.progress import VIDEO_NOT_FOUND
 from videoflix.videos.schemas import (
     catalogue_query_schema,
-    list_items,
+    list_response,
     staff_video_schema,
     video_schema,
     videos_schema,
@@ -94,9 +94,9 @@ def list_videos():
     """
     params = catalogue_query_schema.load(request.args)
     if not params:
-        return jsonify(list_items(catalogue.all_ready_rows()))
+        return list_response(catalogue.all_ready_rows())
     page = catalogue.ready_page(**params)
-    response = jsonify(list_items(page.rows))
+    response = list_response(page.rows)
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_offset is not None:
         url = url_for("videos.list_videos", _external=True, **{**params, "offset": page.next_offset})
