@@ -12,6 +12,7 @@ PostgreSQL and Redis:
 
     .venv/bin/python bench/catalogue.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
         [--redis-url redis://127.0.0.1:6379/7] [--repeat 40] [--viewers 500] [--seconds 30]
+        [--threads 4] [--only pages|progress]
 
 Rows are bulk-inserted with SQL (executemany), never through the API. Everything lives in a
 scratch database (dropped at exit) and under a unique Redis key prefix (deleted at exit).
@@ -263,7 +264,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--viewers", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--only", choices=["pages", "progress"], help="run one part only")
     args = parser.parse_args()
     rng = random.Random(12)
     prefix = f"vfbench:{uuid.uuid4().hex[:8]}:"
@@ -277,8 +279,12 @@ def main():
                 upgrade()
             token = make_viewers(app, 1, "browser")[0]
             headers = {"Authorization": f"Bearer {token}"}
-            page_benchmarks(app, app.test_client(), headers, args, rng, {})
-            progress_benchmark(app, args, rng)
+            if args.only != "progress":
+                page_benchmarks(app, app.test_client(), headers, args, rng, {})
+            else:
+                insert_videos(app, rng, 0, 10_000)
+            if args.only != "pages":
+                progress_benchmark(app, args, rng)
         finally:
             with app.app_context():
                 client = redis_client()
