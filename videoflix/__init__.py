@@ -59,8 +59,6 @@ def register_extensions(app):
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
         supports_credentials=True,
-        # The catalogue's page headers (API.md, "Catalogue"), readable by the SPA.
-        expose_headers=["X-Total-Count", "Link"],
         # Only a request with an allowed Origin gets CORS headers (never the whole list of
         # origins to a client that sent none). Vary is the blueprints' (the videos one sends
         # Vary: Origin on every answer, whatever was asked); JSON answers are never stored.

@@ -98,6 +98,8 @@ def list_videos():
     page = catalogue.ready_page(**params)
     response = list_response(page.rows)
     response.headers["X-Total-Count"] = str(page.total)
+    # Readable by the SPA's cross-origin fetch (only this answer has them, so it is set here).
+    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, Link"
     if page.next_offset is not None:
         url = url_for("videos.list_videos", _external=True, **{**params, "offset": page.next_offset})
         response.headers["Link"] = f'<{url}>; rel="next"'
