@@ -84,7 +84,10 @@ def _vary_on_credentials(response):
      query=catalogue_query_schema,
      responses={200: {"description": "The videos", "headers": PAGE_HEADERS,
                       "content": {"application/json": {"schema": videos_schema}}},
-                400: BAD_REQUEST})
+                400: BAD_REQUEST,
+                # A query string past the server's request-line limit (gunicorn: 4094 bytes) is
+                # refused by gunicorn or nginx before the app, with their HTML page.
+                414: _file("text/html", "Request line too long (answered by the web server)")})
 @jwt_required()
 def list_videos():
     """Ready videos, newest first (API.md, "GET /api/video/" and "Catalogue").
