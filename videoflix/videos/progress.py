@@ -1,15 +1,17 @@
 """Watch progress ("continue watching", API.md): where each user stopped in each video.
 
-Players save it every ~10 s and on pause, so a save is two statements: one read (the video's
-duration, and whether the viewer's account is still there) and one upsert (INSERT ... ON CONFLICT
-DO UPDATE, on PostgreSQL and SQLite alike). On PostgreSQL the transaction does not wait for its
-WAL flush (synchronous_commit off): a crash may lose the last positions saved, never corrupt them,
-and a position is not worth an fsync every 10 s per viewer.
+Players save it every ~10 s and on pause, so a save is one statement: an upsert (INSERT ...
+SELECT FROM video ... ON CONFLICT DO UPDATE ... RETURNING, on PostgreSQL and SQLite alike) that
+checks the video and the account, clamps the position and decides `completed` in the database.
+On PostgreSQL the transaction does not wait for its WAL flush (synchronous_commit off): a crash
+may lose the last positions saved, never corrupt them, and a position is not worth an fsync every
+10 s per viewer.
 """
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, literal, select
+from sqlalchemy import Float, Integer, and_, bindparam, case, delete, exists, false, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +19,7 @@ from videoflix.auth import INVALID_TOKEN
 from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db
-from videoflix.models_base import utcnow
+from videoflix.models_base import UTCDateTime, utcnow
 from videoflix.videos.catalogue import LIST_COLUMNS
 from videoflix.videos.models import READY, Progress, Video
 
@@ -36,17 +38,15 @@ class Position:
     updated_at: datetime | None
 
 
-def watchable_duration(user_id, video_id, *, writing=False):
+def watchable_duration(user_id, video_id):
     """The duration (None if unknown) of a video the user can watch: a ready one.
 
     Raises APIError(404) for any other video, APIError(401) when the account is gone or inactive
-    (its token is still valid). `writing`: the transaction will save a position (see above).
+    (its token is still valid).
     """
-    viewer = exists().where(User.id == user_id, User.is_active.is_(True))
-    columns = [Video.duration, viewer.label("viewer")]
-    if writing and db.session.get_bind().dialect.name == "postgresql":
-        columns.append(func.set_config("synchronous_commit", "off", literal(True)))
-    row = db.session.execute(select(*columns).where(Video.id == video_id, Video.status == READY)).first()
+    row = db.session.execute(
+        select(Video.duration, _viewer(user_id).label("viewer")).where(Video.id == video_id, Video.status == READY)
+    ).first()
     if row is None:
         raise APIError(404, VIDEO_NOT_FOUND)
     if not row.viewer:
@@ -54,28 +54,54 @@ def watchable_duration(user_id, video_id, *, writing=False):
     return row.duration
 
 
-def save(user_id, video_id, position):
-    """Record that `user_id` is at `position` seconds of a watchable video (clamped to its
-    duration) and commit. Raises APIError as watchable_duration."""
-    duration = watchable_duration(user_id, video_id, writing=True)
-    if duration:
-        position = min(position, duration)
-    saved = Position(video_id, position, duration, bool(duration) and position >= COMPLETED_SHARE * duration, utcnow())
+def _viewer(user_id):
+    return exists().where(User.id == user_id, User.is_active.is_(True))
+
+
+@functools.cache
+def _upsert(dialect):
+    """The save statement of a dialect, built once (its parameters: viewer, video, position, now)."""
     table = Progress.__table__
-    insert = _INSERT[db.session.get_bind().dialect.name](table).values(
-        user_id=user_id, video_id=video_id, position=saved.position, completed=saved.completed,
-        updated_at=saved.updated_at,
-    )
+    given = bindparam("position_given", type_=Float)
+    clamped = case((Video.duration < given, Video.duration), else_=given)
+    completed = case((and_(Video.duration > 0, clamped >= COMPLETED_SHARE * Video.duration), true()), else_=false())
+    video_id = bindparam("video_given", type_=Integer)
+    source = select(bindparam("viewer_given", type_=Integer), Video.id, clamped, completed,
+                    bindparam("now_given", type_=UTCDateTime))
+    if dialect == "postgresql":
+        # The transaction's commit does not wait for the WAL flush (see the module's doc).
+        nosync = select(func.set_config("synchronous_commit", "off", true())).cte("nosync")
+        source = source.join_from(Video, nosync, true())
+    source = source.where(Video.id == video_id, Video.status == READY, _viewer(bindparam("viewer_given")))
+    insert = _INSERT[dialect](table).from_select(["user_id", "video_id", "position", "completed", "updated_at"],
+                                                  source)
+    saved_video = Video.__table__.alias("saved_video")
+    duration = select(saved_video.c.duration).where(saved_video.c.id == video_id).scalar_subquery()
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.video_id],
+        set_={c: insert.excluded[c] for c in ("position", "completed", "updated_at")},
+    ).returning(table.c.position, table.c.completed, table.c.updated_at, duration)
+
+
+def save(user_id, video_id, position):
+    """Record that `user_id` is at `position` seconds of a watchable video and commit: clamped to
+    its duration, completed from COMPLETED_SHARE of it. Raises APIError as watchable_duration.
+
+    One statement: INSERT ... SELECT FROM video (only when the video is watchable and the account
+    active) ON CONFLICT DO UPDATE ... RETURNING; when nothing was written, watchable_duration says why.
+    """
+    statement = _upsert(db.session.get_bind().dialect.name)
+    params = {"viewer_given": user_id, "video_given": video_id, "position_given": position, "now_given": utcnow()}
     try:
-        db.session.execute(insert.on_conflict_do_update(
-            index_elements=[table.c.user_id, table.c.video_id],
-            set_={c: insert.excluded[c] for c in ("position", "completed", "updated_at")},
-        ))
+        row = db.session.execute(statement, params).first()
         db.session.commit()
-    except IntegrityError:  # the video (or the user) was deleted meanwhile
+    except IntegrityError:  # the account was deleted meanwhile
         db.session.rollback()
-        raise APIError(404, VIDEO_NOT_FOUND) from None
-    return saved
+        row = None
+    if row is None:
+        watchable_duration(user_id, video_id)  # raises the reason
+        raise APIError(404, VIDEO_NOT_FOUND)
+    return Position(video_id, row[0], row[3], row[1], row[2])
 
 
 def load(user_id, video_id):
