@@ -322,6 +322,7 @@ def test_search_categories_and_pages_as_you_scroll(more_videos, logged_in, playe
     page.wait_for_function("() => document.querySelectorAll('#videos .video-card').length === 3")
     assert page.text_content("#videos") and page.get_attribute("#videos", "data-total") == "3"
     # A row per category, with its count; its heading filters the list.
+    page.wait_for_function("() => document.querySelectorAll('.category-row .video-card').length === 3")
     rows = page.eval_on_selector_all(".category-row h2", "hs => hs.map(h => h.textContent)")
     assert rows == ["Documentary (1)", "Drama (1)", "Nature (1)"], rows
     page.click('.category-row[data-category="Nature"] h2 button')
