@@ -1,21 +1,28 @@
-// Videoflix player: log in, list the ready videos, play one with hls.js, pick a quality, log out.
-// The API is on another origin (?api=..., default http://127.0.0.1:8000); every request carries
-// the HttpOnly cookies the API sets (credentials: 'include' for fetch, withCredentials for hls.js).
+// Videoflix player: log in, browse (search, categories, continue watching, pages loaded as you
+// scroll), play with hls.js (resuming where you stopped, progress saved while playing), pick a
+// quality, log out. The API is on another origin (?api=..., default http://127.0.0.1:8000); every
+// request carries the HttpOnly cookies the API sets (credentials: 'include' / withCredentials).
 "use strict";
 
-const API = (new URLSearchParams(location.search).get("api") || "http://127.0.0.1:8000").replace(/\/+$/, "");
+const PARAMS = new URLSearchParams(location.search);
+const API = (PARAMS.get("api") || "http://127.0.0.1:8000").replace(/\/+$/, "");
 const REFRESH_EVERY_MS = 20 * 60 * 1000; // the contract: clients refresh every 20 minutes
+const PAGE_SIZE = Math.min(100, Math.max(1, Number(PARAMS.get("page")) || 24)); // ?page=: tests
+const ROW_SIZE = 12; // videos per category row
+const SAVE_EVERY_MS = 10 * 1000; // progress while playing (and on pause)
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
 const quality = $("quality");
 let hls = null;
 let refreshTimer = null;
-window.videoflixPlayer = { get hls() { return hls; }, video }; // read by extras.js
+const list = { query: "", category: "", next: null, loading: false, generation: 0 };
+let lastSave = 0;
 
-/** fetch() against the API with the cookies; resolves to {status, body} (body: parsed JSON or null). */
+/** fetch() against the API (a path, or an absolute URL such as a Link) with the cookies; resolves
+ * to {status, body, headers} (body: parsed JSON or null). */
 async function api(path, { method = "GET", body } = {}) {
-  const response = await fetch(API + path, {
+  const response = await fetch(/^https?:/.test(path) ? path : API + path, {
     method,
     credentials: "include",
     headers: body === undefined ? {} : { "Content-Type": "application/json" },
@@ -27,7 +34,7 @@ async function api(path, { method = "GET", body } = {}) {
   } catch {
     // Every API answer is JSON; a non-JSON body is reported as an error by the caller.
   }
-  return { status: response.status, body: data };
+  return { status: response.status, body: data, headers: response.headers };
 }
 
 /** One readable sentence from an error body: {"detail": ...} or {"field": ["...", ...]}. */
@@ -89,7 +96,7 @@ function endSession() {
   refreshTimer = null;
   $("session").hidden = true;
   $("user-email").textContent = "";
-  $("videos").replaceChildren();
+  for (const id of ["videos", "continue", "category-rows"]) $(id).replaceChildren();
   show("login-view");
 }
 
@@ -113,49 +120,158 @@ async function logOut() {
 // --- catalogue --------------------------------------------------------------------------------
 
 async function loadCatalogue() {
-  const result = await api("/api/video/");
+  const result = await loadPage(true);
   if (result.status === 401) {
     endSession();
     return;
   }
-  if (result.status !== 200 || !Array.isArray(result.body)) {
-    say(errorText(result), true);
-    return;
-  }
+  if (result.status !== 200) return;
   $("session").hidden = false;
-  renderCatalogue(result.body);
   show("catalogue-view");
+  await Promise.all([loadContinueWatching(), loadCategoryRows()]);
 }
 
-function renderCatalogue(videos) {
-  const items = videos.map((item) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "video-card";
-    button.dataset.videoId = String(item.id);
-    if (item.thumbnail_url) {
-      const img = document.createElement("img");
-      img.src = item.thumbnail_url; // same-site, so the browser sends the access cookie
-      img.alt = "";
-      img.loading = "lazy";
-      button.append(img);
+/** The list: the first page of the current search and category (fresh), or the next one. */
+async function loadPage(fresh = false) {
+  if (fresh) {
+    list.generation += 1;
+    list.next = null;
+  } else if (!list.next || list.loading) {
+    return { status: 204 };
+  }
+  const generation = list.generation;
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (list.query) query.set("q", list.query);
+  if (list.category) query.set("category", list.category);
+  list.loading = true;
+  try {
+    const result = await api(fresh ? `/api/video/?${query}` : list.next);
+    if (generation !== list.generation) return { status: 204 }; // a newer search won
+    if (result.status !== 200 || !Array.isArray(result.body)) {
+      if (result.status !== 401) say(errorText(result), true);
+      return result;
     }
-    const title = document.createElement("span");
-    title.className = "title";
-    title.textContent = item.title;
-    const category = document.createElement("span");
-    category.className = "category";
-    category.textContent = item.category;
-    button.append(title, category);
-    button.title = item.description || item.title;
-    button.addEventListener("click", () => play(item.id));
+    const link = (result.headers.get("Link") || "").match(/<([^>]+)>;\s*rel="next"/);
+    list.next = link ? link[1] : null;
+    const cards = result.body.map((item) => {
+      const li = document.createElement("li");
+      li.append(videoCard(item));
+      return li;
+    });
+    if (fresh) $("videos").replaceChildren(...cards);
+    else $("videos").append(...cards);
+    const total = Number(result.headers.get("X-Total-Count"));
+    $("videos").dataset.total = String(total);
+    $("empty").textContent = list.query || list.category ? "Nothing matches." : "No video is ready yet.";
+    $("empty").hidden = total > 0;
+    $("list-heading").textContent = list.query ? `Results for “${list.query}”` : list.category || "Videos";
+    return result;
+  } finally {
+    list.loading = false;
+    if (generation === list.generation) setTimeout(loadMoreIfInView);
+  }
+}
+
+/** The next page while the end of the list is (still) within 400 px of the viewport. */
+function loadMoreIfInView() {
+  if (!$("catalogue-view").hidden && $("more").getBoundingClientRect().top < innerHeight + 400) loadPage();
+}
+
+function videoCard(item, onClick = () => play(item.id)) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "video-card";
+  button.dataset.videoId = String(item.id);
+  if (item.thumbnail_url) {
+    const img = document.createElement("img");
+    img.src = item.thumbnail_url; // same-site, so the browser sends the access cookie
+    img.alt = "";
+    img.loading = "lazy";
+    button.append(img);
+  }
+  const title = document.createElement("span");
+  title.className = "title";
+  title.textContent = item.title;
+  const category = document.createElement("span");
+  category.className = "category";
+  category.textContent = item.category;
+  button.append(title, category);
+  button.title = item.description || item.title;
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+async function loadContinueWatching() {
+  const result = await api("/api/continue-watching/");
+  const items = result.status === 200 && Array.isArray(result.body) ? result.body : [];
+  const cards = items.map((item) => {
+    const card = videoCard(item, () => play(item.id, item.position));
+    card.dataset.position = String(item.position);
+    const bar = document.createElement("span");
+    bar.className = "resume-bar";
+    const done = document.createElement("span");
+    done.style.width = `${item.duration ? Math.min(100, (100 * item.position) / item.duration) : 0}%`;
+    bar.append(done);
+    card.append(bar);
     const li = document.createElement("li");
-    li.append(button);
+    li.append(card);
     return li;
   });
-  $("videos").replaceChildren(...items);
-  $("empty").hidden = videos.length > 0;
+  $("continue").replaceChildren(...cards);
+  $("continue-row").hidden = cards.length === 0;
 }
+
+/** One row per category (its newest videos); its heading filters the list below. */
+async function loadCategoryRows() {
+  const result = await api("/api/categories/");
+  if (result.status !== 200 || !Array.isArray(result.body)) return;
+  const rows = await Promise.all(result.body.map(async ({ name, count }) => {
+    const page = await api(`/api/video/?${new URLSearchParams({ category: name, limit: String(ROW_SIZE) })}`);
+    const section = document.createElement("section");
+    section.className = "shelf category-row";
+    section.dataset.category = name;
+    const heading = document.createElement("h2");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = name;
+    const number = document.createElement("span");
+    number.className = "count";
+    number.textContent = ` (${count})`;
+    button.addEventListener("click", () => filterBy(list.category === name ? "" : name));
+    heading.append(button, number);
+    const row = document.createElement("ul");
+    row.className = "row";
+    for (const item of page.status === 200 ? page.body : []) {
+      const li = document.createElement("li");
+      li.append(videoCard(item));
+      row.append(li);
+    }
+    section.append(heading, row);
+    return section;
+  }));
+  $("category-rows").replaceChildren(...rows);
+}
+
+function filterBy(category) {
+  list.category = category;
+  $("list-heading").scrollIntoView({ block: "start" });
+  loadPage(true);
+}
+
+let searchTimer = null;
+function searchSoon() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    list.query = $("search").value.trim();
+    $("category-rows").hidden = Boolean(list.query);
+    loadPage(true);
+  }, 250);
+}
+
+// The next page when the end of the list comes into view (and after each page, see loadPage).
+new IntersectionObserver((entries) => {
+  if (entries.some((entry) => entry.isIntersecting)) loadMoreIfInView();
+}, { rootMargin: "400px" }).observe($("more"));
 
 // --- playback ---------------------------------------------------------------------------------
 
@@ -166,7 +282,8 @@ function levelLabel(level) {
   return match ? match[1] : `${level.height}p`;
 }
 
-async function play(videoId) {
+/** Play a video from `resumeAt` seconds (0: the start). */
+async function play(videoId, resumeAt = 0) {
   stopPlayback();
   const detail = await api(`/api/video/${videoId}/`);
   if (detail.status === 401) return refreshToken().then((ok) => ok && play(videoId));
@@ -180,19 +297,22 @@ async function play(videoId) {
   video.dataset.videoId = String(videoId);
   say("");
 
+  lastSave = performance.now();
   if (window.Hls && Hls.isSupported()) {
-    startHls(source);
+    startHls(source, resumeAt);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = source; // Safari plays HLS natively (no quality menu: the browser decides)
+    if (resumeAt) video.addEventListener("loadedmetadata", () => { video.currentTime = resumeAt; }, { once: true });
     video.play().catch(() => {});
   } else {
     say("This browser can play neither HLS nor Media Source Extensions.", true);
   }
 }
 
-function startHls(source) {
+function startHls(source, resumeAt) {
   let retriedAuth = false;
   hls = new Hls({
+    startPosition: resumeAt > 0 ? resumeAt : -1,
     xhrSetup: (xhr) => { xhr.withCredentials = true; },
     fetchSetup: (context, init) => new Request(context.url, { ...init, credentials: "include" }),
   });
@@ -223,7 +343,28 @@ function startHls(source) {
   });
   hls.loadSource(source);
   hls.attachMedia(video);
+  document.dispatchEvent(new CustomEvent("videoflix:play", { detail: { hls, video, videoId: video.dataset.videoId } }));
 }
+
+// --- progress ---------------------------------------------------------------------------------
+
+/** PUT where the viewer is (every SAVE_EVERY_MS while playing, on pause, and on leaving). */
+async function saveProgress() {
+  const videoId = video.dataset.videoId;
+  if (!videoId || !(video.currentTime > 0)) return;
+  lastSave = performance.now();
+  const result = await api(`/api/video/${videoId}/progress/`, {
+    method: "PUT", body: { position: video.currentTime },
+  });
+  if (result.status === 200) video.dataset.savedPosition = String(result.body.position);
+}
+
+video.addEventListener("timeupdate", () => {
+  if (!video.paused && performance.now() - lastSave >= SAVE_EVERY_MS) saveProgress();
+});
+video.addEventListener("pause", () => {
+  if (video.dataset.videoId) saveProgress().then(loadContinueWatching);
+});
 
 function buildQualityMenu() {
   const options = [new Option("Auto", "-1")];
@@ -245,6 +386,9 @@ function chooseQuality() {
 }
 
 function stopPlayback(hide = true) {
+  if (video.dataset.videoId && !video.paused) saveProgress();
+  if (video.dataset.videoId) document.dispatchEvent(new CustomEvent("videoflix:stop", { detail: { hls, video } }));
+  delete video.dataset.videoId;
   if (hls) {
     hls.destroy();
     hls = null;
@@ -264,6 +408,16 @@ $("api-base").textContent = API;
 $("login-form").addEventListener("submit", logIn);
 $("logout").addEventListener("click", logOut);
 quality.addEventListener("change", chooseQuality);
+$("search").addEventListener("input", searchSoon);
+$("search-form").addEventListener("submit", (event) => { event.preventDefault(); searchSoon(); });
+// The extension hook for extras.js (subtitle menu, seek previews): what it needs, read live.
+window.videoflixPlayer = {
+  video,
+  api,
+  apiBase: API,
+  get hls() { return hls; },
+  get videoId() { return video.dataset.videoId || null; },
+};
 // Already logged in (cookies from an earlier visit)? Then straight to the catalogue.
 loadCatalogue().catch((error) => {
   show("login-view");

@@ -42,8 +42,10 @@ BAD_REQUEST = {
 }
 
 
-def doc(summary, *, body=None, responses=None, auth=False, tags=None, description=None):
+def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None):
     """Describe a view for the OpenAPI document.
+
+    `query` is the Schema its query string is loaded with (one parameter per field).
 
     `responses` maps a status code to a Schema (class or instance), a (Schema, description) pair,
     a plain description (no body), or a dict {"content": {...}} for non-JSON bodies.
@@ -54,6 +56,7 @@ def doc(summary, *, body=None, responses=None, auth=False, tags=None, descriptio
             "summary": summary,
             "description": description,
             "body": body,
+            "query": query,
             "responses": responses or {},
             "auth": auth,
             "tags": tags,
@@ -98,6 +101,8 @@ def _operation(info, params, tag):
     operation = {"summary": info["summary"], "tags": info["tags"] or [tag], "responses": responses}
     if info["description"]:
         operation["description"] = info["description"]
+    if info["query"] is not None:
+        params = [*params, {"in": "query", "schema": info["query"]}]
     if params:
         operation["parameters"] = params
     if info["body"] is not None:

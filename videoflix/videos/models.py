@@ -5,12 +5,13 @@ committed) deletes the video's files too: see the session hooks at the end of th
 """
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, delete, event
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
+from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos import storage
+from videoflix.videos import search, storage
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
@@ -20,6 +21,9 @@ class Video(db.Model):
     (`hls_dir`), even while a re-transcode runs or after one failed. A job in flight is shown by
     `queued_at` (waiting or running), `claimed_by` (running) and `progress` (0-100 of that job);
     `error` is the last job's failure, if it failed."""
+
+    # The catalogue's order within a status: one index range serves a page of ready videos.
+    __table_args__ = (Index("ix_video_status_created_at_id", "status", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -93,6 +97,25 @@ class Subtitle(db.Model):
 
     def __repr__(self):
         return f"<Subtitle {self.video_id} {self.language}>"
+# The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
+# databases built by create_all() get it with the table, as migrated ones do.
+event.listen(Video.__table__, "after_create", lambda target, connection, **kw: search.create_index(connection))
+event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: search.drop_index(connection))
+
+
+class Progress(db.Model):
+    """Where a user stopped watching a video ("continue watching"); written by videos.viewing.
+
+    Deleting the user or the video deletes the row: ON DELETE CASCADE on PostgreSQL, and the
+    session hook below wherever foreign keys are not enforced (SQLite)."""
+
+    __tablename__ = "watch_progress"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), primary_key=True, index=True)
+    position: Mapped[float] = mapped_column(default=0.0)
+    completed: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 _DELETED_KEY = "videoflix_deleted_videos"
@@ -101,10 +124,16 @@ _DELETED_KEY = "videoflix_deleted_videos"
 # On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
 @event.listens_for(db.session, "after_flush")
 def _remember_deleted_videos(session, flush_context):
+    """Deleted videos' files are deleted after the commit; their (and deleted users') progress
+    rows in the same transaction (PostgreSQL's cascade already did it there; SQLite needs it)."""
     # Paths are resolved now, while the app context that deletes the row is certainly there.
+    progress = Progress.__table__
     for obj in session.deleted:
         if isinstance(obj, Video):
             session.info.setdefault(_DELETED_KEY, []).append(storage.files_of(obj))
+            session.connection().execute(delete(progress).where(progress.c.video_id == obj.id))
+        elif isinstance(obj, User):
+            session.connection().execute(delete(progress).where(progress.c.user_id == obj.id))
 
 
 @event.listens_for(db.session, "after_commit")

@@ -3,15 +3,15 @@
 The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
 segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
 """
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
 from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
-from videoflix.openapi import ErrorSchema, doc
-from videoflix.videos import storyboard, subtitles
+from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
+from videoflix.videos import catalogue, storyboard, subtitles
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -27,7 +27,15 @@ from videoflix.videos.delivery import (
     version_file,
 )
 from videoflix.videos.models import READY, Video
-from videoflix.videos.schemas import staff_video_schema, subtitles_schema, video_schema, videos_schema
+from videoflix.videos.progress import VIDEO_NOT_FOUND
+from videoflix.videos.schemas import (
+    catalogue_query_schema,
+    list_response,
+    staff_video_schema,
+    subtitles_schema,
+    video_schema,
+    videos_schema,
+)
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
 
@@ -60,7 +68,10 @@ SEGMENT_DOC = {
     **FILE_RESPONSES,
 }
 
-VIDEO_NOT_FOUND = "Video not found."
+PAGE_HEADERS = {
+    "X-Total-Count": {"description": "The number of matches (with any parameter)", "schema": {"type": "integer"}},
+    "Link": {"description": '`<absolute url>; rel="next"` while more remain', "schema": {"type": "string"}},
+}
 
 
 @bp.after_request
@@ -72,16 +83,33 @@ def _vary_on_credentials(response):
 
 
 @bp.get("/")
-@doc("The ready videos, newest first", auth=True, responses={200: videos_schema})
+@doc("The ready videos, newest first; filtered, searched and paged with the parameters", auth=True,
+     query=catalogue_query_schema,
+     responses={200: {"description": "The videos", "headers": PAGE_HEADERS,
+                      "content": {"application/json": {"schema": videos_schema}}},
+                400: BAD_REQUEST,
+                # A query string past the server's request-line limit (gunicorn: 4094 bytes) is
+                # refused by gunicorn or nginx before the app, with their HTML page.
+                414: _file("text/html", "Request line too long (answered by the web server)")})
 @jwt_required()
 def list_videos():
-    """Ready videos, newest first: one SELECT of six columns, whatever their number."""
-    rows = db.session.execute(
-        db.select(Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
-        .where(Video.status == READY)
-        .order_by(Video.created_at.desc(), Video.id.desc())
-    ).mappings().all()
-    return jsonify(videos_schema.dump(rows))
+    """Ready videos, newest first (API.md, "GET /api/video/" and "Catalogue").
+
+    Without parameters: all of them, one SELECT of six columns. With any: the page and its
+    X-Total-Count and Link headers. Bad parameters: ValidationError (400 keyed by parameter).
+    """
+    params = catalogue_query_schema.load(request.args)
+    if not params:
+        return list_response(catalogue.all_ready_rows())
+    page = catalogue.ready_page(**params)
+    response = list_response(page.rows)
+    response.headers["X-Total-Count"] = str(page.total)
+    # Readable by the SPA's cross-origin fetch (only this answer has them, so it is set here).
+    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, Link"
+    if page.next_offset is not None:
+        url = url_for("videos.list_videos", _external=True, **{**params, "offset": page.next_offset})
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response
 
 
 @bp.get("/<id:video_id>/")

@@ -1,0 +1,302 @@
+"""Catalogue and watch-progress benchmark (issue 12), in process (Flask's test client), on
+PostgreSQL and Redis:
+
+1. GET /api/video/?limit=24, ?q=<word>&limit=24 (a word with a fixed number of matches, and one
+   matching a fixed share of the table) and ?category=<name>&limit=24 with 10,000 and then
+   100,000 ready videos: medians, and the 100k/10k ratio (constant: about 1). EXPLAIN ANALYZE of
+   the search page shows the GIN index serving it.
+2. The unpaged GET /api/video/ with 10,000 videos: today's route against the previous one
+   (marshmallow's dump of the same rows, mounted at /bench/old-list/ in this run), same bytes.
+3. PUT /api/video/<id>/progress/ from --viewers simulated viewers, each one call every 10 s, for
+   --seconds: errors (must be 0), median and p95 latency, and how late calls started.
+
+    .venv/bin/python bench/catalogue.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
+        [--redis-url redis://127.0.0.1:6379/7] [--repeat 40] [--viewers 500] [--seconds 30]
+        [--threads 4] [--only pages|progress]
+
+Rows are bulk-inserted with SQL (executemany), never through the API. Everything lives in a
+scratch database (dropped at exit) and under a unique Redis key prefix (deleted at exit).
+"""
+import argparse
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask import jsonify  # noqa: E402
+from flask_jwt_extended import jwt_required  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import event, insert, select, text  # noqa: E402
+
+from tests.databases import scratch_database  # noqa: E402
+from videoflix import create_app  # noqa: E402
+from videoflix.auth.models import User  # noqa: E402
+from videoflix.auth.sessions import issue  # noqa: E402
+from videoflix.extensions import db, redis_client  # noqa: E402
+from videoflix.videos.models import READY, Video  # noqa: E402
+from videoflix.videos.schemas import videos_schema  # noqa: E402
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "mar", "quil", "bro", "zen", "pha", "tor"]
+CATEGORIES = ["Drama", "Comedy", "Documentary", "Nature", "Action", "Animation", "Music", "Sports"]
+NEEDLE = "lighthouse"  # in exactly NEEDLE_ROWS titles, whatever the table size
+NEEDLE_ROWS = 60
+COMMON = "ocean"  # in 1 % of the descriptions
+BATCH = 5_000
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def words(rng, n):
+    return " ".join("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))) for _ in range(n))
+
+
+def video_rows(rng, start, count):
+    """`count` ready-video rows with ids from `start`: random titles, descriptions, categories."""
+    for n in range(start, start + count):
+        description = words(rng, 14)
+        if n % 100 == 7:
+            description += f" {COMMON}"
+        title = words(rng, 3).title()
+        if n % 150 == 3 and n // 150 < NEEDLE_ROWS:
+            title = f"The {NEEDLE} {title}"
+        yield {
+            "title": title, "description": description, "category": CATEGORIES[n % len(CATEGORIES)],
+            "created_at": T0 - timedelta(minutes=n), "updated_at": T0, "status": READY, "progress": 100,
+            "attempts": 1, "renditions": [], "duration": 600.0,
+            "thumbnail": f"{n}/v{n:x}/thumbnail.jpg" if n % 3 else None,
+        }
+
+
+def insert_videos(app, rng, start, count):
+    with app.app_context():
+        rows = video_rows(rng, start, count)
+        while batch := [row for _, row in zip(range(BATCH), rows)]:
+            db.session.execute(insert(Video), batch)
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE video")
+
+
+def timed(client, url, headers, repeat, warmup=3):
+    """Median (ms) of `repeat` GETs after `warmup` ones, and the last response."""
+    samples = []
+    for n in range(repeat + warmup):
+        t = time.perf_counter()
+        response = client.get(url, headers=headers)
+        elapsed = time.perf_counter() - t
+        assert response.status_code == 200, (url, response.status_code, response.get_data()[:200])
+        if n >= warmup:
+            samples.append(elapsed * 1000)
+    return statistics.median(samples), response
+
+
+def explain(app, client, url, headers):
+    """EXPLAIN ANALYZE of every SELECT the request runs."""
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "video" in statement:
+            statements.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        client.get(url, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    plans = []
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            raw = conn.connection.dbapi_connection.cursor()
+            raw.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement, parameters)
+            plans.append("\n".join("    " + r[0] for r in raw.fetchall()))
+            raw.close()
+    return plans
+
+
+def add_old_list(app):
+    """The list route as it was before this change: marshmallow dumps the rows."""
+
+    @jwt_required()
+    def old_list():
+        rows = db.session.execute(
+            select(Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
+            .where(Video.status == READY)
+            .order_by(Video.created_at.desc(), Video.id.desc())
+        ).mappings().all()
+        return jsonify(videos_schema.dump(rows))
+
+    app.add_url_rule("/bench/old-list/", "bench_old_list", old_list)
+
+
+def make_viewers(app, count, name="viewer"):
+    """`count` active accounts (bulk-inserted) and an access token each."""
+    now = datetime.now(UTC)
+    with app.app_context():
+        db.session.execute(insert(User), [
+            {"email": f"{name}{n}@bench.example", "password_hash": "!", "is_active": True, "is_staff": False,
+             "created_at": now, "updated_at": now}
+            for n in range(count)
+        ])
+        users = db.session.execute(
+            select(User).where(User.email.like(f"{name}%@bench.example")).order_by(User.id)
+        ).scalars()
+        tokens = [issue(user)[0] for user in users]
+        db.session.commit()
+    return tokens
+
+
+def page_benchmarks(app, client, headers, args, rng, results):
+    urls = {
+        "limit=24": "/api/video/?limit=24",
+        "limit=24&offset=240": "/api/video/?limit=24&offset=240",
+        f"q={NEEDLE}&limit=24 ({NEEDLE_ROWS} matches)": f"/api/video/?q={NEEDLE}&limit=24",
+        f"q={COMMON}&limit=24 (1 % match)": f"/api/video/?q={COMMON}&limit=24",
+        "q=ta lo&limit=24 (two prefixes)": "/api/video/?q=ta%20lo&limit=24",
+        "category=nature&limit=24": "/api/video/?category=nature&limit=24",
+    }
+    inserted = 0
+    for size in (10_000, 100_000):
+        insert_videos(app, rng, inserted, size - inserted)
+        inserted = size
+        print(f"\n== {size:,} ready videos (PostgreSQL, in process) ==")
+        for label, url in urls.items():
+            median, response = timed(client, url, headers, args.repeat)
+            results.setdefault(label, {})[size] = median
+            print(f"  GET {url:45s} median {median:6.2f} ms   X-Total-Count {response.headers['X-Total-Count']}")
+        if size == 10_000:
+            unpaged_benchmark(client, headers, args)
+    print("\n== constant in the table size: 100k / 10k ==")
+    for label, by_size in results.items():
+        print(f"  {label:42s} {by_size[10_000]:6.2f} ms -> {by_size[100_000]:6.2f} ms  "
+              f"x{by_size[100_000] / by_size[10_000]:.2f}")
+    print("\n== EXPLAIN ANALYZE of the search page, 100,000 videos ==")
+    plans = explain(app, client, f"/api/video/?q={NEEDLE}&limit=24", headers)
+    for plan in plans:
+        print(plan)
+    assert any("ix_video_fulltext" in plan for plan in plans), "the search did not use the index"
+    print("  -> the search is served by ix_video_fulltext (GIN on the stored tsvector)")
+    print("\n== EXPLAIN ANALYZE of ?limit=24, 100,000 videos (the page, then the exact total) ==")
+    for plan in explain(app, client, "/api/video/?limit=24", headers):
+        print(plan)
+
+
+def unpaged_benchmark(client, headers, args):
+    print("\n== the unpaged GET /api/video/, 10,000 videos: before (marshmallow) and after ==")
+    # Interleaved (old, new, old, new...), so load from elsewhere on the machine hits both alike.
+    olds, news, ratios = [], [], []
+    for _ in range(max(5, args.repeat // 4)):
+        old, old_response = timed(client, "/bench/old-list/", headers, 1, warmup=0)
+        new, new_response = timed(client, "/api/video/", headers, 1, warmup=0)
+        olds.append(old)
+        news.append(new)
+        ratios.append(old / new)
+    same = old_response.get_data() == new_response.get_data()
+    print(f"  before {statistics.median(olds):7.1f} ms   after {statistics.median(news):7.1f} ms   "
+          f"{statistics.median(ratios):.1f}x faster (median of {len(ratios)} paired rounds; "
+          f"min {min(ratios):.1f}x)   same bytes: {same} ({len(new_response.get_data()):,} bytes)")
+    assert same, "the new list differs from the old one"
+
+
+def progress_benchmark(app, args, rng):
+    """--viewers viewers, each PUTting its position every 10 s (spread evenly), for --seconds."""
+    tokens = make_viewers(app, args.viewers)
+    with app.app_context():
+        video_ids = db.session.execute(select(Video.id).limit(2000)).scalars().all()
+    plan = sorted(
+        (n * 10.0 / args.viewers + 10.0 * k, n)
+        for n in range(args.viewers) for k in range(int(args.seconds // 10) or 1)
+    )
+    plan = [(due, viewer) for due, viewer in plan if due < args.seconds]
+    watching = [rng.choice(video_ids) for _ in range(args.viewers)]
+    latencies, lateness, errors = [], [], []
+    lock = threading.Lock()
+    cursor = iter(plan)
+    start = time.perf_counter() + 0.5
+
+    def viewer_loop():
+        client = app.test_client()
+        while True:
+            with lock:
+                item = next(cursor, None)
+            if item is None:
+                return
+            due, viewer = item
+            delay = start + due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t = time.perf_counter()
+            response = client.put(f"/api/video/{watching[viewer]}/progress/", json={"position": due + 12.5},
+                                  headers={"Authorization": f"Bearer {tokens[viewer]}"})
+            elapsed = time.perf_counter() - t
+            with lock:
+                latencies.append(elapsed * 1000)
+                lateness.append(max(0.0, (t - start - due) * 1000))
+                if response.status_code != 200:
+                    errors.append((response.status_code, response.get_data()[:200]))
+
+    threads = [threading.Thread(target=viewer_loop) for _ in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    with app.app_context():
+        rows = db.session.execute(text("SELECT count(*) FROM watch_progress")).scalar_one()
+    print(f"\n== PUT /api/video/<id>/progress/: {args.viewers} viewers, one call each per 10 s, "
+          f"{args.seconds:.0f} s (PostgreSQL + Redis, {args.threads} threads) ==")
+    print(f"  {len(latencies)} calls ({len(latencies) / args.seconds:.0f}/s), errors {len(errors)}, "
+          f"rows {rows}; latency median {statistics.median(latencies):.2f} ms, "
+          f"p95 {latencies[int(len(latencies) * 0.95)]:.2f} ms, max {latencies[-1]:.2f} ms; "
+          f"calls started late by median {statistics.median(lateness):.1f} ms")
+    assert not errors, errors[:3]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL")
+                        or os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/7")
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--viewers", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--only", choices=["pages", "progress"], help="run one part only")
+    args = parser.parse_args()
+    rng = random.Random(12)
+    prefix = f"vfbench:{uuid.uuid4().hex[:8]}:"
+    with scratch_database(args.database_url, prefix="vf_bench_catalogue") as url:
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": args.redis_url,
+                          "REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix + "rl",
+                          "RATELIMIT_STORAGE_URI": args.redis_url})
+        add_old_list(app)
+        try:
+            with app.app_context():
+                upgrade()
+            token = make_viewers(app, 1, "browser")[0]
+            headers = {"Authorization": f"Bearer {token}"}
+            if args.only != "progress":
+                page_benchmarks(app, app.test_client(), headers, args, rng, {})
+            else:
+                insert_videos(app, rng, 0, 10_000)
+            if args.only != "pages":
+                progress_benchmark(app, args, rng)
+        finally:
+            with app.app_context():
+                client = redis_client()
+                keys = list(client.scan_iter(prefix + "*"))
+                if keys:
+                    client.delete(*keys)
+                db.session.remove()
+                db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

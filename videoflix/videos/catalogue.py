@@ -1,0 +1,61 @@
+"""The catalogue (API.md, "Catalogue"): ready videos filtered by category and searched by words,
+one page at a time, and the categories that have ready videos.
+
+Everything is done by the database: the search by its index (videoflix.videos.search), the
+order and the page by ORDER BY ... LIMIT/OFFSET, the total by COUNT.
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import desc, func, select
+
+from videoflix.extensions import db
+from videoflix.videos import search
+from videoflix.videos.models import READY, Video
+
+# The six list fields' columns, in schemas.list_items' order.
+LIST_COLUMNS = (Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
+NEWEST_FIRST = (Video.created_at.desc(), Video.id.desc())
+
+
+@dataclass
+class Page:
+    rows: list
+    total: int
+    # The offset of the next page, None when this one is the last.
+    next_offset: int | None
+
+
+def all_ready_rows():
+    """Every ready video's list columns, newest first (the unpaged list without parameters)."""
+    return db.session.execute(select(*LIST_COLUMNS).where(Video.status == READY).order_by(*NEWEST_FIRST)).all()
+
+
+def ready_page(category=None, q=None, limit=None, offset=0):
+    """The ready videos of `category` (any letter case) whose title or description contain every
+    word of `q` as a word prefix (title matches first, then newest); `limit` of them from
+    `offset` (all when limit is None)."""
+    conditions = [Video.status == READY]
+    order = list(NEWEST_FIRST)
+    if category is not None:
+        conditions.append(func.lower(Video.category) == category.lower())
+    terms = search.words(q or "")
+    if terms:
+        where, title_first = search.matches(db.session.get_bind().dialect.name, terms)
+        conditions.append(where)
+        order.insert(0, desc(title_first))
+    stmt = select(*LIST_COLUMNS).where(*conditions).order_by(*order).offset(offset or None)
+    rows = db.session.execute(stmt.limit(limit) if limit is not None else stmt).all()
+    if limit is None or (len(rows) < limit and (rows or not offset)):
+        total = offset + len(rows)  # this page is the last one: no need to count
+    else:
+        total = db.session.execute(select(func.count()).select_from(Video).where(*conditions)).scalar_one()
+    more = limit is not None and offset + len(rows) < total
+    return Page(rows, total, offset + limit if more else None)
+
+
+def categories():
+    """[(name, count)] of the categories that have ready videos, by name (letter case ignored)."""
+    key = func.lower(Video.category)
+    return db.session.execute(
+        select(func.min(Video.category), func.count()).where(Video.status == READY).group_by(key).order_by(key)
+    ).all()
