@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -157,3 +158,33 @@ def main(folder):
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+# ---------------------------------------------------------------- pytest fixtures (a plugin of conftest)
+
+TEST_MEDIA_STORAGE = os.environ.get("TEST_MEDIA_STORAGE", "local")
+S3_MODE = TEST_MEDIA_STORAGE == "s3"
+local_files_only = pytest.mark.skipif(S3_MODE, reason="inspects files below MEDIA_ROOT; media are in a bucket")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """One SeaweedFS for the test session (its own ports, keys and data folder)."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(seaweedfs):
+    """A bucket of this test session."""
+    bucket = f"vftest-{uuid.uuid4().hex[:12]}"
+    seaweedfs.client().create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_settings(seaweedfs, s3_bucket, tmp_path):
+    """The app settings of a bucket prefix of this test's own, and a scratch folder of its own."""
+    return {**seaweedfs.settings(s3_bucket, prefix=f"t-{uuid.uuid4().hex[:10]}"),
+            "MEDIA_SCRATCH": str(tmp_path / "scratch")}

@@ -3,8 +3,9 @@
 
 def init_app(app):
     # models: register the table; tasks: register the Huey task and the worker-start recovery.
-    from videoflix.videos import cli, models, routes, tasks  # noqa: F401
+    from videoflix.videos import cli, models, routes, storage_cli, tasks  # noqa: F401
 
     app.register_blueprint(routes.bp)
     app.cli.add_command(cli.add_video_command)
     app.cli.add_command(cli.transcode_command)
+    storage_cli.init_app(app)

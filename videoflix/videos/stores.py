@@ -10,6 +10,7 @@ Verbs: stat, open (a whole object or a byte range), read, put_file, put_dir, fet
 delete, delete_prefix, list, url (a presigned GET; None for local files).
 No Flask, no model: the app builds its store once (storage.media_store).
 """
+import hashlib
 import logging
 import mimetypes
 import os
@@ -136,6 +137,14 @@ class LocalStore:
                 path.rmdir()
             except OSError:  # not empty, or gone
                 break
+
+    def checksum(self, key):
+        """The SHA-256 (hex) of the object's bytes."""
+        digest = hashlib.sha256()
+        with self.open(key) as file:
+            while chunk := file.read(MB):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def list(self, prefix):
         """The keys below prefix/ (files only), relative to the store."""
@@ -268,6 +277,16 @@ class S3Store:
         for start in range(0, len(keys), 1000):
             self.client.delete_objects(Bucket=self.bucket, Delete={
                 "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+
+    def checksum(self, key):
+        digest = hashlib.sha256()
+        body = self.get(key)["Body"]
+        try:
+            while chunk := body.read(MB):
+                digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()
 
     def list(self, prefix):
         return sorted(k[len(self.prefix):] for k in self._raw_keys(prefix))
