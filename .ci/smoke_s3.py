@@ -92,7 +92,8 @@ class Processes:
 def make_clip(path):
     """20 s of 1080p with sound: long enough to kill a worker in the middle of it."""
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=1920x1080:rate=25:duration=20", "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
+                    "testsrc2=size=1920x1080:rate=25:duration=20", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=300)
 
 
