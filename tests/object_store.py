@@ -49,8 +49,9 @@ class SeaweedFS:
     `admin` keys may do anything; the bucket is private (anonymous reads are refused).
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, public_bucket=None):
         self.folder = Path(folder)
+        self.public_bucket = public_bucket  # anonymous reads allowed there only (bench/storage.py)
         self.access_key = "vf" + uuid.uuid4().hex[:14]
         self.secret_key = uuid.uuid4().hex + uuid.uuid4().hex
         ports = free_ports(9)
@@ -81,6 +82,8 @@ class SeaweedFS:
             "name": "videoflix", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}
+        if self.public_bucket:
+            identities["identities"].append({"name": "anonymous", "actions": [f"Read:{self.public_bucket}"]})
         (self.folder / "s3.json").write_text(json.dumps(identities))
         log = open(self.folder / "weed.log", "wb")  # noqa: SIM115 - the child keeps writing to it
         self.process = subprocess.Popen(self.command(binary), stdout=log, stderr=subprocess.STDOUT,
