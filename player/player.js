@@ -192,8 +192,11 @@ async function play(videoId) {
 function startHls(source) {
   let retriedAuth = false;
   hls = new Hls({
-    xhrSetup: (xhr) => { xhr.withCredentials = true; },
-    fetchSetup: (context, init) => new Request(context.url, { ...init, credentials: "include" }),
+    // Cookies go to the API only: presigned segment URLs (MEDIA_DELIVERY=signed) name the bucket,
+    // which authorises by the URL's signature and allows no credentialed cross-origin reads.
+    xhrSetup: (xhr, url) => { xhr.withCredentials = url.startsWith(API + "/"); },
+    fetchSetup: (context, init) => new Request(context.url,
+      { ...init, credentials: context.url.startsWith(API + "/") ? "include" : "omit" }),
   });
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
     buildQualityMenu();
