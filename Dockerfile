@@ -38,6 +38,7 @@ COPY --from=builder /srv/static /srv/static
 # nginx's own $variables are left alone. The two snippets are shared with deploy/nginx/videoflix.conf.
 COPY deploy/nginx/compose.conf.template /etc/nginx/templates/default.conf.template
 COPY deploy/nginx/protected-media.conf deploy/nginx/proxy-app.conf /etc/nginx/videoflix/
+COPY deploy/nginx/protected-s3.conf /etc/nginx/videoflix/
 COPY --chmod=755 deploy/nginx/body-size.envsh /docker-entrypoint.d/15-videoflix-body-size.envsh
 ENV MAX_UPLOAD_MB=4096 \
     APP_UPSTREAM=web:8000

@@ -6,13 +6,14 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue clean help player player-deps smoke
+.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage clean help player player-deps smoke smoke-s3
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
 	@echo "make test   - set up .venv, run ruff (make lint) and the whole test suite"
-	@echo "make bench-transcode | bench-serve | bench-catalogue - benchmarks (see bench/)"
+	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
+	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
 	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
 
 $(VENV)/.installed: requirements.txt
@@ -60,6 +61,9 @@ bench-serve: dev-venv
 bench-catalogue: dev-venv
 	$(PY) bench/catalogue.py $(BENCH_ARGS)
 
+bench-storage: dev-venv
+	$(PY) bench/storage.py $(BENCH_ARGS)
+
 # The player's only dependency (hls.js) comes from npm at the version pinned in player/package-lock.json.
 player/node_modules/.package-lock.json: player/package.json player/package-lock.json
 	cd player && npm ci --ignore-scripts --no-audit --no-fund
@@ -79,6 +83,10 @@ player: player-deps
 # Production smoke test, natively: migrate, gunicorn, worker, nginx, SMTP on PostgreSQL + Redis.
 smoke: dev-venv
 	bash .ci/smoke.sh
+
+# Scale-out smoke test: no shared MEDIA_ROOT, a SeaweedFS bucket, a worker killed mid-transcode.
+smoke-s3: dev-venv
+	bash .ci/smoke-s3.sh
 
 clean:
 	rm -rf $(VENV) instance

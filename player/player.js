@@ -313,8 +313,11 @@ function startHls(source, resumeAt) {
   let retriedAuth = false;
   hls = new Hls({
     startPosition: resumeAt > 0 ? resumeAt : -1,
-    xhrSetup: (xhr) => { xhr.withCredentials = true; },
-    fetchSetup: (context, init) => new Request(context.url, { ...init, credentials: "include" }),
+    // Cookies go to the API only: presigned segment URLs (MEDIA_DELIVERY=signed) name the bucket,
+    // which authorises by the URL's signature and allows no credentialed cross-origin reads.
+    xhrSetup: (xhr, url) => { xhr.withCredentials = url.startsWith(API + "/"); },
+    fetchSetup: (context, init) => new Request(context.url,
+      { ...init, credentials: context.url.startsWith(API + "/") ? "include" : "omit" }),
   });
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
     buildQualityMenu();

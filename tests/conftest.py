@@ -14,10 +14,12 @@ from videoflix import create_app
 from videoflix.extensions import db, limiter, redis_client
 
 # Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
-pytest_plugins = ["tests.clips", "tests.streaming_helpers"]
+# object_store: a real SeaweedFS (TEST_MEDIA_STORAGE=s3 runs every test's media in its bucket).
+pytest_plugins = ["tests.clips", "tests.streaming_helpers", "tests.object_store"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+S3_MODE = os.environ.get("TEST_MEDIA_STORAGE") == "s3"  # as tests.object_store.S3_MODE
 PASSWORD = "correct-horse-battery"
 
 
@@ -33,14 +35,18 @@ def database_url():
 
 
 @pytest.fixture
-def app_config(tmp_path, database_url):
-    """Overrides for the app under test; tests may change it before `app` is created."""
-    return {
+def app_config(request, tmp_path, database_url):
+    """Overrides for the app under test; tests may change it before `app` is created. With
+    TEST_MEDIA_STORAGE=s3, media go to a prefix of the session's SeaweedFS bucket."""
+    config = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "REDIS_PREFIX": f"vftest:{uuid.uuid4().hex[:8]}:",
     }
+    if S3_MODE:
+        config.update(request.getfixturevalue("s3_settings"))
+    return config
 
 
 @pytest.fixture

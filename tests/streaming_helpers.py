@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from videoflix.extensions import db
+from videoflix.videos import storage
 from videoflix.videos.ffrun import ffmpeg_exe
 from videoflix.videos.models import READY, Video
 
@@ -87,8 +88,17 @@ def make_video(app, hls_template):
 
 
 def copy_version(app, template, hls_dir):
+    """The template as the published version hls_dir, in the app's store (TEST_MEDIA_STORAGE);
+    the local folder it would be in (only there with local storage)."""
     target = os.path.join(app.config["MEDIA_ROOT"], "hls", hls_dir)
-    shutil.copytree(template, target)
+    with app.app_context():
+        store = storage.media_store()
+        if store.local:
+            shutil.copytree(template, target)
+        else:
+            for path in sorted(template.rglob("*")):
+                if path.is_file():
+                    store.put_file(f"hls/{hls_dir}/{path.relative_to(template).as_posix()}", path)
     return target
 
 

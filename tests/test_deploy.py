@@ -100,7 +100,7 @@ def test_compose_file_is_valid_and_wired_as_documented(compose_dir):
     result = compose(compose_dir, "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "nginx"}
+    assert set(services) == {"db", "redis", "objectstore", "storage-init", "migrate", "web", "worker", "nginx"}
 
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker  # `--scale worker=N` works
@@ -116,9 +116,16 @@ def test_compose_file_is_valid_and_wired_as_documented(compose_dir):
         assert env["REDIS_URL"] == "redis://redis:6379/0"
     assert services["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    # No shared media volume: web and worker share only the database, Redis and the bucket.
     for name in ("web", "worker", "nginx"):
-        mounts = {(v["source"], v["target"]) for v in services[name]["volumes"]}
-        assert ("media", "/srv/media") in mounts
+        assert "volumes" not in services[name]
+    for name in ("web", "worker", "storage-init"):
+        env = services[name]["environment"]
+        assert env["MEDIA_STORAGE"] == "s3" and env["S3_ENDPOINT_URL"] == "http://objectstore:8333"
+        assert env["S3_ACCESS_KEY_ID"] == services["objectstore"]["environment"]["S3_ACCESS_KEY_ID"]
+    assert services["web"]["depends_on"]["storage-init"]["condition"] == "service_completed_successfully"
+    assert services["storage-init"]["depends_on"]["objectstore"]["condition"] == "service_healthy"
+    assert {(v["source"], v["target"]) for v in services["objectstore"]["volumes"]} == {("objectdata", "/data")}
     assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
     assert "--appendonly" in services["redis"]["command"]
 
@@ -174,7 +181,8 @@ def test_nginx_accepts_both_configs_and_they_share_the_snippets(tmp_path, config
         pytest.skip("nginx is not installed")
     text = (NGINX_DIR / config).read_text()
     # The compose image renders these two with envsubst (body-size.envsh computes the first).
-    text = text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
+    text = (text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
+            .replace("${S3_UPSTREAM}", "127.0.0.1:8333"))
     for snippet in ("protected-media.conf", "proxy-app.conf"):
         assert f"include /etc/nginx/videoflix/{snippet};" in text
     # The maps the proxy snippet needs sit at http level, as videoflix.conf is included there.

@@ -10,6 +10,7 @@ import m3u8
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
 
+from tests.object_store import local_files_only
 from tests.videos_helpers import media, row
 from videoflix.auth.sessions import _claims
 from videoflix.extensions import db
@@ -116,6 +117,7 @@ def test_detail_hides_unready_videos_from_users_but_not_staff(client, make_user,
 
 # --- playlists and segments -----------------------------------------------------------------------
 
+@local_files_only
 def test_master_playlist_is_the_transcoders_file_with_resolvable_uris(client, auth, make_video, app):
     video_id = make_video(labels=("480p", "720p"))
     hls_dir = row(app, video_id)["hls_dir"]
@@ -139,6 +141,7 @@ def test_master_playlist_is_the_transcoders_file_with_resolvable_uris(client, au
     assert missing.status_code == 404 and missing.get_json() == {"detail": "Not found."}
 
 
+@local_files_only
 def test_media_playlist_and_segments_with_and_without_slash(client, auth, make_video, app):
     video_id = make_video()
     hls_dir = row(app, video_id)["hls_dir"]
@@ -213,6 +216,7 @@ def test_bearer_header_works_and_expired_or_revoked_tokens_stop_the_stream(clien
 
 # --- thumbnails -----------------------------------------------------------------------------------
 
+@local_files_only
 def test_thumbnail_is_a_cacheable_same_site_jpeg(client, auth, make_video, app):
     video_id = make_video()
     hls_dir = row(app, video_id)["hls_dir"]

@@ -4,6 +4,7 @@ import os
 import pytest
 from sqlalchemy import update
 
+from tests.object_store import local_files_only
 from tests.streaming_helpers import copy_version
 from tests.videos_helpers import media, row
 from videoflix.extensions import db
@@ -48,6 +49,7 @@ def test_segment_of_the_current_version_is_private_immutable_with_validators(cli
     assert other.status_code == 200 and other.headers["ETag"] != etag
 
 
+@local_files_only
 @pytest.mark.parametrize("query", ["", "?v=", "?v=oldversion", "?x=1"])
 def test_segment_without_the_current_version_revalidates(client, video, app, query):
     """A URL a re-transcode may reuse for other bytes is never immutable: the browser asks again."""
@@ -81,6 +83,7 @@ def test_playlists_revalidate(client, video, path):
     assert again.status_code == 304 and again.data == b""
 
 
+@local_files_only
 def test_range_requests(client, video, app):
     hls_dir = row(app, video)["hls_dir"]
     with open(media(app, "hls", hls_dir, "480p", "seg001.ts"), "rb") as f:
@@ -154,6 +157,7 @@ def test_traversal_never_reaches_uploads_or_work(client, planted, video, path):
     assert response.is_json and set(response.get_json()) == {"detail"}
 
 
+@local_files_only
 def test_symlinks_inside_the_media_folder_are_not_followed(client, planted, video, app):
     media_root = app.config["MEDIA_ROOT"]
     label_dir = media(app, "hls", planted, "480p")
@@ -171,6 +175,7 @@ def test_symlinks_inside_the_media_folder_are_not_followed(client, planted, vide
     assert client.get(segment_url(video, "seg000.ts")).status_code == 200  # the real one still works
 
 
+@local_files_only
 def test_symlinked_thumbnail_is_refused(client, planted, video, app):
     thumb = media(app, "hls", planted, "thumbnail.jpg")
     os.remove(thumb)
@@ -200,6 +205,7 @@ def test_a_commit_in_this_process_takes_effect_at_the_next_segment(client, video
     assert client.get(segment_url(video)).status_code == 404
 
 
+@local_files_only
 def test_a_new_version_from_another_process_is_found_when_the_old_files_go(client, video, app, hls_template):
     import shutil
 
@@ -219,6 +225,7 @@ def test_a_new_version_from_another_process_is_found_when_the_old_files_go(clien
         assert response.data == f.read()
 
 
+@local_files_only
 def test_a_segment_of_a_version_published_by_another_process_is_that_versions(client, video, app, hls_template):
     """A playlist from another process names ?v=<new>; this process's cached entry is older."""
 
@@ -256,6 +263,7 @@ def accel_config(app_config):
     ("720p/index.m3u8", "application/vnd.apple.mpegurl", "private, no-cache"),
     ("master.m3u8", "application/vnd.apple.mpegurl", "private, no-cache"),
 ])
+@local_files_only
 def test_accel_redirect_headers(accel_config, client, video, app, path, kind, cache):
     """nginx keeps the app's Cache-Control on an X-Accel-Redirect: the app decides it."""
     hls_dir = row(app, video)["hls_dir"]
@@ -269,6 +277,7 @@ def test_accel_redirect_headers(accel_config, client, video, app, path, kind, ca
     assert {"Cookie", "Authorization"} <= set(response.vary)
 
 
+@local_files_only
 def test_accel_redirect_thumbnail_and_refusals(accel_config, client, planted, video, app):
     response = client.get(f"/api/video/{video}/thumbnail.jpg?v={planted.split('/')[1]}")
     assert response.headers["X-Accel-Redirect"] == f"/protected-media/hls/{planted}/thumbnail.jpg"

@@ -7,6 +7,7 @@ import pytest
 from flask_jwt_extended import create_access_token
 
 from tests.conftest import PASSWORD
+from tests.object_store import local_files_only
 from tests.videos_helpers import STAFF, add_clip, admin_sign_in, csrf, files_below, media, row, sign_in_staff
 from videoflix.auth.models import User
 from videoflix.extensions import db
@@ -90,6 +91,7 @@ def test_an_expired_access_token_is_renewed_from_the_refresh_cookie(app, client,
     assert client.post("/api/token/refresh/").status_code == 401
 
 
+@local_files_only
 def test_staff_uploads_through_the_form_and_sees_status_and_thumbnail(app, client, staff, clip_720p):
     response = upload(client, clip_720p, title="Big Buck", category="Animation")
 
@@ -110,6 +112,7 @@ def test_staff_uploads_through_the_form_and_sees_status_and_thumbnail(app, clien
         assert image.status_code == 200 and image.mimetype == "image/jpeg" and image.data[:2] == b"\xff\xd8"
 
 
+@local_files_only
 def test_the_thumbnail_preview_follows_the_same_rule_as_the_api(app, client, staff, clip_360p):
     """A symlink planted in the media tree is refused by the admin preview as by the API."""
     video_id = add_clip(app, clip_360p)
@@ -221,6 +224,7 @@ def test_the_upload_form_token_outlives_a_long_upload(app, client, staff, clip_3
         assert db.session.execute(db.select(Video.title)).scalar_one() == "Slow upload"
 
 
+@local_files_only
 def test_an_upload_whose_transcode_cannot_be_queued_is_kept(app, client, staff, clip_360p, monkeypatch):
     from videoflix.videos import tasks
 

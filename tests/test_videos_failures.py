@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
+from tests.object_store import local_files_only
 from tests.videos_helpers import Transitions, add_clip, files_below, media, queue, row
 from videoflix.extensions import db
 from videoflix.videos import state, storage, tasks
@@ -32,6 +33,7 @@ def versions(app, video_id):
     return sorted(p.name for p in media(app, "hls", str(video_id)).iterdir())
 
 
+@local_files_only
 def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p)
     first = row(app, video_id)
@@ -56,6 +58,7 @@ def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
 
 
+@local_files_only
 def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
     real_publish, calls = storage.publish, []
@@ -75,6 +78,7 @@ def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypa
     assert files_below(media(app, "work")) == []
 
 
+@local_files_only
 def test_a_failed_switch_removes_the_new_version(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p)
     first = row(app, video_id)
@@ -93,6 +97,7 @@ def test_a_failed_switch_removes_the_new_version(app, clip_360p, monkeypatch):
     assert files_below(media(app, "work")) == []
 
 
+@local_files_only
 def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p)
     first = row(app, video_id)
@@ -151,6 +156,7 @@ def test_a_transcode_that_times_out_fails_without_retries(app, clip_360p):
     assert files_below(media(app, "work")) == []
 
 
+@local_files_only
 def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, clip_360p):
     video_id = add_clip(app, clip_360p)
     first = row(app, video_id)
@@ -183,6 +189,7 @@ def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monke
     assert not media(app, "hls", str(video_id)).exists() and files_below(media(app, "work")) == []
 
 
+@local_files_only
 def test_published_playlists_version_their_segment_urls(app, clip_720p):
     video_id = add_clip(app, clip_720p)
     video = row(app, video_id)

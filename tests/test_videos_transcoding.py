@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.object_store import local_files_only
 from tests.videos_helpers import (
     Transitions,
     add_clip,
@@ -24,6 +25,7 @@ from videoflix.videos.tasks import queue_transcode, recover_on_worker_start
 pytestmark = pytest.mark.slow
 
 
+@local_files_only
 def test_upload_is_transcoded_to_ready_through_pending_and_processing(app, clip_720p):
     with Transitions(app) as seen:
         video_id = add_clip(app, clip_720p)
@@ -52,6 +54,7 @@ def _corrupt_source(app, video_id, clip_corrupt):
     shutil.copyfile(clip_corrupt, path)
 
 
+@local_files_only
 def test_corrupt_source_fails_with_a_readable_error_and_is_not_retried(app, clip_360p, clip_corrupt):
     video_id = add_clip(app, clip_360p, enqueue=False)
     _corrupt_source(app, video_id, clip_corrupt)  # the stored original went bad after the upload
@@ -98,6 +101,7 @@ def test_failed_retranscode_keeps_the_old_version_playable(app, client, auth, cl
         assert playlist.status_code == 200 and b"#EXTINF" in playlist.data
 
 
+@local_files_only
 def test_successful_retranscode_switches_version_and_deletes_the_old_folder(app, clip_720p):
     video_id = add_clip(app, clip_720p)
     first = row(app, video_id)
@@ -137,6 +141,7 @@ def test_a_claim_is_exclusive_and_a_stale_worker_changes_nothing(app, clip_360p)
     assert video["status"] == "ready" and video["error"] is None and video["hls_dir"] != "1/bogus"
 
 
+@local_files_only
 def test_worker_start_recovers_a_video_left_by_a_dead_worker(app, clip_360p):
     video_id = add_clip(app, clip_360p, enqueue=False)
     work = strand(app, video_id, pid=dead_pid())
@@ -149,6 +154,7 @@ def test_worker_start_recovers_a_video_left_by_a_dead_worker(app, clip_360p):
     assert not work.exists()
 
 
+@local_files_only
 def test_worker_start_leaves_live_claims_but_takes_over_expired_ones(app, clip_360p):
     live = add_clip(app, clip_360p, enqueue=False)
     expired = add_clip(app, clip_360p, enqueue=False)
@@ -163,6 +169,7 @@ def test_worker_start_leaves_live_claims_but_takes_over_expired_ones(app, clip_3
     assert row(app, expired)["status"] == "ready" and not media(app, "work", "b" * 16).exists()
 
 
+@local_files_only
 def test_deleting_a_video_deletes_its_files_only_when_committed(app, clip_360p):
     video_id = add_clip(app, clip_360p)
     video = row(app, video_id)

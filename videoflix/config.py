@@ -178,7 +178,25 @@ class Config:
     FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY") or None  # None: ffmpeg on PATH, else imageio-ffmpeg's
     # JSON bodies are small; upload routes raise their own limit to MAX_UPLOAD_MB per request.
     MAX_CONTENT_LENGTH = 1024 * 1024
-    MEDIA_ACCEL_REDIRECT = os.environ.get("MEDIA_ACCEL_REDIRECT") or None
+    # Where media lives (API.md, "Object storage"): local (files below MEDIA_ROOT) or s3 (a bucket;
+    # web servers and workers then share no filesystem, each works in its own MEDIA_SCRATCH).
+    MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local").lower()
+    MEDIA_SCRATCH = os.environ.get("MEDIA_SCRATCH") or None  # None: a folder below the temp dir
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    S3_BUCKET = os.environ.get("S3_BUCKET", "videoflix")
+    S3_REGION = os.environ.get("S3_REGION", "us-east-1")
+    S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None
+    S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY") or None
+    S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE") or None
+    S3_PREFIX = os.environ.get("S3_PREFIX", "")
+    S3_CONCURRENCY = env_int("S3_CONCURRENCY", 8)  # parallel parts and files per transfer
+    # app (the API sends the bytes), accel (nginx does, from the internal location
+    # MEDIA_ACCEL_REDIRECT; setting MEDIA_ACCEL_REDIRECT alone means accel too), signed (media
+    # playlists name presigned object URLs, so segments never reach the API; MEDIA_STORAGE=s3 only).
+    MEDIA_DELIVERY = os.environ.get("MEDIA_DELIVERY", "app").lower()
+    MEDIA_ACCEL_REDIRECT = os.environ.get("MEDIA_ACCEL_REDIRECT") or (
+        "/protected-media/" if MEDIA_DELIVERY == "accel" else None)
+    SIGNED_URL_SECONDS = env_int("SIGNED_URL_SECONDS", 0)  # 0: the video's duration plus 4 hours
     # Seconds a process trusts what it read about a video's published files (misses: at most 1 s);
     # commits in the same process invalidate at once, other processes wait this long.
     MEDIA_CACHE_TTL = env_float("MEDIA_CACHE_TTL", 5.0)

@@ -19,6 +19,8 @@ from videoflix.errors import APIError
 from videoflix.extensions import db, redis_client
 from videoflix.openapi import doc
 from videoflix.tasks import QUEUES, queue_of
+from videoflix.videos.storage import media_store
+from videoflix.videos.stores import round_trip
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/api/health")
@@ -67,12 +69,26 @@ def check_ffmpeg():
     return {"version": version}
 
 
+def check_storage():
+    """A write/read/delete round trip in the bucket (MEDIA_STORAGE=s3 only: local media need no
+    network, and the disk is checked by every upload)."""
+    round_trip(media_store())
+    return {"backend": "s3"}
+
+
 CHECKS = {
     "database": check_database,
     "redis": check_redis,
     "queue": check_queue,
     "ffmpeg": check_ffmpeg,
+    "storage": check_storage,
 }
+
+
+def checks_to_run():
+    """Every check, without the storage check when media are local files."""
+    local = current_app.config["MEDIA_STORAGE"] == "local"
+    return {name: check for name, check in CHECKS.items() if not (local and name == "storage")}
 
 
 def run_check(name, check):
@@ -109,12 +125,13 @@ health_schema = HealthSchema()
 
 
 @bp.get("/")
-@doc("Database, Redis, queue and ffmpeg checks (no authentication; details for staff)", tags=["health"],
+@doc("Database, Redis, queue, ffmpeg (and object store) checks (no authentication; details for staff)",
+     tags=["health"],
      responses={200: health_schema, 503: (health_schema, "A check failed")})
 def health():
     """200 when every check passes, else 503; the same JSON shape either way."""
     checks = {}
-    for name, check in CHECKS.items():
+    for name, check in checks_to_run().items():
         if name == "queue" and _queue_is_on_failed_redis(checks):
             # Same server: asking again would only wait out a second timeout.
             checks[name] = {"status": "error", "ms": 0.0, "error": checks["redis"]["error"], "backend": "redis"}

@@ -3,7 +3,7 @@ anonymous visitors are sent to the sign-in page, signed-in non-staff get a 403."
 import logging
 from datetime import timedelta
 
-from flask import abort, current_app, flash, g, make_response, redirect, request, send_file, url_for
+from flask import Response, abort, current_app, flash, g, make_response, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -20,6 +20,7 @@ from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
 from videoflix.videos import state, storage, uploads
 from videoflix.videos.models import Video
+from videoflix.videos.stores import NotStored
 from videoflix.videos.tasks import queue_transcode
 
 log = logging.getLogger(__name__)
@@ -270,10 +271,10 @@ class VideoView(StaffModelView):
         if not video.thumbnail:
             abort(404)
         try:
-            path, _ = storage.hls_file(video.thumbnail)
-        except ValueError:
+            jpeg = storage.read_hls(video.thumbnail)
+        except NotStored:
             abort(404)
-        return send_file(path, mimetype="image/jpeg", max_age=0)
+        return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-cache"})
 
     @action("retranscode", "Re-transcode", "Transcode the selected videos again? They keep playing meanwhile.")
     def action_retranscode(self, ids):

@@ -11,7 +11,8 @@ answer itself, but only when everything about the request is already known and f
   on the app's one Redis client, whose pool gets the connection back, else the database);
 - the video's entry in the media index is fresh and playable, it has that rendition, and a
   `?v=` in the URL names its current version;
-- the file passes storage's no-symlink rule (storage.hls_file);
+- media are local files (MEDIA_STORAGE=local), and the file passes storage's no-symlink rule
+  (storage.hls_file);
 - an Origin, when there is one, is an allowed CORS origin (auth.credentials.cors_allows);
 - nginx sends the bytes (MEDIA_ACCEL_REDIRECT), or the request has no Range or conditional
   header (then the answer is a plain 200 with the file, sent with sendfile by gunicorn).
@@ -127,6 +128,8 @@ class SegmentFastPath:
     def media_file(self, segment):
         """The MediaFile when the media index knows the video as playable, in the URL's version,
         with that rendition and a file storage would serve; else None."""
+        if not storage.is_local(self.app):
+            return None  # objects in a bucket: Flask streams them (or nginx, or presigned URLs)
         entry = media_index(self.app).peek(segment.video_id)
         if entry is None or not entry.servable or segment.version not in (None, entry.version):
             return None

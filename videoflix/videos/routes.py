@@ -23,6 +23,7 @@ from videoflix.videos.delivery import (
     master_file,
     rendition_file,
     send_media,
+    send_media_playlist,
     thumbnail_file,
     version_file,
 )
@@ -144,7 +145,7 @@ def master_playlist(video_id):
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def media_playlist(video_id, resolution):
-    return send_media(rendition_file(video_id, resolution, "index.m3u8"), PLAYLIST_TYPE, REVALIDATE)
+    return send_media_playlist(rendition_file(video_id, resolution, "index.m3u8"))
 
 
 # hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.

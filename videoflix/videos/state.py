@@ -66,7 +66,8 @@ def parse_claim(claimed_by):
     return host, int(pid), job
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """Whether a process of this host with that pid runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -92,7 +93,7 @@ def claim_is_dead(video, now=None):
         host, pid, _ = parse_claim(video.claimed_by)
     except ValueError:
         return True
-    return host == socket.gethostname()[:60] and not _pid_alive(pid)
+    return host == socket.gethostname()[:60] and not pid_alive(pid)
 
 
 def _published():

@@ -1,9 +1,12 @@
-"""The transcoding job: claim the video, run ffmpeg into MEDIA_ROOT/work, publish, switch the row.
+"""The transcoding job: claim the video, run ffmpeg into a work folder, publish, switch the row.
 
 A job never leaves a half-written or mixed rendition set where viewers can see it: ffmpeg writes
-into work/<job>, which is renamed into hls/<id>/<version> only when complete (its playlists then
-name their segments `segNNN.ts?v=<version>`, so cached segments of two versions never mix), and the
-row switches to that version in one commit before every other version folder is deleted.
+into a work folder (MEDIA_ROOT/work/<job>, or with MEDIA_STORAGE=s3 the worker's own scratch
+folder, next to its fetched copy of the source), which becomes hls/<id>/<version> only when
+complete (a rename, or an upload under that new version's keys; its playlists name their segments
+`segNNN.ts?v=<version>`, so cached segments of two versions never mix). The row switches to that
+version in one commit before every other version is deleted; the scratch folder always goes (a
+killed worker's at the next start of a worker process: storage.clean_scratch).
 """
 import dataclasses
 import logging
@@ -106,7 +109,7 @@ def run_transcode(video_id, *, retries_left=0):
     work = storage.work_path(job)
     writer = _ProgressWriter(video_id, token)
     try:
-        source = storage.source_path(video)
+        source = storage.source_path(video, job)
         result = transcode(
             source, work, info=_stored_probe(video, source), progress_cb=writer, heartbeat=writer.heartbeat,
             threads=ffmpeg_threads(), timeout=current_app.config["TRANSCODE_TIMEOUT"],
@@ -130,7 +133,7 @@ def run_transcode(video_id, *, retries_left=0):
         state.release(video_id, token, "The worker stopped during the transcode; it will run again.")
         raise
     finally:
-        storage.remove_work(job)  # gone when published (renamed); transcode() cleans up on its failures
+        storage.remove_work(job)  # the scratch copy, and the output unless it was renamed into place
 
 
 def _stored_probe(video, source):
@@ -241,6 +244,7 @@ def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
     whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
+        storage.clean_scratch(state.pid_alive)
         recover_dead_claims()
     interval = app.config["RECOVERY_INTERVAL"]
     if interval > 0:

@@ -1,0 +1,332 @@
+"""Media stores: one interface with small verbs, one class per backend.
+
+Keys are relative, "/"-separated names such as "uploads/<uuid>" or "hls/12/ab34cd/480p/seg000.ts";
+videoflix.videos.storage decides the layout, a store only keeps bytes under keys.
+
+    LocalStore   files below a root folder (MEDIA_ROOT): MEDIA_STORAGE=local, the default
+    S3Store      an S3-compatible bucket through boto3: MEDIA_STORAGE=s3
+
+Verbs: stat, open (a whole object or a byte range), read, put_file, put_dir, fetch, exists,
+delete, delete_prefix, list, url (a presigned GET; None for local files).
+No Flask, no model: the app builds its store once (storage.media_store).
+"""
+import hashlib
+import logging
+import mimetypes
+import os
+import shutil
+import stat as stat_module
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/MP2T", ".jpg": "image/jpeg",
+                 ".vtt": "text/vtt; charset=utf-8"}
+MB = 1024 * 1024
+
+
+class NotStored(Exception):
+    """No object under that key (or a key that may not be used)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store knows of an object without reading it: size, a version tag and mtime (seconds)."""
+
+    size: int
+    tag: str          # changes when the content does (mtime for files, the S3 ETag for objects)
+    mtime: float
+    path: str | None  # the local file, when the store has one
+
+
+def content_type(key):
+    return CONTENT_TYPES.get(os.path.splitext(key)[1]) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def check_key(key):
+    """The key, when every part of it is a plain name (no "", ".", ".."); NotStored otherwise."""
+    if not isinstance(key, str) or any(part in ("", ".", "..") for part in key.split("/")):
+        raise NotStored(f"{key!r} is not a valid key")
+    return key
+
+
+class LocalStore:
+    """Files below `root`. No part of a key may be a symlink: nothing outside root is reached."""
+
+    local = True
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def path(self, key):
+        """The file of `key` (it need not exist); NotStored for a key that would leave root."""
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def stat(self, key):
+        """ObjectInfo of a regular file reached without a symlink; NotStored otherwise."""
+        path = os.path.realpath(self.root)
+        try:
+            for part in check_key(key).split("/"):
+                path = os.path.join(path, part)
+                st = os.lstat(path)
+                if stat_module.S_ISLNK(st.st_mode):
+                    raise NotStored(f"{key!r} leads through a symlink")
+        except OSError:
+            raise NotStored(key) from None
+        if not stat_module.S_ISREG(st.st_mode):
+            raise NotStored(key)
+        return ObjectInfo(st.st_size, f"{st.st_mtime_ns:x}", st.st_mtime, path)
+
+    def open(self, key, start=None, end=None):
+        """A binary file object of the object (positioned at `start`); the caller closes it."""
+        file = open(self.stat(key).path, "rb")  # noqa: SIM115 - returned to the caller
+        if start:
+            file.seek(start)
+        return file
+
+    def read(self, key):
+        with self.open(key) as file:
+            return file.read()
+
+    def put_file(self, key, source, *, move=False):
+        """Store the local file `source` under `key` (moved when `move`: one rename, same disk)."""
+        dest = self.path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            os.replace(source, dest)
+        else:
+            shutil.copyfile(source, dest)
+
+    def put_dir(self, prefix, folder):
+        """Move the folder into place as `prefix`/ in one rename: complete or not there at all."""
+        dest = self.path(prefix)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(folder, dest)
+
+    def fetch(self, key, dest):
+        shutil.copyfile(self.stat(key).path, dest)
+
+    def exists(self, key):
+        try:
+            self.stat(key)
+            return True
+        except NotStored:
+            return False
+
+    def delete(self, key):
+        self.path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix):
+        """Remove everything below prefix/, then its parent folders that this leaves empty (never
+        the top-level one, e.g. hls/)."""
+        path = self.path(prefix)
+        if path.is_file() or path.is_symlink():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        for _ in range(len(prefix.split("/")) - 2):
+            path = path.parent
+            try:
+                path.rmdir()
+            except OSError:  # not empty, or gone
+                break
+
+    def checksum(self, key):
+        """The SHA-256 (hex) of the object's bytes."""
+        digest = hashlib.sha256()
+        with self.open(key) as file:
+            while chunk := file.read(MB):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def list(self, prefix):
+        """The keys below prefix/ (files only), relative to the store."""
+        base = self.path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+
+    def children(self, prefix):
+        """The names directly below prefix/ (files and folders)."""
+        base = self.path(prefix)
+        return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+
+    def url(self, key, seconds):
+        return None
+
+
+class S3Store:
+    """Objects in one bucket below `prefix` (S3_PREFIX), through one thread-safe boto3 client.
+
+    Uploads and downloads go through boto3's transfer manager: multipart above 16 MB, parts in
+    parallel, retried by botocore's standard retry mode.
+    """
+
+    local = False
+
+    def __init__(self, *, bucket, prefix="", endpoint_url=None, region="us-east-1", access_key=None,
+                 secret_key=None, addressing_style=None, concurrency=8):
+        self.bucket, self.prefix = bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+        style = addressing_style or ("path" if endpoint_url else "auto")
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=BotoConfig(signature_version="s3v4", s3={"addressing_style": style},
+                              retries={"max_attempts": 5, "mode": "standard"},
+                              max_pool_connections=max(10, concurrency * 2), connect_timeout=5, read_timeout=60),
+        )
+        self.concurrency = concurrency
+        self.transfer = TransferConfig(multipart_threshold=16 * MB, multipart_chunksize=16 * MB,
+                                       max_concurrency=concurrency, use_threads=True)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(bucket=config["S3_BUCKET"], prefix=config.get("S3_PREFIX") or "",
+                   endpoint_url=config.get("S3_ENDPOINT_URL") or None, region=config.get("S3_REGION") or "us-east-1",
+                   access_key=config.get("S3_ACCESS_KEY_ID") or None,
+                   secret_key=config.get("S3_SECRET_ACCESS_KEY") or None,
+                   addressing_style=config.get("S3_ADDRESSING_STYLE") or None,
+                   concurrency=config.get("S3_CONCURRENCY") or 8)
+
+    def key(self, key):
+        return self.prefix + check_key(key)
+
+    def _missing(self, error):
+        code = error.response.get("Error", {}).get("Code")
+        return code in ("404", "NoSuchKey", "NotFound")
+
+    def stat(self, key):
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.key(key))
+        except ClientError as error:
+            if self._missing(error):
+                raise NotStored(key) from None
+            raise
+        return ObjectInfo(head["ContentLength"], head["ETag"].strip('"'), head["LastModified"].timestamp(), None)
+
+    def get(self, key, range_header=None):
+        """boto3's get_object answer (Body streams); NotStored when missing. `range_header`
+        ("bytes=0-99") asks for part of it; botocore's ClientError InvalidRange when beyond it."""
+        extra = {"Range": range_header} if range_header else {}
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(key), **extra)
+        except ClientError as error:
+            if self._missing(error):
+                raise NotStored(key) from None
+            raise
+
+    def open(self, key, start=None, end=None):
+        ranged = f"bytes={start or 0}-{'' if end is None else end}" if start or end is not None else None
+        return self.get(key, ranged)["Body"]
+
+    def read(self, key):
+        body = self.get(key)["Body"]
+        try:
+            return body.read()
+        finally:
+            body.close()
+
+    def put_file(self, key, source, *, move=False):
+        self.client.upload_file(os.fspath(source), self.bucket, self.key(key), Config=self.transfer,
+                                ExtraArgs={"ContentType": content_type(key)})
+        if move:
+            os.unlink(source)
+
+    def put_dir(self, prefix, folder):
+        """Upload every file below `folder` as prefix/<relative path>, several at a time."""
+        folder = Path(folder)
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for done in [pool.submit(self.put_file, f"{prefix}/{p.relative_to(folder).as_posix()}", p)
+                         for p in files]:
+                done.result()
+
+    def fetch(self, key, dest):
+        try:
+            self.client.download_file(self.bucket, self.key(key), os.fspath(dest), Config=self.transfer)
+        except ClientError as error:
+            if self._missing(error):
+                raise NotStored(key) from None
+            raise
+
+    def exists(self, key):
+        try:
+            self.stat(key)
+            return True
+        except NotStored:
+            return False
+
+    def delete(self, key):
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(key))
+
+    def _raw_keys(self, prefix):
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix) + "/"):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def delete_prefix(self, prefix):
+        keys = list(self._raw_keys(prefix))
+        for start in range(0, len(keys), 1000):
+            self.client.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+
+    def checksum(self, key):
+        digest = hashlib.sha256()
+        body = self.get(key)["Body"]
+        try:
+            while chunk := body.read(MB):
+                digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()
+
+    def list(self, prefix):
+        return sorted(k[len(self.prefix):] for k in self._raw_keys(prefix))
+
+    def children(self, prefix):
+        base = check_key(prefix) + "/"
+        return sorted({k[len(base):].split("/", 1)[0] for k in self.list(prefix)})
+
+    def url(self, key, seconds):
+        """A presigned GET of the object, valid `seconds` (SigV4: at most 7 days)."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.key(key)},
+            ExpiresIn=max(1, min(int(seconds), 7 * 24 * 3600)))
+
+
+def round_trip(store):
+    """Write, read back and delete a small object (`flask storage check`, /api/health/); raises
+    when any step fails or the bytes differ."""
+    key = f"health/{os.getpid()}-{os.urandom(6).hex()}"
+    payload = os.urandom(64)
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"videoflix-check-{os.getpid()}-{os.urandom(4).hex()}"
+    scratch.write_bytes(payload)
+    try:
+        store.put_file(key, scratch)
+        try:
+            if store.read(key) != payload:
+                raise OSError("the store returned other bytes than were written")
+        finally:
+            store.delete(key)
+    finally:
+        scratch.unlink(missing_ok=True)
+    if store.exists(key):
+        raise OSError("a deleted object is still there")
+
+
+def make_store(config):
+    """The store MEDIA_STORAGE names (ValueError for another name)."""
+    kind = (config.get("MEDIA_STORAGE") or "local").lower()
+    if kind == "local":
+        return LocalStore(config["MEDIA_ROOT"])
+    if kind == "s3":
+        return S3Store.from_config(config)
+    raise ValueError(f"MEDIA_STORAGE must be local or s3, not {kind!r}")
