@@ -4,6 +4,15 @@
 # with the static files baked in. See docker-compose.yml and README.md.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NGINX_IMAGE=nginx:1.27-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---------------------------------------------------------------- assets: browser libraries from npm
+# tus-js-client for the back office's resumable uploads, at the version player/package-lock.json pins
+# (no CDN); the same file `make player-deps` copies for a checkout.
+FROM ${NODE_IMAGE} AS assets
+WORKDIR /assets
+COPY player/package.json player/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # ---------------------------------------------------------------- builder: wheels and the venv
 FROM ${PYTHON_IMAGE} AS builder
@@ -26,6 +35,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
     && rm -rf /opt/venv/lib/python3*/site-packages/imageio_ffmpeg/binaries/*
 # Static files for nginx: Flask-Admin's assets, and the app's own if it has any.
 COPY videoflix ./videoflix
+COPY --from=assets /assets/node_modules/tus-js-client/dist/tus.min.js ./videoflix/static/vendor/tus.min.js
 RUN mkdir -p /srv/static/admin /srv/static/app \
     && cp -r /opt/venv/lib/python3*/site-packages/flask_admin/static/. /srv/static/admin/ \
     && if [ -d videoflix/static ]; then cp -r videoflix/static/. /srv/static/app/; fi
@@ -74,6 +84,7 @@ COPY --from=builder /opt/venv /opt/venv
 COPY wsgi.py gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY videoflix ./videoflix
+COPY --from=assets /assets/node_modules/tus-js-client/dist/tus.min.js ./videoflix/static/vendor/tus.min.js
 RUN python -m compileall -q /app/videoflix /app/wsgi.py
 # Numeric, so an orchestrator can verify it is not root (runAsNonRoot) without the passwd file.
 USER ${APP_UID}:${APP_UID}
