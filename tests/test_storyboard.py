@@ -12,8 +12,7 @@ from tests.clips import _H264, _make
 from tests.object_store import S3_MODE
 from tests.test_subtitles import stored_files
 from tests.videos_helpers import add_clip, files_below, row
-from videoflix.videos import storage
-from videoflix.videos import storyboard
+from videoflix.videos import storage, storyboard
 from videoflix.videos.transcode import build_command, plan_renditions, probe, transcode
 
 SECONDS = 12
