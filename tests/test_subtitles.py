@@ -5,9 +5,9 @@ import codecs
 import m3u8
 import pytest
 
-from tests.videos_helpers import add_clip, files_below, media, queue, row
+from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import hls, subtitles
+from videoflix.videos import hls, storage, subtitles
 from videoflix.videos.models import Subtitle, Video
 
 SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"
@@ -26,6 +26,18 @@ def master(client, video_id):
     response = client.get(f"/api/video/{video_id}/master.m3u8")
     assert response.status_code == 200
     return m3u8.loads(response.get_data(as_text=True))
+
+
+def stored_files(app, *parts):
+    """The files below hls/<parts...> in the app's media store (local files or bucket objects)."""
+    prefix = "/".join(("hls", *parts))
+    with app.app_context():
+        return [key[len(prefix) + 1:] for key in storage.media_store().list(prefix)]
+
+
+def stored_text(app, *parts):
+    with app.app_context():
+        return storage.read_hls("/".join(parts)).decode("utf-8")
 
 
 def stored(app, video_id):
@@ -101,12 +113,12 @@ def test_each_kind_of_file_is_accepted(app, runner, client, auth, make_video, tm
 def test_a_file_that_does_not_pass_is_refused_and_nothing_is_stored(app, runner, client, auth, make_video,
                                                                      tmp_path, data, message):
     video_id = make_video()
-    before = media(app, "hls", row(app, video_id)["hls_dir"])
-    files = files_below(before)
+    files = stored_files(app, row(app, video_id)["hls_dir"])
+    assert "master.m3u8" in files
     result = add(runner, tmp_path, video_id, data)
     assert result.exit_code == 1 and message in result.output
     assert stored(app, video_id) == []
-    assert files_below(before) == files
+    assert stored_files(app, row(app, video_id)["hls_dir"]) == files
     assert client.get(f"/api/video/{video_id}/subtitles/").json == []
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404
     assert master(client, video_id).media == []
@@ -132,15 +144,15 @@ def test_removing_a_track_removes_it_everywhere(app, runner, client, auth, make_
     with app.app_context():
         subtitles.remove(db.session.execute(db.select(Subtitle).filter_by(language="de")).scalar_one())
     assert stored(app, video_id) == [("fr", "Français")]
-    folder = media(app, "hls", row(app, video_id)["hls_dir"], "subtitles")
-    assert files_below(folder) == ["fr.m3u8", "fr.vtt"]
+    hls_dir = row(app, video_id)["hls_dir"]
+    assert stored_files(app, hls_dir, "subtitles") == ["fr.m3u8", "fr.vtt"]
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404
     assert [m.language for m in master(client, video_id).media] == ["fr"]
     with app.app_context():
         subtitles.remove(db.session.execute(db.select(Subtitle)).scalar_one())
     text = client.get(f"/api/video/{video_id}/master.m3u8").get_data(as_text=True)
     assert "SUBTITLES" not in text and master(client, video_id).media == []
-    assert files_below(folder) == []
+    assert stored_files(app, hls_dir, "subtitles") == []
 
 
 def test_deleting_the_video_deletes_its_tracks(app, runner, make_video, tmp_path):
@@ -150,7 +162,7 @@ def test_deleting_the_video_deletes_its_tracks(app, runner, make_video, tmp_path
         db.session.delete(db.session.get(Video, video_id))
         db.session.commit()
         assert db.session.execute(db.select(Subtitle)).first() is None
-    assert not media(app, "hls", str(video_id)) or files_below(media(app, "hls", str(video_id))) == []
+    assert stored_files(app, str(video_id)) == []
 
 
 def test_subtitle_routes_need_credentials_and_a_ready_video(app, runner, client, make_user, login,
@@ -178,7 +190,8 @@ def test_a_retranscoded_video_keeps_its_tracks_without_a_transcode_for_them(app,
     queue(app, video_id)
     second = row(app, video_id)["hls_dir"]
     assert second != first and row(app, video_id)["status"] == "ready"
-    assert files_below(media(app, "hls", second, "subtitles")) == ["de.m3u8", "de.vtt"]
+    assert stored_files(app, second, "subtitles") == ["de.m3u8", "de.vtt"]
+    assert stored_files(app, first) == []
     parsed = master(client, video_id)
     assert [m.language for m in parsed.media] == ["de"]
     assert all(p.stream_info.subtitles == "subs" for p in parsed.playlists)

@@ -6,8 +6,8 @@ import re
 import m3u8
 import pytest
 
-from tests.test_subtitles import SRT
-from tests.videos_helpers import csrf, files_below, media, row, sign_in_staff
+from tests.test_subtitles import SRT, stored_files, stored_text
+from tests.videos_helpers import csrf, row, sign_in_staff
 from videoflix.extensions import db
 from videoflix.videos.models import Subtitle
 
@@ -31,8 +31,7 @@ def tracks(app):
 
 
 def master_languages(app, video_id):
-    path = media(app, "hls", row(app, video_id)["hls_dir"], "master.m3u8")
-    return [m.language for m in m3u8.load(str(path)).media]
+    return [m.language for m in m3u8.loads(stored_text(app, row(app, video_id)["hls_dir"], "master.m3u8")).media]
 
 
 def test_staff_add_and_delete_a_track(app, client, staff, make_video):
@@ -50,7 +49,7 @@ def test_staff_add_and_delete_a_track(app, client, staff, make_video):
     response = client.post("/admin/subtitles/delete/", data={"csrf_token": token, "id": str(track_id)})
     assert response.status_code == 302
     assert tracks(app) == [] and master_languages(app, video_id) == []
-    assert files_below(media(app, "hls", row(app, video_id)["hls_dir"], "subtitles")) == []
+    assert stored_files(app, row(app, video_id)["hls_dir"], "subtitles") == []
 
 
 @pytest.mark.parametrize("data, language, message", [
@@ -61,11 +60,12 @@ def test_staff_add_and_delete_a_track(app, client, staff, make_video):
 def test_a_refused_track_is_a_400_with_the_reason_and_nothing_is_stored(app, client, staff, make_video,
                                                                        data, language, message):
     video_id = make_video()
-    before = files_below(media(app, "hls", row(app, video_id)["hls_dir"]))
+    before = stored_files(app, row(app, video_id)["hls_dir"])
+    assert "master.m3u8" in before
     response = post_track(client, video_id, data, language=language)
     assert response.status_code == 400 and b"The subtitle track was refused: " in response.data
     assert message in response.data
-    assert tracks(app) == [] and files_below(media(app, "hls", row(app, video_id)["hls_dir"])) == before
+    assert tracks(app) == [] and stored_files(app, row(app, video_id)["hls_dir"]) == before
 
 
 def test_no_track_without_the_csrf_token_or_for_an_unknown_video(app, client, staff, make_video):

@@ -268,6 +268,20 @@ def version_file(video_id, name):
     """A file of the current version by its name inside the version folder (the storyboard's and
     the subtitle tracks' files; callers check `name` against their own patterns); APIError(404)."""
     return _locate(video_id, lambda e: f"{e.hls_dir}/{name}")
+
+
+def send_current(video_id, locate, mimetype, cache_control, extra_headers=None):
+    """send_media of the MediaFile locate() finds. An object in a bucket is not looked at before
+    it is sent, so a 404 there may come from a cached entry naming a version that has just been
+    replaced (the vanished file a local lookup notices): that one is retried on the fresh row."""
+    media = locate()
+    try:
+        return send_media(media, mimetype, cache_control, extra_headers)
+    except APIError:
+        if media.path is not None:
+            raise
+    media_index().invalidate(video_id)
+    return send_media(locate(), mimetype, cache_control, extra_headers)
 def _object_range():
     """The request's Range as S3 takes it ("bytes=a-b"), when it is one range that still applies
     (If-Range naming another version voids it, as for files); else None (the whole object)."""

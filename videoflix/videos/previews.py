@@ -3,7 +3,6 @@
 read) into sprites; the index is written last, so a storyboard appears complete or not at all."""
 import logging
 import os
-import tempfile
 
 import m3u8
 
@@ -19,7 +18,7 @@ class PreviewFailed(Exception):
 
 
 def has_storyboard(video):
-    return bool(video.hls_dir) and storyboard.VTT_NAME in VersionFiles(video.hls_dir).names("")
+    return bool(video.hls_dir) and VersionFiles(video.hls_dir).exists(storyboard.VTT_NAME)
 
 
 def add_storyboard(video):
@@ -30,17 +29,17 @@ def add_storyboard(video):
     top = video.renditions[-1]
     files = VersionFiles(video.hls_dir)
     playlist = m3u8.loads(files.read(f"{top['label']}/index.m3u8"))
-    segments = [files.local_path(f"{top['label']}/{hls.segment_file(s.uri)}") for s in playlist.segments]
+    segments = [f"{top['label']}/{hls.segment_file(s.uri)}" for s in playlist.segments]
     duration = sum(float(s.duration or 0) for s in playlist.segments)
     plan = storyboard.plan(duration, top["width"], top["height"])
-    with tempfile.TemporaryDirectory(dir=files.root, prefix=".storyboard-") as work:
-        os.mkdir(os.path.join(work, storyboard.SPRITE_DIR))
+    with files.local_files(segments) as local_segments, files.scratch() as work:
+        sprites = os.path.join(work, storyboard.SPRITE_DIR)
+        os.mkdir(sprites)
         try:
-            run_ffmpeg(storyboard.backfill_command(ffmpeg_exe(), segments, work, plan), duration=duration,
+            run_ffmpeg(storyboard.backfill_command(ffmpeg_exe(), local_segments, work, plan), duration=duration,
                        progress_cb=None, deadline=None, what="ffmpeg storyboard")
         except FFmpegFailed as error:
             raise PreviewFailed(f"Video {video.id}: {error}") from error
-        sprites = os.path.join(work, storyboard.SPRITE_DIR)
         if not os.listdir(sprites):
             raise PreviewFailed(f"Video {video.id}: ffmpeg produced no storyboard sprite")
         files.put_folder(storyboard.SPRITE_DIR, sprites)

@@ -22,6 +22,7 @@ from videoflix.videos.delivery import (
     SEGMENT_TYPE,
     master_file,
     rendition_file,
+    send_current,
     send_media,
     send_media_playlist,
     thumbnail_file,
@@ -137,7 +138,7 @@ def master_playlist(video_id):
 
     Its URIs are relative (`720p/index.m3u8`), so they resolve to media_playlist below.
     """
-    return send_media(master_file(video_id), PLAYLIST_TYPE, REVALIDATE)
+    return send_current(video_id, lambda: master_file(video_id), PLAYLIST_TYPE, REVALIDATE)
 
 
 @bp.get("/<id:video_id>/<resolution>/index.m3u8", strict_slashes=True)
@@ -211,8 +212,8 @@ def subtitle_file(video_id, name):
     match = subtitles.FILE_RE.fullmatch(name)
     if not match:
         raise APIError(404, NOT_FOUND)
-    media = version_file(video_id, f"{subtitles.FOLDER}/{name}")
-    return send_media(media, VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE, REVALIDATE)
+    return send_current(video_id, lambda: version_file(video_id, f"{subtitles.FOLDER}/{name}"),
+                        VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE, REVALIDATE)
 
 
 @bp.get("/<id:video_id>/storyboard.vtt", strict_slashes=True)
@@ -220,7 +221,7 @@ def subtitle_file(video_id, name):
      responses={200: VTT_DOC, **FILE_RESPONSES})
 @media_access_required
 def storyboard_index(video_id):
-    return send_media(version_file(video_id, storyboard.VTT_NAME), VTT_TYPE, REVALIDATE)
+    return send_current(video_id, lambda: version_file(video_id, storyboard.VTT_NAME), VTT_TYPE, REVALIDATE)
 
 
 @bp.get("/<id:video_id>/storyboard/<sprite>", strict_slashes=True)
@@ -230,5 +231,5 @@ def storyboard_index(video_id):
 def storyboard_sprite(video_id, sprite):
     if not storyboard.SPRITE_RE.fullmatch(sprite):
         raise APIError(404, NOT_FOUND)
-    media = version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}")
-    return send_media(media, JPEG_TYPE, REVALIDATE, {"Cross-Origin-Resource-Policy": "cross-origin"})
+    return send_current(video_id, lambda: version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}"), JPEG_TYPE,
+                        REVALIDATE, {"Cross-Origin-Resource-Policy": "cross-origin"})

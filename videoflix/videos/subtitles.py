@@ -173,7 +173,9 @@ def _timing(files):
     playlist = m3u8.loads(files.read(rendition))
     duration = sum(float(s.duration or 0) for s in playlist.segments)
     first = rendition.rpartition("/")[0] + "/" + hls.segment_file(playlist.segments[0].uri)
-    return duration, f"X-TIMESTAMP-MAP=MPEGTS:{hls.first_pts(files.local_path(first))},LOCAL:00:00:00.000"
+    with files.local_files([first]) as (segment,):
+        pts = hls.first_pts(segment)
+    return duration, f"X-TIMESTAMP-MAP=MPEGTS:{pts},LOCAL:00:00:00.000"
 
 
 def _with_timestamp_map(content, line):
