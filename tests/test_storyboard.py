@@ -9,7 +9,6 @@ import pytest
 import webvtt
 
 from tests.clips import _H264, _make
-from tests.object_store import S3_MODE
 from tests.test_subtitles import stored_files
 from tests.videos_helpers import add_clip, files_below, row
 from videoflix.videos import storage, storyboard
@@ -120,7 +119,6 @@ def jpeg_bytes(folder, data):
     return jpeg(path)
 
 
-@pytest.mark.xfail(S3_MODE, strict=True, reason="the detail makes no store request, and no row records a storyboard")
 def test_the_detail_names_no_storyboard_for_a_version_without_one(client, auth, make_video):
     video_id = make_video()
     assert client.get(f"/api/video/{video_id}/").json["storyboard_url"] is None

@@ -56,6 +56,9 @@ class Video(db.Model):
     source_info: Mapped[dict | None] = mapped_column(JSON)
     hls_dir: Mapped[str | None] = mapped_column(String(255))
     thumbnail: Mapped[str | None] = mapped_column(String(255))
+    # The storyboard index of the current version ("<hls_dir>/storyboard.vtt"), None when it has
+    # none: the detail names it without asking the media store.
+    storyboard: Mapped[str | None] = mapped_column(String(255))
     # [{"label": "720p", "width": 1280, "height": 720, "bandwidth": ..., ...}], best last.
     renditions: Mapped[list] = mapped_column(JSON, default=list)
 

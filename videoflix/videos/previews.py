@@ -6,7 +6,7 @@ import os
 
 import m3u8
 
-from videoflix.videos import hls, storyboard
+from videoflix.videos import hls, state, storyboard
 from videoflix.videos.ffrun import FFmpegFailed, ffmpeg_exe, run_ffmpeg
 from videoflix.videos.versionfiles import VersionFiles
 
@@ -18,7 +18,8 @@ class PreviewFailed(Exception):
 
 
 def has_storyboard(video):
-    return bool(video.hls_dir) and VersionFiles(video.hls_dir).exists(storyboard.VTT_NAME)
+    """Whether the row records a storyboard for its current version (no store request)."""
+    return bool(video.hls_dir and video.storyboard)
 
 
 def add_storyboard(video):
@@ -44,4 +45,6 @@ def add_storyboard(video):
             raise PreviewFailed(f"Video {video.id}: ffmpeg produced no storyboard sprite")
         files.put_folder(storyboard.SPRITE_DIR, sprites)
         files.write(storyboard.VTT_NAME, storyboard.vtt_text(plan, duration))
+    if not state.set_storyboard(video.id, video.hls_dir, f"{video.hls_dir}/{storyboard.VTT_NAME}"):
+        raise PreviewFailed(f"Video {video.id} was re-transcoded meanwhile; its new version has its own storyboard.")
     log.info("Video %s: storyboard added (%d frames)", video.id, plan.frames)

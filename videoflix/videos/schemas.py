@@ -6,9 +6,8 @@ from flask import current_app, g, jsonify, url_for
 from marshmallow import Schema, fields, validate
 
 from videoflix.auth.credentials import MAX_ID
-from videoflix.errors import APIError
 from videoflix.validation import BaseSchema, StrictString
-from videoflix.videos.delivery import thumbnail_version, version_file
+from videoflix.videos.delivery import thumbnail_version
 from videoflix.videos.models import READY
 from videoflix.videos.storyboard import VTT_NAME as STORYBOARD_VTT
 
@@ -42,11 +41,7 @@ def subtitle_url(video_id, language):
 
 def storyboard_index_url(video):
     """The storyboard index of a ready video whose current version has one, else None."""
-    if video.status != READY or not video.hls_dir:
-        return None
-    try:
-        version_file(video.id, STORYBOARD_VTT)
-    except APIError:
+    if video.status != READY or not video.hls_dir or not video.storyboard:
         return None
     return f"{api_base()}{video.id}/{STORYBOARD_VTT}"
 

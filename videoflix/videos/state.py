@@ -196,7 +196,7 @@ def fail(video_id, token, message):
     ))
 
 
-def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height):
+def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height, storyboard=None):
     """Switch the row to the new version in one commit; returns the previous hls_dir (to delete
     now) or None. Raises ClaimLost (nothing changed) when this worker no longer holds the video."""
     old = db.session.execute(
@@ -204,12 +204,21 @@ def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width,
     ).one_or_none()
     if old is None or not _commit_if_one(_owned(
         video_id, token, status=READY, progress=100, error=None, hls_dir=hls_dir, renditions=renditions,
-        thumbnail=thumbnail, duration=duration, width=width, height=height,
+        thumbnail=thumbnail, storyboard=storyboard, duration=duration, width=width, height=height,
         claimed_by=None, claimed_at=None, queued_at=None,
     )):
         db.session.rollback()
         raise ClaimLost(video_id)
     return old.hls_dir
+
+
+def set_storyboard(video_id, hls_dir, storyboard):
+    """Record the storyboard made for version `hls_dir`; False (nothing changed) when the video has
+    another version by now (the backfill then made it for nothing)."""
+    done = db.session.execute(
+        update(Video).where(Video.id == video_id, Video.hls_dir == hls_dir).values(storyboard=storyboard)
+    ).rowcount
+    return _commit_if_one(done)
 
 
 def pending():

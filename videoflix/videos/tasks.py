@@ -167,6 +167,7 @@ def _publish(video_id, token, work, result):
             video_id, token, hls_dir,
             renditions=[_rendition(r) for r in result.renditions],
             thumbnail=f"{hls_dir}/{result.thumbnail}", duration=result.duration,
+            storyboard=f"{hls_dir}/{result.storyboard}" if result.storyboard else None,
             width=result.info.width if result.info else None, height=result.info.height if result.info else None,
         )
     except BaseException:
