@@ -17,7 +17,7 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   refusals and limits as every other way in), which copies it into the configured store; an
   accepted file becomes a pending video with its transcode queued.
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
-  worker) deletes their rows and scratch files.
+  worker) deletes their rows and chunks (scratch files, or parts in the bucket).
 """
 import logging
 import re
@@ -243,8 +243,8 @@ def _complete(upload):
 # ------------------------------------------------------------------------------------ expiry
 
 def sweep_expired(now=None):
-    """Delete expired uploads (rows and scratch files) and scratch folders that have no row and
-    are older than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
+    """Delete expired uploads (rows and stored chunks) and chunks that have no row and are older
+    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
     now = now or utcnow()
     expired = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
     if expired:
