@@ -9,7 +9,7 @@ import pytest
 from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import row
 from videoflix import create_app
-from videoflix.extensions import db
+from videoflix.extensions import REDIS_EXTENSION, db
 from videoflix.videos import storage, tus
 from videoflix.videos.tus_models import TusUpload
 
@@ -90,6 +90,9 @@ def test_a_second_web_process_continues_the_upload(app, app_config, client, staf
         assert storage.media_store().read(f"uploads/{video['source_file']}") == body
     with other.app_context():
         db.engine.dispose()
+    client = other.extensions.get(REDIS_EXTENSION)
+    if client is not None:  # the second app's Redis pool (with TEST_REDIS_URL)
+        client.connection_pool.disconnect()
 
 
 class CutShort(io.RawIOBase):
