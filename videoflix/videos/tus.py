@@ -35,7 +35,7 @@ from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos import storage, uploads
 from videoflix.videos.tasks import queue_transcode
-from videoflix.videos.tus_chunks import chunk_store
+from videoflix.videos.tus_chunks import chunk_store, scratch_root  # noqa: F401 - tus.scratch_root
 from videoflix.videos.tus_headers import (  # noqa: F401 - the protocol's refusals, as tus.<name>
     ChecksumMismatch,
     Gone,
@@ -74,16 +74,6 @@ def max_size():
 def chunks():
     """Where the app keeps unfinished uploads' bytes (tus_chunks: scratch files or bucket parts)."""
     return chunk_store(current_app.config, storage.media_store())
-
-
-def scratch_root():
-    """The scratch folder of unfinished uploads in local mode."""
-    return storage.media_root() / "tus"
-
-
-def data_path(upload_id):
-    """The upload's scratch file in local mode."""
-    return scratch_root() / upload_id / "data"
 
 
 def current_offset(upload_id):

@@ -227,8 +227,13 @@ class _Parts:
             self.body = None
 
 
+def scratch_root():
+    """The folder of the local mode's scratch files: MEDIA_ROOT/tus."""
+    return storage.media_root() / "tus"
+
+
 def chunk_store(app_config, store):
     """The app's chunk store: scratch files for a local store, parts in the bucket otherwise."""
     if store.local:
-        return ScratchChunks(storage.media_root() / "tus", fsync=app_config["TUS_FSYNC"])
+        return ScratchChunks(scratch_root(), fsync=app_config["TUS_FSYNC"])
     return BucketChunks(store, storage.scratch_root())
