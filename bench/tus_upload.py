@@ -5,6 +5,7 @@ the same gunicorn (production config) and, unless --no-nginx, through deploy/ngi
 times; medians and the tus/form ratio are printed, with the gunicorn workers' peak RSS growth.
 
     .venv/bin/python bench/tus_upload.py [--rounds 3] [--size-mb 1024] [--chunk-mb 8] [--no-nginx] [--no-fsync]
+                                         [--video]
 
 tus fsyncs every chunk before answering it (TUS_FSYNC=1, the default); the form never fsyncs, so
 on a disk slower than loopback the comparison measures the disk: --no-fsync shows the protocol's
@@ -14,6 +15,9 @@ Both paths end in the same upload service (uploads.accept: copy into the store, 
 The file is random bytes, so the probe refuses it at once in both (tus: 422, the form: 400) and
 nothing is kept: the figures compare receiving and storing the bytes, not ffprobe, whose cost on
 a real film is the same in both paths. One client (http.client, 1 MiB writes) sends both.
+With --video the file is a real video instead (raw 720p frames in NUT, made by ffmpeg, about
+--size-mb): both paths accept it, so both also store it durably (the local store fsyncs the stored
+file and its folder before the row commits) and the comparison is like for like.
 Everything runs in a temporary folder on 127.0.0.1 and is stopped at exit.
 """
 import argparse
@@ -25,6 +29,7 @@ import re
 import secrets
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -76,7 +81,16 @@ def send(conn, method, path, headers, source=None, length=0, prefix=b"", suffix=
     return response.status, dict(response.getheaders()), response.read()
 
 
-def upload_tus(port, token, path, size, chunk):
+def make_video(path, size_mb):
+    """A real video of about `size_mb` MiB: raw 1280x720 frames (1.3 MiB each) in NUT; its size."""
+    frames = max(1, size_mb * 1024 * 1024 // (1280 * 720 * 3 // 2))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+                    "-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-f", "nut", str(path)],
+                   check=True)
+    return path.stat().st_size
+
+
+def upload_tus(port, token, path, size, chunk, accepted=False):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
@@ -94,11 +108,14 @@ def upload_tus(port, token, path, size, chunk):
             offset += n
             if offset < size:
                 assert status == 204 and int(headers["Upload-Offset"]) == offset, (status, body[:200])
-    assert status == 422, (status, body[:200])  # random bytes: refused by the probe, nothing kept
+    if accepted:
+        assert status == 204 and headers.get("Video-Id"), (status, body[:200])
+    else:
+        assert status == 422, (status, body[:200])  # random bytes: refused by the probe, nothing kept
     conn.close()
 
 
-def upload_form(port, token, path, size):
+def upload_form(port, token, path, size, accepted=False):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     cookie = {"Cookie": f"access_token={token}"}
     status, headers, page = send(conn, "GET", "/admin/videos/new/", cookie)
@@ -116,7 +133,10 @@ def upload_form(port, token, path, size):
             "Cookie": f"{cookie['Cookie']}; {session}" if session else cookie["Cookie"],
             "Content-Type": f"multipart/form-data; boundary={boundary}",
             "Origin": f"http://127.0.0.1:{port}"}, source, size, prefix.encode(), f"\r\n--{boundary}--\r\n".encode())
-    assert status == 400 and b"The upload was refused" in body, (status, body[:300])  # the probe refused it
+    if accepted:
+        assert status == 302, (status, body[:300])  # stored: back to the list
+    else:
+        assert status == 400 and b"The upload was refused" in body, (status, body[:300])  # the probe refused it
     conn.close()
 
 
@@ -157,6 +177,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument("--no-fsync", action="store_true", help="TUS_FSYNC=0 (chunks not fsync'ed before the answer)")
+    parser.add_argument("--video", action="store_true", help="a real video both paths accept and store")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="videoflix-bench-upload-"))
     atexit.register(lambda: __import__("shutil").rmtree(tmp, ignore_errors=True))
@@ -170,11 +191,14 @@ def main():
         "TUS_FSYNC": "0" if args.no_fsync else "1",
     }
     token = seed(env)
-    size = args.size_mb * 1024 * 1024
     path = tmp / "upload.bin"
-    with open(path, "wb") as out:
-        for _ in range(args.size_mb):
-            out.write(os.urandom(BLOCK))
+    if args.video:
+        size = make_video(path, args.size_mb)
+    else:
+        size = args.size_mb * 1024 * 1024
+        with open(path, "wb") as out:
+            for _ in range(args.size_mb):
+                out.write(os.urandom(BLOCK))
 
     app_port, proxy_port, direct_port = free_port(), free_port(), free_port()
     log = open(tmp / "servers.log", "w")  # noqa: SIM115 (the servers write to it until the bench exits)
@@ -189,14 +213,15 @@ def main():
         ports["nginx"] = proxy_port
 
     chunk = args.chunk_mb * 1024 * 1024
-    print(f"{args.size_mb} MiB of random bytes; tus chunks of {args.chunk_mb} MiB; gunicorn gthread "
+    what = "a raw video (accepted)" if args.video else "random bytes"
+    print(f"{size / 2**20:.0f} MiB of {what}; tus chunks of {args.chunk_mb} MiB; gunicorn gthread "
           f"{args.workers} workers; {os.cpu_count()} CPUs; {args.rounds} rounds; TUS_FSYNC={env['TUS_FSYNC']}")
     results = {(via, kind): [] for via in ports for kind in ("tus", "form")}
     for round_no in range(1, args.rounds + 1):
         for via, port in ports.items():
             for kind in ("form", "tus"):
-                fn, fargs = (upload_tus, (port, token, path, size, chunk)) if kind == "tus" else \
-                    (upload_form, (port, token, path, size))
+                fn, fargs = (upload_tus, (port, token, path, size, chunk, args.video)) if kind == "tus" else \
+                    (upload_form, (port, token, path, size, args.video))
                 elapsed, growth = timed(master.pid, fn, *fargs)
                 results[(via, kind)].append((elapsed, growth))
                 print(f"  round {round_no} {via:8} {kind:4}: {elapsed:6.2f} s  {size / elapsed / 2**20:7.1f} MiB/s  "

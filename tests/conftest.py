@@ -74,6 +74,7 @@ def _flush_redis(app):
         if keys:
             client.delete(*keys)
         client.close()
+        client.connection_pool.disconnect()  # close() keeps the pool's sockets open until GC
 
 
 @pytest.fixture

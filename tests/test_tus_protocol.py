@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, scratch, upload_row
+from tests.object_store import local_files_only
+from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, kept, metadata, received, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
 from videoflix.videos import tus
@@ -64,7 +65,7 @@ def test_create_head_patch_and_the_bytes_on_disk(client, app, staff):
     assert head.status_code == 200
     assert (head.headers["Upload-Offset"], head.headers["Upload-Length"]) == ("4", "10")
     assert head.headers["Cache-Control"] == "no-store" and "Upload-Expires" in head.headers
-    assert (scratch(app, upload_id) / "data").read_bytes() == b"abcd"
+    assert received(app, upload_id) == b"abcd"
 
 
 def test_wrong_offset_is_409_and_nothing_is_written(client, app, staff):
@@ -73,7 +74,7 @@ def test_wrong_offset_is_409_and_nothing_is_written(client, app, staff):
     response = patch(client, staff, location, 2, b"xx")
     assert response.status_code == 409
     assert "does not match the 4 bytes" in response.get_json()["detail"]
-    assert (scratch(app, id_of(location)) / "data").read_bytes() == b"abcd"
+    assert received(app, id_of(location)) == b"abcd"
 
 
 def test_past_the_length_is_413_and_nothing_is_kept(client, app, staff):
@@ -81,7 +82,7 @@ def test_past_the_length_is_413_and_nothing_is_kept(client, app, staff):
     patch(client, staff, location, 0, b"abcd")
     response = patch(client, staff, location, 4, b"efgh")
     assert response.status_code == 413 and response.get_json()["detail"]
-    assert (scratch(app, id_of(location)) / "data").read_bytes() == b"abcd"
+    assert received(app, id_of(location)) == b"abcd"
 
 
 def test_past_tus_max_size_is_413_at_creation(client, app, staff):
@@ -97,10 +98,10 @@ def test_checksum_mismatch_is_460_and_a_match_is_kept(client, app, staff):
     wrong = "sha1 " + b64encode(hashlib.sha1(b"other").digest()).decode()
     response = patch(client, staff, location, 0, b"abcd", **{"Upload-Checksum": wrong})
     assert response.status_code == 460
-    assert (scratch(app, id_of(location)) / "data").read_bytes() == b""
+    assert received(app, id_of(location)) == b""
     right = "sha1 " + b64encode(hashlib.sha1(b"abcd").digest()).decode()
     assert patch(client, staff, location, 0, b"abcd", **{"Upload-Checksum": right}).status_code == 204
-    assert (scratch(app, id_of(location)) / "data").read_bytes() == b"abcd"
+    assert received(app, id_of(location)) == b"abcd"
 
 
 def test_wrong_content_type_is_415_and_missing_version_412(client, staff):
@@ -167,7 +168,7 @@ def test_cookie_authenticated_writes_from_a_foreign_origin_are_refused(client, a
             **TUS, "Upload-Offset": "0", "Content-Type": STREAM, "Origin": "https://evil.example"})
         assert response.status_code == 403
         assert response.get_json() == {"detail": "Cross-site request refused: origin not allowed."}
-    assert (scratch(app, id_of(location)) / "data").read_bytes() == b""
+    assert received(app, id_of(location)) == b""
     allowed = client.patch(location, data=b"ab", headers={**TUS, "Upload-Offset": "0", "Content-Type": STREAM,
                                                            "Origin": ORIGIN})
     assert allowed.status_code == 204 and allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
@@ -177,7 +178,7 @@ def test_delete_terminates(client, app, staff):
     location = create(client, staff, 4).headers["Location"]
     patch(client, staff, location, 0, b"ab")
     assert client.delete(location, headers={**TUS, **staff}).status_code == 204
-    assert upload_row(app, id_of(location)) is None and not scratch(app, id_of(location)).exists()
+    assert upload_row(app, id_of(location)) is None and not kept(app, id_of(location))
     assert client.head(location, headers={**TUS, **staff}).status_code == 404
 
 
@@ -208,13 +209,14 @@ def test_expired_upload_is_410_then_swept(client, app, staff):
     gone = client.head(location, headers={**TUS, **staff})
     assert gone.status_code == 410
     assert patch(client, staff, location, 2, b"cd").status_code == 410
-    assert scratch(app, upload_id).exists()
+    assert kept(app, upload_id)
     with app.app_context():
         assert tus.sweep_expired() == [upload_id]
-    assert upload_row(app, upload_id) is None and not scratch(app, upload_id).exists()
+    assert upload_row(app, upload_id) is None and not kept(app, upload_id)
     assert client.head(location, headers={**TUS, **staff}).status_code == 404
 
 
+@local_files_only  # the s3 twin: tests/test_tus_s3.py
 def test_sweep_removes_orphan_scratch_folders_only_when_old(app):
     import os
 
@@ -234,7 +236,7 @@ def test_refused_file_is_422_and_nothing_is_kept(client, app, staff, clip_text):
     response = patch(client, staff, location, 0, body)
     assert response.status_code == 422
     assert response.get_json()["detail"]
-    assert upload_row(app, id_of(location)) is None and not scratch(app, id_of(location)).exists()
+    assert upload_row(app, id_of(location)) is None and not kept(app, id_of(location))
     with app.app_context():
         from videoflix.videos.models import Video
 
@@ -251,7 +253,7 @@ def test_creation_with_upload_completes_a_video(client, app, staff, clip_720p):
     assert (video["title"], video["category"], video["original_filename"]) == ("Resumed", "Drama", "clip.mp4")
     assert video["status"] == "ready" and video["source_size"] == len(body)  # HUEY_IMMEDIATE: transcoded inline
     upload_id = id_of(response.headers["Location"])
-    assert upload_row(app, upload_id)["video_id"] == video_id and not scratch(app, upload_id).exists()
+    assert upload_row(app, upload_id)["video_id"] == video_id and not kept(app, upload_id)
     again = patch(client, staff, response.headers["Location"], len(body), b"")
     assert again.status_code == 204 and again.headers["Video-Id"] == str(video_id)
 
@@ -277,7 +279,7 @@ def test_the_worker_sweeps_at_start_and_every_15_minutes_and_so_does_the_cli(cli
         db.session.commit()
     result = runner.invoke(args=["tus", "sweep"])
     assert result.output == "1 expired upload(s) deleted.\n"
-    assert not scratch(app, id_of(location)).exists()
+    assert not kept(app, id_of(location))
 
 
 def test_the_lock_holds_while_the_finished_file_is_probed(client, app, staff, clip_720p, monkeypatch):

@@ -3,7 +3,7 @@ import base64
 
 from tests.conftest import PASSWORD
 from videoflix.extensions import db
-from videoflix.videos import tus
+from videoflix.videos import storage, tus
 from videoflix.videos.tus_models import TusUpload
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -39,3 +39,16 @@ def scratch(app, upload_id):
 
 def id_of(location):
     return location.rstrip("/").rsplit("/", 1)[1]
+
+
+def received(app, upload_id):
+    """The bytes of the upload stored so far (its scratch file, or its parts in the bucket)."""
+    with app.app_context(), tus.chunks().open(upload_id) as stream:
+        return b"".join(iter(lambda: stream.read(65536), b""))
+
+
+def kept(app, upload_id):
+    """Whether anything of the upload's bytes is stored (its scratch folder, or a part)."""
+    with app.app_context():
+        store = storage.media_store()
+        return (tus.scratch_root() / upload_id).exists() if store.local else bool(store.list(f"tus/{upload_id}"))

@@ -46,6 +46,15 @@ class ObjectInfo:
     path: str | None  # the local file, when the store has one
 
 
+def sync_file(path):
+    """fsync the file or folder `path` (a folder: its entries, e.g. a rename into it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def content_type(key):
     return CONTENT_TYPES.get(os.path.splitext(key)[1]) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
@@ -96,13 +105,18 @@ class LocalStore:
             return file.read()
 
     def put_file(self, key, source, *, move=False):
-        """Store the local file `source` under `key` (moved when `move`: one rename, same disk)."""
+        """Store the local file `source` under `key` (moved when `move`: one rename, same disk).
+
+        Durable on return: the file's bytes and its directory entry are fsync'ed, so a row
+        committed after it never names a file that a power loss left empty or missing."""
         dest = self.path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if move:
             os.replace(source, dest)
         else:
             shutil.copyfile(source, dest)
+        sync_file(dest)
+        sync_file(dest.parent)
 
     def put_dir(self, prefix, folder):
         """Move the folder into place as `prefix`/ in one rename: complete or not there at all."""

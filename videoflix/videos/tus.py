@@ -3,10 +3,12 @@ apart from HTTP (the routes are videoflix.videos.tus_routes).
 
 Extensions: creation, creation-with-upload, termination, expiration and checksum (sha1).
 
-- The bytes of an upload go to its scratch file MEDIA_ROOT/tus/<id>/data, on the media volume
-  every web process shares, so any of them continues any upload. The offset is that file's size,
-  read after the write was flushed and fsync'ed: there is no counter that a crash between the
-  write and its bookkeeping could leave behind the bytes (or ahead of them).
+- The bytes of an upload wait where every web process sees them, so any of them continues any
+  upload (videoflix.videos.tus_chunks): locally its scratch file MEDIA_ROOT/tus/<id>/data on the
+  shared media volume, whose size after flush and fsync is the offset; with MEDIA_STORAGE=s3 one
+  object per PATCH below tus/<id>/ in the bucket, the offset where the last one ends. Either way
+  there is no counter that a crash between the write and its bookkeeping could leave behind the
+  bytes (or ahead of them).
 - A request writing to an upload first claims the row's lock with one conditional UPDATE
   (`locked_by`), which works across processes and hosts on every database; a second writer gets
   UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
@@ -15,14 +17,11 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   refusals and limits as every other way in), which copies it into the configured store; an
   accepted file becomes a pending video with its transcode queued.
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
-  worker) deletes their rows and scratch files.
+  worker) deletes their rows and chunks (scratch files, or parts in the bucket).
 """
-import hashlib
 import logging
-import os
 import re
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +35,15 @@ from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos import storage, uploads
 from videoflix.videos.tasks import queue_transcode
-from videoflix.videos.tus_headers import TusError
+from videoflix.videos.tus_chunks import chunk_store, scratch_root  # noqa: F401 - tus.scratch_root
+from videoflix.videos.tus_headers import (  # noqa: F401 - the protocol's refusals, as tus.<name>
+    ChecksumMismatch,
+    Gone,
+    OffsetMismatch,
+    TooLarge,
+    TusError,
+    UploadLocked,
+)
 from videoflix.videos.tus_models import DONE, TusUpload
 
 log = logging.getLogger(__name__)
@@ -44,32 +51,9 @@ log = logging.getLogger(__name__)
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUM_ALGORITHMS = "sha1"
-# Bytes read from the request at a time: small enough that a slow client still refreshes the
-# lock well within TUS_LOCK_SECONDS (256 KiB at 10 kB/s: 26 s).
-CHUNK = 256 * 1024
 LOCK_REFRESH_SECONDS = 5
 COMPLETION_SECONDS = 3600
 UPLOAD_ID = re.compile("[0-9a-f]{32}")  # secrets.token_hex(16): also keeps paths in the scratch root
-
-
-class UploadLocked(TusError):
-    status = 423
-
-
-class OffsetMismatch(TusError):
-    status = 409
-
-
-class TooLarge(TusError):
-    status = 413
-
-
-class ChecksumMismatch(TusError):
-    status = 460
-
-
-class Gone(TusError):
-    status = 410
 
 
 @dataclass
@@ -87,21 +71,14 @@ def max_size():
     return uploads.max_upload_bytes()
 
 
-def scratch_root():
-    return storage.media_root() / "tus"
-
-
-def data_path(upload_id):
-    """The upload's scratch file (ids are hex, so the path never leaves the scratch root)."""
-    return scratch_root() / upload_id / "data"
+def chunks():
+    """Where the app keeps unfinished uploads' bytes (tus_chunks: scratch files or bucket parts)."""
+    return chunk_store(current_app.config, storage.media_store())
 
 
 def current_offset(upload_id):
-    """How many bytes of the upload are on disk: the scratch file's size; 0 when it is missing."""
-    try:
-        return data_path(upload_id).stat().st_size
-    except FileNotFoundError:
-        return 0
+    """How many bytes of the upload are stored; 0 when none are."""
+    return chunks().offset(upload_id)
 
 
 def expires_from(now=None):
@@ -121,15 +98,14 @@ def create(owner_id, length, metadata):
     fields["filename"] = (metadata.get("filename") or "")[:255]
     upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
                        expires_at=expires_from())
-    path = data_path(upload.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(exist_ok=False)
+    store = chunks()
+    store.create(upload.id)
     db.session.add(upload)
     try:
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        shutil.rmtree(path.parent, ignore_errors=True)
+        store.delete(upload.id)
         raise
     return upload
 
@@ -150,7 +126,7 @@ def terminate(upload):
     with locked(upload_id):
         db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
         db.session.commit()
-    shutil.rmtree(scratch_root() / upload_id, ignore_errors=True)
+    chunks().delete(upload_id)
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -217,7 +193,7 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the {upload.length} bytes received.")
             return Written(upload.length, upload.video_id)
         length = upload.length
-        new_offset = _append(data_path(upload_id), stream, offset, length - offset, content_length, checksum, lock)
+        new_offset = chunks().append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
@@ -227,74 +203,24 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
         return Written(new_offset, _complete(upload))
 
 
-def _append(path, stream, offset, room, content_length, checksum, lock):
-    """The appending itself; the new size of the file at `path`."""
-    with open(path, "r+b") as out:
-        start = os.fstat(out.fileno()).st_size
-        if offset != start:
-            raise OffsetMismatch(f"Upload-Offset {offset} does not match the {start} bytes received.")
-        if content_length is not None and content_length > room:
-            raise TooLarge("The body goes past the upload's Upload-Length.")
-        out.seek(start)
-        digest = hashlib.sha1() if checksum is not None else None
-        try:
-            _copy(stream, out, room, digest, lock)
-            if digest is not None and digest.digest() != checksum:
-                raise ChecksumMismatch("The body does not match Upload-Checksum.")
-        except UploadLocked:  # another request owns the file now: leave it alone
-            raise
-        except (TooLarge, ChecksumMismatch):  # refused: none of this body is kept
-            out.truncate(start)
-            _sync(out)
-            raise
-        except BaseException:
-            # The client went away (or the disk failed): what arrived is the upload's next bytes,
-            # in order, so it is kept and counted; unless it was to be checked against a checksum.
-            if digest is not None:
-                out.truncate(start)
-            _sync(out)
-            raise
-        _sync(out)
-        return os.fstat(out.fileno()).st_size
-
-
-def _copy(stream, out, room, digest, lock):
-    written = 0
-    while chunk := stream.read(min(CHUNK, room - written + 1)):
-        written += len(chunk)
-        if written > room:
-            raise TooLarge("The body goes past the upload's Upload-Length.")
-        out.write(chunk)
-        if digest is not None:
-            digest.update(chunk)
-        lock.refresh()
-
-
-def _sync(out):
-    """The bytes written reach the file (and, with TUS_FSYNC, the disk) before the answer."""
-    out.flush()
-    if current_app.config["TUS_FSYNC"]:
-        os.fsync(out.fileno())
-
-
 def _complete(upload):
     """Hand the finished file to the upload service; the new video's id. The scratch files go
     either way; a refused file's row too (uploads.UploadRefused is raised on)."""
     fields = dict(upload.upload_metadata)
-    path = data_path(upload.id)
+    store = chunks()
     try:
-        with open(path, "rb") as stream:
+        with store.open(upload.id) as stream:
             video = uploads.accept(stream, filename=fields.pop("filename", None), **fields)
     except uploads.UploadRefused:
         db.session.rollback()
         db.session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
         db.session.commit()
-        shutil.rmtree(path.parent, ignore_errors=True)
+        store.delete(upload.id)
         raise
     video_id = video.id
     upload.status, upload.video_id = DONE, video_id
     db.session.commit()
-    shutil.rmtree(path.parent, ignore_errors=True)
+    store.delete(upload.id)
     log.info("Upload %s complete: video %s", upload.id, video_id)
     try:
         queue_transcode(video)
@@ -307,17 +233,15 @@ def _complete(upload):
 # ------------------------------------------------------------------------------------ expiry
 
 def sweep_expired(now=None):
-    """Delete expired uploads (rows and scratch files) and scratch folders that have no row and
-    are older than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
+    """Delete expired uploads (rows and stored chunks) and chunks that have no row and are older
+    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
     now = now or utcnow()
     expired = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
     if expired:
         db.session.execute(delete(TusUpload).where(TusUpload.id.in_(expired)))
         db.session.commit()
     known = set(db.session.execute(select(TusUpload.id)).scalars())
-    for folder in _scratch_folders():
-        if folder.name not in known and (folder.name in expired or _older_than_expiry(folder, now)):
-            shutil.rmtree(folder, ignore_errors=True)
+    chunks().sweep(known, set(expired), now, current_app.config["TUS_EXPIRE_SECONDS"])
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired
@@ -333,13 +257,3 @@ def sweep_expired_uploads():
 def sweep_on_worker_start(app):
     with app.app_context():
         sweep_expired()
-
-
-def _scratch_folders():
-    root = scratch_root()
-    return [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
-
-
-def _older_than_expiry(folder, now):
-    modified = datetime.fromtimestamp(folder.stat().st_mtime, now.tzinfo)
-    return now - modified > timedelta(seconds=current_app.config["TUS_EXPIRE_SECONDS"])

@@ -17,6 +17,26 @@ class TusError(Exception):
             self.status = status
 
 
+class UploadLocked(TusError):
+    status = 423
+
+
+class OffsetMismatch(TusError):
+    status = 409
+
+
+class TooLarge(TusError):
+    status = 413
+
+
+class ChecksumMismatch(TusError):
+    status = 460
+
+
+class Gone(TusError):
+    status = 410
+
+
 def parse_length(value):
     """Upload-Length / Upload-Offset: a non-negative integer (TusError 400 otherwise)."""
     if value is None or not value.isdigit() or len(value) > 19:

@@ -1,7 +1,8 @@
 """The TusUpload row: one resumable upload (tus 1.0.0) between its creation and its expiry.
 
-Its bytes are not counted here: the upload's offset is the size of its scratch file (see
-videoflix.videos.tus), so the row and the disk can never disagree about it.
+Its bytes are not counted here: the upload's offset is what its chunk store holds (the size of
+its scratch file, or where its last part in the bucket ends: videoflix.videos.tus_chunks), so the
+row and the stored bytes can never disagree about it.
 """
 from datetime import datetime
 
