@@ -172,6 +172,7 @@ def ready_video(app, source_clip):
         video.renditions = [asdict(r) for r in result.renditions]
         video.hls_dir = hls_dir
         video.thumbnail = f"{hls_dir}/{result.thumbnail}"
+        video.storyboard = f"{hls_dir}/{result.storyboard}" if result.storyboard else None
         video.duration = result.duration
         video.width, video.height = result.info.width, result.info.height
         video.status, video.progress = READY, 100
