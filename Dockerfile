@@ -44,14 +44,15 @@ RUN mkdir -p /srv/static/admin /srv/static/app \
 FROM ${NGINX_IMAGE} AS nginx
 COPY --from=builder /srv/static /srv/static
 # The official image sources /docker-entrypoint.d/*.envsh (NGINX_MAX_BODY_MB from MAX_UPLOAD_MB),
-# then renders /etc/nginx/templates/*.template with envsubst (NGINX_MAX_BODY_MB, APP_UPSTREAM);
+# then renders /etc/nginx/templates/*.template with envsubst (NGINX_MAX_BODY_MB, APP_UPSTREAM, S3_UPSTREAM);
 # nginx's own $variables are left alone. The two snippets are shared with deploy/nginx/videoflix.conf.
 COPY deploy/nginx/compose.conf.template /etc/nginx/templates/default.conf.template
 COPY deploy/nginx/protected-media.conf deploy/nginx/proxy-app.conf /etc/nginx/videoflix/
 COPY deploy/nginx/protected-s3.conf /etc/nginx/videoflix/
 COPY --chmod=755 deploy/nginx/body-size.envsh /docker-entrypoint.d/15-videoflix-body-size.envsh
 ENV MAX_UPLOAD_MB=4096 \
-    APP_UPSTREAM=web:8000
+    APP_UPSTREAM=web:8000 \
+    S3_UPSTREAM=127.0.0.1:8333
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/nginx-health"]
 
