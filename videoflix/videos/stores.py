@@ -66,7 +66,18 @@ def check_key(key):
     return key
 
 
-class LocalStore:
+class Store:
+    """What both stores share: verbs defined by the others."""
+
+    def exists(self, key):
+        try:
+            self.stat(key)
+            return True
+        except NotStored:
+            return False
+
+
+class LocalStore(Store):
     """Files below `root`. No part of a key may be a symlink: nothing outside root is reached."""
 
     local = True
@@ -127,13 +138,6 @@ class LocalStore:
     def fetch(self, key, dest):
         shutil.copyfile(self.stat(key).path, dest)
 
-    def exists(self, key):
-        try:
-            self.stat(key)
-            return True
-        except NotStored:
-            return False
-
     def delete(self, key):
         self.path(key).unlink(missing_ok=True)
 
@@ -176,7 +180,7 @@ class LocalStore:
         return None
 
 
-class S3Store:
+class S3Store(Store):
     """Objects in one bucket below `prefix` (S3_PREFIX), through one thread-safe boto3 client.
 
     Uploads and downloads go through boto3's transfer manager: multipart above 16 MB, parts in
@@ -269,13 +273,6 @@ class S3Store:
             if self._missing(error):
                 raise NotStored(key) from None
             raise
-
-    def exists(self, key):
-        try:
-            self.stat(key)
-            return True
-        except NotStored:
-            return False
 
     def delete(self, key):
         self.client.delete_object(Bucket=self.bucket, Key=self.key(key))
