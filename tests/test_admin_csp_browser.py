@@ -4,12 +4,11 @@ row delete confirmation) still run. Nothing is mocked: a werkzeug server thread,
 """
 import contextlib
 import os
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from tests.live_server import file_database, serve
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +26,7 @@ document.addEventListener('securitypolicyviolation',
 @pytest.fixture
 def app_config(app_config, tmp_path):
     """SQLite becomes a file the server thread shares."""
-    if app_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app_config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'admin.sqlite3'}"
+    file_database(app_config, tmp_path / "admin.sqlite3")
     return app_config
 
 
@@ -38,14 +36,8 @@ def base_url(app):
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing in CI: .ci/run installs it")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve(app) as url:
+        yield url
 
 
 @contextlib.contextmanager

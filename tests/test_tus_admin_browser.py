@@ -4,13 +4,12 @@ same file chosen again continues the same upload from the server's offset, and t
 queued. Nothing is mocked: a werkzeug server thread, a real browser, the admin's real CSP."""
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from tests.live_server import file_database, serve
 from tests.test_admin_csp_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_VIOLATIONS
 from tests.videos_helpers import row
 from videoflix.admin.uploads import ResumableUploadView
@@ -35,8 +34,7 @@ UPLINK = 96 * 1024  # bytes per second while throttled: a 430 KB clip takes seco
 def app_config(app_config, tmp_path):
     """SQLite becomes a file the server thread shares; the queue is real (no worker), so the
     uploaded video stays queued."""
-    if app_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app_config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'admin.sqlite3'}"
+    file_database(app_config, tmp_path / "admin.sqlite3")
     app_config.update(HUEY_IMMEDIATE=False, HUEY_FILE=str(tmp_path / "huey.sqlite3"))
     return app_config
 
@@ -50,14 +48,8 @@ def base_url(app, monkeypatch):
                 pytest.fail(f"{hint} is missing in CI")
             pytest.skip(f"{hint} is not installed")
     monkeypatch.setattr(ResumableUploadView, "chunk_size", CHUNK)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve(app) as url:
+        yield url
 
 
 def uploads_of(app):

@@ -4,15 +4,14 @@ clients writing the same upload at once cannot interleave."""
 import hashlib
 import io
 import socket
-import threading
 import time
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from tusclient.client import TusClient
-from werkzeug.serving import make_server
 
+from tests.live_server import file_database, serve
 from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, scratch, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
@@ -23,21 +22,14 @@ from videoflix.videos.models import Video
 @pytest.fixture
 def app_config(app_config, tmp_path):
     """SQLite becomes a file the server's threads share."""
-    if app_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app_config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'tus.sqlite3'}"
+    file_database(app_config, tmp_path / "tus.sqlite3")
     return app_config
 
 
 @pytest.fixture
 def base_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
