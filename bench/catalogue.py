@@ -80,7 +80,9 @@ def insert_videos(app, rng, start, count):
             db.session.execute(insert(Video), batch)
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE video")
+            # As autovacuum would: the bulk insert left one dead version of a category's count
+            # row per video (a real catalogue grows by a few videos a minute).
+            conn.exec_driver_sql("VACUUM ANALYZE video, catalogue_count")
 
 
 def timed(client, url, headers, repeat, warmup=3):
@@ -101,7 +103,7 @@ def explain(app, client, url, headers):
     statements = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "video" in statement:
+        if statement.lstrip().upper().startswith("SELECT") and ("video" in statement or "catalogue_count" in statement):
             statements.append((statement, parameters))
 
     with app.app_context():
@@ -183,9 +185,10 @@ def page_benchmarks(app, client, headers, args, rng, results):
         print(plan)
     assert any("ix_video_fulltext" in plan for plan in plans), "the search did not use the index"
     print("  -> the search is served by ix_video_fulltext (GIN on the stored tsvector)")
-    print("\n== EXPLAIN ANALYZE of ?limit=24, 100,000 videos (the page, then the exact total) ==")
-    for plan in explain(app, client, "/api/video/?limit=24", headers):
-        print(plan)
+    for url in ("/api/video/?limit=24", "/api/video/?category=nature&limit=24"):
+        print(f"\n== EXPLAIN ANALYZE of {url}, 100,000 videos (the page, then the total from catalogue_count) ==")
+        for plan in explain(app, client, url, headers):
+            print(plan)
 
 
 def unpaged_benchmark(client, headers, args):

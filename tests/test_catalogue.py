@@ -142,8 +142,8 @@ def test_catalogue_routes_need_authentication(client, shelf):
 
 
 def test_migrations_index_the_videos_that_existed_before_and_follow_later_ones(tmp_path, database_url):
-    """The migration builds the search index over existing rows; its triggers (SQLite) or its
-    expression index (PostgreSQL) serve the rows written after it."""
+    """The migrations build the search index and the category counts over existing rows; their
+    triggers (and PostgreSQL's expression index) serve the rows written after them."""
     def check(url):
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MEDIA_ROOT": str(tmp_path)})
         with app.app_context():
@@ -161,6 +161,7 @@ def test_migrations_index_the_videos_that_existed_before_and_follow_later_ones(t
                 db.session.commit()
             client.post("/api/login/", json={"email": "user@example.com", "password": "correct-horse-battery"})
             assert titles(client.get("/api/video/?q=ocean")) == ["New oceans", "Old ocean film"]
+            assert client.get("/api/categories/").get_json() == [{"name": "Drama", "count": 2}]
         with app.app_context():
             db.engine.dispose()
 

@@ -2,7 +2,9 @@
 one page at a time, and the categories that have ready videos.
 
 Everything is done by the database: the search by its index (videoflix.videos.search), the
-order and the page by ORDER BY ... LIMIT/OFFSET, the total by COUNT.
+order and the page by ORDER BY ... LIMIT/OFFSET. The totals of the unfiltered and category lists,
+and the categories, come from the counts its triggers keep (videoflix.videos.counts): a few rows
+at any table size. A search's total is a COUNT of its matches.
 """
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ from sqlalchemy import desc, func, select
 
 from videoflix.extensions import db
 from videoflix.videos import search
-from videoflix.videos.models import READY, Video
+from videoflix.videos.models import READY, CategoryCount, Video
 
 # The six list fields' columns, in schemas.list_items' order.
 LIST_COLUMNS = (Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
@@ -47,15 +49,29 @@ def ready_page(category=None, q=None, limit=None, offset=0):
     rows = db.session.execute(stmt.limit(limit) if limit is not None else stmt).all()
     if limit is None or (len(rows) < limit and (rows or not offset)):
         total = offset + len(rows)  # this page is the last one: no need to count
-    else:
+    elif terms:
         total = db.session.execute(select(func.count()).select_from(Video).where(*conditions)).scalar_one()
+    else:
+        total = ready_total(category)
     more = limit is not None and offset + len(rows) < total
     return Page(rows, total, offset + limit if more else None)
 
 
+def ready_total(category=None):
+    """How many videos are ready (in `category`, any letter case, when given)."""
+    stmt = select(func.coalesce(func.sum(CategoryCount.ready), 0))
+    if category is not None:
+        stmt = stmt.where(func.lower(CategoryCount.category) == category.lower())
+    return int(db.session.execute(stmt).scalar_one())
+
+
 def categories():
-    """[(name, count)] of the categories that have ready videos, by name (letter case ignored)."""
-    key = func.lower(Video.category)
-    return db.session.execute(
-        select(func.min(Video.category), func.count()).where(Video.status == READY).group_by(key).order_by(key)
-    ).all()
+    """[(name, count)] of the categories that have ready videos, by name; spellings that differ
+    only in letter case are one category, named by the first of them in binary order."""
+    key = func.lower(CategoryCount.category)
+    return [
+        (name, int(count))
+        for name, count in db.session.execute(
+            select(func.min(CategoryCount.category), func.sum(CategoryCount.ready)).group_by(key).order_by(key)
+        )
+    ]

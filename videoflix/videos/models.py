@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos import search, storage
+from videoflix.videos import counts, search, storage
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
@@ -104,6 +104,22 @@ class Subtitle(db.Model):
 # databases built by create_all() get it with the table, as migrated ones do.
 event.listen(Video.__table__, "after_create", lambda target, connection, **kw: search.create_index(connection))
 event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: search.drop_index(connection))
+
+
+class CategoryCount(db.Model):
+    """How many videos of a category (this exact spelling) are ready. Written only by the
+    database's triggers on `video` (videoflix.videos.counts); read by videoflix.videos.catalogue."""
+
+    __tablename__ = counts.TABLE
+
+    category: Mapped[str] = mapped_column(String(80), primary_key=True)
+    ready: Mapped[int] = mapped_column(default=0)
+
+
+# The triggers on `video` need both tables: databases built by create_all() get them once every
+# table is there, as migrated ones do.
+event.listen(db.metadata, "after_create", lambda target, connection, **kw: counts.install(connection))
+event.listen(db.metadata, "before_drop", lambda target, connection, **kw: counts.uninstall(connection))
 
 
 class Progress(db.Model):

@@ -68,17 +68,18 @@ def words(query):
 
 def create_index(connection):
     """Create the search index of `connection`'s database (idempotent)."""
-    for statement in _statements(connection.dialect.name, PG_CREATE, SQLITE_CREATE):
+    for statement in by_dialect(connection.dialect.name, PG_CREATE, SQLITE_CREATE):
         connection.exec_driver_sql(statement)
 
 
 def drop_index(connection):
-    for statement in _statements(connection.dialect.name, PG_DROP, SQLITE_DROP):
+    for statement in by_dialect(connection.dialect.name, PG_DROP, SQLITE_DROP):
         connection.exec_driver_sql(statement)
 
 
-def _statements(dialect, postgresql, sqlite):
-    return {"postgresql": postgresql, "sqlite": sqlite}.get(dialect, [])
+def by_dialect(dialect, postgresql, sqlite):
+    """The DDL statements for `dialect` (other databases get neither index nor triggers)."""
+    return list({"postgresql": postgresql, "sqlite": sqlite}.get(dialect, []))
 
 
 def include_name(name, type_, parent_names):
