@@ -210,8 +210,10 @@ def thumbnail_file(video_id):
 
 
 def thumbnail_version(thumbnail):
-    """The version folder a thumbnail lives in ("12/ab34cd/thumbnail.jpg" -> "ab34cd")."""
-    return posixpath.basename(posixpath.dirname(thumbnail)) or "0"
+    """The version folder a thumbnail lives in ("12/ab34cd/thumbnail.jpg" -> "ab34cd"): the base
+    name of its folder, as posixpath.basename(posixpath.dirname(...)) says, in string operations
+    (the unpaged list asks for thousands)."""
+    return thumbnail.rpartition("/")[0].rstrip("/").rpartition("/")[2] or "0"
 
 
 def accel_location(prefix, relative, presigned_url=None):
