@@ -2,9 +2,10 @@
 PostgreSQL and Redis:
 
 1. GET /api/video/?limit=24, ?q=<word>&limit=24 (a word with a fixed number of matches, and one
-   matching a fixed share of the table) and ?category=<name>&limit=24 with 10,000 and then
-   100,000 ready videos: medians, and the 100k/10k ratio (constant: about 1). EXPLAIN ANALYZE of
-   the search page shows the GIN index serving it.
+   matching a fixed share of the table) and ?category=<name>&limit=24 on two catalogues, 10,000
+   and 100,000 ready videos (two scratch databases), requests alternating between them: medians,
+   and the median of the per-pair 100k/10k ratios (constant: about 1). EXPLAIN ANALYZE shows the
+   GIN index serving the search and the totals read from catalogue_count.
 2. The unpaged GET /api/video/ with 10,000 videos: today's route against the previous one
    (marshmallow's dump of the same rows, mounted at /bench/old-list/ in this run), same bytes.
 3. PUT /api/video/<id>/progress/ from --viewers simulated viewers, each one call every 10 s, for
@@ -14,8 +15,8 @@ PostgreSQL and Redis:
         [--redis-url redis://127.0.0.1:6379/7] [--repeat 40] [--viewers 500] [--seconds 30]
         [--threads 4] [--only pages|progress]
 
-Rows are bulk-inserted with SQL (executemany), never through the API. Everything lives in a
-scratch database (dropped at exit) and under a unique Redis key prefix (deleted at exit).
+Rows are bulk-inserted with SQL (executemany), never through the API. Everything lives in
+scratch databases (dropped at exit) and under unique Redis key prefixes (deleted at exit).
 """
 import argparse
 import os
@@ -25,6 +26,8 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +52,7 @@ NEEDLE = "lighthouse"  # in exactly NEEDLE_ROWS titles, whatever the table size
 NEEDLE_ROWS = 60
 COMMON = "ocean"  # in 1 % of the descriptions
 BATCH = 5_000
+SMALL, LARGE = 10_000, 100_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -80,8 +84,7 @@ def insert_videos(app, rng, start, count):
             db.session.execute(insert(Video), batch)
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            # As autovacuum would: the bulk insert left one dead version of a category's count
-            # row per video (a real catalogue grows by a few videos a minute).
+            # As autovacuum would after a bulk import.
             conn.exec_driver_sql("VACUUM ANALYZE video, catalogue_count")
 
 
@@ -155,7 +158,23 @@ def make_viewers(app, count, name="viewer"):
     return tokens
 
 
-def page_benchmarks(app, client, headers, args, rng, results):
+def paired(small, large, url, repeat, warmup=3):
+    """The same GET on both catalogues, alternating (small, large, small, ...), so load from
+    elsewhere on the machine hits both alike: (median ms small, median ms large, median of the
+    per-pair ratios large/small, the large catalogue's last response)."""
+    for _ in range(warmup):
+        timed(small.client, url, small.headers, 1, warmup=0)
+        timed(large.client, url, large.headers, 1, warmup=0)
+    pairs = []
+    for _ in range(repeat):
+        a, _ = timed(small.client, url, small.headers, 1, warmup=0)
+        b, response = timed(large.client, url, large.headers, 1, warmup=0)
+        pairs.append((a, b))
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(b / a for a, b in pairs), response)
+
+
+def page_benchmarks(small, large, args):
     urls = {
         "limit=24": "/api/video/?limit=24",
         "limit=24&offset=240": "/api/video/?limit=24&offset=240",
@@ -164,30 +183,22 @@ def page_benchmarks(app, client, headers, args, rng, results):
         "q=ta lo&limit=24 (two prefixes)": "/api/video/?q=ta%20lo&limit=24",
         "category=nature&limit=24": "/api/video/?category=nature&limit=24",
     }
-    inserted = 0
-    for size in (10_000, 100_000):
-        insert_videos(app, rng, inserted, size - inserted)
-        inserted = size
-        print(f"\n== {size:,} ready videos (PostgreSQL, in process) ==")
-        for label, url in urls.items():
-            median, response = timed(client, url, headers, args.repeat)
-            results.setdefault(label, {})[size] = median
-            print(f"  GET {url:45s} median {median:6.2f} ms   X-Total-Count {response.headers['X-Total-Count']}")
-        if size == 10_000:
-            unpaged_benchmark(client, headers, args)
-    print("\n== constant in the table size: 100k / 10k ==")
-    for label, by_size in results.items():
-        print(f"  {label:42s} {by_size[10_000]:6.2f} ms -> {by_size[100_000]:6.2f} ms  "
-              f"x{by_size[100_000] / by_size[10_000]:.2f}")
-    print("\n== EXPLAIN ANALYZE of the search page, 100,000 videos ==")
-    plans = explain(app, client, f"/api/video/?q={NEEDLE}&limit=24", headers)
+    print(f"\n== {SMALL:,} and {LARGE:,} ready videos (PostgreSQL, in process; requests alternate "
+          "between the two catalogues) ==")
+    print(f"  {'request':42s} {SMALL:>9,} {LARGE:>9,}   large/small (median of {args.repeat} pairs)")
+    for label, url in urls.items():
+        a, b, ratio, response = paired(small, large, url, args.repeat)
+        print(f"  {label:42s} {a:6.2f} ms {b:6.2f} ms   x{ratio:.2f}   "
+              f"X-Total-Count {response.headers['X-Total-Count']}")
+    print(f"\n== EXPLAIN ANALYZE of the search page, {LARGE:,} videos ==")
+    plans = explain(large.app, large.client, f"/api/video/?q={NEEDLE}&limit=24", large.headers)
     for plan in plans:
         print(plan)
     assert any("ix_video_fulltext" in plan for plan in plans), "the search did not use the index"
     print("  -> the search is served by ix_video_fulltext (GIN on the stored tsvector)")
     for url in ("/api/video/?limit=24", "/api/video/?category=nature&limit=24"):
-        print(f"\n== EXPLAIN ANALYZE of {url}, 100,000 videos (the page, then the total from catalogue_count) ==")
-        for plan in explain(app, client, url, headers):
+        print(f"\n== EXPLAIN ANALYZE of {url}, {LARGE:,} videos (the page, then the total from catalogue_count) ==")
+        for plan in explain(large.app, large.client, url, large.headers):
             print(plan)
 
 
@@ -195,7 +206,7 @@ def unpaged_benchmark(client, headers, args):
     print("\n== the unpaged GET /api/video/, 10,000 videos: before (marshmallow) and after ==")
     # Interleaved (old, new, old, new...), so load from elsewhere on the machine hits both alike.
     olds, news, ratios = [], [], []
-    for _ in range(max(5, args.repeat // 4)):
+    for _ in range(max(10, args.repeat // 2)):
         old, old_response = timed(client, "/bench/old-list/", headers, 1, warmup=0)
         new, new_response = timed(client, "/api/video/", headers, 1, warmup=0)
         olds.append(old)
@@ -262,6 +273,38 @@ def progress_benchmark(app, args, rng):
     assert not errors, errors[:3]
 
 
+@dataclass
+class Catalogue:
+    app: object
+    client: object
+    headers: dict
+
+
+@contextmanager
+def catalogue(args, videos, rng):
+    """A scratch database with `videos` ready videos, its app, a client and a viewer's headers."""
+    prefix = f"vfbench:{uuid.uuid4().hex[:8]}:"
+    with scratch_database(args.database_url, prefix="vf_bench_catalogue") as url:
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": args.redis_url,
+                          "REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix + "rl",
+                          "RATELIMIT_STORAGE_URI": args.redis_url})
+        add_old_list(app)
+        try:
+            with app.app_context():
+                upgrade()
+            token = make_viewers(app, 1, "browser")[0]
+            insert_videos(app, rng, 0, videos)
+            yield Catalogue(app, app.test_client(), {"Authorization": f"Bearer {token}"})
+        finally:
+            with app.app_context():
+                client = redis_client()
+                keys = list(client.scan_iter(prefix + "*"))
+                if keys:
+                    client.delete(*keys)
+                db.session.remove()
+                db.engine.dispose()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL")
@@ -273,32 +316,13 @@ def main():
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--only", choices=["pages", "progress"], help="run one part only")
     args = parser.parse_args()
-    rng = random.Random(12)
-    prefix = f"vfbench:{uuid.uuid4().hex[:8]}:"
-    with scratch_database(args.database_url, prefix="vf_bench_catalogue") as url:
-        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": args.redis_url,
-                          "REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix + "rl",
-                          "RATELIMIT_STORAGE_URI": args.redis_url})
-        add_old_list(app)
-        try:
-            with app.app_context():
-                upgrade()
-            token = make_viewers(app, 1, "browser")[0]
-            headers = {"Authorization": f"Bearer {token}"}
-            if args.only != "progress":
-                page_benchmarks(app, app.test_client(), headers, args, rng, {})
-            else:
-                insert_videos(app, rng, 0, 10_000)
-            if args.only != "pages":
-                progress_benchmark(app, args, rng)
-        finally:
-            with app.app_context():
-                client = redis_client()
-                keys = list(client.scan_iter(prefix + "*"))
-                if keys:
-                    client.delete(*keys)
-                db.session.remove()
-                db.engine.dispose()
+    with catalogue(args, SMALL, random.Random(12)) as small:
+        if args.only != "progress":
+            with catalogue(args, LARGE, random.Random(12)) as large:
+                page_benchmarks(small, large, args)
+            unpaged_benchmark(small.client, small.headers, args)
+        if args.only != "pages":
+            progress_benchmark(small.app, args, random.Random(13))
 
 
 if __name__ == "__main__":

@@ -135,3 +135,14 @@ def test_two_transactions_opening_a_new_category_both_count(app, database_url):
             first.close()
             second.close()
         assert_counts({"Brand new": 2})
+
+
+def test_truncate_clears_the_counts(app, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("TRUNCATE: PostgreSQL")
+    add_videos(app, dict(category="Drama"), dict(category="Nature"))
+    with app.app_context():
+        assert_counts({"Drama": 1, "Nature": 1})
+        db.session.execute(text("TRUNCATE video CASCADE"))
+        db.session.commit()
+        assert_counts({})

@@ -52,6 +52,14 @@ END $$""",
     "DROP TRIGGER IF EXISTS catalogue_count_delete ON video",
     "CREATE TRIGGER catalogue_count_delete AFTER DELETE ON video REFERENCING OLD TABLE AS removed FOR "
     "EACH STATEMENT EXECUTE FUNCTION catalogue_count_removed()",
+    """CREATE OR REPLACE FUNCTION catalogue_count_cleared() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM catalogue_count;
+  RETURN NULL;
+END $$""",
+    "DROP TRIGGER IF EXISTS catalogue_count_truncate ON video",
+    "CREATE TRIGGER catalogue_count_truncate AFTER TRUNCATE ON video FOR EACH STATEMENT EXECUTE FUNCTION "
+    "catalogue_count_cleared()",
     "DROP TRIGGER IF EXISTS catalogue_count_update ON video",
     "CREATE TRIGGER catalogue_count_update AFTER UPDATE OF status, category ON video FOR EACH ROW WHEN "
     "((OLD.status = 'ready') <> (NEW.status = 'ready') OR (NEW.status = 'ready' AND NEW.category <> "
@@ -60,6 +68,7 @@ END $$""",
 PG_DOWN = [
     "DROP FUNCTION IF EXISTS catalogue_count_added() CASCADE",
     "DROP FUNCTION IF EXISTS catalogue_count_removed() CASCADE",
+    "DROP FUNCTION IF EXISTS catalogue_count_cleared() CASCADE",
     "DROP FUNCTION IF EXISTS catalogue_count_moved() CASCADE",
 ]
 SQLITE_UP = [

@@ -59,13 +59,21 @@ END $$""",
     f"DROP TRIGGER IF EXISTS {TABLE}_delete ON video",
     f"CREATE TRIGGER {TABLE}_delete AFTER DELETE ON video REFERENCING OLD TABLE AS removed "
     f"FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_removed()",
+    # TRUNCATE fires no DELETE trigger.
+    f"""CREATE OR REPLACE FUNCTION {TABLE}_cleared() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM {TABLE};
+  RETURN NULL;
+END $$""",
+    f"DROP TRIGGER IF EXISTS {TABLE}_truncate ON video",
+    f"CREATE TRIGGER {TABLE}_truncate AFTER TRUNCATE ON video FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_cleared()",
     f"DROP TRIGGER IF EXISTS {TABLE}_update ON video",
     f"CREATE TRIGGER {TABLE}_update AFTER UPDATE OF status, category ON video FOR EACH ROW "
     f"WHEN ((OLD.status = {_READY}) <> (NEW.status = {_READY}) "
     f"OR (NEW.status = {_READY} AND NEW.category <> OLD.category)) EXECUTE FUNCTION {TABLE}_moved()",
 ]
 # CASCADE: the triggers go with their functions.
-PG_DROP = [f"DROP FUNCTION IF EXISTS {TABLE}_{f}() CASCADE" for f in ("added", "removed", "moved")]
+PG_DROP = [f"DROP FUNCTION IF EXISTS {TABLE}_{f}() CASCADE" for f in ("added", "removed", "cleared", "moved")]
 
 _SQLITE_ADD = (
     f"INSERT INTO {TABLE} (category, ready) VALUES (new.category, 1) "
