@@ -120,6 +120,7 @@ async function logOut() {
 // --- catalogue --------------------------------------------------------------------------------
 
 async function loadCatalogue() {
+  delete $("catalogue-view").dataset.loaded;
   const result = await loadPage(true);
   if (result.status === 401) {
     endSession();
@@ -129,6 +130,8 @@ async function loadCatalogue() {
   $("session").hidden = false;
   show("catalogue-view");
   await Promise.all([loadContinueWatching(), loadCategoryRows()]);
+  // Every row is in place: nothing above the list moves any more (tests wait for this).
+  $("catalogue-view").dataset.loaded = "true";
 }
 
 /** The list: the first page of the current search and category (fresh), or the next one. */

@@ -234,6 +234,9 @@ def logged_in(browser, player_origin, api_base, make_user, ready_video, hls_js):
     assert login.value.headers["access-control-allow-credentials"] == "true"
     assert {"access_token", "refresh_token"} <= {c["name"] for c in page.context.cookies(api_base)}
     page.wait_for_selector("#session:not([hidden])")
+    # The rows above the list (continue watching, categories) arrive after it and push it down: a
+    # click aimed at a card while they arrive can land elsewhere.
+    page.wait_for_selector("#catalogue-view[data-loaded]")
     assert page.text_content("#user-email") == EMAIL
     assert page.text_content("#message") == "Logged in."
     return browser

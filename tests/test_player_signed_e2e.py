@@ -65,7 +65,7 @@ def test_the_player_plays_segments_from_presigned_urls(browser, player_origin, a
     page.fill("#email", EMAIL)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_selector("#session:not([hidden])")
+    page.wait_for_selector("#catalogue-view[data-loaded]")  # every row in place: nothing moves
     page.click(f'.video-card[data-video-id="{signed_video}"]')
     try:
         page.wait_for_function("() => document.getElementById('video').currentTime > 2", timeout=30_000)
