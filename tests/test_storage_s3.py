@@ -2,6 +2,7 @@
 (tests.object_store): uploads, the stateless worker, the three delivery modes, and deletes."""
 import io
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -11,6 +12,7 @@ from tests.object_store import free_ports
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
 from videoflix.videos import storage, uploads
+from videoflix.videos.delivery import media_index
 from videoflix.videos.models import Video
 from videoflix.videos.tasks import recover_on_process_start
 
@@ -86,6 +88,30 @@ def test_the_worker_transcodes_from_the_bucket_into_versioned_keys(app, clip_360
     assert second["hls_dir"] != first["hls_dir"]
     assert keys(app, "hls/") and all(k.startswith(f"hls/{second['hls_dir']}/") for k in keys(app, "hls/"))
     assert scratch_files(app) == []
+
+
+@pytest.mark.parametrize("delivery", ["app", "signed"])
+def test_playlists_asked_while_a_stale_entry_is_cached_come_from_the_new_version(app, client, auth, clip_360p,
+                                                                                 delivery):
+    """Another web process re-published the video: this one still caches the old version for up to
+    MEDIA_CACHE_TTL, whose objects are gone. A playlist asked for then is the new version's, not a
+    404 (objects are not looked at before they are sent: the 404 from the bucket sends it back to
+    the row)."""
+    app.config["MEDIA_DELIVERY"] = delivery
+    video_id = add_clip(app, clip_360p)
+    with app.app_context():
+        stale = media_index().get(video_id)
+    queue(app, video_id)  # the re-transcode: the old version's objects are removed after the switch
+    new_version = row(app, video_id)["hls_dir"].split("/")[1]
+    assert new_version != stale.version
+    for path in ("master.m3u8", "480p/index.m3u8"):
+        with app.app_context():
+            media_index()._entries[video_id] = (time.monotonic() + 60, stale)  # as the other process left it
+        answer = client.get(f"/api/video/{video_id}/{path}")
+        assert answer.status_code == 200, (path, answer.status_code, answer.data)
+        assert "#EXTM3U" in answer.text
+        if path != "master.m3u8":
+            assert new_version in answer.text and stale.version not in answer.text
 
 
 def test_deleting_a_video_deletes_its_objects(app, clip_360p):

@@ -272,18 +272,21 @@ def version_file(video_id, name):
     return _locate(video_id, lambda e: f"{e.hls_dir}/{name}")
 
 
-def send_current(video_id, locate, mimetype, cache_control, extra_headers=None):
-    """send_media of the MediaFile locate() finds. An object in a bucket is not looked at before
-    it is sent, so a 404 there may come from a cached entry naming a version that has just been
-    replaced (the vanished file a local lookup notices): that one is retried on the fresh row."""
+def send_current(video_id, locate, send):
+    """send(media) of the MediaFile locate() finds (send: send_media with its other arguments
+    bound, or send_media_playlist). An object in a bucket is not looked at before it is sent, so
+    a 404 there may come from a cached entry naming a version that has just been replaced (the
+    vanished file a local lookup notices): that one is retried on the fresh row."""
     media = locate()
     try:
-        return send_media(media, mimetype, cache_control, extra_headers)
+        return send(media)
     except APIError:
         if media.path is not None:
             raise
     media_index().invalidate(video_id)
-    return send_media(locate(), mimetype, cache_control, extra_headers)
+    return send(locate())
+
+
 def _object_range():
     """The request's Range as S3 takes it ("bytes=a-b"), when it is one range that still applies
     (If-Range naming another version voids it, as for files); else None (the whole object)."""

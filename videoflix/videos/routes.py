@@ -3,6 +3,8 @@
 The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
 segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
 """
+from functools import partial
+
 from flask import Blueprint, jsonify, request, url_for
 from flask_jwt_extended import jwt_required
 
@@ -138,7 +140,8 @@ def master_playlist(video_id):
 
     Its URIs are relative (`720p/index.m3u8`), so they resolve to media_playlist below.
     """
-    return send_current(video_id, lambda: master_file(video_id), PLAYLIST_TYPE, REVALIDATE)
+    return send_current(video_id, lambda: master_file(video_id), partial(send_media, mimetype=PLAYLIST_TYPE,
+                                                                         cache_control=REVALIDATE))
 
 
 @bp.get("/<id:video_id>/<resolution>/index.m3u8", strict_slashes=True)
@@ -146,7 +149,7 @@ def master_playlist(video_id):
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def media_playlist(video_id, resolution):
-    return send_media_playlist(rendition_file(video_id, resolution, "index.m3u8"))
+    return send_current(video_id, lambda: rendition_file(video_id, resolution, "index.m3u8"), send_media_playlist)
 
 
 # hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.
@@ -212,8 +215,9 @@ def subtitle_file(video_id, name):
     match = subtitles.FILE_RE.fullmatch(name)
     if not match:
         raise APIError(404, NOT_FOUND)
+    mimetype = VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE
     return send_current(video_id, lambda: version_file(video_id, f"{subtitles.FOLDER}/{name}"),
-                        VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE, REVALIDATE)
+                        partial(send_media, mimetype=mimetype, cache_control=REVALIDATE))
 
 
 @bp.get("/<id:video_id>/storyboard.vtt", strict_slashes=True)
@@ -221,7 +225,8 @@ def subtitle_file(video_id, name):
      responses={200: VTT_DOC, **FILE_RESPONSES})
 @media_access_required
 def storyboard_index(video_id):
-    return send_current(video_id, lambda: version_file(video_id, storyboard.VTT_NAME), VTT_TYPE, REVALIDATE)
+    return send_current(video_id, lambda: version_file(video_id, storyboard.VTT_NAME),
+                        partial(send_media, mimetype=VTT_TYPE, cache_control=REVALIDATE))
 
 
 @bp.get("/<id:video_id>/storyboard/<sprite>", strict_slashes=True)
@@ -231,5 +236,6 @@ def storyboard_index(video_id):
 def storyboard_sprite(video_id, sprite):
     if not storyboard.SPRITE_RE.fullmatch(sprite):
         raise APIError(404, NOT_FOUND)
-    return send_current(video_id, lambda: version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}"), JPEG_TYPE,
-                        REVALIDATE, {"Cross-Origin-Resource-Policy": "cross-origin"})
+    return send_current(video_id, lambda: version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}"),
+                        partial(send_media, mimetype=JPEG_TYPE, cache_control=REVALIDATE,
+                                extra_headers={"Cross-Origin-Resource-Policy": "cross-origin"}))
