@@ -10,6 +10,7 @@ import pytest
 
 from tests.object_store import free_ports
 from tests.videos_helpers import add_clip, queue, row
+from videoflix import health
 from videoflix.extensions import db
 from videoflix.videos import storage, uploads
 from videoflix.videos.delivery import media_index
@@ -248,6 +249,24 @@ def test_health_and_the_check_command_do_a_round_trip(app, client, runner):
     result = runner.invoke(args=["storage", "check"])
     assert result.exit_code == 0, result.output
     assert "round trip ok" in result.output
+    assert keys(app) == []
+
+
+def test_health_does_one_round_trip_per_interval(app, client, monkeypatch):
+    round_trips = []
+
+    def counted(store):
+        round_trips.append(store)
+        return real_round_trip(store)
+
+    real_round_trip = health.round_trip
+    monkeypatch.setattr(health, "round_trip", counted)
+    for _ in range(3):
+        assert client.get("/api/health/").get_json()["checks"]["storage"]["status"] == "ok"
+    assert len(round_trips) == 1
+    monkeypatch.setattr(health, "STORAGE_CACHE_SECONDS", 0.0)  # the interval is over
+    client.get("/api/health/")
+    assert len(round_trips) == 2
     assert keys(app) == []
 
 

@@ -25,10 +25,14 @@ from videoflix.videos.stores import round_trip
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/api/health")
 
-# `ffmpeg -version` is a process spawn and this route needs no authentication: one answer per
-# process (and binary) serves the calls of the next minute.
+# This route needs no authentication, so what costs more than a query is answered once per
+# process for a while: `ffmpeg -version` is a process spawn (per binary, for a minute); the
+# storage check writes, reads and deletes an object in the bucket (per app, for STORAGE_CACHE_SECONDS:
+# a load balancer polling every few seconds, or anyone else, does not turn into bucket writes).
 FFMPEG_CACHE_SECONDS = 60.0
+STORAGE_CACHE_SECONDS = 10.0
 _ffmpeg_cache = {}  # binary setting -> (monotonic time of the check, version or None)
+STORAGE_CACHE_KEY = "videoflix.health.storage"
 QUEUE_BACKENDS = {"GuardedRedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
 STAFF_DETAILS = ("backend", "pending", "version")  # what a check reports beyond status, ms, error
 
@@ -60,10 +64,7 @@ def check_ffmpeg():
     from videoflix.videos.transcode import ffmpeg_version
 
     binary = current_app.config.get("FFMPEG_BINARY")
-    checked_at, version = _ffmpeg_cache.get(binary, (None, None))
-    if checked_at is None or time.monotonic() - checked_at > FFMPEG_CACHE_SECONDS:
-        version = ffmpeg_version(binary)
-        _ffmpeg_cache[binary] = (time.monotonic(), version)
+    version = _cached(_ffmpeg_cache, binary, FFMPEG_CACHE_SECONDS, lambda: ffmpeg_version(binary))
     if version is None:
         raise RuntimeError("ffmpeg is not available")
     return {"version": version}
@@ -71,9 +72,26 @@ def check_ffmpeg():
 
 def check_storage():
     """A write/read/delete round trip in the bucket (MEDIA_STORAGE=s3 only: local media need no
-    network, and the disk is checked by every upload)."""
-    round_trip(media_store())
+    network, and the disk is checked by every upload); its outcome, good or bad, is reused for
+    STORAGE_CACHE_SECONDS."""
+    cache = current_app.extensions.setdefault(STORAGE_CACHE_KEY, {})
+    _cached(cache, "round trip", STORAGE_CACHE_SECONDS, lambda: round_trip(media_store()))
     return {"backend": "s3"}
+
+
+def _cached(cache, key, seconds, compute):
+    """compute()'s result, or the exception it raised (raised again), kept in `cache` under `key`
+    for `seconds`."""
+    checked_at, outcome = cache.get(key, (None, None))
+    if checked_at is None or time.monotonic() - checked_at > seconds:
+        try:
+            outcome = compute()
+        except Exception as exc:  # noqa: BLE001 - reported by run_check, like a fresh failure
+            outcome = exc
+        cache[key] = (time.monotonic(), outcome)
+    if isinstance(outcome, Exception):
+        raise outcome.with_traceback(None)
+    return outcome
 
 
 CHECKS = {
