@@ -8,7 +8,8 @@
                     PATCH was checked against, under the upload's lock), so it is durable by
                     construction and every web process reads the same.
 
-Verbs: create, offset, append, open (all the bytes, in order), delete, sweep. The caller
+Verbs: create, offset, append, open (all the bytes, in order), local_file (the finished upload as
+one local file, when it is one), delete, sweep. The caller
 (videoflix.videos.tus) holds the upload's lock around append; `lock.refresh()` is called per chunk.
 """
 import contextlib
@@ -114,6 +115,10 @@ class ScratchChunks:
     def open(self, upload_id):
         return open(self.path(upload_id), "rb")  # noqa: SIM115 - the caller closes it
 
+    def local_file(self, upload_id):
+        """The scratch file: on the media volume, so the store can keep it without a copy."""
+        return self.path(upload_id)
+
     def delete(self, upload_id):
         shutil.rmtree(self.root / upload_id, ignore_errors=True)
 
@@ -185,6 +190,10 @@ class BucketChunks:
             yield parts
         finally:
             parts.close()
+
+    def local_file(self, upload_id):
+        """None: the parts are in the bucket (open streams them)."""
+        return None
 
     def delete(self, upload_id):
         self.store.delete_prefix(f"tus/{upload_id}")
