@@ -189,7 +189,7 @@ def test_a_locked_upload_refuses_a_second_writer(client, app, staff):
     upload_id = id_of(location)
     with app.app_context():
         held = tus.locked(upload_id).__enter__()
-        assert tus.locked(upload_id)._claim(TusUpload.locked_by.is_(None)) is False
+        assert tus.locked(upload_id)._claim(TusUpload.locked_by.is_(None)) is None
     response = patch(client, staff, location, 0, b"ab")
     assert response.status_code == 423 and "Another request" in response.get_json()["detail"]
     with app.app_context():

@@ -127,11 +127,10 @@ def find(upload_id, owner_id):
 def terminate(upload):
     """Delete the upload and its scratch files (its video, if it became one, stays)."""
     upload_id = upload.id
-    with locked(upload_id):
-        status = db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id)
-                                    .returning(TusUpload.status)).scalar()
+    with locked(upload_id) as lock:
+        db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
         db.session.commit()
-    _discard(upload_id, done=status == DONE)
+    _discard(upload_id, done=lock.row.status == DONE)
 
 
 def _discard(upload_id, done):
@@ -146,8 +145,10 @@ def _discard(upload_id, done):
 
 class locked:
     """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
-    request holds it); `lock.refresh()` proves the holder alive (UploadLocked once it lost it);
-    `lock.on_release` are column values written with the release."""
+    request holds it); `lock.row` is the upload's (status, video_id, length) as the claim found
+    them, so the holder reads nothing again; `lock.refresh()` proves the holder alive
+    (UploadLocked once it lost it); `lock.on_release` are column values written with the release.
+    A request costs two commits: the claim, and the release with what the request changed."""
 
     def __init__(self, upload_id):
         self.upload_id, self.token = upload_id, secrets.token_hex(16)
@@ -155,17 +156,20 @@ class locked:
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
     def _claim(self, *conditions, ahead=0):
-        result = db.session.execute(
+        """The row's (status, video_id, length) when this request now holds the lock; else None."""
+        row = db.session.execute(
             update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
             .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
-        )
+            .returning(TusUpload.status, TusUpload.video_id, TusUpload.length)
+        ).first()
         db.session.commit()
         self.refreshed = time.monotonic()
-        return result.rowcount == 1
+        return row
 
     def __enter__(self):
         stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
-        if not self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale)):
+        self.row = self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale))
+        if self.row is None:
             raise UploadLocked("Another request is writing to this upload; try again shortly.")
         return self
 
@@ -200,12 +204,11 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
     """
     upload_id = upload.id
     with locked(upload_id) as lock:
-        db.session.refresh(upload)  # as it is now that this request holds the lock
-        if upload.status == DONE:  # a retried last PATCH whose answer was lost gets it again
-            if offset != upload.length:
-                raise OffsetMismatch(f"Upload-Offset {offset} does not match the {upload.length} bytes received.")
-            return Written(upload.length, upload.video_id)
-        length = upload.length
+        status, video_id, length = lock.row  # as it is now that this request holds the lock
+        if status == DONE:  # a retried last PATCH whose answer was lost gets it again
+            if offset != length:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the {length} bytes received.")
+            return Written(length, video_id)
         new_offset = chunks().append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
