@@ -213,8 +213,8 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
-        # Receiving the file into the store and probing it can take minutes for a long film: the
-        # lock must not lapse meanwhile, or a retried PATCH would make a second video of it.
+        # Probing the file (and, from the bucket, copying it into the store) can take minutes for a
+        # long film: the lock must not lapse meanwhile, or a retried PATCH would find it unlocked.
         lock.hold(COMPLETION_SECONDS)
         return Written(new_offset, _complete(upload))
 
