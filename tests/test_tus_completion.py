@@ -4,6 +4,7 @@ either the unfinished upload or the video: never both, never neither, never a st
 import errno
 import io
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from tests.object_store import local_files_only
 from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import storage, stores, tus, tus_chunks
+from videoflix.videos import storage, stores, tus, tus_chunks, uploads
 from videoflix.videos.models import Video
 from videoflix.videos.tus_models import TusUpload
 
@@ -100,6 +101,34 @@ def test_the_scratch_file_becomes_the_stored_file(client, app, staff, clip_720p)
     assert video["source_file"] == id_of(location)
     assert stored.stat().st_ino == inode and stored.stat().st_nlink == 1  # the same file, no copy
     assert stored.read_bytes() == body and not scratch.parent.exists()
+
+
+def test_the_kept_file_and_its_folder_are_fsynced_before_the_row_commits(app, clip_360p, tmp_path, monkeypatch):
+    """As for a file received from a stream (tests/test_uploads_durable.py): a file kept by a link
+    is on the disk, and so is its new name, before the row names it."""
+    finished = tmp_path / "media" / "tus" / "finished"  # on the store's filesystem, as scratch files are
+    finished.parent.mkdir(parents=True)
+    shutil.copyfile(clip_360p, finished)
+    events = []
+    real_fsync, real_commit = os.fsync, db.session.commit
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def commit():
+        events.append(("commit", None))
+        real_commit()
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with app.app_context():
+        monkeypatch.setattr(db.session, "commit", commit)
+        video = uploads.accept(path=finished, filename="a.mp4", title="T", category="Drama")
+        stored = os.path.realpath(storage.uploads_dir() / video.source_file)
+    synced = [path for kind, path in events[:events.index(("commit", None))] if kind == "fsync"]
+    assert stored in synced and os.path.dirname(stored) in synced
+    assert os.stat(stored).st_ino == finished.stat().st_ino  # kept, not copied
+    assert finished.exists()  # the caller's name stays: it removes it once the row is committed
 
 
 def test_another_filesystem_gets_a_copy(client, app, staff, clip_360p, monkeypatch):
