@@ -7,14 +7,15 @@ times; medians and the tus/form ratio are printed, with the gunicorn workers' pe
     .venv/bin/python bench/tus_upload.py [--rounds 3] [--size-mb 1024] [--chunk-mb 8] [--no-nginx] [--no-fsync]
                                          [--video]
 
-tus fsyncs every chunk before answering it (TUS_FSYNC=1, the default); the form never fsyncs, so
-on a disk slower than loopback the comparison measures the disk: --no-fsync shows the protocol's
-own cost.
+tus fsyncs every chunk before answering it (TUS_FSYNC=1, the default); the form fsyncs only a file
+it keeps, once at the end (so with random bytes, which are refused, never), so on a disk slower
+than loopback the comparison measures the disk: --no-fsync shows the protocol's own cost.
 
-Both paths end in the same upload service (uploads.accept: copy into the store, then the probe).
+Both paths end in the same upload service (uploads.accept: the probe, then the store; the form's
+file is copied into it, tus's finished scratch file is kept as it is, by a hard link).
 The file is random bytes, so the probe refuses it at once in both (tus: 422, the form: 400) and
-nothing is kept: the figures compare receiving and storing the bytes, not ffprobe, whose cost on
-a real film is the same in both paths. One client (http.client, 1 MiB writes) sends both.
+nothing is kept: the figures compare receiving the bytes, not ffprobe, whose cost on a real film
+is the same in both paths. One client (http.client, 1 MiB writes) sends both.
 With --video the file is a real video instead (raw 720p frames in NUT, made by ffmpeg, about
 --size-mb): both paths accept it, so both also store it durably (the local store fsyncs the stored
 file and its folder before the row commits) and the comparison is like for like.

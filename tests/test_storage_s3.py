@@ -55,6 +55,17 @@ def test_an_upload_is_streamed_into_the_bucket_and_nothing_is_left_on_disk(app, 
     assert scratch_files(app) == [] and not os.path.exists(app.config["MEDIA_ROOT"])
 
 
+def test_a_finished_local_file_is_copied_into_the_bucket_and_stays(app, clip_360p, tmp_path):
+    """uploads.accept(path=...) keeps a local file by a hard link in a local store; a bucket gets a copy."""
+    local = tmp_path / "finished"
+    local.write_bytes(clip_360p.read_bytes())
+    with app.app_context():
+        video = uploads.accept(path=local, filename="a.mp4", title="T", category="Drama", name="a" * 32)
+        assert video.source_file == "a" * 32
+        assert storage.media_store().read(f"uploads/{'a' * 32}") == clip_360p.read_bytes()
+    assert local.read_bytes() == clip_360p.read_bytes()  # the caller's, to remove
+
+
 def test_a_refused_upload_leaves_no_object_and_no_row(app):
     with app.app_context(), pytest.raises(uploads.UploadRefused):
         uploads.accept(io.BytesIO(b"not a video at all" * 1000), filename="x.mp4", title="T", category="Drama")

@@ -10,7 +10,7 @@ from tests.object_store import local_files_only
 from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, kept, metadata, received, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import tus
+from videoflix.videos import tus, tus_chunks
 from videoflix.videos.tus_models import TusUpload
 
 ORIGIN = "http://127.0.0.1:5500"
@@ -189,7 +189,7 @@ def test_a_locked_upload_refuses_a_second_writer(client, app, staff):
     upload_id = id_of(location)
     with app.app_context():
         held = tus.locked(upload_id).__enter__()
-        assert tus.locked(upload_id)._claim(TusUpload.locked_by.is_(None)) is False
+        assert tus.locked(upload_id)._claim(TusUpload.locked_by.is_(None)) is None
     response = patch(client, staff, location, 0, b"ab")
     assert response.status_code == 423 and "Another request" in response.get_json()["detail"]
     with app.app_context():
@@ -197,6 +197,32 @@ def test_a_locked_upload_refuses_a_second_writer(client, app, staff):
         db.session.commit()
     assert patch(client, staff, location, 0, b"ab").status_code == 204
     assert upload_row(app, upload_id)["locked_by"] is None and held.token
+
+
+class TakenOverWhileWaiting:
+    """A request body whose second chunk arrives only after the lock lapsed and another request
+    took it over (its client's retry: the connection looked dead)."""
+
+    def __init__(self, app, upload_id):
+        self.app, self.upload_id, self.reads = app, upload_id, 0
+
+    def read(self, size=-1):
+        self.reads += 1
+        if self.reads == 2:
+            db.session.execute(db.update(TusUpload).where(TusUpload.id == self.upload_id)
+                               .values(locked_by="another request", locked_at=datetime.now(UTC)))
+            db.session.commit()
+        return (b"A" if self.reads == 1 else b"B") * min(size, tus_chunks.CHUNK)
+
+
+def test_a_request_that_lost_its_lock_writes_nothing_more(client, app, staff, monkeypatch):
+    upload_id = id_of(create(client, staff, 4 * tus_chunks.CHUNK).headers["Location"])
+    monkeypatch.setattr(tus, "LOCK_REFRESH_SECONDS", 0)  # every chunk checks the lock in the database
+    with app.app_context(), pytest.raises(tus.UploadLocked):
+        tus.write(db.session.get(TusUpload, upload_id), TakenOverWhileWaiting(app, upload_id), 0)
+    kept_bytes = received(app, upload_id)
+    assert b"B" not in kept_bytes and len(kept_bytes) <= tus_chunks.CHUNK
+    assert upload_row(app, upload_id)["locked_by"] == "another request"  # the new holder's, untouched
 
 
 def test_expired_upload_is_410_then_swept(client, app, staff):

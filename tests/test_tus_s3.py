@@ -69,6 +69,7 @@ def test_each_patch_becomes_a_part_and_the_last_one_a_video_in_the_bucket(app, c
     assert done.status_code == 204, done.get_json()
     video = row(app, int(done.headers["Video-Id"]))
     assert video["source_size"] == len(body) and video["original_filename"] == "clip.mp4"
+    assert video["source_file"] == upload_id  # a retry after a crash would replace it, not add one
     with app.app_context():
         assert storage.media_store().read(f"uploads/{video['source_file']}") == body
     assert keys(app, f"tus/{upload_id}") == [] and upload_row(app, upload_id)["status"] == "done"

@@ -3,6 +3,7 @@ kills a connection in the middle of a PATCH and the upload resumes from HEAD's o
 clients writing the same upload at once cannot interleave."""
 import hashlib
 import io
+import os
 import socket
 import time
 from urllib.parse import urlsplit
@@ -12,11 +13,12 @@ import requests
 from tusclient.client import TusClient
 
 from tests.live_server import file_database, serve
-from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, scratch, upload_row
+from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, received, scratch, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import storage
+from videoflix.videos import storage, tus
 from videoflix.videos.models import Video
+from videoflix.videos.tus_models import TusUpload
 
 
 @pytest.fixture
@@ -125,3 +127,37 @@ def test_two_clients_writing_one_upload_cannot_interleave(app, base_url, staff):
     assert (scratch(app, upload_id) / "data").read_bytes() == b"AAAAAAAA"
     head = requests.head(url, headers={**TUS, **staff})
     assert head.headers["Upload-Offset"] == "8"
+
+
+def test_a_writer_in_another_process_holds_the_lock(app, client, staff):
+    """The lock is the database's, so it holds across web processes: while a PATCH in another
+    process is receiving its body, a PATCH here gets 423; once it is done, a stale offset gets 409."""
+    location = client.post("/api/uploads/", headers={**TUS, **staff, "Upload-Length": "32",
+                                                     "Upload-Metadata": metadata()}).headers["Location"]
+    upload_id = id_of(location)
+    body, more = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the other web process
+        try:
+            os.close(more)
+            with app.app_context(), os.fdopen(body, "rb", buffering=0) as stream:
+                db.engine.dispose(close=False)  # the parent's connections stay the parent's
+                tus.write(db.session.get(TusUpload, upload_id), stream, 0)
+                os._exit(0)
+        finally:
+            os._exit(1)
+    os.close(body)
+    os.write(more, b"AAAA")
+    wait_for(lambda: upload_row(app, upload_id)["locked_by"] is not None)
+    second = client.patch(location, data=b"BBBBBBBB", headers={**TUS, **staff, "Upload-Offset": "0",
+                                                                "Content-Type": STREAM})
+    assert second.status_code == 423
+    os.write(more, b"AAAA")
+    os.close(more)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert upload_row(app, upload_id)["locked_by"] is None
+    late = client.patch(location, data=b"BBBBBBBB", headers={**TUS, **staff, "Upload-Offset": "0",
+                                                              "Content-Type": STREAM})
+    assert late.status_code == 409
+    assert received(app, upload_id) == b"AAAAAAAA"
+    assert client.head(location, headers={**TUS, **staff}).headers["Upload-Offset"] == "8"

@@ -96,12 +96,20 @@ class Sources:
         finally:
             path.unlink(missing_ok=True)
 
-    def put(self, incoming):
-        """Keep the received file `incoming` under a new neutral name (streamed into the bucket in
-        parts, never whole in memory); that name. Nothing is stored when it raises."""
-        name = uuid.uuid4().hex
+    def put(self, incoming, name=None):
+        """Keep the received file `incoming` under `name` (default: a new neutral name), streamed
+        into the bucket in parts, never whole in memory; that name. Nothing is stored when it raises."""
+        return self._keep(self.store.put_file, incoming, name, move=True)
+
+    def link(self, path, name=None):
+        """Keep the finished local file `path` as put does, without a copy where the store can
+        (stores: link_file): `path` itself stays where it is, for its owner to remove."""
+        return self._keep(self.store.link_file, path, name)
+
+    def _keep(self, put, local, name, **options):
+        name = name or uuid.uuid4().hex
         try:
-            self.store.put_file(source_key(name), incoming, move=True)
+            put(source_key(name), local, **options)
         except BaseException:
             self.delete(name)  # an interrupted multipart upload leaves nothing behind either
             raise

@@ -6,10 +6,11 @@ videoflix.videos.storage decides the layout, a store only keeps bytes under keys
     LocalStore   files below a root folder (MEDIA_ROOT): MEDIA_STORAGE=local, the default
     S3Store      an S3-compatible bucket through boto3: MEDIA_STORAGE=s3
 
-Verbs: stat, open (a whole object or a byte range), read, put_file, put_dir, fetch, exists,
-delete, delete_prefix, list, url (a presigned GET; None for local files).
+Verbs: stat, open (a whole object or a byte range), read, put_file, link_file, put_dir, fetch,
+exists, delete, delete_prefix, list, url (a presigned GET; None for local files).
 No Flask, no model: the app builds its store once (storage.media_store).
 """
+import errno
 import hashlib
 import logging
 import mimetypes
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/MP2T", ".jpg": "image/jpeg",
                  ".vtt": "text/vtt; charset=utf-8"}
 MB = 1024 * 1024
+# os.link's refusals that mean "no hard link here" (another filesystem, or one without links): copy.
+NO_HARD_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 class NotStored(Exception):
@@ -140,6 +143,26 @@ class LocalStore(Store):
             os.replace(source, dest)
         else:
             shutil.copyfile(source, dest)
+        sync_file(dest)
+        sync_file(dest.parent)
+
+    def link_file(self, key, source):
+        """Store the local file `source` under `key` like put_file, but without copying it when
+        both are on this store's filesystem: a second name for the same file (a hard link), so
+        `source` stays until its owner removes it, and a crash in between loses neither name.
+        Copied when the filesystem refuses the link (another filesystem, no hard links there).
+        Durable on return, like put_file (an fsync of a file already on disk writes nothing)."""
+        dest = self.path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)  # replaced, as put_file replaces
+        try:
+            os.link(source, dest)
+        except OSError as error:
+            if error.errno not in NO_HARD_LINK:
+                raise
+            log.info("No hard link for %s (%s): copied", key, error.strerror)
+            self.put_file(key, source)
+            return
         sync_file(dest)
         sync_file(dest.parent)
 
@@ -276,6 +299,10 @@ class S3Store(Store):
                                 ExtraArgs={"ContentType": content_type(key)})
         if move:
             os.unlink(source)
+
+    def link_file(self, key, source):
+        """A copy (a bucket cannot link a local file); `source` stays."""
+        self.put_file(key, source)
 
     def put_dir(self, prefix, folder):
         """Upload every file below `folder` as prefix/<relative path>, several at a time."""

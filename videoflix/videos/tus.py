@@ -14,8 +14,12 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
   TUS_LOCK_SECONDS belonged to a dead process and may be taken over.
 - The last byte hands the file to the upload service (uploads.accept: the same fields, probe,
-  refusals and limits as every other way in), which copies it into the configured store; an
-  accepted file becomes a pending video with its transcode queued.
+  refusals and limits as every other way in); an accepted file becomes a pending video with its
+  transcode queued. Locally the scratch file becomes the stored file without a second copy (a
+  hard link, then the scratch name goes); from the bucket the parts are streamed into the store.
+  The video's row and the upload's `done` commit together, and the file is stored under the
+  upload's id: a crash leaves either the unfinished upload (whose retried last PATCH, or expiry,
+  replaces or deletes what the crash stored) or the video, never both, never neither.
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
   worker) deletes their rows and chunks (scratch files, or parts in the bucket).
 """
@@ -123,18 +127,28 @@ def find(upload_id, owner_id):
 def terminate(upload):
     """Delete the upload and its scratch files (its video, if it became one, stays)."""
     upload_id = upload.id
-    with locked(upload_id):
+    with locked(upload_id) as lock:
         db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
         db.session.commit()
+    _discard(upload_id, done=lock.row.status == DONE)
+
+
+def _discard(upload_id, done):
+    """Delete the upload's chunks and, unless it became a video, what a completion that crashed
+    before its commit may have stored under the upload's id."""
     chunks().delete(upload_id)
+    if not done:
+        storage.sources().delete(upload_id)
 
 
 # ------------------------------------------------------------------------------------ the lock
 
 class locked:
     """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
-    request holds it); `lock.refresh()` proves the holder alive (UploadLocked once it lost it);
-    `lock.on_release` are column values written with the release."""
+    request holds it); `lock.row` is the upload's (status, video_id, length) as the claim found
+    them, so the holder reads nothing again; `lock.refresh()` proves the holder alive
+    (UploadLocked once it lost it); `lock.on_release` are column values written with the release.
+    A request costs two commits: the claim, and the release with what the request changed."""
 
     def __init__(self, upload_id):
         self.upload_id, self.token = upload_id, secrets.token_hex(16)
@@ -142,17 +156,20 @@ class locked:
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
     def _claim(self, *conditions, ahead=0):
-        result = db.session.execute(
+        """The row's (status, video_id, length) when this request now holds the lock; else None."""
+        row = db.session.execute(
             update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
             .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
-        )
+            .returning(TusUpload.status, TusUpload.video_id, TusUpload.length)
+        ).first()
         db.session.commit()
         self.refreshed = time.monotonic()
-        return result.rowcount == 1
+        return row
 
     def __enter__(self):
         stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
-        if not self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale)):
+        self.row = self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale))
+        if self.row is None:
             raise UploadLocked("Another request is writing to this upload; try again shortly.")
         return self
 
@@ -187,39 +204,46 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
     """
     upload_id = upload.id
     with locked(upload_id) as lock:
-        db.session.refresh(upload)  # as it is now that this request holds the lock
-        if upload.status == DONE:  # a retried last PATCH whose answer was lost gets it again
-            if offset != upload.length:
-                raise OffsetMismatch(f"Upload-Offset {offset} does not match the {upload.length} bytes received.")
-            return Written(upload.length, upload.video_id)
-        length = upload.length
+        status, video_id, length = lock.row  # as it is now that this request holds the lock
+        if status == DONE:  # a retried last PATCH whose answer was lost gets it again
+            if offset != length:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the {length} bytes received.")
+            return Written(length, video_id)
         new_offset = chunks().append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
-        # Receiving the file into the store and probing it can take minutes for a long film: the
-        # lock must not lapse meanwhile, or a retried PATCH would make a second video of it.
+        # Probing the file (and, from the bucket, copying it into the store) can take minutes for a
+        # long film: the lock must not lapse meanwhile, or a retried PATCH would find it unlocked.
         lock.hold(COMPLETION_SECONDS)
         return Written(new_offset, _complete(upload))
 
 
 def _complete(upload):
-    """Hand the finished file to the upload service; the new video's id. The scratch files go
-    either way; a refused file's row too (uploads.UploadRefused is raised on)."""
+    """Hand the finished file to the upload service; the new video's id, committed with the
+    upload's `done`. The scratch files go either way; a refused file's row too
+    (uploads.UploadRefused is raised on)."""
     fields = dict(upload.upload_metadata)
     store = chunks()
+
+    def done(video):
+        upload.status, upload.video_id = DONE, video.id
+
+    options = {"filename": fields.pop("filename", None), "name": upload.id, "with_row": done, **fields}
     try:
-        with store.open(upload.id) as stream:
-            video = uploads.accept(stream, filename=fields.pop("filename", None), **fields)
+        path = store.local_file(upload.id)
+        if path is not None:
+            video = uploads.accept(path=path, **options)
+        else:
+            with store.open(upload.id) as stream:
+                video = uploads.accept(stream, **options)
     except uploads.UploadRefused:
         db.session.rollback()
         db.session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
         db.session.commit()
-        store.delete(upload.id)
+        _discard(upload.id, done=False)
         raise
     video_id = video.id
-    upload.status, upload.video_id = DONE, video_id
-    db.session.commit()
     store.delete(upload.id)
     log.info("Upload %s complete: video %s", upload.id, video_id)
     try:
@@ -236,12 +260,17 @@ def sweep_expired(now=None):
     """Delete expired uploads (rows and stored chunks) and chunks that have no row and are older
     than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
     now = now or utcnow()
-    expired = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
+    rows = db.session.execute(select(TusUpload.id, TusUpload.status).where(TusUpload.expires_at <= now)).all()
+    expired = [upload_id for upload_id, _ in rows]
     if expired:
         db.session.execute(delete(TusUpload).where(TusUpload.id.in_(expired)))
         db.session.commit()
     known = set(db.session.execute(select(TusUpload.id)).scalars())
     chunks().sweep(known, set(expired), now, current_app.config["TUS_EXPIRE_SECONDS"])
+    sources = storage.sources()
+    for upload_id, status in rows:
+        if status != DONE:  # what a completion that crashed before its commit stored
+            sources.delete(upload_id)
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired

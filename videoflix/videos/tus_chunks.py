@@ -8,7 +8,8 @@
                     PATCH was checked against, under the upload's lock), so it is durable by
                     construction and every web process reads the same.
 
-Verbs: create, offset, append, open (all the bytes, in order), delete, sweep. The caller
+Verbs: create, offset, append, open (all the bytes, in order), local_file (the finished upload as
+one local file, when it is one), delete, sweep. The caller
 (videoflix.videos.tus) holds the upload's lock around append; `lock.refresh()` is called per chunk.
 """
 import contextlib
@@ -22,9 +23,11 @@ from videoflix.videos import storage
 from videoflix.videos.stores import NotStored
 from videoflix.videos.tus_headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
 
-# Bytes read from the request at a time: small enough that a slow client still refreshes the
-# lock well within TUS_LOCK_SECONDS (256 KiB at 10 kB/s: 26 s).
-CHUNK = 256 * 1024
+# Bytes read from the request at a time: gunicorn's largest single read (MAX_READ_STEP). Less
+# makes it buffer each read's rest again and again: 256 KiB reads cost twice the CPU per PATCH.
+# A client slower than this per TUS_LOCK_SECONDS (17 kB/s at 60 s) may see a retry take its lock
+# over; the lock is checked before each write, so the request that lost it writes nothing more.
+CHUNK = 1024 * 1024
 PART_DIGITS = 20
 
 
@@ -35,10 +38,10 @@ def copy_body(stream, out, room, digest, lock):
         written += len(chunk)
         if written > room:
             raise TooLarge("The body goes past the upload's Upload-Length.")
+        lock.refresh()  # before the write: the read may have waited long enough for the lock to lapse
         out.write(chunk)
         if digest is not None:
             digest.update(chunk)
-        lock.refresh()
 
 
 def _check_digest(digest, checksum):
@@ -114,6 +117,10 @@ class ScratchChunks:
     def open(self, upload_id):
         return open(self.path(upload_id), "rb")  # noqa: SIM115 - the caller closes it
 
+    def local_file(self, upload_id):
+        """The scratch file: on the media volume, so the store can keep it without a copy."""
+        return self.path(upload_id)
+
     def delete(self, upload_id):
         shutil.rmtree(self.root / upload_id, ignore_errors=True)
 
@@ -185,6 +192,10 @@ class BucketChunks:
             yield parts
         finally:
             parts.close()
+
+    def local_file(self, upload_id):
+        """None: the parts are in the bucket (open streams them)."""
+        return None
 
     def delete(self, upload_id):
         self.store.delete_prefix(f"tus/{upload_id}")

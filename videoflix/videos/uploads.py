@@ -6,6 +6,7 @@ creates its row with the probe's result. It does not queue the transcode: the ca
 (videos.tasks.queue_transcode), and decides what a queue outage means to it.
 """
 import logging
+import os
 
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
@@ -94,6 +95,14 @@ def _receive(stream, dest, limit):
     return size
 
 
+def _size_of(path, limit):
+    """The size of the local file `path`; UploadTooLarge past `limit` bytes."""
+    size = os.path.getsize(path)
+    if size > limit:
+        raise UploadTooLarge(current_app.config["MAX_UPLOAD_MB"])
+    return size
+
+
 def _probe(path):
     try:
         return probe(path, limits=limits())
@@ -101,8 +110,22 @@ def _probe(path):
         raise UploadRefused({"file": [error.message]}) from None
 
 
-def accept(stream, *, filename, title, description="", category):
+def _new_video(values, size, filename, info):
+    return Video(
+        **values, source_size=size, original_filename=(filename or "")[:255] or None,
+        duration=info.duration, width=info.width, height=info.height, source_info=info.to_dict(),
+    )
+
+
+def accept(stream=None, *, path=None, filename, title, description="", category, name=None, with_row=None):
     """Store an uploaded video and create its row; the caller queues its transcode.
+
+    The file is `stream`, read into the store, or `path`, a finished local file kept without a
+    copy where the store can (a hard link: `path` stays where it is, for the caller to remove).
+    `name` is the stored file's name (default: a new one); a caller that may retry after a crash
+    passes the same name each time, so a retry replaces what the crash left instead of adding a
+    file. `with_row(video)` is called with the new row (flushed: it has its id) before it
+    commits, so the caller's own changes commit with it or not at all.
 
     The file is received and probed BEFORE anything is kept: a field problem, a file over
     MAX_UPLOAD_MB (UploadTooLarge), or a file that is not a whole decodable video in an allowed
@@ -110,16 +133,22 @@ def accept(stream, *, filename, title, description="", category):
     """
     values = load_fields({"title": title, "description": description, "category": category})
     store = storage.sources()
-    with store.incoming() as incoming:
-        size = _receive(stream, incoming, max_upload_bytes())
-        info = _probe(incoming)
-        video = Video(
-            **values, source_size=size, original_filename=(filename or "")[:255] or None,
-            duration=info.duration, width=info.width, height=info.height, source_info=info.to_dict(),
-        )
-        video.source_file = store.put(incoming)
+    if path is not None:
+        size = _size_of(path, max_upload_bytes())
+        info = _probe(path)
+        video = _new_video(values, size, filename, info)
+        video.source_file = store.link(path, name)
+    else:
+        with store.incoming() as incoming:
+            size = _receive(stream, incoming, max_upload_bytes())
+            info = _probe(incoming)
+            video = _new_video(values, size, filename, info)
+            video.source_file = store.put(incoming, name)
     try:
         db.session.add(video)
+        if with_row is not None:
+            db.session.flush()
+            with_row(video)
         db.session.commit()
     except BaseException:
         db.session.rollback()
