@@ -12,7 +12,7 @@ import pytest
 from tests.live_server import file_database
 from tests.object_store import local_files_only
 from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
-from tests.videos_helpers import row
+from tests.videos_helpers import fsyncs_before, row
 from videoflix.extensions import db
 from videoflix.videos import storage, stores, tus, tus_chunks, uploads
 from videoflix.videos.models import Video
@@ -109,24 +109,11 @@ def test_the_kept_file_and_its_folder_are_fsynced_before_the_row_commits(app, cl
     finished = tmp_path / "media" / "tus" / "finished"  # on the store's filesystem, as scratch files are
     finished.parent.mkdir(parents=True)
     shutil.copyfile(clip_360p, finished)
-    events = []
-    real_fsync, real_commit = os.fsync, db.session.commit
-
-    def fsync(fd):
-        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    def commit():
-        events.append(("commit", None))
-        real_commit()
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = fsyncs_before(monkeypatch, db.session, "commit")
     with app.app_context():
-        monkeypatch.setattr(db.session, "commit", commit)
         video = uploads.accept(path=finished, filename="a.mp4", title="T", category="Drama")
         stored = os.path.realpath(storage.uploads_dir() / video.source_file)
-    synced = [path for kind, path in events[:events.index(("commit", None))] if kind == "fsync"]
-    assert stored in synced and os.path.dirname(stored) in synced
+    assert stored in synced() and os.path.dirname(stored) in synced()
     assert os.stat(stored).st_ino == finished.stat().st_ino  # kept, not copied
     assert finished.exists()  # the caller's name stays: it removes it once the row is committed
 

@@ -4,58 +4,32 @@ of a published version before the row switches to it (and the previous version i
 import os
 
 from tests.object_store import local_files_only
-from tests.videos_helpers import add_clip, files_below, media, row
+from tests.videos_helpers import add_clip, files_below, fsyncs_before, media, row
 from videoflix.extensions import db
 from videoflix.videos import state, uploads
 
 
 @local_files_only
 def test_the_stored_file_and_its_folder_are_fsynced_before_the_row_commits(app, clip_360p, monkeypatch):
-    events = []
-    real_fsync, real_commit = os.fsync, db.session.commit
-
-    def fsync(fd):
-        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    def commit():
-        events.append(("commit", None))
-        real_commit()
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = fsyncs_before(monkeypatch, db.session, "commit")
     with app.app_context(), open(clip_360p, "rb") as stream:
-        monkeypatch.setattr(db.session, "commit", commit)
         video = uploads.accept(stream, filename="a.mp4", title="T", category="Drama")
         stored = os.path.realpath(os.path.join(app.config["MEDIA_ROOT"], "uploads", video.source_file))
-    first_commit = events.index(("commit", None))
-    synced = [path for kind, path in events[:first_commit] if kind == "fsync"]
-    assert stored in synced and os.path.dirname(stored) in synced
+    assert stored in synced() and os.path.dirname(stored) in synced()
     with open(stored, "rb") as kept:
         assert kept.read() == clip_360p.read_bytes()
 
 
 @local_files_only
 def test_every_file_of_a_published_version_is_fsynced_before_the_row_names_it(app, clip_360p, monkeypatch):
-    events = []
-    real_fsync, real_succeed = os.fsync, state.succeed
-
-    def fsync(fd):
-        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    def succeed(*args, **kwargs):
-        events.append(("succeed", None))
-        return real_succeed(*args, **kwargs)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(state, "succeed", succeed)
+    synced_before_switch = fsyncs_before(monkeypatch, state, "succeed")
     video_id = add_clip(app, clip_360p)  # transcoded inline
     video = row(app, video_id)
     assert video["status"] == "ready"
     published = files_below(media(app, "hls", video["hls_dir"]))
     assert {"master.m3u8", "thumbnail.jpg", "480p/index.m3u8", "480p/seg000.ts"} <= set(published)
 
-    synced = [path for kind, path in events[:events.index(("succeed", None))] if kind == "fsync"]
+    synced = synced_before_switch()
     work = os.path.realpath(media(app, "work"))
     # Synced in the job's work folder, before the one rename into hls/<id>/<version>.
     below_work = [os.path.relpath(p, work) for p in synced if p.startswith(work + os.sep)]

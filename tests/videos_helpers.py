@@ -53,6 +53,25 @@ def media(app, *parts):
     return Path(app.config["MEDIA_ROOT"], *parts)
 
 
+def fsyncs_before(monkeypatch, owner, name):
+    """Record every os.fsync (the path synced) and every call of owner.<name>, in order; returns
+    a function giving the paths synced before the first such call."""
+    events = []
+    real_fsync, real_call = os.fsync, getattr(owner, name)
+
+    def fsync(fd):
+        events.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def call(*args, **kwargs):
+        events.append(None)
+        return real_call(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(owner, name, call)
+    return lambda: events[:events.index(None)]
+
+
 def files_below(path):
     path = Path(path)
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()) if path.exists() else []
