@@ -78,17 +78,20 @@ SQLITE_UP = [
     "CREATE TRIGGER IF NOT EXISTS catalogue_count_delete AFTER DELETE ON video WHEN old.status = 'ready' "
     "BEGIN UPDATE catalogue_count SET ready = ready - 1 WHERE category = old.category; DELETE FROM "
     "catalogue_count WHERE category = old.category AND ready <= 0; END",
-    "CREATE TRIGGER IF NOT EXISTS catalogue_count_update AFTER UPDATE OF status, category ON video WHEN "
-    "(old.status = 'ready' OR new.status = 'ready') AND (old.status IS NOT new.status OR old.category IS "
-    "NOT new.category) BEGIN UPDATE catalogue_count SET ready = ready - 1 WHERE old.status = 'ready' AND "
-    "category = old.category; DELETE FROM catalogue_count WHERE old.status = 'ready' AND category = "
-    "old.category AND ready <= 0; INSERT INTO catalogue_count (category, ready) SELECT new.category, 1 "
-    "WHERE new.status = 'ready' ON CONFLICT (category) DO UPDATE SET ready = ready + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS catalogue_count_leave AFTER UPDATE OF status, category ON video WHEN "
+    "old.status = 'ready' AND (new.status IS NOT 'ready' OR old.category IS NOT new.category) BEGIN "
+    "UPDATE catalogue_count SET ready = ready - 1 WHERE category = old.category; DELETE FROM "
+    "catalogue_count WHERE category = old.category AND ready <= 0; END",
+    "CREATE TRIGGER IF NOT EXISTS catalogue_count_join AFTER UPDATE OF status, category ON video WHEN "
+    "new.status = 'ready' AND (old.status IS NOT 'ready' OR old.category IS NOT new.category) BEGIN "
+    "INSERT INTO catalogue_count (category, ready) VALUES (new.category, 1) ON CONFLICT (category) DO "
+    "UPDATE SET ready = ready + 1; END",
 ]
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS catalogue_count_insert",
     "DROP TRIGGER IF EXISTS catalogue_count_delete",
-    "DROP TRIGGER IF EXISTS catalogue_count_update",
+    "DROP TRIGGER IF EXISTS catalogue_count_leave",
+    "DROP TRIGGER IF EXISTS catalogue_count_join",
 ]
 RECOUNT = [
     "INSERT INTO catalogue_count (category, ready) SELECT category, count(*) FROM video WHERE status = 'ready' "

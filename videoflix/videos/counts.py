@@ -10,7 +10,7 @@ SQL, a migration), in the same transaction:
 - PostgreSQL: PL/pgSQL trigger functions (see PG_CREATE); an increment is an upsert, so two
   transactions publishing the first videos of a new category both count (the second waits for
   the first's row lock, as for any UPDATE of that row).
-- SQLite: three row triggers with the same rules (no row versions to pile up there).
+- SQLite: four row triggers with the same rules (no row versions to pile up there).
 
 A row that drops to zero is deleted. Both are created by the migrations and, for databases built
 with `create_all()` (the tests), by the hooks in models.py; `install()` also recounts from the
@@ -83,21 +83,21 @@ _SQLITE_REMOVE = (
     f"UPDATE {TABLE} SET ready = ready - 1 WHERE category = old.category; "
     f"DELETE FROM {TABLE} WHERE category = old.category AND ready <= 0;"
 )
+# An UPDATE that moves a video out of `ready` (or out of its category) and one that moves it in
+# are two triggers, running the delete's and the insert's statements; a move between categories
+# fires both, each on its own category's row.
+_MOVED = "old.category IS NOT new.category"
 SQLITE_CREATE = [
     f"CREATE TRIGGER IF NOT EXISTS {TABLE}_insert AFTER INSERT ON video WHEN new.status = {_READY} "
     f"BEGIN {_SQLITE_ADD} END",
     f"CREATE TRIGGER IF NOT EXISTS {TABLE}_delete AFTER DELETE ON video WHEN old.status = {_READY} "
     f"BEGIN {_SQLITE_REMOVE} END",
-    # Leaving `ready` or the old category, joining it or the new one: each half applies on its own.
-    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_update AFTER UPDATE OF status, category ON video "
-    f"WHEN (old.status = {_READY} OR new.status = {_READY}) "
-    "AND (old.status IS NOT new.status OR old.category IS NOT new.category) BEGIN "
-    f"UPDATE {TABLE} SET ready = ready - 1 WHERE old.status = {_READY} AND category = old.category; "
-    f"DELETE FROM {TABLE} WHERE old.status = {_READY} AND category = old.category AND ready <= 0; "
-    f"INSERT INTO {TABLE} (category, ready) SELECT new.category, 1 WHERE new.status = {_READY} "
-    "ON CONFLICT (category) DO UPDATE SET ready = ready + 1; END",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_leave AFTER UPDATE OF status, category ON video "
+    f"WHEN old.status = {_READY} AND (new.status IS NOT {_READY} OR {_MOVED}) BEGIN {_SQLITE_REMOVE} END",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_join AFTER UPDATE OF status, category ON video "
+    f"WHEN new.status = {_READY} AND (old.status IS NOT {_READY} OR {_MOVED}) BEGIN {_SQLITE_ADD} END",
 ]
-SQLITE_DROP = [f"DROP TRIGGER IF EXISTS {TABLE}_{t}" for t in ("insert", "delete", "update")]
+SQLITE_DROP = [f"DROP TRIGGER IF EXISTS {TABLE}_{t}" for t in ("insert", "delete", "leave", "join")]
 
 RECOUNT = [
     f"DELETE FROM {TABLE}",
