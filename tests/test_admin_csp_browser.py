@@ -41,7 +41,9 @@ def base_url(app):
 
 
 @contextlib.contextmanager
-def chromium_page():
+def chromium_page(timeout=15_000):
+    """A page of Debian's Chromium that records CSP violations in window.__csp; `timeout` (ms) is
+    its default wait."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -49,7 +51,7 @@ def chromium_page():
         context = browser.new_context()
         context.add_init_script(RECORD_VIOLATIONS)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(timeout)
         try:
             yield page
         finally:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.live_server import file_database, serve
-from tests.test_admin_csp_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_VIOLATIONS
+from tests.test_admin_csp_browser import CHROMIUM, chromium_page
 from tests.videos_helpers import row
 from videoflix.admin.uploads import ResumableUploadView
 from videoflix.extensions import db
@@ -64,69 +64,58 @@ def throttle(cdp, uplink):
 
 
 def test_upload_survives_a_reload_and_the_video_is_queued(app, base_url, make_user, clip_720p):
-    from playwright.sync_api import sync_playwright
-
     make_user("staff@example.com", staff=True)
     data = clip_720p.read_bytes()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.add_init_script(RECORD_VIOLATIONS)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{base_url}/admin/login/")
-            page.fill("input[name=email]", "staff@example.com")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.goto(f"{base_url}/admin/videos/upload/")
-            cdp = context.new_cdp_session(page)
-            cdp.send("Network.enable")
-            throttle(cdp, UPLINK)
+    with chromium_page(timeout=30_000) as page:
+        page.goto(f"{base_url}/admin/login/")
+        page.fill("input[name=email]", "staff@example.com")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{base_url}/admin/videos/upload/")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        throttle(cdp, UPLINK)
 
-            page.set_input_files("#tus-file", str(clip_720p))
-            page.fill("#tus-title", "Sent from the browser")
-            page.fill("#tus-category", "Drama")
-            page.click("#tus-start")
-            # (selectors, not wait_for_function: the admin's CSP refuses the eval it needs)
-            page.wait_for_selector("#tus-form[data-percent]:not([data-percent='0'])")
-            assert "MB/s" in page.inner_text("#tus-status") and " left" in page.inner_text("#tus-status")
-            upload_id = None
-            for _ in range(300):
-                found = uploads_of(app)
-                if found and found[0][2] >= 2 * CHUNK:
-                    upload_id = found[0][0]
-                    break
-                page.wait_for_timeout(50)
-            assert upload_id, uploads_of(app)
+        page.set_input_files("#tus-file", str(clip_720p))
+        page.fill("#tus-title", "Sent from the browser")
+        page.fill("#tus-category", "Drama")
+        page.click("#tus-start")
+        # (selectors, not wait_for_function: the admin's CSP refuses the eval it needs)
+        page.wait_for_selector("#tus-form[data-percent]:not([data-percent='0'])")
+        assert "MB/s" in page.inner_text("#tus-status") and " left" in page.inner_text("#tus-status")
+        upload_id = None
+        for _ in range(300):
+            found = uploads_of(app)
+            if found and found[0][2] >= 2 * CHUNK:
+                upload_id = found[0][0]
+                break
+            page.wait_for_timeout(50)
+        assert upload_id, uploads_of(app)
 
-            page.reload()
-            throttle(cdp, -1)
-            requests = []
-            page.on("request", lambda r: requests.append((r.method, r.url.split("?")[0])))
-            assert "Unfinished uploads: 720p" in page.inner_text("#tus-resumable-list")
-            offset_at_resume = uploads_of(app)[0][2]
-            page.set_input_files("#tus-file", str(clip_720p))
-            page.wait_for_selector("#tus-start:text-is('Resume upload')")
-            assert page.input_value("#tus-title") == "Sent from the browser"  # from tus-js-client's storage
-            page.click("#tus-start")
-            page.wait_for_selector("#tus-form[data-state=done]")
-            video_id = int(page.get_attribute("#tus-form", "data-video-id"))
-            assert "queued for transcoding" in page.inner_text("#tus-status")
-            assert page.evaluate("window.__csp") == []
+        page.reload()
+        throttle(cdp, -1)
+        requests = []
+        page.on("request", lambda r: requests.append((r.method, r.url.split("?")[0])))
+        assert "Unfinished uploads: 720p" in page.inner_text("#tus-resumable-list")
+        offset_at_resume = uploads_of(app)[0][2]
+        page.set_input_files("#tus-file", str(clip_720p))
+        page.wait_for_selector("#tus-start:text-is('Resume upload')")
+        assert page.input_value("#tus-title") == "Sent from the browser"  # from tus-js-client's storage
+        page.click("#tus-start")
+        page.wait_for_selector("#tus-form[data-state=done]")
+        video_id = int(page.get_attribute("#tus-form", "data-video-id"))
+        assert "queued for transcoding" in page.inner_text("#tus-status")
+        assert page.evaluate("window.__csp") == []
 
-            upload_url = f"{base_url}/api/uploads/{upload_id}/"
-            assert ("HEAD", upload_url) in requests and not any(m == "POST" for m, _ in requests)
-            patches = [url for method, url in requests if method == "PATCH"]
-            assert patches and set(patches) == {upload_url}
-            assert 2 * CHUNK <= offset_at_resume < len(data)
-            assert uploads_of(app) == [(upload_id, video_id, 0)]  # one upload, continued; scratch gone
+        upload_url = f"{base_url}/api/uploads/{upload_id}/"
+        assert ("HEAD", upload_url) in requests and not any(m == "POST" for m, _ in requests)
+        patches = [url for method, url in requests if method == "PATCH"]
+        assert patches and set(patches) == {upload_url}
+        assert 2 * CHUNK <= offset_at_resume < len(data)
+        assert uploads_of(app) == [(upload_id, video_id, 0)]  # one upload, continued; scratch gone
 
-            page.goto(f"{base_url}/admin/videos/")
-            assert "queued" in page.inner_text("tr:has-text('Sent from the browser')")
-        finally:
-            context.close()
-            browser.close()
+        page.goto(f"{base_url}/admin/videos/")
+        assert "queued" in page.inner_text("tr:has-text('Sent from the browser')")
     video = row(app, video_id)
     assert video["status"] == "pending" and video["queued_at"] is not None
     with app.app_context():
