@@ -1,12 +1,11 @@
 """The back office's subtitle tracks: staff add a track to a video (a .vtt or .srt file) or delete
 one; both go through videoflix.videos.subtitles, as `flask add-subtitle` does."""
-from flask import flash, g, make_response, request
-from flask_admin import expose
+from flask import request
 from flask_admin.form import SecureForm
 from wtforms import FileField, IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired
 
-from videoflix.admin.views import StaffModelView
+from videoflix.admin.views import FileCreateView
 from videoflix.extensions import db
 from videoflix.videos import subtitles
 from videoflix.videos.models import Video
@@ -23,7 +22,7 @@ class SubtitleForm(SecureForm):
     file = FileField("Subtitle file", description="WebVTT (.vtt) or SubRip (.srt), UTF-8; SRT is converted.")
 
 
-class SubtitleView(StaffModelView):
+class SubtitleView(FileCreateView):
     """Subtitle tracks: add, list, delete. Adding or deleting rewrites the video's published
     playlists at once; nothing is re-transcoded."""
 
@@ -37,13 +36,8 @@ class SubtitleView(StaffModelView):
     def get_create_form(self):
         return SubtitleForm
 
-    @expose("/new/", methods=("GET", "POST"))
-    def create_view(self):
-        request.max_content_length = subtitles.MAX_BYTES + FORM_OVERHEAD
-        response = super().create_view()
-        if g.get("videoflix_subtitle_refused"):  # the form again, with the reason: a 400, not a 200
-            response = make_response(response, 400)
-        return response
+    def create_body_limit(self):
+        return subtitles.MAX_BYTES + FORM_OVERHEAD
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -57,8 +51,7 @@ class SubtitleView(StaffModelView):
                                  language=form.language.data, label=form.label.data)
         except subtitles.SubtitleRefused as error:
             db.session.rollback()
-            g.videoflix_subtitle_refused = True
-            flash(f"The subtitle track was refused: {error}", "error")
+            self.refuse_create(f"The subtitle track was refused: {error}")
             return False
         finally:
             if upload is not None:

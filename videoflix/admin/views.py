@@ -110,6 +110,27 @@ class StaffModelView(StaffOnly, ModelView):
     page_size = 50
 
 
+class FileCreateView(StaffModelView):
+    """A model view whose create form takes a file: the create route alone accepts a body of
+    create_body_limit() bytes (the rest of the app keeps the small limit), and a file refused by
+    create_model (refuse_create) shows the form again with the reason, as a 400, not a 200."""
+
+    def create_body_limit(self):
+        raise NotImplementedError
+
+    def refuse_create(self, message):
+        g.videoflix_create_refused = True
+        flash(message, "error")
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        request.max_content_length = self.create_body_limit()
+        response = super().create_view()
+        if g.get("videoflix_create_refused"):
+            response = make_response(response, 400)
+        return response
+
+
 class UserView(StaffModelView):
     """Accounts: search, activate/deactivate, staff flag. Deactivating ends all the user's sessions."""
 
@@ -202,7 +223,7 @@ def _duration(view, context, model, name):
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-class VideoView(StaffModelView):
+class VideoView(FileCreateView):
     """Videos: upload (title, description, category, file), status and progress, re-transcode, delete."""
 
     list_template = "admin/video_list.html"
@@ -229,14 +250,8 @@ class VideoView(StaffModelView):
     def get_create_form(self):
         return UploadForm
 
-    @expose("/new/", methods=("GET", "POST"))
-    def create_view(self):
-        # Only this route accepts a body of MAX_UPLOAD_MB; the rest of the app keeps the small limit.
-        request.max_content_length = uploads.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
-        response = super().create_view()
-        if g.get("videoflix_upload_refused"):  # the form again, with the reason: a 400, not a 200
-            response = make_response(response, 400)
-        return response
+    def create_body_limit(self):
+        return uploads.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -251,8 +266,7 @@ class VideoView(StaffModelView):
         except uploads.UploadTooLarge:
             abort(413)
         except uploads.UploadRefused as error:
-            g.videoflix_upload_refused = True
-            flash(f"The upload was refused: {error}", "error")
+            self.refuse_create(f"The upload was refused: {error}")
             return False
         finally:
             upload.close()
