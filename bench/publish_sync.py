@@ -15,14 +15,13 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transcode import make_sources  # noqa: E402  (bench/transcode.py: the cached sources)
+from transcode import add_source_arguments, sources  # noqa: E402  (bench/transcode.py: the cached sources)
 
 from videoflix.videos.stores import sync_tree  # noqa: E402
 from videoflix.videos.transcode import transcode  # noqa: E402
@@ -30,13 +29,10 @@ from videoflix.videos.transcode import transcode  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "videoflix-bench"))
+    add_source_arguments(ap, reps=3, skip_reencode=False)
     args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    source = make_sources(work, args.seconds)["h264"]
+    work, srcs = sources(args)
+    source = srcs["h264"]
     walls, syncs = [], []
     for rep in range(args.reps):
         out = work / f"out_publish_sync_{rep}"

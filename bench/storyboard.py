@@ -15,13 +15,12 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transcode import make_sources, timed  # noqa: E402  (bench/transcode.py)
+from transcode import add_source_arguments, report, sources, timed  # noqa: E402  (bench/transcode.py)
 
 from videoflix.videos.transcode import transcode  # noqa: E402
 
@@ -51,22 +50,14 @@ def run_case(name: str, src: Path, work: Path, reps: int) -> tuple[str, bool]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=5, help="repetitions per case (median)")
-    ap.add_argument("--seconds", type=int, default=20, help="source length in seconds")
-    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "videoflix-bench"))
-    ap.add_argument("--skip-reencode", action="store_true", help="only the H.264 (copy) case")
+    add_source_arguments(ap, reps=5)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    srcs = make_sources(work, args.seconds)
+    work, srcs = sources(args)
     checks = [run_case("h264", srcs["h264"], work, args.reps)]
     if not args.skip_reencode:
         checks.append(run_case("mpeg4", srcs["mpeg4"], work, args.reps))
-    print()
-    for text, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return report(checks)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,30 @@ def make_sources(work: Path, seconds: int) -> dict[str, Path]:
     return {"h264": h264, "mpeg4": mpeg4}
 
 
+def add_source_arguments(ap: argparse.ArgumentParser, reps: int, *, skip_reencode: bool = True) -> None:
+    """The options of every bench on these sources: --reps, --seconds, --work (and --skip-reencode)."""
+    ap.add_argument("--reps", type=int, default=reps, help="repetitions per case (median)")
+    ap.add_argument("--seconds", type=int, default=20, help="source length in seconds")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "videoflix-bench"))
+    if skip_reencode:
+        ap.add_argument("--skip-reencode", action="store_true", help="only the H.264 (copy) case")
+
+
+def sources(args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
+    """(the work dir, its cached sources) for the options of add_source_arguments."""
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    return work, make_sources(work, args.seconds)
+
+
+def report(checks: list[tuple[str, bool]]) -> int:
+    """Print each check as PASS or FAIL; the exit status (0 when all pass)."""
+    print()
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
 def baseline(src: Path, out: Path) -> None:
     """One ffmpeg run per rendition, default preset (medium), CRF 23, AAC, HLS."""
     info = probe(src)
@@ -151,23 +175,15 @@ def run_case(name: str, src: Path, work: Path, reps: int, speed_target: float,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3, help="repetitions per case (median)")
-    ap.add_argument("--seconds", type=int, default=20, help="source length in seconds")
-    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "videoflix-bench"))
-    ap.add_argument("--skip-reencode", action="store_true", help="only the H.264 (copy) case")
+    add_source_arguments(ap, reps=3)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    print(f"ffmpeg: {FF}  cores: {os.cpu_count()}  work dir: {work}")
-    srcs = make_sources(work, args.seconds)
+    print(f"ffmpeg: {FF}  cores: {os.cpu_count()}  work dir: {args.work}")
+    work, srcs = sources(args)
     checks = run_case("h264", srcs["h264"], work, args.reps, 3.5, True)
     if not args.skip_reencode:
         checks += run_case("mpeg4", srcs["mpeg4"], work, args.reps, 2.0, False)
-    print()
-    for text, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return report(checks)
 
 
 if __name__ == "__main__":
