@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from videoflix.extensions import db
 from videoflix.videos import storage
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.models import READY, Video
 
 FFMPEG = ffmpeg_exe()  # the system's, else the imageio-ffmpeg wheel's

@@ -20,8 +20,8 @@ from tests.test_player_e2e import (  # noqa: F401 - fixtures of the browser test
 )
 from videoflix.extensions import db
 from videoflix.videos import storage
+from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
-from videoflix.videos.transcode import transcode
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,10 @@ import webvtt
 from tests.clips import _H264, _make
 from tests.test_subtitles import stored_files
 from tests.videos_helpers import add_clip, files_below, row
-from videoflix.videos import storage, storyboard
-from videoflix.videos.transcode import build_command, plan_renditions, probe, transcode
+from videoflix.videos import storage
+from videoflix.videos.media import storyboard
+from videoflix.videos.media.probe import probe
+from videoflix.videos.media.transcode import build_command, plan_renditions, transcode
 
 SECONDS = 12
 

@@ -7,7 +7,8 @@ import pytest
 
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import hls, storage, subtitles
+from videoflix.videos import storage, subtitles
+from videoflix.videos.media import hls
 from videoflix.videos.models import Subtitle, Video
 
 SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"

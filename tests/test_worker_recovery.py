@@ -13,7 +13,7 @@ from tests import workers
 from tests.videos_helpers import row
 from tests.workers import kill_group
 from videoflix.videos import uploads
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.tasks import queue_transcode
 
 WAIT_SECONDS = 90  # a bound on waiting, not a timing assertion

@@ -61,7 +61,7 @@ def check_queue():
 
 def check_ffmpeg():
     """The ffmpeg binary the transcoder would run answers `-version` (cached FFMPEG_CACHE_SECONDS)."""
-    from videoflix.videos.transcode import ffmpeg_version
+    from videoflix.videos.media.ffmpeg import ffmpeg_version
 
     binary = current_app.config.get("FFMPEG_BINARY")
     version = _cached(_ffmpeg_cache, binary, FFMPEG_CACHE_SECONDS, lambda: ffmpeg_version(binary))

@@ -6,8 +6,9 @@ import os
 
 import m3u8
 
-from videoflix.videos import hls, state, storyboard
-from videoflix.videos.ffrun import FFmpegFailed, ffmpeg_exe, run_ffmpeg
+from videoflix.videos import state
+from videoflix.videos.media import hls, storyboard
+from videoflix.videos.media.ffmpeg import FFmpegFailed, ffmpeg_exe, run_ffmpeg
 from videoflix.videos.versionfiles import VersionFiles
 
 log = logging.getLogger(__name__)

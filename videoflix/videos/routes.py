@@ -13,7 +13,7 @@ from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
-from videoflix.videos import catalogue, storyboard, subtitles
+from videoflix.videos import catalogue, subtitles
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -30,6 +30,7 @@ from videoflix.videos.delivery import (
     thumbnail_file,
     version_file,
 )
+from videoflix.videos.media import storyboard
 from videoflix.videos.models import READY, Video
 from videoflix.videos.progress import VIDEO_NOT_FOUND
 from videoflix.videos.schemas import (

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from webvtt.errors import MalformedFileError
 
 from videoflix.extensions import db
-from videoflix.videos import hls
+from videoflix.videos.media import hls
 from videoflix.videos.models import Subtitle
 from videoflix.videos.versionfiles import VersionFiles
 

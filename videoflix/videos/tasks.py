@@ -20,10 +20,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
-from videoflix.videos import hls, state, storage, subtitles
+from videoflix.videos import state, storage, subtitles
+from videoflix.videos.media import hls
+from videoflix.videos.media.probe import InvalidMedia, SourceInfo
+from videoflix.videos.media.transcode import TranscodeError, transcode
 from videoflix.videos.models import Video
-from videoflix.videos.probe import InvalidMedia, SourceInfo
-from videoflix.videos.transcode import TranscodeError, transcode
 
 log = logging.getLogger(__name__)
 

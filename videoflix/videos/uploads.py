@@ -13,8 +13,8 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from videoflix.extensions import db
 from videoflix.videos import storage
+from videoflix.videos.media.probe import InvalidMedia, Limits, probe
 from videoflix.videos.models import Video
-from videoflix.videos.probe import InvalidMedia, Limits, probe
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024

@@ -23,17 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import storyboard as sb
-from .ffrun import FFmpegFailed, default_threads, ffmpeg_available, ffmpeg_exe, ffmpeg_version, run_ffmpeg
+from .ffmpeg import FFmpegFailed, default_threads, ffmpeg_exe, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "InvalidMedia", "Rendition", "RenditionResult", "SourceInfo", "TranscodeError",
-    "TranscodeResult", "build_command", "default_threads", "ffmpeg_available",
-    "ffmpeg_exe", "ffmpeg_version", "plan_renditions", "probe", "transcode",
-]
 
 SEGMENT_SECONDS = 6
 X264_PRESET = "veryfast"
@@ -296,7 +290,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
               ffmpeg: str | None = None, storyboard: bool = True) -> TranscodeResult:
     """Transcode ``src`` to an HLS ladder in ``out_dir`` (created; removed on failure).
 
-    ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffrun.run_ffmpeg``
+    ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffmpeg.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
     PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
     and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
@@ -347,7 +341,7 @@ def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
 
 
 def _run(cmd: list[str], **kwargs) -> None:
-    """ffrun.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
+    """ffmpeg.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
     try:
         run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
     except FFmpegFailed as exc:
