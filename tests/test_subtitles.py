@@ -7,9 +7,10 @@ import pytest
 
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import storage, subtitles
+from videoflix.videos import subtitles
 from videoflix.videos.media import hls
 from videoflix.videos.models import Subtitle, Video
+from videoflix.videos.storage.keys import media_store, read_hls
 
 SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"
        "2\n00:00:01,500 --> 00:00:02,900\nÄrger über Öl\nzweite Zeile\n")
@@ -33,12 +34,12 @@ def stored_files(app, *parts):
     """The files below hls/<parts...> in the app's media store (local files or bucket objects)."""
     prefix = "/".join(("hls", *parts))
     with app.app_context():
-        return [key[len(prefix) + 1:] for key in storage.media_store().list(prefix)]
+        return [key[len(prefix) + 1:] for key in media_store().list(prefix)]
 
 
 def stored_text(app, *parts):
     with app.app_context():
-        return storage.read_hls("/".join(parts)).decode("utf-8")
+        return read_hls("/".join(parts)).decode("utf-8")
 
 
 def stored(app, video_id):

@@ -131,7 +131,7 @@ def test_metadata_is_checked_like_every_upload(client, app, staff):
 
 def tus_root(app):
     with app.app_context():
-        return tus.scratch_root()
+        return tus.tus_root()
 
 
 def test_anonymous_is_401_and_non_staff_403(client, app, make_user, staff):
@@ -247,7 +247,7 @@ def test_sweep_removes_orphan_scratch_folders_only_when_old(app):
     import os
 
     with app.app_context():
-        young, old = tus.scratch_root() / ("a" * 32), tus.scratch_root() / ("b" * 32)
+        young, old = tus.tus_root() / ("a" * 32), tus.tus_root() / ("b" * 32)
         young.mkdir(parents=True)
         old.mkdir()
         past = (datetime.now(UTC) - timedelta(days=2)).timestamp()

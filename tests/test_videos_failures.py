@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 from tests.object_store import local_files_only
 from tests.videos_helpers import Transitions, add_clip, files_below, media, queue, row
 from videoflix.extensions import db
-from videoflix.videos import state, storage, tasks
+from videoflix.videos import state, tasks
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import publish
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360
     first = row(app, video_id)
     old_files = files_below(media(app, "hls", first["hls_dir"]))
     app.config["TRANSCODE_RETRIES"] = 0
-    monkeypatch.setattr(storage, "publish", no_space)
+    monkeypatch.setattr(tasks, "publish", no_space)
 
     queue(app, video_id)
 
@@ -61,13 +62,13 @@ def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360
 @local_files_only
 def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish, calls = storage.publish, []
+    real_publish, calls = publish, []
 
     def full_once(*args):
         calls.append(args)
         return no_space() if len(calls) == 1 else real_publish(*args)
 
-    monkeypatch.setattr(storage, "publish", full_once)
+    monkeypatch.setattr(tasks, "publish", full_once)
     with Transitions(app) as seen:
         queue(app, video_id)
 
@@ -174,7 +175,7 @@ def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, c
 
 def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish = storage.publish
+    real_publish = publish
 
     def delete_then_publish(*args):
         with app.app_context():  # an admin deletes the video (its files go on commit)
@@ -182,7 +183,7 @@ def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monke
             db.session.commit()
         return real_publish(*args)
 
-    monkeypatch.setattr(storage, "publish", delete_then_publish)
+    monkeypatch.setattr(tasks, "publish", delete_then_publish)
     queue(app, video_id)
 
     assert row(app, video_id) is None

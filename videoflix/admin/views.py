@@ -18,9 +18,10 @@ from videoflix.auth import sessions
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
-from videoflix.videos import state, storage, uploads
+from videoflix.videos import state, uploads
 from videoflix.videos.models import Video
-from videoflix.videos.stores import NotStored
+from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.keys import read_hls
 from videoflix.videos.tasks import queue_transcode
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ class VideoView(FileCreateView):
         if not video.thumbnail:
             abort(404)
         try:
-            jpeg = storage.read_hls(video.thumbnail)
+            jpeg = read_hls(video.thumbnail)
         except NotStored:
             abort(404)
         return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-cache"})

@@ -18,9 +18,9 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from videoflix.errors import APIError
 from videoflix.extensions import db
-from videoflix.videos import storage
 from videoflix.videos.models import READY, Video
-from videoflix.videos.stores import NotStored
+from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.keys import hls_file, hls_key, is_local, media_store, read_hls
 
 LABELS = frozenset({"480p", "720p", "1080p"})
 SEGMENT_RE = re.compile(r"seg\d{1,6}\.ts")
@@ -157,8 +157,8 @@ class MediaFile:
 
 def _find(relative, version):
     """The MediaFile of `relative`; ValueError when a local file is not there."""
-    if storage.is_local():
-        return MediaFile(relative, *storage.hls_file(relative), version)
+    if is_local():
+        return MediaFile(relative, *hls_file(relative), version)
     return MediaFile(relative, None, None, version)
 
 
@@ -249,7 +249,7 @@ def send_media(media, mimetype, cache_control, extra_headers=None):
     """
     prefix = current_app.config.get("MEDIA_ACCEL_REDIRECT")
     if prefix:
-        presigned = None if media.path else storage.media_store().url(storage.hls_key(media.relative), 300)
+        presigned = None if media.path else media_store().url(hls_key(media.relative), 300)
         response = Response(b"", mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = accel_location(prefix, media.relative, presigned)
     elif media.path is None:
@@ -304,7 +304,7 @@ def _send_object(media, mimetype):
     ETag or date still match, 416 for a range beyond it."""
     ranged = _object_range()
     try:
-        answer = storage.media_store().get(storage.hls_key(media.relative), ranged)
+        answer = media_store().get(hls_key(media.relative), ranged)
     except NotStored:
         raise APIError(404, NOT_FOUND) from None
     except ClientError as error:
@@ -355,15 +355,15 @@ def send_media_playlist(media):
     config = current_app.config
     if config["MEDIA_DELIVERY"] != "signed" or media.path is not None:
         return send_media(media, PLAYLIST_TYPE, REVALIDATE)
-    store = storage.media_store()
+    store = media_store()
     try:
-        text = storage.read_hls(media.relative).decode("utf-8")
+        text = read_hls(media.relative).decode("utf-8")
     except NotStored:
         raise APIError(404, NOT_FOUND) from None
     folder = posixpath.dirname(media.relative)
     seconds = signed_url_seconds(_playlist_seconds(text))
     lines = [
-        store.url(storage.hls_key(f"{folder}/{match[1]}"), seconds) if (match := SEGMENT_LINE.fullmatch(line))
+        store.url(hls_key(f"{folder}/{match[1]}"), seconds) if (match := SEGMENT_LINE.fullmatch(line))
         else line for line in text.splitlines()
     ]
     response = Response("\n".join(lines) + "\n", mimetype=PLAYLIST_TYPE)

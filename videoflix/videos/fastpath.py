@@ -12,7 +12,7 @@ answer itself, but only when everything about the request is already known and f
 - the video's entry in the media index is fresh and playable, it has that rendition, and a
   `?v=` in the URL names its current version;
 - media are local files (MEDIA_STORAGE=local), and the file passes storage's no-symlink rule
-  (storage.hls_file);
+  (hls_file);
 - an Origin, when there is one, is an allowed CORS origin (auth.credentials.cors_allows);
 - nginx sends the bytes (MEDIA_ACCEL_REDIRECT), or the request has no Range or conditional
   header (then the answer is a plain 200 with the file, sent with sendfile by gunicorn).
@@ -33,7 +33,6 @@ from videoflix.auth.credentials import MAX_ID, SECURITY_HEADERS, VARY, access_to
 from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.extensions import redis_client
 from videoflix.logs import log_access, request_id_from
-from videoflix.videos import storage
 from videoflix.videos.delivery import (
     IMMUTABLE,
     REVALIDATE,
@@ -43,6 +42,7 @@ from videoflix.videos.delivery import (
     etag_of,
     media_index,
 )
+from videoflix.videos.storage.keys import hls_file, is_local
 
 # Ids as the routes' converter reads them (no sign, no leading zero; bounded below).
 SEGMENT_URL = re.compile(r"/api/video/([1-9][0-9]{0,9})/(480p|720p|1080p)/(seg[0-9]{1,6}\.ts)/?")
@@ -128,7 +128,7 @@ class SegmentFastPath:
     def media_file(self, segment):
         """The MediaFile when the media index knows the video as playable, in the URL's version,
         with that rendition and a file storage would serve; else None."""
-        if not storage.is_local(self.app):
+        if not is_local(self.app):
             return None  # objects in a bucket: Flask streams them (or nginx, or presigned URLs)
         entry = media_index(self.app).peek(segment.video_id)
         if entry is None or not entry.servable or segment.version not in (None, entry.version):
@@ -137,7 +137,7 @@ class SegmentFastPath:
         if relative is None:
             return None
         try:
-            return MediaFile(relative, *storage.hls_file(relative, self.app.config["MEDIA_ROOT"]), entry.version)
+            return MediaFile(relative, *hls_file(relative, self.app.config["MEDIA_ROOT"]), entry.version)
         except ValueError:
             return None
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos import counts, search, storage
+from videoflix.videos import counts, search
+from videoflix.videos.storage.keys import delete_files, files_of
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
@@ -149,7 +150,7 @@ def _remember_deleted_videos(session, flush_context):
     progress = Progress.__table__
     for obj in session.deleted:
         if isinstance(obj, Video):
-            session.info.setdefault(_DELETED_KEY, []).append(storage.files_of(obj))
+            session.info.setdefault(_DELETED_KEY, []).append(files_of(obj))
             session.connection().execute(delete(progress).where(progress.c.video_id == obj.id))
         elif isinstance(obj, User):
             session.connection().execute(delete(progress).where(progress.c.user_id == obj.id))
@@ -158,7 +159,7 @@ def _remember_deleted_videos(session, flush_context):
 @event.listens_for(db.session, "after_commit")
 def _delete_files_of_deleted_videos(session):
     for files in session.info.pop(_DELETED_KEY, []):
-        storage.delete_files(files)
+        delete_files(files)
 
 
 @event.listens_for(db.session, "after_rollback")

@@ -9,7 +9,7 @@ import m3u8
 from videoflix.videos import state
 from videoflix.videos.media import hls, storyboard
 from videoflix.videos.media.ffmpeg import FFmpegFailed, ffmpeg_exe, run_ffmpeg
-from videoflix.videos.versionfiles import VersionFiles
+from videoflix.videos.storage.versions import VersionFiles
 
 log = logging.getLogger(__name__)
 

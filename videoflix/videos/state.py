@@ -30,8 +30,8 @@ from flask import current_app
 from sqlalchemy import and_, case, or_, select, update
 
 from videoflix.extensions import db
-from videoflix.videos import storage
 from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
+from videoflix.videos.storage.keys import remove_work
 
 log = logging.getLogger(__name__)
 # A heartbeat this many times per stale period: a live worker is never mistaken for a dead one.
@@ -135,7 +135,7 @@ def queue(video, *, force=False):
     if not _commit_if_one(done):
         raise StateError(f"Video {video_id} changed meanwhile; try again.")
     if old_claim:
-        storage.remove_work(parse_claim(old_claim)[2])
+        remove_work(parse_claim(old_claim)[2])
     db.session.expire(video)
 
 

@@ -11,9 +11,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from videoflix.extensions import db
-from videoflix.videos import storage
 from videoflix.videos.models import Video
-from videoflix.videos.stores import LocalStore, NotStored, S3Store, round_trip
+from videoflix.videos.storage.backends import LocalStore, NotStored, S3Store, round_trip
+from videoflix.videos.storage.keys import hls_key, media_store, source_key
 
 storage_cli = AppGroup("storage", help="Set up, check and migrate the media store.")
 
@@ -66,7 +66,7 @@ def init_command():
 @storage_cli.command("check")
 def check_command():
     """Write, read back and delete an object in the media store (as /api/health/ does)."""
-    store = storage.media_store()
+    store = media_store()
     try:
         round_trip(store)
     except Exception as error:  # noqa: BLE001 - any failure is the answer
@@ -76,9 +76,9 @@ def check_command():
 
 def media_keys(store, video):
     """The keys a video needs: its original and every file of its current version."""
-    found = [storage.source_key(video.source_file)] if video.source_file else []
+    found = [source_key(video.source_file)] if video.source_file else []
     if video.hls_dir:
-        found += store.list(storage.hls_key(video.hls_dir))
+        found += store.list(hls_key(video.hls_dir))
     return found
 
 

@@ -26,7 +26,7 @@ from webvtt.errors import MalformedFileError
 from videoflix.extensions import db
 from videoflix.videos.media import hls
 from videoflix.videos.models import Subtitle
-from videoflix.videos.versionfiles import VersionFiles
+from videoflix.videos.storage.versions import VersionFiles
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ folder, next to its fetched copy of the source), which becomes hls/<id>/<version
 complete (a rename, or an upload under that new version's keys; its playlists name their segments
 `segNNN.ts?v=<version>`, so cached segments of two versions never mix). The row switches to that
 version in one commit before every other version is deleted; the scratch folder always goes (a
-killed worker's at the next start of a worker process: storage.clean_scratch).
+killed worker's at the next start of a worker process: clean_scratch).
 """
 import dataclasses
 import logging
@@ -20,11 +20,21 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
-from videoflix.videos import state, storage, subtitles
+from videoflix.videos import state, subtitles
 from videoflix.videos.media import hls
 from videoflix.videos.media.probe import InvalidMedia, SourceInfo
 from videoflix.videos.media.transcode import TranscodeError, transcode
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import (
+    clean_scratch,
+    new_version,
+    publish,
+    remove_other_versions,
+    remove_version,
+    remove_work,
+    source_path,
+    work_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +117,10 @@ def run_transcode(video_id, *, retries_left=0):
     if video is None:  # deleted right after the claim
         return None
     job = state.parse_claim(token)[2]
-    work = storage.work_path(job)
+    work = work_path(job)
     writer = _ProgressWriter(video_id, token)
     try:
-        source = storage.source_path(video, job)
+        source = source_path(video, job)
         result = transcode(
             source, work, info=_stored_probe(video, source), progress_cb=writer, heartbeat=writer.heartbeat,
             threads=ffmpeg_threads(), timeout=current_app.config["TRANSCODE_TIMEOUT"],
@@ -134,7 +144,7 @@ def run_transcode(video_id, *, retries_left=0):
         state.release(video_id, token, "The worker stopped during the transcode; it will run again.")
         raise
     finally:
-        storage.remove_work(job)  # the scratch copy, and the output unless it was renamed into place
+        remove_work(job)  # the scratch copy, and the output unless it was renamed into place
 
 
 def _stored_probe(video, source):
@@ -158,10 +168,10 @@ def _failed(video_id, token, message, *, transient, retries_left, error):
 def _publish(video_id, token, work, result):
     """Move the finished work folder into place and switch the row to it; then only that version
     remains in hls/<id>/. Raises ClaimLost (output discarded) when the claim was lost."""
-    version = storage.new_version()
+    version = new_version()
     for rendition in result.renditions:
         hls.version_segment_uris(work / rendition.playlist, version)
-    hls_dir = storage.publish(work, video_id, version)
+    hls_dir = publish(work, video_id, version)
     try:
         subtitles.publish_tracks(video_id, hls_dir)  # a new version keeps the video's subtitle tracks
         state.succeed(
@@ -174,7 +184,7 @@ def _publish(video_id, token, work, result):
     except BaseException:
         _discard_unless_current(video_id, hls_dir)
         raise
-    storage.remove_other_versions(hls_dir)
+    remove_other_versions(hls_dir)
     log.info("Video %s ready: %s (%s)", video_id, hls_dir, ", ".join(r.label for r in result.renditions))
     return "ready"
 
@@ -189,7 +199,7 @@ def _discard_unless_current(video_id, hls_dir):
         log.warning("Video %s: could not check whether %s is in use; left in place.", video_id, hls_dir)
         return
     if current != hls_dir:
-        storage.remove_version(hls_dir)
+        remove_version(hls_dir)
 
 
 def _rendition(result):
@@ -246,7 +256,7 @@ def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
     whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
-        storage.clean_scratch(state.pid_alive)
+        clean_scratch(state.pid_alive)
         recover_dead_claims()
     interval = app.config["RECOVERY_INTERVAL"]
     if interval > 0:

@@ -37,9 +37,10 @@ from sqlalchemy import delete, or_, select, update
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
-from videoflix.videos import storage, uploads
+from videoflix.videos import uploads
+from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import queue_transcode
-from videoflix.videos.tus_chunks import chunk_store, scratch_root  # noqa: F401 - tus.scratch_root
+from videoflix.videos.tus_chunks import chunk_store, tus_root  # noqa: F401 - tus.tus_root
 from videoflix.videos.tus_headers import (  # noqa: F401 - the protocol's refusals, as tus.<name>
     ChecksumMismatch,
     Gone,
@@ -77,7 +78,7 @@ def max_size():
 
 def chunks():
     """Where the app keeps unfinished uploads' bytes (tus_chunks: scratch files or bucket parts)."""
-    return chunk_store(current_app.config, storage.media_store())
+    return chunk_store(current_app.config, media_store())
 
 
 def current_offset(upload_id):
@@ -138,7 +139,7 @@ def _discard(upload_id, done):
     before its commit may have stored under the upload's id."""
     chunks().delete(upload_id)
     if not done:
-        storage.sources().delete(upload_id)
+        sources().delete(upload_id)
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -267,10 +268,10 @@ def sweep_expired(now=None):
         db.session.commit()
     known = set(db.session.execute(select(TusUpload.id)).scalars())
     chunks().sweep(known, set(expired), now, current_app.config["TUS_EXPIRE_SECONDS"])
-    sources = storage.sources()
+    originals = sources()
     for upload_id, status in rows:
         if status != DONE:  # what a completion that crashed before its commit stored
-            sources.delete(upload_id)
+            originals.delete(upload_id)
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired

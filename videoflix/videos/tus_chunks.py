@@ -19,8 +19,8 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta
 
-from videoflix.videos import storage
-from videoflix.videos.stores import NotStored
+from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.keys import media_root, scratch_root
 from videoflix.videos.tus_headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
 
 # Bytes read from the request at a time: gunicorn's largest single read (MAX_READ_STEP). Less
@@ -238,13 +238,13 @@ class _Parts:
             self.body = None
 
 
-def scratch_root():
+def tus_root():
     """The folder of the local mode's scratch files: MEDIA_ROOT/tus."""
-    return storage.media_root() / "tus"
+    return media_root() / "tus"
 
 
 def chunk_store(app_config, store):
     """The app's chunk store: scratch files for a local store, parts in the bucket otherwise."""
     if store.local:
-        return ScratchChunks(scratch_root(), fsync=app_config["TUS_FSYNC"])
-    return BucketChunks(store, storage.scratch_root())
+        return ScratchChunks(tus_root(), fsync=app_config["TUS_FSYNC"])
+    return BucketChunks(store, scratch_root())

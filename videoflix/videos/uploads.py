@@ -12,9 +12,9 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from videoflix.extensions import db
-from videoflix.videos import storage
 from videoflix.videos.media.probe import InvalidMedia, Limits, probe
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import sources
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -132,7 +132,7 @@ def accept(stream=None, *, path=None, filename, title, description="", category,
     container within the limits raises UploadRefused, and then no row and no file remain.
     """
     values = load_fields({"title": title, "description": description, "category": category})
-    store = storage.sources()
+    store = sources()
     if path is not None:
         size = _size_of(path, max_upload_bytes())
         info = _probe(path)

@@ -1,7 +1,7 @@
 """The files of one published version (hls/<id>/<version>/ in the media store), by name inside
 it: what the subtitle tracks and the storyboard add to a version after its transcode.
 
-The one place outside storage.py that reads or writes a published version's files, through the
+The one place outside storage.keys that reads or writes a published version's files, through the
 store's verbs (files below MEDIA_ROOT, or objects in the bucket with MEDIA_STORAGE=s3). ffmpeg
 and PyAV get local files: the stored files themselves, or copies fetched into scratch space.
 """
@@ -11,16 +11,16 @@ import posixpath
 import tempfile
 from pathlib import Path
 
-from videoflix.videos import storage
+from videoflix.videos.storage.keys import hls_key, media_store, scratch_root
 
 
 class VersionFiles:
     def __init__(self, hls_dir, store=None):
         self.hls_dir = hls_dir
-        self.store = store or storage.media_store()
+        self.store = store or media_store()
 
     def key(self, name):
-        return storage.hls_key(f"{self.hls_dir}/{name}")
+        return hls_key(f"{self.hls_dir}/{name}")
 
     def read(self, name):
         """The text of `name`; stores.NotStored when it is not there."""
@@ -63,13 +63,13 @@ class VersionFiles:
     def scratch(self):
         """A local temporary folder, removed on leaving: inside the version folder on local disk
         (so what is made there is renamed into place), else in this process's scratch space
-        (named after its pid: storage.clean_scratch removes it should the process die)."""
+        (named after its pid: storage.keys.clean_scratch removes it should the process die)."""
         if self.store.local:
-            parent = self.store.path(storage.hls_key(self.hls_dir))
+            parent = self.store.path(hls_key(self.hls_dir))
             parent.mkdir(parents=True, exist_ok=True)
             prefix = ".scratch-"
         else:
-            parent, prefix = storage.scratch_root(), f"{os.getpid()}-version-"
+            parent, prefix = scratch_root(), f"{os.getpid()}-version-"
         with tempfile.TemporaryDirectory(dir=parent, prefix=prefix) as folder:
             yield folder
 

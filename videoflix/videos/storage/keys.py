@@ -14,7 +14,7 @@ Local scratch (never shared, never served)::
     s3:    MEDIA_SCRATCH/<pid>-<job>/       the worker's copy of the source and its transcode output
            MEDIA_SCRATCH/incoming-<uuid>    an upload being received and probed
 
-Everything that reads or writes media goes through `media_store()` (videoflix.videos.stores) and
+Everything that reads or writes media goes through `media_store()` (videoflix.videos.storage.backends) and
 the helpers here; nothing else knows a key or a path. No model, no database: `models` imports
 this module, never the reverse.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.stores import make_store
+from videoflix.videos.storage.backends import make_store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
