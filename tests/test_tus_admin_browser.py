@@ -16,8 +16,8 @@ from videoflix.admin.uploads import ResumableUploadView
 from videoflix.extensions import db
 from videoflix.videos import tus
 from videoflix.videos.models import Video
+from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import source_path
-from videoflix.videos.tus_models import TusUpload
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,9 +16,9 @@ from tests.videos_helpers import fsyncs_before, row
 from videoflix.extensions import db
 from videoflix.videos import tus, tus_chunks, uploads
 from videoflix.videos.models import Video
+from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage import backends
 from videoflix.videos.storage.keys import uploads_dir
-from videoflix.videos.tus_models import TusUpload
 
 pytestmark = local_files_only
 

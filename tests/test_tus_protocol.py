@@ -11,7 +11,7 @@ from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, kept, metadata
 from tests.videos_helpers import row
 from videoflix.extensions import db
 from videoflix.videos import tus, tus_chunks
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
 
 ORIGIN = "http://127.0.0.1:5500"
 

@@ -11,8 +11,8 @@ from tests.videos_helpers import row
 from videoflix import create_app
 from videoflix.extensions import REDIS_EXTENSION, db
 from videoflix.videos import tus
+from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import media_store
-from videoflix.videos.tus_models import TusUpload
 
 
 @pytest.fixture

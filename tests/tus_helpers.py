@@ -4,8 +4,8 @@ import base64
 from tests.conftest import PASSWORD
 from videoflix.extensions import db
 from videoflix.videos import tus
+from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import media_store
-from videoflix.videos.tus_models import TusUpload
 
 TUS = {"Tus-Resumable": "1.0.0"}
 STREAM = "application/offset+octet-stream"

@@ -3,7 +3,7 @@
 
 def init_app(app):
     # models: register the table; tasks: register the Huey task and the worker-start recovery.
-    from videoflix.videos import cli, models, routes, storage_cli, tasks, tus_models, tus_routes, viewing  # noqa: F401
+    from videoflix.videos import cli, models, routes, storage_cli, tasks, tus_routes, viewing  # noqa: F401
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(viewing.bp)

@@ -1,9 +1,9 @@
 """The catalogue (API.md, "Catalogue"): ready videos filtered by category and searched by words,
 one page at a time, and the categories that have ready videos.
 
-Everything is done by the database: the search by its index (videoflix.videos.search), the
+Everything is done by the database: the search by its index (videoflix.videos.models.fulltext), the
 order and the page by ORDER BY ... LIMIT/OFFSET. The totals of the unfiltered and category lists,
-and the categories, come from the counts its triggers keep (videoflix.videos.counts): a few rows
+and the categories, come from the counts its triggers keep (videoflix.videos.models.category_counts): a few rows
 at any table size. A search's total is a COUNT of its matches.
 """
 from dataclasses import dataclass
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import desc, func, select
 
 from videoflix.extensions import db
-from videoflix.videos import search
-from videoflix.videos.models import READY, CategoryCount, Video
+from videoflix.videos.models import READY, CategoryCount, Video, fulltext
 
 # The six list fields' columns, in schemas.list_items' order.
 LIST_COLUMNS = (Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
@@ -42,9 +41,9 @@ def ready_page(category=None, q=None, limit=None, offset=0):
     order = list(NEWEST_FIRST)
     if category is not None:
         conditions.append(func.lower(Video.category) == category.lower())
-    terms = search.words(q or "")
+    terms = fulltext.words(q or "")
     if terms:
-        where, title_first = search.matches(db.session.get_bind().dialect.name, terms)
+        where, title_first = fulltext.matches(db.session.get_bind().dialect.name, terms)
         conditions.append(where)
         order.insert(0, desc(title_first))
     stmt = select(*LIST_COLUMNS).where(*conditions).order_by(*order).offset(offset or None)

@@ -21,7 +21,7 @@ from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
 from videoflix.videos.catalogue import LIST_COLUMNS
-from videoflix.videos.models import READY, Progress, Video
+from videoflix.videos.models import READY, Video, WatchProgress
 
 VIDEO_NOT_FOUND = "Video not found."
 # From this share of the duration on, a video counts as watched (credits are not watched).
@@ -61,7 +61,7 @@ def _viewer(user_id):
 @functools.cache
 def _upsert(dialect):
     """The save statement of a dialect, built once (its parameters: viewer, video, position, now)."""
-    table = Progress.__table__
+    table = WatchProgress.__table__
     given = bindparam("position_given", type_=Float)
     clamped = case((Video.duration < given, Video.duration), else_=given)
     completed = case((and_(Video.duration > 0, clamped >= COMPLETED_SHARE * Video.duration), true()), else_=false())
@@ -107,7 +107,7 @@ def save(user_id, video_id, position):
 def load(user_id, video_id):
     """Where `user_id` stopped in a watchable video (position 0, never updated, when nowhere)."""
     duration = watchable_duration(user_id, video_id)
-    row = db.session.get(Progress, (user_id, video_id))
+    row = db.session.get(WatchProgress, (user_id, video_id))
     if row is None:
         return Position(video_id, 0, duration, False, None)
     return Position(video_id, row.position, duration, row.completed, row.updated_at)
@@ -116,7 +116,8 @@ def load(user_id, video_id):
 def forget(user_id, video_id):
     """Remove the user's progress in a watchable video (nothing to remove is fine)."""
     watchable_duration(user_id, video_id)
-    db.session.execute(delete(Progress).where(Progress.user_id == user_id, Progress.video_id == video_id))
+    db.session.execute(
+        delete(WatchProgress).where(WatchProgress.user_id == user_id, WatchProgress.video_id == video_id))
     db.session.commit()
 
 
@@ -124,9 +125,10 @@ def continue_watching(user_id):
     """Rows (the six list columns, position, duration, progress_updated_at) of the ready videos the
     user started and did not finish, most recently watched first."""
     return db.session.execute(
-        select(*LIST_COLUMNS, Progress.position, Video.duration, Progress.updated_at.label("progress_updated_at"))
-        .join(Progress, Progress.video_id == Video.id)
-        .where(Progress.user_id == user_id, Progress.position > 0, Progress.completed.is_(False),
+        select(*LIST_COLUMNS, WatchProgress.position, Video.duration,
+               WatchProgress.updated_at.label("progress_updated_at"))
+        .join(WatchProgress, WatchProgress.video_id == Video.id)
+        .where(WatchProgress.user_id == user_id, WatchProgress.position > 0, WatchProgress.completed.is_(False),
                Video.status == READY)
-        .order_by(Progress.updated_at.desc(), Video.id.desc())
+        .order_by(WatchProgress.updated_at.desc(), Video.id.desc())
     ).all()

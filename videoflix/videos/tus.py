@@ -38,6 +38,7 @@ from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos import uploads
+from videoflix.videos.models.tus_upload import DONE, TusUpload
 from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import queue_transcode
 from videoflix.videos.tus_chunks import chunk_store, tus_root  # noqa: F401 - tus.tus_root
@@ -49,7 +50,6 @@ from videoflix.videos.tus_headers import (  # noqa: F401 - the protocol's refusa
     TusError,
     UploadLocked,
 )
-from videoflix.videos.tus_models import DONE, TusUpload
 
 log = logging.getLogger(__name__)
 

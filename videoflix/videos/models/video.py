@@ -5,13 +5,14 @@ committed) deletes the video's files too: see the session hooks at the end of th
 """
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, delete, event
-from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+from sqlalchemy import JSON, BigInteger, Index, String, Text, delete, event
+from sqlalchemy.orm import Mapped, mapped_column
 
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos import counts, search
+from videoflix.videos.models import fulltext
+from videoflix.videos.models.watch_progress import WatchProgress
 from videoflix.videos.storage.keys import delete_files, files_of
 
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
@@ -82,60 +83,14 @@ class Video(db.Model):
         return ""
 
 
-class Subtitle(db.Model):
-    """A subtitle track of a video: one per language. `content` is the WebVTT text as accepted
-    (the canonical copy, so every newly published version gets the track's files again); the
-    files below the version folder are written from it (see videoflix.videos.subtitles)."""
 
-    __table_args__ = (UniqueConstraint("video_id", "language"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    video_id: Mapped[int] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), index=True)
-    language: Mapped[str] = mapped_column(String(35))   # BCP 47, normalised case ("pt-BR")
-    label: Mapped[str] = mapped_column(String(100))
-    content: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    video: Mapped[Video] = relationship(
-        backref=backref("subtitles", cascade="all, delete-orphan", order_by="Subtitle.language"))
-
-    def __repr__(self):
-        return f"<Subtitle {self.video_id} {self.language}>"
 # The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
 # databases built by create_all() get it with the table, as migrated ones do.
-event.listen(Video.__table__, "after_create", lambda target, connection, **kw: search.create_index(connection))
-event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: search.drop_index(connection))
+event.listen(Video.__table__, "after_create", lambda target, connection, **kw: fulltext.create_index(connection))
+event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: fulltext.drop_index(connection))
 
 
-class CategoryCount(db.Model):
-    """How many videos of a category (this exact spelling) are ready. Written only by the
-    database's triggers on `video` (videoflix.videos.counts); read by videoflix.videos.catalogue."""
 
-    __tablename__ = counts.TABLE
-
-    category: Mapped[str] = mapped_column(String(80), primary_key=True)
-    ready: Mapped[int] = mapped_column(default=0)
-
-
-# The triggers on `video` need both tables: databases built by create_all() get them once every
-# table is there, as migrated ones do.
-event.listen(db.metadata, "after_create", lambda target, connection, **kw: counts.install(connection))
-event.listen(db.metadata, "before_drop", lambda target, connection, **kw: counts.uninstall(connection))
-
-
-class Progress(db.Model):
-    """Where a user stopped watching a video ("continue watching"); written by videos.viewing.
-
-    Deleting the user or the video deletes the row: ON DELETE CASCADE on PostgreSQL, and the
-    session hook below wherever foreign keys are not enforced (SQLite)."""
-
-    __tablename__ = "watch_progress"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    video_id: Mapped[int] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), primary_key=True, index=True)
-    position: Mapped[float] = mapped_column(default=0.0)
-    completed: Mapped[bool] = mapped_column(default=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 _DELETED_KEY = "videoflix_deleted_videos"
@@ -147,7 +102,7 @@ def _remember_deleted_videos(session, flush_context):
     """Deleted videos' files are deleted after the commit; their (and deleted users') progress
     rows in the same transaction (PostgreSQL's cascade already did it there; SQLite needs it)."""
     # Paths are resolved now, while the app context that deletes the row is certainly there.
-    progress = Progress.__table__
+    progress = WatchProgress.__table__
     for obj in session.deleted:
         if isinstance(obj, Video):
             session.info.setdefault(_DELETED_KEY, []).append(files_of(obj))

@@ -13,10 +13,14 @@ SQL, a migration), in the same transaction:
 - SQLite: four row triggers with the same rules (no row versions to pile up there).
 
 A row that drops to zero is deleted. Both are created by the migrations and, for databases built
-with `create_all()` (the tests), by the hooks in models.py; `install()` also recounts from the
+with `create_all()` (the tests), by the hooks at the end of this module; `install()` also recounts from the
 table, which makes it the repair for a database whose triggers were ever missing.
 """
-from videoflix.videos.search import by_dialect
+from sqlalchemy import String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from videoflix.extensions import db
+from videoflix.videos.models.fulltext import by_dialect
 
 TABLE = "catalogue_count"
 _READY = "'ready'"  # videoflix.videos.models.READY, as an SQL literal
@@ -116,3 +120,18 @@ def uninstall(connection):
     for statement in by_dialect(connection.dialect.name, PG_DROP, SQLITE_DROP):
         connection.exec_driver_sql(statement)
 
+
+class CategoryCount(db.Model):
+    """How many videos of a category (this exact spelling) are ready. Written only by the
+    database's triggers on `video` (videoflix.videos.models.category_counts); read by videoflix.videos.catalogue."""
+
+    __tablename__ = TABLE
+
+    category: Mapped[str] = mapped_column(String(80), primary_key=True)
+    ready: Mapped[int] = mapped_column(default=0)
+
+
+# The triggers on `video` need both tables: databases built by create_all() get them once every
+# table is there, as migrated ones do.
+event.listen(db.metadata, "after_create", lambda target, connection, **kw: install(connection))
+event.listen(db.metadata, "before_drop", lambda target, connection, **kw: uninstall(connection))

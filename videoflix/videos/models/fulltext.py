@@ -8,7 +8,7 @@
   triggers; a query is `"word1"* "word2"*` (every word, as a prefix).
 
 Both are created by the migrations and, for databases built with `create_all()` (the tests), by
-the DDL hooks that models.py attaches to the `video` table. Neither is part of the models'
+the DDL hooks that models/video.py attaches to the `video` table. Neither is part of the models'
 metadata, so autogenerate is told to leave them alone (`include_name`).
 
 The text is split into words here ([^\\W_]+: letters and digits), so a query never carries the
