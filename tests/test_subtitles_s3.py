@@ -12,7 +12,7 @@ from tests.test_storage_s3 import keys, scratch_files
 from tests.test_subtitles import SRT, add
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import subtitles
+from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Subtitle
 from videoflix.videos.storage.keys import media_store
 
@@ -59,7 +59,7 @@ def test_tracks_are_objects_of_the_version_and_survive_a_retranscode(app, runner
     second = row(app, video_id)["hls_dir"]
 
     with app.app_context():
-        subtitles.remove(db.session.execute(db.select(Subtitle)).scalar_one())
+        subtitle_tracks.remove(db.session.execute(db.select(Subtitle)).scalar_one())
     assert keys(app, f"hls/{second}/subtitles/") == []
     assert "SUBTITLES" not in read(app, f"hls/{second}/master.m3u8")
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404

@@ -6,7 +6,8 @@ import os
 from tests.object_store import local_files_only
 from tests.videos_helpers import add_clip, files_below, fsyncs_before, media, row
 from videoflix.extensions import db
-from videoflix.videos import state, uploads
+from videoflix.videos import uploads
+from videoflix.videos.jobs import state
 
 
 @local_files_only

@@ -18,7 +18,7 @@ from tests.videos_helpers import (
     strand,
 )
 from videoflix.extensions import db
-from videoflix.videos import state
+from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import source_path
 from videoflix.videos.tasks import queue_transcode, recover_on_worker_start

@@ -18,7 +18,8 @@ from videoflix.auth import sessions
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
-from videoflix.videos import state, uploads
+from videoflix.videos import uploads
+from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
 from videoflix.videos.storage.backends import NotStored
 from videoflix.videos.storage.keys import read_hls

@@ -8,7 +8,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import and_, or_, select
 
 from videoflix.extensions import db
-from videoflix.videos import previews, state, subtitles, uploads
+from videoflix.videos import uploads
+from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
 from videoflix.videos.models import FAILED, READY, Video
 from videoflix.videos.tasks import queue_transcode
 
@@ -82,12 +83,12 @@ def _add_storyboards(ids):
     """Storyboards from the published top renditions (a decode, no encode); exit 1 on a failure."""
     query = select(Video).where(Video.status == READY).order_by(Video.id)
     videos = db.session.execute(query.where(Video.id.in_(ids)) if ids else query).scalars().all()
-    todo = [v for v in videos if ids or not previews.has_storyboard(v)]
+    todo = [v for v in videos if ids or not storyboard_backfill.has_storyboard(v)]
     failures = 0
     for video in todo:
         try:
-            previews.add_storyboard(video)
-        except previews.PreviewFailed as error:
+            storyboard_backfill.add_storyboard(video)
+        except storyboard_backfill.PreviewFailed as error:
             failures += 1
             click.secho(str(error), fg="red", err=True)
             continue
@@ -108,10 +109,10 @@ def add_subtitle_command(video_id, file, language, label):
     """Add FILE (WebVTT or SRT, UTF-8) as the subtitle track of that language to the video."""
     video = _get_or_fail(video_id)
     with open(file, "rb") as stream:
-        data = stream.read(subtitles.MAX_BYTES + 1)
+        data = stream.read(subtitle_tracks.MAX_BYTES + 1)
     try:
-        track = subtitles.add(video, data, language=language, label=label)
-    except subtitles.SubtitleRefused as error:
+        track = subtitle_tracks.add(video, data, language=language, label=label)
+    except subtitle_tracks.SubtitleRefused as error:
         raise click.ClickException(f"{file}: {error}") from None
     click.echo(f"Video {video_id}: subtitle track {track.language} ({track.label}) added.")
 

@@ -13,7 +13,7 @@ from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
-from videoflix.videos import catalogue, subtitles
+from videoflix.videos import catalogue
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -30,6 +30,7 @@ from videoflix.videos.delivery import (
     thumbnail_file,
     version_file,
 )
+from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import storyboard
 from videoflix.videos.models import READY, Video
 from videoflix.videos.progress import VIDEO_NOT_FOUND
@@ -213,11 +214,11 @@ def subtitle_list(video_id):
      responses={200: VTT_DOC, **FILE_RESPONSES})
 @media_access_required
 def subtitle_file(video_id, name):
-    match = subtitles.FILE_RE.fullmatch(name)
+    match = subtitle_tracks.FILE_RE.fullmatch(name)
     if not match:
         raise APIError(404, NOT_FOUND)
     mimetype = VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE
-    return send_current(video_id, lambda: version_file(video_id, f"{subtitles.FOLDER}/{name}"),
+    return send_current(video_id, lambda: version_file(video_id, f"{subtitle_tracks.FOLDER}/{name}"),
                         partial(send_media, mimetype=mimetype, cache_control=REVALIDATE))
 
 

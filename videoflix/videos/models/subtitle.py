@@ -12,7 +12,7 @@ from videoflix.videos.models.video import Video
 class Subtitle(db.Model):
     """A subtitle track of a video: one per language. `content` is the WebVTT text as accepted
     (the canonical copy, so every newly published version gets the track's files again); the
-    files below the version folder are written from it (see videoflix.videos.subtitles)."""
+    files below the version folder are written from it (see videoflix.videos.jobs.subtitle_tracks)."""
 
     __table_args__ = (UniqueConstraint("video_id", "language"),)
 

@@ -1,6 +1,6 @@
 """The Video row: the one record of a video's state, read by the API, the admin and the CLI.
 
-State changes go through videoflix.videos.state only. Deleting a row (any ORM delete that is
+State changes go through videoflix.videos.jobs.state only. Deleting a row (any ORM delete that is
 committed) deletes the video's files too: see the session hooks at the end of this module.
 """
 from datetime import datetime

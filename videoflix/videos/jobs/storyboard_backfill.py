@@ -6,7 +6,7 @@ import os
 
 import m3u8
 
-from videoflix.videos import state
+from videoflix.videos.jobs import state
 from videoflix.videos.media import hls, storyboard
 from videoflix.videos.media.ffmpeg import FFmpegFailed, ffmpeg_exe, run_ffmpeg
 from videoflix.videos.storage.versions import VersionFiles
