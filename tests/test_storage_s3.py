@@ -12,11 +12,11 @@ from tests.object_store import free_ports
 from tests.videos_helpers import add_clip, queue, row
 from videoflix import health
 from videoflix.extensions import db
-from videoflix.videos import uploads
 from videoflix.videos.delivery import media_index
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, scratch_root
 from videoflix.videos.tasks import recover_on_process_start
+from videoflix.videos.uploads.service import UploadRefused, accept
 
 
 @pytest.fixture
@@ -57,19 +57,19 @@ def test_an_upload_is_streamed_into_the_bucket_and_nothing_is_left_on_disk(app, 
 
 
 def test_a_finished_local_file_is_copied_into_the_bucket_and_stays(app, clip_360p, tmp_path):
-    """uploads.accept(path=...) keeps a local file by a hard link in a local store; a bucket gets a copy."""
+    """accept(path=...) keeps a local file by a hard link in a local store; a bucket gets a copy."""
     local = tmp_path / "finished"
     local.write_bytes(clip_360p.read_bytes())
     with app.app_context():
-        video = uploads.accept(path=local, filename="a.mp4", title="T", category="Drama", name="a" * 32)
+        video = accept(path=local, filename="a.mp4", title="T", category="Drama", name="a" * 32)
         assert video.source_file == "a" * 32
         assert media_store().read(f"uploads/{'a' * 32}") == clip_360p.read_bytes()
     assert local.read_bytes() == clip_360p.read_bytes()  # the caller's, to remove
 
 
 def test_a_refused_upload_leaves_no_object_and_no_row(app):
-    with app.app_context(), pytest.raises(uploads.UploadRefused):
-        uploads.accept(io.BytesIO(b"not a video at all" * 1000), filename="x.mp4", title="T", category="Drama")
+    with app.app_context(), pytest.raises(UploadRefused):
+        accept(io.BytesIO(b"not a video at all" * 1000), filename="x.mp4", title="T", category="Drama")
     with app.app_context():
         assert db.session.execute(db.select(Video)).first() is None
     assert keys(app) == [] and scratch_files(app) == []
@@ -82,7 +82,7 @@ def test_a_failed_commit_removes_the_uploaded_object(app, clip_360p, monkeypatch
     with app.app_context(), open(clip_360p, "rb") as stream:
         monkeypatch.setattr(db.session, "commit", fail)
         with pytest.raises(RuntimeError):
-            uploads.accept(stream, filename="a.mp4", title="T", category="Drama")
+            accept(stream, filename="a.mp4", title="T", category="Drama")
     assert keys(app) == []
 
 

@@ -14,10 +14,10 @@ from tests.test_admin_csp_browser import CHROMIUM, chromium_page
 from tests.videos_helpers import row
 from videoflix.admin.uploads import ResumableUploadView
 from videoflix.extensions import db
-from videoflix.videos import tus
 from videoflix.videos.models import Video
 from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import source_path
+from videoflix.videos.uploads import tus
 
 pytestmark = [
     pytest.mark.slow,

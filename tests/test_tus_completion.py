@@ -14,11 +14,12 @@ from tests.object_store import local_files_only
 from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import fsyncs_before, row
 from videoflix.extensions import db
-from videoflix.videos import tus, tus_chunks, uploads
 from videoflix.videos.models import Video
 from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage import backends
 from videoflix.videos.storage.keys import uploads_dir
+from videoflix.videos.uploads import chunks, tus
+from videoflix.videos.uploads.service import accept
 
 pytestmark = local_files_only
 
@@ -51,7 +52,7 @@ def patch(client, staff, location, offset, body):
 def paths(app, upload_id):
     """(the upload's scratch file, the stored file named after it)."""
     with app.app_context():
-        return tus.tus_root() / upload_id / "data", uploads_dir() / upload_id
+        return chunks.tus_root() / upload_id / "data", uploads_dir() / upload_id
 
 
 def videos(app):
@@ -113,7 +114,7 @@ def test_the_kept_file_and_its_folder_are_fsynced_before_the_row_commits(app, cl
     shutil.copyfile(clip_360p, finished)
     synced = fsyncs_before(monkeypatch, db.session, "commit")
     with app.app_context():
-        video = uploads.accept(path=finished, filename="a.mp4", title="T", category="Drama")
+        video = accept(path=finished, filename="a.mp4", title="T", category="Drama")
         stored = os.path.realpath(uploads_dir() / video.source_file)
     assert stored in synced() and os.path.dirname(stored) in synced()
     assert os.stat(stored).st_ino == finished.stat().st_ino  # kept, not copied
@@ -179,7 +180,7 @@ def test_a_crash_after_the_commit_leaves_the_video_and_a_retry_gets_it(client, a
     location = start(client, staff, body)
     upload_id = id_of(location)
     # The row and the upload's `done` committed; the scratch name was not yet removed.
-    crash_at(app, upload_id, tus_chunks.ScratchChunks, "delete", body[-1:], before=True)
+    crash_at(app, upload_id, chunks.ScratchChunks, "delete", body[-1:], before=True)
     scratch, stored = paths(app, upload_id)
     [video_id] = videos(app)
     assert upload_row(app, upload_id)["status"] == "done" and upload_row(app, upload_id)["video_id"] == video_id

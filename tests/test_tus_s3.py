@@ -10,9 +10,9 @@ from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import row
 from videoflix import create_app
 from videoflix.extensions import REDIS_EXTENSION, db
-from videoflix.videos import tus
 from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import media_store
+from videoflix.videos.uploads import tus
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from tests.live_server import file_database, serve
 from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, received, scratch, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import tus
 from videoflix.videos.models import Video
 from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import source_path
+from videoflix.videos.uploads import tus
 
 
 @pytest.fixture

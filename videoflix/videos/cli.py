@@ -8,10 +8,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import and_, or_, select
 
 from videoflix.extensions import db
-from videoflix.videos import uploads
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
 from videoflix.videos.models import FAILED, READY, Video
 from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.uploads.service import UploadRefused, accept
 
 POLL_SECONDS = 0.5
 
@@ -27,10 +27,10 @@ def add_video_command(file, title, description, category, wait):
     """Copy FILE into the media folder (it must be a decodable video) and queue its transcode."""
     with open(file, "rb") as stream:
         try:
-            video = uploads.accept(
+            video = accept(
                 stream, filename=os.path.basename(file), title=title, description=description, category=category
             )
-        except uploads.UploadRefused as error:
+        except UploadRefused as error:
             raise click.ClickException(f"{file}: {error}") from None
     queue_transcode(video)
     click.echo(f"Video {video.id} stored; transcode queued.")

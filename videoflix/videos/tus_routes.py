@@ -1,6 +1,6 @@
 """/api/uploads/: resumable uploads over tus 1.0.0 for staff (see "Resumable uploads" in API.md).
 
-Routes only read headers and answer them; the protocol's rules are in videoflix.videos.tus.
+Routes only read headers and answer them; the protocol's rules are in videoflix.videos.uploads.tus.
 Successful answers are tus's (201/204, headers, no body); errors are the app's JSON envelope.
 Every answer carries Tus-Resumable and Cache-Control: no-store.
 """
@@ -12,8 +12,9 @@ from werkzeug.http import http_date
 from videoflix.auth import current_account
 from videoflix.auth.credentials import VARY
 from videoflix.errors import APIError, error_response
-from videoflix.videos import tus, uploads
-from videoflix.videos.tus_headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
+from videoflix.videos.uploads import tus
+from videoflix.videos.uploads.headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
+from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge
 
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 
@@ -42,12 +43,12 @@ def _tus_error(error):
     return error_response(error.status, error.detail, payload=error.payload)
 
 
-@bp.errorhandler(uploads.UploadRefused)
+@bp.errorhandler(UploadRefused)
 def _refused(error):
     """A refused file (probe, limits) is 422 {"detail"}; refused fields at creation are 400 by field."""
     if request.method == "POST" and "file" not in error.errors:
         return error_response(400, payload=error.errors)
-    return error_response(413 if isinstance(error, uploads.UploadTooLarge) else 422, str(error))
+    return error_response(413 if isinstance(error, UploadTooLarge) else 422, str(error))
 
 
 def _staff_id():

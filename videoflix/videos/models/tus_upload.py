@@ -1,7 +1,7 @@
 """The TusUpload row: one resumable upload (tus 1.0.0) between its creation and its expiry.
 
 Its bytes are not counted here: the upload's offset is what its chunk store holds (the size of
-its scratch file, or where its last part in the bucket ends: videoflix.videos.tus_chunks), so the
+its scratch file, or where its last part in the bucket ends: videoflix.videos.uploads.chunks), so the
 row and the stored bytes can never disagree about it.
 """
 from datetime import datetime

@@ -10,7 +10,7 @@
 
 Verbs: create, offset, append, open (all the bytes, in order), local_file (the finished upload as
 one local file, when it is one), delete, sweep. The caller
-(videoflix.videos.tus) holds the upload's lock around append; `lock.refresh()` is called per chunk.
+(videoflix.videos.uploads.tus) holds the upload's lock around append; `lock.refresh()` is called per chunk.
 """
 import contextlib
 import hashlib
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from videoflix.videos.storage.backends import NotStored
 from videoflix.videos.storage.keys import media_root, scratch_root
-from videoflix.videos.tus_headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
+from videoflix.videos.uploads.headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
 
 # Bytes read from the request at a time: gunicorn's largest single read (MAX_READ_STEP). Less
 # makes it buffer each read's rest again and again: 256 KiB reads cost twice the CPU per PATCH.

@@ -4,7 +4,7 @@ apart from HTTP (the routes are videoflix.videos.tus_routes).
 Extensions: creation, creation-with-upload, termination, expiration and checksum (sha1).
 
 - The bytes of an upload wait where every web process sees them, so any of them continues any
-  upload (videoflix.videos.tus_chunks): locally its scratch file MEDIA_ROOT/tus/<id>/data on the
+  upload (videoflix.videos.uploads.chunks): locally its scratch file MEDIA_ROOT/tus/<id>/data on the
   shared media volume, whose size after flush and fsync is the offset; with MEDIA_STORAGE=s3 one
   object per PATCH below tus/<id>/ in the bucket, the offset where the last one ends. Either way
   there is no counter that a crash between the write and its bookkeeping could leave behind the
@@ -13,7 +13,7 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   (`locked_by`), which works across processes and hosts on every database; a second writer gets
   UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
   TUS_LOCK_SECONDS belonged to a dead process and may be taken over.
-- The last byte hands the file to the upload service (uploads.accept: the same fields, probe,
+- The last byte hands the file to the upload service (accept: the same fields, probe,
   refusals and limits as every other way in); an accepted file becomes a pending video with its
   transcode queued. Locally the scratch file becomes the stored file without a second copy (a
   hard link, then the scratch name goes); from the bucket the parts are streamed into the store.
@@ -37,19 +37,12 @@ from sqlalchemy import delete, or_, select, update
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
-from videoflix.videos import uploads
 from videoflix.videos.models.tus_upload import DONE, TusUpload
 from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import queue_transcode
-from videoflix.videos.tus_chunks import chunk_store, tus_root  # noqa: F401 - tus.tus_root
-from videoflix.videos.tus_headers import (  # noqa: F401 - the protocol's refusals, as tus.<name>
-    ChecksumMismatch,
-    Gone,
-    OffsetMismatch,
-    TooLarge,
-    TusError,
-    UploadLocked,
-)
+from videoflix.videos.uploads.chunks import chunk_store
+from videoflix.videos.uploads.headers import Gone, OffsetMismatch, TooLarge, TusError, UploadLocked
+from videoflix.videos.uploads.service import UploadRefused, accept, load_fields, max_upload_bytes
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +66,7 @@ class Written:
 
 def max_size():
     """Tus-Max-Size: MAX_UPLOAD_MB in bytes, the limit of every upload path."""
-    return uploads.max_upload_bytes()
+    return max_upload_bytes()
 
 
 def chunks():
@@ -95,11 +88,11 @@ def expires_from(now=None):
 def create(owner_id, length, metadata):
     """A new upload of `length` bytes with its (validated) metadata and an empty scratch file.
 
-    Raises TooLarge past Tus-Max-Size, uploads.UploadRefused for bad fields.
+    Raises TooLarge past Tus-Max-Size, UploadRefused for bad fields.
     """
     if length > max_size():
         raise TooLarge(f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB.")
-    fields = uploads.load_fields({k: metadata.get(k) for k in ("title", "description", "category")})
+    fields = load_fields({k: metadata.get(k) for k in ("title", "description", "category")})
     fields["filename"] = (metadata.get("filename") or "")[:255]
     upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
                        expires_at=expires_from())
@@ -201,7 +194,7 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
     TooLarge when the body goes past Upload-Length (nothing of it is kept); ChecksumMismatch when
     `checksum` (sha1 digest) does not match the body (nothing kept). A client that disconnects
     keeps what arrived (without a checksum), so it resumes from HEAD's offset.
-    Raises uploads.UploadRefused when the completed file is refused (then it is deleted).
+    Raises UploadRefused when the completed file is refused (then it is deleted).
     """
     upload_id = upload.id
     with locked(upload_id) as lock:
@@ -223,7 +216,7 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
 def _complete(upload):
     """Hand the finished file to the upload service; the new video's id, committed with the
     upload's `done`. The scratch files go either way; a refused file's row too
-    (uploads.UploadRefused is raised on)."""
+    (UploadRefused is raised on)."""
     fields = dict(upload.upload_metadata)
     store = chunks()
 
@@ -234,11 +227,11 @@ def _complete(upload):
     try:
         path = store.local_file(upload.id)
         if path is not None:
-            video = uploads.accept(path=path, **options)
+            video = accept(path=path, **options)
         else:
             with store.open(upload.id) as stream:
-                video = uploads.accept(stream, **options)
-    except uploads.UploadRefused:
+                video = accept(stream, **options)
+    except UploadRefused:
         db.session.rollback()
         db.session.execute(delete(TusUpload).where(TusUpload.id == upload.id))
         db.session.commit()
