@@ -13,7 +13,8 @@ from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
-from videoflix.videos import catalogue
+from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
+from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
 from videoflix.videos.delivery import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -33,7 +34,6 @@ from videoflix.videos.delivery import (
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import storyboard
 from videoflix.videos.models import READY, Video
-from videoflix.videos.progress import VIDEO_NOT_FOUND
 from videoflix.videos.schemas import (
     catalogue_query_schema,
     list_response,
@@ -106,8 +106,8 @@ def list_videos():
     """
     params = catalogue_query_schema.load(request.args)
     if not params:
-        return list_response(catalogue.all_ready_rows())
-    page = catalogue.ready_page(**params)
+        return list_response(all_ready_rows())
+    page = ready_page(**params)
     response = list_response(page.rows)
     response.headers["X-Total-Count"] = str(page.total)
     # Readable by the SPA's cross-origin fetch (only this answer has them, so it is set here).

@@ -1,7 +1,7 @@
 """What viewers browse and resume beyond the list (API.md, "Catalogue" and "Continue watching"):
 the categories, each video's watch progress, and the "continue watching" row.
 
-Thin routes: the rules are in videoflix.videos.catalogue and videoflix.videos.progress.
+Thin routes: the rules are in videoflix.videos.catalogue (queries, watch_progress).
 """
 from dataclasses import asdict
 
@@ -11,7 +11,7 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 from videoflix.auth.credentials import VARY
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
 from videoflix.validation import json_body
-from videoflix.videos import catalogue, progress
+from videoflix.videos.catalogue import queries, watch_progress
 from videoflix.videos.schemas import (
     categories_schema,
     continue_watching_schema,
@@ -31,7 +31,7 @@ def _vary_on_credentials(response):
 
 
 def _viewer_id():
-    """The id in the access token (progress.watchable_duration checks the account is there)."""
+    """The id in the access token (watch_progress.watchable_duration checks the account is there)."""
     return int(get_jwt_identity())
 
 
@@ -40,7 +40,7 @@ def _viewer_id():
      responses={200: categories_schema})
 @jwt_required()
 def categories():
-    return jsonify(categories_schema.dump({"name": name, "count": count} for name, count in catalogue.categories()))
+    return jsonify(categories_schema.dump({"name": name, "count": count} for name, count in queries.categories()))
 
 
 @bp.put("/video/<id:video_id>/progress/")
@@ -49,14 +49,14 @@ def categories():
 @jwt_required()
 def save_progress(video_id):
     body = json_body(progress_body_schema)
-    return progress_schema.dump(asdict(progress.save(_viewer_id(), video_id, body["position"])))
+    return progress_schema.dump(asdict(watch_progress.save(_viewer_id(), video_id, body["position"])))
 
 
 @bp.get("/video/<id:video_id>/progress/")
 @doc("Where the user stopped in a video (position 0 when nowhere)", auth=True, responses=PROGRESS_DOC)
 @jwt_required()
 def get_progress(video_id):
-    return progress_schema.dump(asdict(progress.load(_viewer_id(), video_id)))
+    return progress_schema.dump(asdict(watch_progress.load(_viewer_id(), video_id)))
 
 
 @bp.delete("/video/<id:video_id>/progress/")
@@ -64,7 +64,7 @@ def get_progress(video_id):
      responses={200: ErrorSchema, 404: PROGRESS_DOC[404]})
 @jwt_required()
 def delete_progress(video_id):
-    progress.forget(_viewer_id(), video_id)
+    watch_progress.forget(_viewer_id(), video_id)
     return {"detail": PROGRESS_REMOVED}
 
 
@@ -73,4 +73,4 @@ def delete_progress(video_id):
      responses={200: continue_watching_schema})
 @jwt_required()
 def continue_watching():
-    return jsonify(continue_watching_schema.dump(progress.continue_watching(_viewer_id())))
+    return jsonify(continue_watching_schema.dump(watch_progress.continue_watching(_viewer_id())))

@@ -123,7 +123,7 @@ def uninstall(connection):
 
 class CategoryCount(db.Model):
     """How many videos of a category (this exact spelling) are ready. Written only by the
-    database's triggers on `video` (videoflix.videos.models.category_counts); read by videoflix.videos.catalogue."""
+    database's triggers on `video` (see above); read by videoflix.videos.catalogue.queries."""
 
     __tablename__ = TABLE
 

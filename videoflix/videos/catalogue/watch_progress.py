@@ -20,7 +20,7 @@ from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos.catalogue import LIST_COLUMNS
+from videoflix.videos.catalogue.queries import LIST_COLUMNS
 from videoflix.videos.models import READY, Video, WatchProgress
 
 VIDEO_NOT_FOUND = "Video not found."
