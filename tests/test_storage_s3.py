@@ -12,7 +12,7 @@ from tests.object_store import free_ports
 from tests.videos_helpers import add_clip, queue, row
 from videoflix import health
 from videoflix.extensions import db
-from videoflix.videos.delivery import media_index
+from videoflix.videos.delivery.index import media_index
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, scratch_root
 from videoflix.videos.tasks import recover_on_process_start

@@ -15,21 +15,23 @@ from videoflix.extensions import db, limiter
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
 from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
 from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
-from videoflix.videos.delivery import (
-    IMMUTABLE,
-    JPEG_TYPE,
+from videoflix.videos.delivery.files import (
     NOT_FOUND,
-    PLAYLIST_TYPE,
-    REVALIDATE,
     SEGMENT_RE,
-    SEGMENT_TYPE,
     master_file,
     rendition_file,
+    thumbnail_file,
+    version_file,
+)
+from videoflix.videos.delivery.send import (
+    IMMUTABLE,
+    JPEG_TYPE,
+    PLAYLIST_TYPE,
+    REVALIDATE,
+    SEGMENT_TYPE,
     send_current,
     send_media,
     send_media_playlist,
-    thumbnail_file,
-    version_file,
 )
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import storyboard

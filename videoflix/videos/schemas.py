@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from videoflix.auth.credentials import MAX_ID
 from videoflix.validation import BaseSchema, StrictString
-from videoflix.videos.delivery import thumbnail_version
+from videoflix.videos.delivery.files import thumbnail_version
 from videoflix.videos.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from videoflix.videos.models import READY
 

@@ -33,15 +33,9 @@ from videoflix.auth.credentials import MAX_ID, SECURITY_HEADERS, VARY, access_to
 from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.extensions import redis_client
 from videoflix.logs import log_access, request_id_from
-from videoflix.videos.delivery import (
-    IMMUTABLE,
-    REVALIDATE,
-    SEGMENT_TYPE,
-    MediaFile,
-    accel_location,
-    etag_of,
-    media_index,
-)
+from videoflix.videos.delivery.files import MediaFile
+from videoflix.videos.delivery.index import media_index
+from videoflix.videos.delivery.send import IMMUTABLE, REVALIDATE, SEGMENT_TYPE, accel_location, etag_of
 from videoflix.videos.storage.keys import hls_file, is_local
 
 # Ids as the routes' converter reads them (no sign, no leading zero; bounded below).
