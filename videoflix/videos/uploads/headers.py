@@ -1,5 +1,5 @@
 """The header formats of tus 1.0.0 (Upload-Length, Upload-Metadata, Upload-Checksum) and the
-error every refusal of the protocol raises (videoflix.videos.tus_routes answers it as JSON)."""
+error every refusal of the protocol raises (videoflix.videos.api.uploads answers it as JSON)."""
 import base64
 import binascii
 import hashlib

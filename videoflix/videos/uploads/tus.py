@@ -1,5 +1,5 @@
 """Resumable uploads, tus 1.0.0 (https://tus.io/protocols/resumable-upload): the protocol's rules,
-apart from HTTP (the routes are videoflix.videos.tus_routes).
+apart from HTTP (the routes are videoflix.videos.api.uploads).
 
 Extensions: creation, creation-with-upload, termination, expiration and checksum (sha1).
 

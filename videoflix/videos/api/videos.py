@@ -13,6 +13,14 @@ from videoflix.auth.credentials import VARY, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
+from videoflix.videos.api.schemas import (
+    catalogue_query_schema,
+    list_response,
+    staff_video_schema,
+    subtitles_schema,
+    video_schema,
+    videos_schema,
+)
 from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
 from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
 from videoflix.videos.delivery.files import (
@@ -36,14 +44,6 @@ from videoflix.videos.delivery.send import (
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import storyboard
 from videoflix.videos.models import READY, Video
-from videoflix.videos.schemas import (
-    catalogue_query_schema,
-    list_response,
-    staff_video_schema,
-    subtitles_schema,
-    video_schema,
-    videos_schema,
-)
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
 

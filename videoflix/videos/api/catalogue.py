@@ -11,13 +11,13 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 from videoflix.auth.credentials import VARY
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
 from videoflix.validation import json_body
-from videoflix.videos.catalogue import queries, watch_progress
-from videoflix.videos.schemas import (
+from videoflix.videos.api.schemas import (
     categories_schema,
     continue_watching_schema,
     progress_body_schema,
     progress_schema,
 )
+from videoflix.videos.catalogue import queries, watch_progress
 
 bp = Blueprint("viewing", __name__, url_prefix="/api")
 PROGRESS_REMOVED = "Progress removed."
