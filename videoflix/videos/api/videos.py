@@ -25,7 +25,6 @@ from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
 from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
 from videoflix.videos.delivery.files import (
     NOT_FOUND,
-    SEGMENT_RE,
     master_file,
     rendition_file,
     thumbnail_file,
@@ -42,7 +41,7 @@ from videoflix.videos.delivery.send import (
     send_media_playlist,
 )
 from videoflix.videos.jobs import subtitle_tracks
-from videoflix.videos.media import storyboard
+from videoflix.videos.media import layout
 from videoflix.videos.models import READY, Video
 
 bp = Blueprint("videos", __name__, url_prefix="/api/video")
@@ -136,7 +135,7 @@ def video_detail(video_id):
 
 # File routes keep strict slashes (the app's default is lenient): "index.m3u8/" is a 404, since
 # the playlist's relative URIs would resolve below it.
-@bp.get("/<id:video_id>/master.m3u8", strict_slashes=True)
+@bp.get(f"/<id:video_id>/{layout.MASTER}", strict_slashes=True)
 @doc("The adaptive (master) HLS playlist", auth=True, responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def master_playlist(video_id):
@@ -148,12 +147,13 @@ def master_playlist(video_id):
                                                                          cache_control=REVALIDATE))
 
 
-@bp.get("/<id:video_id>/<resolution>/index.m3u8", strict_slashes=True)
+@bp.get(f"/<id:video_id>/<resolution>/{layout.MEDIA_PLAYLIST}", strict_slashes=True)
 @doc("The media playlist of one rendition (480p, 720p or 1080p)", auth=True,
      responses={200: PLAYLIST_DOC, **FILE_RESPONSES})
 @media_access_required
 def media_playlist(video_id, resolution):
-    return send_current(video_id, lambda: rendition_file(video_id, resolution, "index.m3u8"), send_media_playlist)
+    return send_current(video_id, lambda: rendition_file(video_id, resolution, layout.MEDIA_PLAYLIST),
+                        send_media_playlist)
 
 
 # hls.js asks without the slash, API.md lists it with one: both answer, never a redirect.
@@ -168,7 +168,7 @@ def media_segment(video_id, resolution, segment):
     answer is immutable; any other URL (none, or a version replaced by a re-transcode) revalidates,
     so a browser never mixes the segments of two versions under one cached URL.
     """
-    if not SEGMENT_RE.fullmatch(segment):
+    if not layout.SEGMENT_RE.fullmatch(segment):
         raise APIError(404, NOT_FOUND)
     version = request.args.get("v")
     media = rendition_file(video_id, resolution, segment, version)
@@ -176,7 +176,7 @@ def media_segment(video_id, resolution, segment):
     return send_media(media, SEGMENT_TYPE, cache)
 
 
-@bp.get("/<id:video_id>/thumbnail.jpg", strict_slashes=True)
+@bp.get(f"/<id:video_id>/{layout.THUMBNAIL}", strict_slashes=True)
 @doc("The video's JPEG thumbnail", auth=True,
      responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
                 206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
@@ -220,16 +220,16 @@ def subtitle_file(video_id, name):
     if not match:
         raise APIError(404, NOT_FOUND)
     mimetype = VTT_TYPE if match["ext"] == "vtt" else PLAYLIST_TYPE
-    return send_current(video_id, lambda: version_file(video_id, f"{subtitle_tracks.FOLDER}/{name}"),
+    return send_current(video_id, lambda: version_file(video_id, f"{layout.SUBTITLES_DIR}/{name}"),
                         partial(send_media, mimetype=mimetype, cache_control=REVALIDATE))
 
 
-@bp.get("/<id:video_id>/storyboard.vtt", strict_slashes=True)
+@bp.get(f"/<id:video_id>/{layout.STORYBOARD_VTT}", strict_slashes=True)
 @doc("The storyboard: seek-preview cues pointing into JPEG sprites (relative URLs)", auth=True,
      responses={200: VTT_DOC, **FILE_RESPONSES})
 @media_access_required
 def storyboard_index(video_id):
-    return send_current(video_id, lambda: version_file(video_id, storyboard.VTT_NAME),
+    return send_current(video_id, lambda: version_file(video_id, layout.STORYBOARD_VTT),
                         partial(send_media, mimetype=VTT_TYPE, cache_control=REVALIDATE))
 
 
@@ -238,8 +238,8 @@ def storyboard_index(video_id):
      responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}), **FILE_RESPONSES})
 @media_access_required
 def storyboard_sprite(video_id, sprite):
-    if not storyboard.SPRITE_RE.fullmatch(sprite):
+    if not layout.SPRITE_RE.fullmatch(sprite):
         raise APIError(404, NOT_FOUND)
-    return send_current(video_id, lambda: version_file(video_id, f"{storyboard.SPRITE_DIR}/{sprite}"),
+    return send_current(video_id, lambda: version_file(video_id, f"{layout.STORYBOARD_DIR}/{sprite}"),
                         partial(send_media, mimetype=JPEG_TYPE, cache_control=REVALIDATE,
                                 extra_headers={"Cross-Origin-Resource-Policy": "cross-origin"}))

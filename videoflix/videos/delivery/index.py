@@ -12,11 +12,8 @@ from flask import current_app
 from sqlalchemy import event
 
 from videoflix.extensions import db
+from videoflix.videos.media.layout import LABELS
 from videoflix.videos.models import READY, Video
-
-LABELS = frozenset({"480p", "720p", "1080p"})
-
-
 
 # hls_dir and thumbnail come from the database, never from the client; checked anyway.
 STORED_DIR_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")

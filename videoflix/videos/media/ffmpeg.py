@@ -16,15 +16,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from videoflix.env import cpu_cores, env_str
+import os
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- ffmpeg binary
 
 def ffmpeg_exe(ffmpeg: str | None = None) -> str:
-    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's."""
-    ffmpeg = ffmpeg or env_str("FFMPEG_BINARY")
+    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's.
+
+    The one place FFMPEG_BINARY is read: the app's FFMPEG_BINARY setting (None unless a test or
+    a caller sets it) is passed in as ``ffmpeg``."""
+    ffmpeg = ffmpeg or os.environ.get("FFMPEG_BINARY", "").strip()
     if ffmpeg:
         return ffmpeg
     found = shutil.which("ffmpeg")
@@ -51,9 +54,18 @@ def ffmpeg_available(ffmpeg: str | None = None) -> bool:
     return ffmpeg_version(ffmpeg) is not None
 
 
+def even(x: float) -> int:
+    """The even size nearest to `x` (at least 2): what the encoders take for 4:2:0 pictures."""
+    return max(2, int(round(x / 2.0)) * 2)
+
+
 def default_threads() -> int:
-    """ffmpeg's thread count when FFMPEG_THREADS is 0: the cores this process may use."""
-    return cpu_cores()
+    """ffmpeg's thread count when the caller names none: the cores this process may run on (its
+    CPU affinity, which a container's cpuset narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------- running
