@@ -20,7 +20,7 @@ def api_base():
     items must not each pay for url_for)."""
     base = g.get("videoflix_video_base")
     if base is None:
-        base = g.videoflix_video_base = url_for("videos.list_videos", _external=True)
+        base = g.videoflix_video_base = url_for("viewing.list_videos", _external=True)
     return base
 
 
