@@ -172,7 +172,7 @@ class Config:
     # (keep it well above 5 s: during ffmpeg the heartbeat comes with its progress, every 5 s at least).
     RECOVERY_INTERVAL = env_int("RECOVERY_INTERVAL", 60)
     TRANSCODE_STALE_SECONDS = env_int("TRANSCODE_STALE_SECONDS", 180)
-    # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.
+    # Transient transcode failures (MediaError.transient) are retried this often, this much later.
     TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
     TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
     # None: $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's (videos.media.ffmpeg.ffmpeg_exe).

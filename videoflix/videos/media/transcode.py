@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from . import storyboard as sb
 from . import layout
-from .ffmpeg import FFmpegFailed, default_threads, even, ffmpeg_exe, run_ffmpeg
+from .errors import MediaError
+from .ffmpeg import default_threads, even, ffmpeg_exe, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
@@ -37,18 +38,6 @@ MAX_FPS = 60.0
 COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
 COPY_MAX_LEVEL = 42
 COPY_MAX_KEYFRAME_GAP = 10.0
-
-
-class TranscodeError(Exception):
-    """A transcode failed. ``transient`` says whether retrying may help."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
 
 
 @dataclass
@@ -280,7 +269,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffmpeg.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
     PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
-    and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
+    and measuring, where no progress is reported. Raises MediaError, or InvalidMedia for a
     source that is no acceptable video. ``storyboard=False`` leaves out the seek previews.
     """
     started = time.monotonic()
@@ -324,15 +313,12 @@ def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
     try:
         sb.write_vtt(out_dir, board, duration)
     except ValueError as exc:
-        raise TranscodeError(str(exc), transient=False) from exc
+        raise MediaError(str(exc), transient=False) from exc
 
 
 def _run(cmd: list[str], **kwargs) -> None:
-    """ffmpeg.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
-    try:
-        run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
-    except FFmpegFailed as exc:
-        raise TranscodeError(exc.message, transient=exc.transient) from exc
+    """ffmpeg.run_ffmpeg with this module's progress pacing; MediaError when it fails."""
+    run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
 
 
 def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
@@ -346,10 +332,10 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
         rel = layout.media_playlist(r.label)
         path = os.path.join(out_dir, rel)
         if not os.path.exists(path):
-            raise TranscodeError(f"ffmpeg produced no playlist for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no playlist for {r.label}", transient=False)
         stats = measure_playlist(path)
         if stats.segments == 0:
-            raise TranscodeError(f"ffmpeg produced no segments for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no segments for {r.label}", transient=False)
         first = os.path.join(out_dir, r.label, stats.first_segment)
         codecs = segment_codecs(first, info.has_audio)
         results.append(RenditionResult(r.label, r.width, r.height, stats.peak_bandwidth,
@@ -358,7 +344,7 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
         entries.append(MasterEntry(rel, stats.peak_bandwidth, stats.average_bandwidth,
                                    r.width, r.height, codecs, min(info.fps, MAX_FPS)))
     if not os.path.exists(os.path.join(out_dir, layout.THUMBNAIL)):
-        raise TranscodeError("ffmpeg produced no thumbnail", transient=False)
+        raise MediaError("ffmpeg produced no thumbnail", transient=False)
     order = sorted(range(len(entries)), key=lambda i: entries[i].bandwidth)
     write_master(os.path.join(out_dir, layout.MASTER), [entries[i] for i in order])
     return [results[i] for i in order]
