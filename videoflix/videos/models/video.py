@@ -74,17 +74,6 @@ class Video(db.Model):
     def resolutions(self):
         return [r["label"] for r in self.renditions or []]
 
-    @property
-    def job_label(self):
-        """A short human description of the transcode job, for the admin and the CLI."""
-        if self.claimed_by:
-            return f"transcoding {self.progress}%"
-        if self.queued_at:
-            return "queued"
-        if self.error:
-            return "failed"
-        return ""
-
 
 
 # The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
