@@ -231,7 +231,7 @@ def test_an_upload_whose_transcode_cannot_be_queued_is_kept(app, client, staff, 
     def queue_down(video_id):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks, "enqueue_transcode", queue_down)
+    monkeypatch.setattr(tasks, "_put_on_queue", queue_down)
     response = upload(client, clip_360p, title="Kept")
 
     assert response.status_code == 302

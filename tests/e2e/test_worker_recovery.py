@@ -13,7 +13,7 @@ from tests.fixtures import workers
 from tests.fixtures.clips import FFMPEG
 from tests.fixtures.videos import row
 from tests.fixtures.workers import kill_group
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import accept
 
 WAIT_SECONDS = 90  # a bound on waiting, not a timing assertion
@@ -61,7 +61,7 @@ def test_a_worker_killed_mid_transcode_is_taken_over_without_a_restart(queue_app
         with queue_app.app_context(), open(clip_360p, "rb") as stream:
             video = accept(stream, filename="clip.mp4", title="Clip", category="Drama")
             video_id = video.id
-            queue_transcode(video)
+            request_transcode(video)
         wait_for(lambda: row(queue_app, video_id)["claimed_by"], workers, "a worker to claim the video")
         claim = row(queue_app, video_id)["claimed_by"]
         pid = int(claim.rsplit(":", 2)[1])

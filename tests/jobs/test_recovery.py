@@ -12,7 +12,7 @@ from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode
 
 pytestmark = pytest.mark.slow
 HEARTBEAT_STALE = timedelta(seconds=TestingConfig.TRANSCODE_STALE_SECONDS)
@@ -70,7 +70,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
         writer(40)
         with app.app_context():
             assert not state.claim_is_dead(db.session.get(Video, video_id))
-        queue_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
+        request_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
         writer.at = 0
         with pytest.raises(state.ClaimLost):
             writer(40)
@@ -89,7 +89,7 @@ def test_a_starting_worker_process_recovers_dead_claims(app, clip_360p):
 
 def queue_without_task(app, video_id, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(tasks, "enqueue_transcode", lambda video_id: None)  # e.g. Redis was down
+        m.setattr(tasks, "_put_on_queue", lambda video_id: None)  # e.g. Redis was down
         queue(app, video_id)
 
 
@@ -112,7 +112,7 @@ def test_worker_start_does_not_duplicate_tasks_still_on_the_queue(app, clip_360p
     with app.app_context():
         task = tasks.transcode_video.s(waiting)
     monkeypatch.setattr(app.extensions["huey"], "pending", lambda limit=None: [task])
-    monkeypatch.setattr(tasks, "enqueue_transcode", enqueued.append)
+    monkeypatch.setattr(tasks, "_put_on_queue", enqueued.append)
 
     tasks.recover_on_worker_start(app)
 

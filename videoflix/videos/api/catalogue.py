@@ -17,16 +17,16 @@ from videoflix.videos.api.schemas import (
     categories_schema,
     continue_watching_schema,
     list_response,
-    progress_body_schema,
-    progress_schema,
     videos_schema,
+    watch_progress_body_schema,
+    watch_progress_schema,
 )
 from videoflix.videos.catalogue import queries, watch_progress
 from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
 
 bp = Blueprint("viewing", __name__, url_prefix="/api")
 PROGRESS_REMOVED = "Progress removed."
-PROGRESS_DOC = {200: progress_schema, 404: (ErrorSchema, "Unknown video, or not ready")}
+WATCH_PROGRESS_DOC = {200: watch_progress_schema, 404: (ErrorSchema, "Unknown video, or not ready")}
 
 
 bp.after_request(vary_on_credentials)
@@ -81,25 +81,25 @@ def categories():
 
 @bp.put("/video/<id:video_id>/progress/")
 @doc("Save where the user is in a video (clamped to its duration; completed from 95 %)", auth=True,
-     body=progress_body_schema, responses={**PROGRESS_DOC, 400: BAD_REQUEST})
+     body=watch_progress_body_schema, responses={**WATCH_PROGRESS_DOC, 400: BAD_REQUEST})
 @jwt_required()
-def save_progress(video_id):
-    body = json_body(progress_body_schema)
-    return progress_schema.dump(asdict(watch_progress.save(_viewer_id(), video_id, body["position"])))
+def save_watch_progress(video_id):
+    body = json_body(watch_progress_body_schema)
+    return watch_progress_schema.dump(asdict(watch_progress.save(_viewer_id(), video_id, body["position"])))
 
 
 @bp.get("/video/<id:video_id>/progress/")
-@doc("Where the user stopped in a video (position 0 when nowhere)", auth=True, responses=PROGRESS_DOC)
+@doc("Where the user stopped in a video (position 0 when nowhere)", auth=True, responses=WATCH_PROGRESS_DOC)
 @jwt_required()
-def get_progress(video_id):
-    return progress_schema.dump(asdict(watch_progress.load(_viewer_id(), video_id)))
+def get_watch_progress(video_id):
+    return watch_progress_schema.dump(asdict(watch_progress.load(_viewer_id(), video_id)))
 
 
 @bp.delete("/video/<id:video_id>/progress/")
 @doc("Forget the user's progress in a video (it leaves continue watching)", auth=True,
-     responses={200: ErrorSchema, 404: PROGRESS_DOC[404]})
+     responses={200: ErrorSchema, 404: WATCH_PROGRESS_DOC[404]})
 @jwt_required()
-def delete_progress(video_id):
+def forget_watch_progress(video_id):
     watch_progress.forget(_viewer_id(), video_id)
     return {"detail": PROGRESS_REMOVED}
 

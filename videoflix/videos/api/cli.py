@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
 from videoflix.videos.models import READY, Video
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
 
 POLL_SECONDS = 0.5
@@ -32,7 +32,7 @@ def add_video_command(file, title, description, category, wait):
             )
         except UploadRefused as error:
             raise click.ClickException(f"{file}: {error}") from None
-    queue_transcode(video)
+    request_transcode(video)
     click.echo(f"Video {video.id} stored; transcode queued.")
     if wait:
         _wait_or_exit([video.id])
@@ -67,7 +67,7 @@ def transcode_command(ids, pending, failed, force, wait, storyboards):
     for video in videos:
         video_id = video.id
         try:
-            queue_transcode(video, force=force)
+            request_transcode(video, force=force)
         except state.StateError as error:
             problems += 1
             click.secho(str(error), fg="red", err=True)
