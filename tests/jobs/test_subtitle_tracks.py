@@ -8,7 +8,7 @@ import pytest
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
-from videoflix.videos.media import hls
+from videoflix.videos.media import hls, webvtt
 from videoflix.videos.models import Subtitle, Video
 from videoflix.videos.storage.keys import media_store, read_hls
 
@@ -110,7 +110,7 @@ def test_each_kind_of_file_is_accepted(app, runner, client, auth, make_video, tm
     (b"1\n00:00:04,000 --> 00:00:05,000\nafter the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:09,000\nfar past the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:02,000\nnul\x00byte\n", "not a text file"),
-    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (subtitle_tracks.MAX_BYTES + 1), "larger than 1024 KB"),
+    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (webvtt.MAX_BYTES + 1), "larger than 1024 KB"),
 ])
 def test_a_file_that_does_not_pass_is_refused_and_nothing_is_stored(app, runner, client, auth, make_video,
                                                                      tmp_path, data, message):

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
+from videoflix.videos.media import webvtt
 from videoflix.videos.models import READY, Video
 from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
@@ -109,7 +110,7 @@ def add_subtitle_command(video_id, file, language, label):
     """Add FILE (WebVTT or SRT, UTF-8) as the subtitle track of that language to the video."""
     video = _get_or_fail(video_id)
     with open(file, "rb") as stream:
-        data = stream.read(subtitle_tracks.MAX_BYTES + 1)
+        data = stream.read(webvtt.MAX_BYTES + 1)
     try:
         track = subtitle_tracks.add(video, data, language=language, label=label)
     except subtitle_tracks.SubtitleRefused as error:
