@@ -13,7 +13,8 @@ from tests.jobs.test_subtitle_tracks import stored_files
 from tests.fixtures.videos import add_clip, files_below, row
 from videoflix.videos.media import storyboard
 from videoflix.videos.media.probe import probe
-from videoflix.videos.media.transcode import build_command, plan_renditions, transcode
+from videoflix.videos.media.plan import plan_renditions
+from videoflix.videos.media.transcode import build_command, transcode
 from videoflix.videos.storage.keys import read_hls
 
 SECONDS = 12

@@ -10,11 +10,13 @@ import m3u8
 import pytest
 
 from videoflix.videos.media import hls
+from videoflix.videos.media import plan
 from videoflix.videos.media import transcode as tc
 from videoflix.videos.media.ffmpeg import default_threads, ffmpeg_available, ffmpeg_version
 from videoflix.videos.media.probe import InvalidMedia, SourceInfo, probe
 from videoflix.videos.media.errors import MediaError
-from videoflix.videos.media.transcode import plan_renditions, transcode
+from videoflix.videos.media.plan import plan_renditions
+from videoflix.videos.media.transcode import transcode
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +234,7 @@ def test_thumbnail_is_jpeg(outputs, clip_1080p, clip_portrait):
 
 def test_segments_align_with_copy(monkeypatch, tmp_path, clip_720p):
     """Copied 720p cuts on source keyframes; the re-encoded 480p cuts on the same times."""
-    monkeypatch.setattr(tc, "SEGMENT_SECONDS", 1)
+    monkeypatch.setattr(plan, "SEGMENT_SECONDS", 1)
     out = tmp_path / "out"
     res = transcode(clip_720p, out)
     by = {r.label: r for r in res.renditions}
@@ -256,7 +258,7 @@ def test_segments_align_with_copy(monkeypatch, tmp_path, clip_720p):
 
 
 def test_segments_align_reencode(monkeypatch, tmp_path, clip_mpeg4):
-    monkeypatch.setattr(tc, "SEGMENT_SECONDS", 1)
+    monkeypatch.setattr(plan, "SEGMENT_SECONDS", 1)
     out = tmp_path / "out"
     res = transcode(clip_mpeg4, out)
     assert not any(r.copy for r in res.renditions)

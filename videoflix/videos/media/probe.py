@@ -6,6 +6,10 @@ transcoder needs to plan renditions and decide on stream copy: display size, dur
 rate, codec details, bitrate and keyframe timestamps. ``SourceInfo.to_dict()`` is what the upload
 stores on the row, so the worker reuses it instead of reading the file again.
 
+One idea, one pass over the file, hence one module of ~400 lines: the checks (allowed container,
+no playlist, limits, truncation) and the facts (sizes, rates, keyframes) come from the same scan of
+every packet, and splitting them would read a multi-gigabyte file twice.
+
 Pure Python + PyAV: no Flask, no app imports.
 """
 from __future__ import annotations
