@@ -1,5 +1,8 @@
 """HLS helpers: measure finished media playlists and write the master playlist.
 
+Every quoted attribute value we write into a playlist goes through `quoted`, which refuses what
+it cannot write safely (see `unsafe_character`).
+
 Pure Python + PyAV + m3u8; no Flask, no app imports.
 """
 from __future__ import annotations
@@ -7,10 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import string
+import unicodedata
 from dataclasses import dataclass
 
 import av
 import m3u8
+
+from . import layout
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +141,7 @@ def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
             f"BANDWIDTH={e.bandwidth}",
             f"AVERAGE-BANDWIDTH={e.average_bandwidth}",
             f"RESOLUTION={e.width}x{e.height}",
-            f'CODECS="{e.codecs}"',
+            f"CODECS={quoted(e.codecs)}",
         ]
         if e.frame_rate > 0:
             attrs.append(f"FRAME-RATE={e.frame_rate:.3f}")
@@ -147,11 +155,56 @@ def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
     return text
 
 
+# ---------------------------------------------------------------- quoted attribute values
+
+class UnsafeValue(ValueError):
+    """An attribute value `quoted` will not write: `message` says which character and why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+# What a quoted-string may hold: letters, combining marks, digits and spaces of any script, and
+# punctuation (ASCII's, string.punctuation, and Unicode's), except '"' (it would end the value)
+# and '#' (hls.js finds its tags, #EXT-X-..., anywhere in a line). Everything else is refused:
+# C0/C1 controls and line or paragraph separators (U+0085, U+2028 end a line for Python's m3u8
+# and for JavaScript), format characters (bidi overrides), other symbols, unassigned code points.
+# Zero-width (non-)joiners stay: Persian and Indic scripts need them.
+_ALLOWED_CATEGORIES = ("L", "M", "N", "P", "Zs")
+_ALLOWED = frozenset(string.punctuation + "\u200c\u200d") - set('"#')
+_REFUSED = {'"': 'a double quote (")', "#": 'a "#"'}
+
+
+def unsafe_character(value: str) -> str | None:
+    """A sentence naming the first character of `value` that no playlist attribute may hold
+    ('a "#"', "U+2028 LINE SEPARATOR"); None when every character may be written."""
+    for char in value:
+        if char in _REFUSED:
+            return _REFUSED[char]
+        if char not in _ALLOWED and not unicodedata.category(char).startswith(_ALLOWED_CATEGORIES):
+            return f"U+{ord(char):04X} {unicodedata.name(char, 'a control or unassigned character')}"
+    return None
+
+
+def quoted(value: str) -> str:
+    """`value` as an HLS quoted-string ("...") that every parser reads back as exactly `value`.
+    UnsafeValue when it holds a character `unsafe_character` refuses: it is never altered."""
+    problem = unsafe_character(value)
+    if problem is not None:
+        raise UnsafeValue(f"A playlist attribute may not contain {problem}.")
+    return f'"{value}"'
+
+
 # ---------------------------------------------------------------- subtitles
 
 SUBTITLE_GROUP = "subs"
 _SUBTITLE_MEDIA = "#EXT-X-MEDIA:TYPE=SUBTITLES,"
 _SUBTITLE_ATTR = f',SUBTITLES="{SUBTITLE_GROUP}"'
+_STREAM_INF = "#EXT-X-STREAM-INF:"
+# The header lines write_master writes; then each variant's #EXT-X-STREAM-INF and its URI.
+_MASTER_HEADER = ("#EXTM3U", "#EXT-X-VERSION:", "#EXT-X-INDEPENDENT-SEGMENTS")
+_MEDIA_PLAYLIST_URI = re.compile(f"(?:{layout.LABEL_PATTERN})/{re.escape(layout.MEDIA_PLAYLIST)}")
 
 
 @dataclass
@@ -161,26 +214,41 @@ class SubtitleEntry:
     uri: str                   # the subtitle media playlist, relative to the master
 
 
-def _quoted(value: str) -> str:
-    """An HLS quoted-string: no double quote, CR or LF may appear inside it."""
-    return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
+def _variant_lines(master: str) -> list[str]:
+    """The master's header and variants as write_master wrote them, without subtitle entries.
+
+    Lines are split at "\\n" only (the one line break we write), and every other line is dropped:
+    an entry written before labels were checked may hold U+2028 or U+0085, and a parser that broke
+    the line there may have kept its rest as lines of their own. A variant is kept only as a
+    #EXT-X-STREAM-INF line directly followed by the URI of one of our media playlists."""
+    lines = master.split("\n")
+    kept: list[str] = [ln for ln in lines if ln.startswith(_MASTER_HEADER)]
+    for inf, uri in zip(lines, lines[1:]):
+        if inf.startswith(_STREAM_INF) and _MEDIA_PLAYLIST_URI.fullmatch(uri):
+            kept += [inf, uri]
+    return kept
+
+
+def variant_uris(master: str) -> list[str]:
+    """The URIs of the master's variants (our media playlists, "480p/index.m3u8"), in order."""
+    return [ln for ln in _variant_lines(master) if not ln.startswith("#")]
 
 
 def with_subtitles(master: str, tracks: list[SubtitleEntry]) -> str:
     """The master playlist text listing exactly `tracks` (none: no subtitle group at all).
 
     Earlier subtitle entries are dropped first, so calling it again after a track was added or
-    removed rewrites the master without touching the variants' other attributes."""
-    lines = [ln for ln in master.splitlines() if not ln.startswith(_SUBTITLE_MEDIA)]
-    lines = [ln.replace(_SUBTITLE_ATTR, "") if ln.startswith("#EXT-X-STREAM-INF:") else ln for ln in lines]
+    removed rewrites the master without touching the variants' other attributes. UnsafeValue
+    (nothing written) when a track's language, label or URI cannot be written safely."""
+    media = [
+        f"{_SUBTITLE_MEDIA}GROUP-ID={quoted(SUBTITLE_GROUP)},LANGUAGE={quoted(t.language)},"
+        f"NAME={quoted(t.label)},DEFAULT=NO,AUTOSELECT=YES,URI={quoted(t.uri)}"
+        for t in tracks
+    ]
+    lines = [ln.replace(_SUBTITLE_ATTR, "") if ln.startswith(_STREAM_INF) else ln for ln in _variant_lines(master)]
     if tracks:
-        lines = [ln + _SUBTITLE_ATTR if ln.startswith("#EXT-X-STREAM-INF:") else ln for ln in lines]
-        media = [
-            f'{_SUBTITLE_MEDIA}GROUP-ID="{SUBTITLE_GROUP}",LANGUAGE={_quoted(t.language)},'
-            f"NAME={_quoted(t.label)},DEFAULT=NO,AUTOSELECT=YES,URI={_quoted(t.uri)}"
-            for t in tracks
-        ]
-        first_variant = next((i for i, ln in enumerate(lines) if ln.startswith("#EXT-X-STREAM-INF:")), len(lines))
+        lines = [ln + _SUBTITLE_ATTR if ln.startswith(_STREAM_INF) else ln for ln in lines]
+        first_variant = next((i for i, ln in enumerate(lines) if ln.startswith(_STREAM_INF)), len(lines))
         lines[first_variant:first_variant] = media
     return "\n".join(lines) + "\n"
 
