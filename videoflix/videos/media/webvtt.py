@@ -55,17 +55,30 @@ def to_webvtt(data, duration=None):
     if not track.captions:
         raise InvalidSubtitles("The subtitle file has no cues.")
     for number, cue in enumerate(track.captions, 1):
-        start, end = cue.start_time.in_milliseconds() / 1000, cue.end_time.in_milliseconds() / 1000
-        if start < 0 or end <= start:
-            raise InvalidSubtitles(f"Cue {number} ends before it starts ({cue.start} --> {cue.end}).")
-        if duration and (start >= duration or end > duration + END_SLACK):
-            raise InvalidSubtitles(f"Cue {number} ({cue.start} --> {cue.end}) lies beyond the end "
-                                          f"of the video ({duration:.1f} s).")
-    return track.content
+        _check_cue(number, cue, duration)
+    try:
+        return track.content
+    except ValueError as error:  # a cue webvtt-py cannot write; _check_cue should have named it
+        raise InvalidSubtitles(f"The file cannot be written as WebVTT ({error}).") from None
+
+
+def _check_cue(number, cue, duration):
+    """InvalidSubtitles unless cue `number` has a text WebVTT can hold and lies within the video."""
+    start, end = cue.start_time.in_milliseconds() / 1000, cue.end_time.in_milliseconds() / 1000
+    if start < 0 or end <= start:
+        raise InvalidSubtitles(f"Cue {number} ends before it starts ({cue.start} --> {cue.end}).")
+    if duration and (start >= duration or end > duration + END_SLACK):
+        raise InvalidSubtitles(f"Cue {number} ({cue.start} --> {cue.end}) lies beyond the end "
+                               f"of the video ({duration:.1f} s).")
+    if "-->" in cue.text:  # SRT allows it in a cue's text; in WebVTT it would start another cue
+        raise InvalidSubtitles(f'Cue {number} ({cue.start} --> {cue.end}) has "-->" in its text, which '
+                               'WebVTT does not allow: write it as "--&gt;" or change it.')
 
 
 def with_timestamp_map(content, line):
-    """The WebVTT text with `line` (an X-TIMESTAMP-MAP) as its only header line after WEBVTT."""
-    head, _, rest = content.partition("\n")
-    rest = "\n".join(ln for ln in rest.split("\n") if not ln.startswith("X-TIMESTAMP-MAP="))
-    return f"{head}\n{line}\n{rest}"
+    """The WebVTT text with `line` (an X-TIMESTAMP-MAP) as its only header line after WEBVTT: the
+    header ends at the first blank line, and a cue's text is never touched, whatever it says."""
+    lines = content.split("\n")
+    end = lines.index("") if "" in lines else len(lines)
+    header = [ln for ln in lines[1:end] if not ln.startswith("X-TIMESTAMP-MAP=")]
+    return "\n".join([lines[0], line, *header, *lines[end:]])
