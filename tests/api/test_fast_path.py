@@ -216,7 +216,6 @@ def test_a_symlink_or_a_replaced_version_is_flasks(paths, app):
     assert paths.calls == [path]
 
 
-
 # --- credentials and origins: one reading (videoflix.auth.credentials) on both paths ------------
 
 GARBAGE = "not-a-token"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.e2e.test_admin_csp import CHROMIUM, chromium_page
+from tests.fixtures.browser import CHROMIUM, chromium_page
 from tests.fixtures.live_server import file_database, serve
 from tests.fixtures.videos import row
 from videoflix.admin.uploads import ResumableUploadView

@@ -9,7 +9,7 @@ import pytest
 import webvtt
 
 from tests.fixtures.clips import _H264, _make
-from tests.jobs.test_subtitle_tracks import stored_files
+from tests.fixtures.subtitles import stored_files
 from tests.fixtures.videos import add_clip, files_below, row
 from videoflix.videos.media import storyboard
 from videoflix.videos.media.probe import probe

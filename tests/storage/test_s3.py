@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.fixtures.object_store import free_ports
+from tests.fixtures.object_store import free_ports, keys, scratch_files
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix import health
 from videoflix.extensions import db
@@ -23,19 +23,6 @@ from videoflix.videos.uploads.service import UploadRefused, accept
 def app_config(app_config, s3_settings):
     app_config.update(s3_settings)
     return app_config
-
-
-def keys(app, prefix=""):
-    """Every key of the app's prefix in the bucket, relative to it."""
-    with app.app_context():
-        store = media_store()
-        raw = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.prefix + prefix).get("Contents", [])
-        return sorted(item["Key"][len(store.prefix):] for item in raw)
-
-
-def scratch_files(app):
-    root = app.config["MEDIA_SCRATCH"]
-    return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files) if os.path.isdir(root) else []
 
 
 def get(url):

@@ -67,7 +67,6 @@ SEGMENT_DOC = {
 bp.after_request(vary_on_credentials)
 
 
-
 @bp.get("/<id:video_id>/")
 @doc("A video's details (staff also see videos that are not ready, with their error)", auth=True,
      responses={200: staff_video_schema, 404: ErrorSchema})

@@ -19,9 +19,7 @@ from videoflix.videos.models.video import videos_committed
 STORED_DIR_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
-
 EXTENSION_KEY = "videoflix_media_index"
-
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,6 @@ class MediaEntry:
     def rendition_file(self, label, name):
         """The path below hls/ of a file of one rendition, or None when the video lacks it."""
         return f"{self.hls_dir}/{label}/{name}" if label in self.labels else None
-
 
 
 class MediaIndex:
@@ -96,7 +93,6 @@ class MediaIndex:
     def invalidate(self, video_id):
         with self._lock:
             self._entries.pop(video_id, None)
-
 
 
 def media_index(app=None):

@@ -15,21 +15,16 @@ from .probe import SourceInfo
 SEGMENT_SECONDS = 6
 
 
-
 MAX_FPS = 60.0
-
 
 
 COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
 
 
-
 COPY_MAX_LEVEL = 42
 
 
-
 COPY_MAX_KEYFRAME_GAP = 10.0
-
 
 
 @dataclass
@@ -41,7 +36,6 @@ class Rendition:
     bufsize: int
     audio_bitrate: int
     copy: bool = False
-
 
 
 def plan_renditions(info: SourceInfo) -> list[Rendition]:
@@ -66,7 +60,6 @@ def plan_renditions(info: SourceInfo) -> list[Rendition]:
     return out
 
 
-
 def copy_eligible(info: SourceInfo, r: Rendition) -> bool:
     """Can the source video be stream-copied as rendition ``r``?"""
     return (
@@ -85,11 +78,9 @@ def copy_eligible(info: SourceInfo, r: Rendition) -> bool:
     )
 
 
-
 def audio_copyable(info: SourceInfo) -> bool:
     return (info.audio_codec == "aac" and (info.audio_profile or "") == "LC"
             and 1 <= info.audio_channels <= 2 and 0 < info.audio_bitrate <= 256_000)
-
 
 
 def forced_keyframes(info: SourceInfo) -> str:

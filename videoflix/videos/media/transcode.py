@@ -59,8 +59,6 @@ class TranscodeResult:
     info: SourceInfo | None = field(default=None, repr=False)
 
 
-
-
 def input_args(info: SourceInfo) -> list[str]:
     """How every ffmpeg run reads the source: local files only, and as the container the probe
     found (never guessed again from a name or from content: a playlist never gets opened as one).

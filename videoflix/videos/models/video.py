@@ -75,7 +75,6 @@ class Video(db.Model):
         return [r["label"] for r in self.renditions or []]
 
 
-
 # The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
 # databases built by create_all() get it with the table, as migrated ones do.
 event.listen(Video.__table__, "after_create", lambda target, connection, **kw: fulltext.create_index(connection))
