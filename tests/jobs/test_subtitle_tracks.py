@@ -1,16 +1,30 @@
 """Subtitle tracks: `flask add-subtitle`, SRT to WebVTT, strict validation (nothing stored when
 refused), the routes, and the master playlist read by the m3u8 package."""
 import codecs
+import errno
 
 import m3u8
 import pytest
 
-from tests.fixtures.subtitles import SRT, VTT, add, master, stored, stored_files
+from tests.fixtures.subtitles import (
+    HOSTILE_LABELS,
+    SRT,
+    VTT,
+    add,
+    master,
+    old_media_entry,
+    stored,
+    stored_files,
+    stored_text,
+    with_old_entries,
+)
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import hls, webvtt
 from videoflix.videos.models import Subtitle, Video
+from videoflix.videos.storage.keys import media_store
+from videoflix.videos.storage.versions import VersionFiles
 
 
 def test_an_srt_track_is_converted_listed_served_and_named_by_the_master(app, runner, client, auth,
@@ -168,9 +182,174 @@ def test_a_retranscoded_video_keeps_its_tracks_without_a_transcode_for_them(app,
 def test_rewriting_the_master_is_idempotent():
     plain = ('#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=2x2,CODECS="avc1.42c00d"\n'
              "480p/index.m3u8\n")
-    tracks = [hls.SubtitleEntry("de", 'Deutsch "DE"', "subtitles/de.m3u8")]
+    tracks = [hls.SubtitleEntry("de", "Deutsch (DE), für alle: 'OV'", "subtitles/de.m3u8")]
     once = hls.with_subtitles(plain, tracks)
     twice = hls.with_subtitles(once, tracks)
     assert once == twice and once.count('SUBTITLES="subs"') == 1 and once.count("TYPE=SUBTITLES") == 1
-    assert m3u8.loads(once).media[0].name == "Deutsch 'DE'"  # a quoted-string holds no double quote
+    assert m3u8.loads(once).media[0].name == "Deutsch (DE), für alle: 'OV'"
     assert hls.with_subtitles(twice, []) == plain
+
+
+@pytest.mark.parametrize("code", ["ſv", "ıt", "İt", "\u212aa", "de-\u212a\u212a", "es-٤١٩", "en-ſcot", "ＤＥ"])
+def test_a_language_code_with_other_than_ascii_letters_and_digits_is_refused(app, runner, client, auth,
+                                                                           make_video, tmp_path, code):
+    video_id = make_video()
+    files = stored_files(app, row(app, video_id)["hls_dir"])
+    result = add(runner, tmp_path, video_id, SRT, language=code)
+    assert result.exit_code == 1 and 'Give a BCP 47 language code such as "de" or "pt-BR".' in result.output
+    assert stored(app, video_id) == [] and stored_files(app, row(app, video_id)["hls_dir"]) == files
+
+
+def test_one_track_per_language_whatever_its_spelling(app, runner, client, auth, make_video, tmp_path):
+    video_id = make_video()
+    assert add(runner, tmp_path, video_id, SRT, language="sv", label="Svenska").exit_code == 0
+    for spelling in ("SV", "Sv", " sv ", "ſv", "ſV"):
+        again = add(runner, tmp_path, video_id, SRT, language=spelling, label="Svenska igen")
+        assert again.exit_code == 1, (spelling, again.output)
+    assert stored(app, video_id) == [("sv", "Svenska")]
+    assert stored_files(app, row(app, video_id)["hls_dir"], "subtitles") == ["sv.m3u8", "sv.vtt"]
+    assert [(m.language, m.name) for m in master(client, video_id).media] == [("sv", "Svenska")]
+    assert client.get(f"/api/video/{video_id}/subtitles/").json[0]["language"] == "sv"
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS.values(), ids=HOSTILE_LABELS.keys())
+def test_a_label_with_anything_but_letters_digits_spaces_and_punctuation_is_refused(app, runner, client, auth,
+                                                                                  make_video, tmp_path, label):
+    video_id = make_video()
+    hls_dir = row(app, video_id)["hls_dir"]
+    files, text = stored_files(app, hls_dir), stored_text(app, hls_dir, "master.m3u8")
+    result = add(runner, tmp_path, video_id, SRT, label=label)
+    assert result.exit_code == 1
+    assert "A label holds letters, digits, spaces and punctuation, not " in result.output
+    assert stored(app, video_id) == []
+    assert stored_files(app, hls_dir) == files and stored_text(app, hls_dir, "master.m3u8") == text
+
+
+def test_labels_in_any_script_are_kept_as_given(app, runner, client, auth, make_video, tmp_path):
+    video_id = make_video()
+    labels = {"pt-BR": "Português (Brasil)", "zh-Hans": "中文（简体）", "fa": "فارسی", "hi": "हिन्दी",
+              "de": "Deutsch, für Hörgeschädigte: 1/2 = [SDH] 'OV'"}
+    for language, label in labels.items():
+        result = add(runner, tmp_path, video_id, SRT, language=language, label=f"  {label} ")
+        assert result.exit_code == 0, result.output
+    assert sorted(stored(app, video_id)) == sorted(labels.items())
+    assert {m.language: m.name for m in master(client, video_id).media} == labels
+    # a label in decomposed form is stored composed (NFC): the one spelling the playlist carries
+    assert add(runner, tmp_path, video_id, SRT, language="fr", label="Franc\u0327ais").exit_code == 0
+    assert ("fr", "Français") in stored(app, video_id)
+
+
+def master_text(app, video_id):
+    return stored_text(app, row(app, video_id)["hls_dir"], "master.m3u8")
+
+
+def test_a_track_whose_files_cannot_be_written_is_not_added(app, runner, client, auth, make_video, tmp_path):
+    """All or nothing: the store lost the segment the X-TIMESTAMP-MAP is read from, so the add
+    fails, and neither the row nor a file of it stays."""
+    video_id = make_video()
+    hls_dir = row(app, video_id)["hls_dir"]
+    with app.app_context():
+        media_store().delete(f"hls/{hls_dir}/480p/seg000.ts")
+    files, text = stored_files(app, hls_dir), master_text(app, video_id)
+    result = add(runner, tmp_path, video_id, SRT)
+    assert result.exit_code == 1
+    assert "The subtitle tracks could not be published (NotStored: " in result.output
+    assert "nothing was changed. Try again." in result.output
+    assert stored(app, video_id) == []
+    assert stored_files(app, hls_dir) == files and master_text(app, video_id) == text
+
+
+def fail_once(monkeypatch, name):
+    """The store refuses the next write of version file `name` (a full disk), then recovers."""
+    real_write, failed = VersionFiles.write, []
+
+    def write(self, written, text):
+        if written == name and not failed:
+            failed.append(written)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, written, text)
+
+    monkeypatch.setattr(VersionFiles, "write", write)
+    return failed
+
+
+def test_a_failure_while_publishing_leaves_neither_the_row_nor_its_files(app, runner, client, auth, make_video,
+                                                                          tmp_path, monkeypatch):
+    video_id = make_video()
+    assert add(runner, tmp_path, video_id, SRT, "de", "Deutsch").exit_code == 0
+    hls_dir = row(app, video_id)["hls_dir"]
+    files, text = stored_files(app, hls_dir), master_text(app, video_id)
+    failed = fail_once(monkeypatch, "master.m3u8")  # after fr.vtt and fr.m3u8 were written
+
+    result = add(runner, tmp_path, video_id, VTT, "fr", "Français")
+    assert failed and result.exit_code == 1 and "No space left on device" in result.output
+    assert stored(app, video_id) == [("de", "Deutsch")]
+    assert stored_files(app, hls_dir) == files and master_text(app, video_id) == text
+    assert client.get(f"/api/video/{video_id}/subtitles/fr.vtt").status_code == 404
+
+    assert add(runner, tmp_path, video_id, VTT, "fr", "Français").exit_code == 0  # the store is back
+    assert [m.language for m in master(client, video_id).media] == ["de", "fr"]
+
+
+def test_a_failure_while_removing_keeps_the_track_whole(app, runner, client, auth, make_video, tmp_path,
+                                                        monkeypatch):
+    video_id = make_video()
+    assert add(runner, tmp_path, video_id, SRT, "de", "Deutsch").exit_code == 0
+    hls_dir = row(app, video_id)["hls_dir"]
+    files, text = stored_files(app, hls_dir), master_text(app, video_id)
+    fail_once(monkeypatch, "master.m3u8")
+    with app.app_context(), pytest.raises(subtitle_tracks.NotPublished):
+        subtitle_tracks.remove(db.session.execute(db.select(Subtitle)).scalar_one())
+    assert stored(app, video_id) == [("de", "Deutsch")]
+    assert stored_files(app, hls_dir) == files and master_text(app, video_id) == text
+    assert "Ärger über Öl" in client.get(f"/api/video/{video_id}/subtitles/de.vtt").get_data(as_text=True)
+
+
+def store_as_before_the_rules(app, video_id, language, label):
+    """A track as add-subtitle stored it before labels and language codes were checked (issue
+    18): its row, its files, and its entry in the master as the old writer wrote it."""
+    with app.app_context():
+        content = webvtt.to_webvtt(SRT.encode(), 3.0)
+        db.session.add(Subtitle(video_id=video_id, language=language, label=label, content=content))
+        db.session.commit()
+        files = VersionFiles(db.session.get(Video, video_id).hls_dir)
+        files.write(f"subtitles/{language}.vtt", content)
+        files.write(f"subtitles/{language}.m3u8", hls.subtitle_playlist(f"{language}.vtt", 3.0))
+        files.write("master.m3u8", with_old_entries(files.read("master.m3u8"), old_media_entry(label, language)))
+
+
+def test_a_track_stored_before_the_rules_neither_breaks_the_next_one_nor_reaches_the_playlist(
+        app, runner, client, auth, make_video, tmp_path):
+    video_id = make_video()
+    hostile = HOSTILE_LABELS["U+2028"]
+    store_as_before_the_rules(app, video_id, "en", hostile)
+    store_as_before_the_rules(app, video_id, "ſv", "Svenska")
+    assert "\u2028" in master_text(app, video_id)
+
+    result = add(runner, tmp_path, video_id, SRT, "sv", "Svenska")
+    assert result.exit_code == 0, result.output
+    text = master_text(app, video_id)
+    assert "evil" not in text and "\u2028" not in text and "ſv" not in text
+    assert [(m.language, m.name) for m in master(client, video_id).media] == [("en", "en"), ("sv", "Svenska")]
+    assert stored_files(app, row(app, video_id)["hls_dir"], "subtitles") == ["en.m3u8", "en.vtt", "sv.m3u8", "sv.vtt"]
+    assert [(t["language"], t["label"]) for t in client.get(f"/api/video/{video_id}/subtitles/").json] == [
+        ("en", "en"), ("sv", "Svenska")]
+
+    # The operator's repair after the upgrade: the rows get what the playlists show.
+    repaired = runner.invoke(args=["transcode", "--subtitles"])
+    assert repaired.exit_code == 0, repaired.output
+    assert f"Video {video_id}: track en: label {hostile!r} is now 'en'." in repaired.output
+    assert f"Video {video_id}: track 'ſv' has no valid language code; it is left out" in repaired.output
+    assert sorted(stored(app, video_id)) == [("en", "en"), ("sv", "Svenska"), ("ſv", "Svenska")]
+    assert master_text(app, video_id) == text
+
+
+def test_the_repair_rewrites_a_master_the_old_writer_left(app, runner, client, auth, make_video, tmp_path):
+    video_id = make_video()
+    store_as_before_the_rules(app, video_id, "en", HOSTILE_LABELS["content steering"])
+    assert "#EXT-X-CONTENT-STEERING" in master_text(app, video_id)
+    repaired = runner.invoke(args=["transcode", "--subtitles", str(video_id)])
+    assert repaired.exit_code == 0 and f"Video {video_id}: subtitle tracks published." in repaired.output
+    assert "CONTENT-STEERING" not in master_text(app, video_id) and "evil" not in master_text(app, video_id)
+    assert [(m.language, m.name) for m in master(client, video_id).media] == [("en", "en")]
+    assert runner.invoke(args=["transcode", "--subtitles", "999"]).output == "No video has subtitle tracks.\n"

@@ -8,6 +8,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from tests.fixtures.properties import MANY
+from tests.fixtures.subtitles import HOSTILE_LABELS, old_media_entry, with_old_entries
 from videoflix.videos.media import hls
 
 ENTRIES = [hls.MasterEntry("480p/index.m3u8", 900_000, 800_000, 854, 480, "avc1.64001f,mp4a.40.2", 25.0),
@@ -28,28 +29,7 @@ def track(label, language="de"):
     return hls.SubtitleEntry(language, label, f"subtitles/{language}.m3u8")
 
 
-HOSTILE = {
-    "content steering": "English #EXT-X-CONTENT-STEERING:SERVER-URI=https://evil.example/steer.json?",
-    "a bogus level": "English #EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=bogus.0",
-    "a double quote": 'Deutsch "DE",URI="https://evil.example/x.m3u8',
-    "U+2028": "Deutsch\u2028#EXT-X-STREAM-INF:BANDWIDTH=1\u2028https://evil.example/x.m3u8",
-    "U+2029": "Deutsch\u2029x",
-    "U+0085 (C1 NEL)": "Deutsch\x85x",
-    "C1 CSI": "Deutsch\x9b31m",
-    "line feed": "Deutsch\nhttps://evil.example/x.m3u8",
-    "carriage return": "Deutsch\rx",
-    "vertical tab": "Deutsch\x0bx",
-    "form feed": "Deutsch\x0cx",
-    "file separator": "Deutsch\x1cx",
-    "NUL": "Deutsch\x00",
-    "escape": "\x1b[31mDeutsch",
-    "right-to-left override": "Deutsch\u202ex",
-    "a symbol": "Deutsch \u00a9",
-    "an emoji": "Deutsch \U0001f1e9\U0001f1ea",
-}
-
-
-@pytest.mark.parametrize("label", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("label", HOSTILE_LABELS.values(), ids=HOSTILE_LABELS.keys())
 def test_a_label_that_cannot_be_written_safely_is_refused_not_altered(master, label):
     with pytest.raises(hls.UnsafeValue) as refused:
         hls.with_subtitles(master, [track(label)])
@@ -78,23 +58,10 @@ def test_the_codecs_are_quoted_by_the_same_rule(tmp_path):
     assert not (tmp_path / "other.m3u8").exists()
 
 
-def old_entry(label):
-    """A subtitle entry as the writer before the rule wrote it: quotes and line feeds replaced,
-    everything else (U+2028, "#") as given."""
-    name = label.replace('"', "'").replace("\r", " ").replace("\n", " ")
-    return (f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="de",NAME="{name}",DEFAULT=NO,'
-            f'AUTOSELECT=YES,URI="subtitles/de.m3u8"')
-
-
-def poisoned(master, *labels):
-    lines = master.split("\n")
-    return "\n".join(lines[:3] + [old_entry(label) for label in labels]
-                     + [ln + ',SUBTITLES="subs"' if ln.startswith("#EXT-X-STREAM-INF:") else ln for ln in lines[3:]])
-
-
-@pytest.mark.parametrize("label", [HOSTILE["content steering"], HOSTILE["U+2028"], HOSTILE["U+0085 (C1 NEL)"]])
+@pytest.mark.parametrize("label", [HOSTILE_LABELS["content steering"], HOSTILE_LABELS["U+2028"],
+                                   HOSTILE_LABELS["U+0085 (C1 NEL)"]])
 def test_a_rewrite_drops_every_entry_and_fragment_the_old_writer_left(master, label):
-    old = poisoned(master, label)
+    old = with_old_entries(master, old_media_entry(label))
     # What the old rewrite made of it: Python's splitlines() broke the entry at U+2028 / U+0085.
     split_by_old_rewrite = "\n".join(old.splitlines()) + "\n"
     for text in (old, split_by_old_rewrite):
