@@ -1,6 +1,6 @@
 """The back office's subtitle tracks: staff add a track to a video (a .vtt or .srt file) or delete
 one; both go through videoflix.videos.jobs.subtitle_tracks, as `flask add-subtitle` does."""
-from flask import request
+from flask import flash, request
 from flask_admin.form import SecureForm
 from wtforms import FileField, IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired
@@ -54,12 +54,19 @@ class SubtitleView(FileCreateView):
             db.session.rollback()
             self.refuse_create(f"The subtitle track was refused: {error}")
             return False
+        except subtitle_tracks.NotPublished as error:
+            self.refuse_create(f"The subtitle track was not added: {error}", status=503)
+            return False
         finally:
             if upload is not None:
                 upload.close()
 
     def delete_model(self, model):
-        subtitle_tracks.remove(model)
+        try:
+            subtitle_tracks.remove(model)
+        except (subtitle_tracks.SubtitleRefused, subtitle_tracks.NotPublished) as error:
+            flash(f"The subtitle track was not deleted: {error}", "error")
+            return False
         return True
 
     def get_save_return_url(self, model, is_created=False):

@@ -120,8 +120,8 @@ class FileCreateView(StaffModelView):
     def create_body_limit(self):
         raise NotImplementedError
 
-    def refuse_create(self, message):
-        g.videoflix_create_refused = True
+    def refuse_create(self, message, status=400):
+        g.videoflix_create_refused = status
         flash(message, "error")
 
     @expose("/new/", methods=("GET", "POST"))
@@ -129,7 +129,7 @@ class FileCreateView(StaffModelView):
         request.max_content_length = self.create_body_limit()
         response = super().create_view()
         if g.get("videoflix_create_refused"):
-            response = make_response(response, 400)
+            response = make_response(response, g.videoflix_create_refused)
         return response
 
 

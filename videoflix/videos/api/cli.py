@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
 from videoflix.videos.media import webvtt
-from videoflix.videos.models import READY, Video
+from videoflix.videos.models import READY, Subtitle, Video
 from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
 
@@ -47,8 +47,11 @@ def add_video_command(file, title, description, category, wait):
 @click.option("--wait", is_flag=True, help="Show progress until done; exit 1 if one fails.")
 @click.option("--storyboards", is_flag=True,
               help="No transcode: give the ready videos IDS (default: all) that lack one a storyboard.")
+@click.option("--subtitles", is_flag=True,
+              help="No transcode: write the subtitle tracks of the videos IDS (default: all with tracks) "
+                   "into their playlists again, under today's rules for labels and languages.")
 @with_appcontext
-def transcode_command(ids, pending, failed, force, wait, storyboards):
+def transcode_command(ids, pending, failed, force, wait, storyboards, subtitles):
     """(Re)transcode the videos IDS, or those --pending or --failed.
 
     A published video keeps playing its current version until the new one is complete. A video
@@ -56,6 +59,9 @@ def transcode_command(ids, pending, failed, force, wait, storyboards):
     """
     if storyboards:
         _add_storyboards(ids)
+        return
+    if subtitles:
+        _republish_subtitles(ids)
         return
     if not (ids or pending or failed):
         raise click.UsageError("Give video IDs, --pending or --failed.")
@@ -100,6 +106,27 @@ def _add_storyboards(ids):
         raise SystemExit(1)
 
 
+def _republish_subtitles(ids):
+    """subtitle_tracks.repair for each video with tracks (of IDS); exit 1 when one failed."""
+    query = select(Video).where(Video.id.in_(select(Subtitle.video_id))).order_by(Video.id)
+    videos = db.session.execute(query.where(Video.id.in_(ids)) if ids else query).scalars().all()
+    failures = 0
+    for video in videos:
+        try:
+            notes = subtitle_tracks.repair(video)
+        except (subtitle_tracks.SubtitleRefused, subtitle_tracks.NotPublished) as error:
+            failures += 1
+            click.secho(f"Video {video.id}: {error}", fg="red", err=True)
+            continue
+        for note in notes:
+            click.echo(note)
+        click.echo(f"Video {video.id}: subtitle tracks published.")
+    if not videos:
+        click.echo("No video has subtitle tracks.")
+    if failures:
+        raise SystemExit(1)
+
+
 @click.command("add-subtitle")
 @click.argument("video_id", type=int)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
@@ -113,7 +140,7 @@ def add_subtitle_command(video_id, file, language, label):
         data = stream.read(webvtt.MAX_BYTES + 1)
     try:
         track = subtitle_tracks.add(video, data, language=language, label=label)
-    except subtitle_tracks.SubtitleRefused as error:
+    except (subtitle_tracks.SubtitleRefused, subtitle_tracks.NotPublished) as error:
         raise click.ClickException(f"{file}: {error}") from None
     click.echo(f"Video {video_id}: subtitle track {track.language} ({track.label}) added.")
 

@@ -6,6 +6,7 @@ version in the store, found and sent by videoflix.videos.delivery. The list is t
 (api/catalogue.py).
 """
 from functools import partial
+from types import SimpleNamespace
 
 from flask import Blueprint, jsonify, request
 from flask_jwt_extended import jwt_required
@@ -153,10 +154,13 @@ VTT_DOC = file_response(VTT_TYPE, "A WebVTT file")
 @doc("The video's subtitle tracks", auth=True, responses={200: subtitles_schema, 404: ErrorSchema})
 @jwt_required()
 def subtitle_list(video_id):
+    """The tracks as the master playlist lists them (subtitle_tracks.published)."""
     video = db.session.get(Video, video_id)
     if video is None or video.status != READY:
         raise APIError(404, VIDEO_NOT_FOUND)
-    return jsonify(subtitles_schema.dump(video.subtitles))
+    entries = [entry for track in video.subtitles if (entry := subtitle_tracks.published(track)) is not None]
+    return jsonify(subtitles_schema.dump(
+        [SimpleNamespace(video_id=video_id, language=e.language, label=e.label) for e in entries]))
 
 
 @bp.get("/<id:video_id>/subtitles/<name>", strict_slashes=True)
