@@ -1,7 +1,6 @@
 """The back office's subtitle tracks: staff add (CSRF-protected multipart form) and delete a track;
 a refused file is a 400 with the reason and stores nothing; the page keeps the strict CSP."""
 import html
-import io
 import re
 
 import m3u8
@@ -10,7 +9,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from tests.fixtures.properties import FEW
-from tests.fixtures.subtitles import HOSTILE_LABELS, SRT, stored_files, stored_text
+from tests.fixtures.subtitles import HOSTILE_LABELS, SRT, post_track, stored_files, stored_text
 from tests.fixtures.videos import csrf, row, sign_in_staff
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
@@ -24,14 +23,6 @@ ARROW_SRT = "1\n00:00:00,500 --> 00:00:01,250\nHallo\nA --> B\n"
 @pytest.fixture
 def staff(make_user, client):
     return sign_in_staff(make_user, client)
-
-
-def post_track(client, video_id, data, language="de", label="Deutsch", token=True):
-    form = {"video_id": str(video_id), "language": language, "label": label,
-            "file": (io.BytesIO(data), "track.srt")}
-    if token:
-        form["csrf_token"] = csrf(client, "/admin/subtitles/new/")
-    return client.post("/admin/subtitles/new/", data=form, content_type="multipart/form-data")
 
 
 def tracks(app):

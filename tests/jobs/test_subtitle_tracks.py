@@ -12,11 +12,10 @@ from tests.fixtures.subtitles import (
     VTT,
     add,
     master,
-    old_media_entry,
+    store_as_before_the_rules,
     stored,
     stored_files,
     stored_text,
-    with_old_entries,
 )
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix.extensions import db
@@ -303,19 +302,6 @@ def test_a_failure_while_removing_keeps_the_track_whole(app, runner, client, aut
     assert stored(app, video_id) == [("de", "Deutsch")]
     assert stored_files(app, hls_dir) == files and master_text(app, video_id) == text
     assert "Ärger über Öl" in client.get(f"/api/video/{video_id}/subtitles/de.vtt").get_data(as_text=True)
-
-
-def store_as_before_the_rules(app, video_id, language, label):
-    """A track as add-subtitle stored it before labels and language codes were checked (issue
-    18): its row, its files, and its entry in the master as the old writer wrote it."""
-    with app.app_context():
-        content = webvtt.to_webvtt(SRT.encode(), 3.0)
-        db.session.add(Subtitle(video_id=video_id, language=language, label=label, content=content))
-        db.session.commit()
-        files = VersionFiles(db.session.get(Video, video_id).hls_dir)
-        files.write(f"subtitles/{language}.vtt", content)
-        files.write(f"subtitles/{language}.m3u8", hls.subtitle_playlist(f"{language}.vtt", 3.0))
-        files.write("master.m3u8", with_old_entries(files.read("master.m3u8"), old_media_entry(label, language)))
 
 
 def test_a_track_stored_before_the_rules_neither_breaks_the_next_one_nor_reaches_the_playlist(
