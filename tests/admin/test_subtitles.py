@@ -11,6 +11,8 @@ from tests.fixtures.videos import csrf, row, sign_in_staff
 from videoflix.extensions import db
 from videoflix.videos.models import Subtitle
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def staff(make_user, client):

@@ -10,6 +10,8 @@ from tests.fixtures.videos import media, row
 from videoflix.extensions import db
 from videoflix.videos.models import PROCESSING, Video
 
+pytestmark = pytest.mark.media_store
+
 SECRET = b"ORIGINAL-UPLOAD-BYTES-never-served"
 IMMUTABLE = "private, max-age=31536000, immutable"
 

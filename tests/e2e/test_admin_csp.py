@@ -10,7 +10,7 @@ from tests.conftest import PASSWORD
 from tests.fixtures.browser import CHROMIUM, chromium_page
 from tests.fixtures.live_server import file_database, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture

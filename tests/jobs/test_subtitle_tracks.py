@@ -12,6 +12,8 @@ from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.media import hls, webvtt
 from videoflix.videos.models import Subtitle, Video
 
+pytestmark = pytest.mark.media_store
+
 
 def test_an_srt_track_is_converted_listed_served_and_named_by_the_master(app, runner, client, auth,
                                                                          make_video, tmp_path):

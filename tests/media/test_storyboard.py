@@ -17,6 +17,8 @@ from videoflix.videos.media.plan import plan_renditions
 from videoflix.videos.media.transcode import build_command, transcode
 from videoflix.videos.storage.keys import read_hls
 
+pytestmark = pytest.mark.media_store
+
 SECONDS = 12
 
 

@@ -18,6 +18,8 @@ from videoflix.videos.storage.keys import media_store, scratch_root
 from videoflix.videos.tasks import recover_on_process_start
 from videoflix.videos.uploads.service import UploadRefused, accept
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def app_config(app_config, s3_settings):
