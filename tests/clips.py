@@ -29,14 +29,14 @@ _CACHE = Path(tempfile.gettempdir()) / "videoflix-test-clips"
 
 
 def _ffmpeg() -> str:
-    from videoflix.videos.ffrun import ffmpeg_exe
+    from videoflix.videos.media.ffmpeg import ffmpeg_exe
 
     return ffmpeg_exe()
 
 
 @functools.lru_cache(maxsize=1)
 def _version_line() -> str:
-    from videoflix.videos.ffrun import ffmpeg_version
+    from videoflix.videos.media.ffmpeg import ffmpeg_version
 
     return ffmpeg_version(_ffmpeg()) or "unknown"
 

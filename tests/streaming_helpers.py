@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import event
 
 from videoflix.extensions import db
-from videoflix.videos import storage
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.models import READY, Video
+from videoflix.videos.storage.keys import media_store
 
 FFMPEG = ffmpeg_exe()  # the system's, else the imageio-ffmpeg wheel's
 SIZES = {"480p": (160, 90), "720p": (320, 180)}
@@ -92,7 +92,7 @@ def copy_version(app, template, hls_dir):
     the local folder it would be in (only there with local storage)."""
     target = os.path.join(app.config["MEDIA_ROOT"], "hls", hls_dir)
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
         if store.local:
             shutil.copytree(template, target)
         else:

@@ -7,8 +7,8 @@ from tests.databases import scratch_database
 from videoflix import create_app
 from videoflix.auth.users import create_user
 from videoflix.extensions import db
+from videoflix.videos.api.schemas import videos_schema
 from videoflix.videos.models import Video
-from videoflix.videos.schemas import videos_schema
 
 
 @pytest.fixture

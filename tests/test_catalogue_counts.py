@@ -1,4 +1,4 @@
-"""The ready-video counts the database keeps per category (videoflix.videos.counts), on SQLite and
+"""The ready-video counts the database keeps per category (videoflix.videos.models.category_counts), on SQLite and
 PostgreSQL: they follow every kind of write to `video`, and the catalogue reads them instead of
 counting the table."""
 import threading

@@ -24,7 +24,7 @@ from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS, credentials
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.extensions import redis_client
 from videoflix.logs import RequestIdFilter
-from videoflix.videos.fastpath import SegmentFastPath
+from videoflix.videos.delivery.fastpath import SegmentFastPath
 
 SPA = "http://localhost:5500"
 REQUEST_ID = "fast-path-test-0001"

@@ -161,7 +161,7 @@ def test_a_hung_redis_makes_health_503_after_one_timeout(app_config, silent_redi
 def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(staff_client, monkeypatch):
     client = staff_client
     from videoflix import health
-    from videoflix.videos import transcode
+    from videoflix.videos.media import ffmpeg
 
     calls = []
 
@@ -169,7 +169,7 @@ def test_ffmpeg_runs_once_per_minute_however_often_health_is_called(staff_client
         calls.append(binary)
         return "ffmpeg version spy"
 
-    monkeypatch.setattr(transcode, "ffmpeg_version", spy)
+    monkeypatch.setattr(ffmpeg, "ffmpeg_version", spy)
     monkeypatch.setattr(health, "_ffmpeg_cache", {})
     first, second = client.get("/api/health/").get_json(), client.get("/api/health/").get_json()
     assert first["checks"]["ffmpeg"]["version"] == second["checks"]["ffmpeg"]["version"] == "ffmpeg version spy"

@@ -10,7 +10,7 @@ from flask_migrate import downgrade, upgrade
 from tests.databases import scratch_database
 from videoflix import create_app
 from videoflix.extensions import db
-from videoflix.videos import search
+from videoflix.videos.models import fulltext
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def assert_no_drift(url):
         upgrade()
         with db.engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "include_name": search.include_name}
+                conn, opts={"compare_type": True, "include_name": fulltext.include_name}
             )
             diff = compare_metadata(context, db.metadata)
         assert diff == [], f"models and migrations differ; run `flask db migrate`: {diff}"

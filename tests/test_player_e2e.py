@@ -20,9 +20,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from videoflix.extensions import db
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
+from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
-from videoflix.videos.transcode import transcode
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from tests.test_player_e2e import (  # noqa: F401  (fixtures)
     source_clip,
 )
 from videoflix.extensions import db
-from videoflix.videos import subtitles
+from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Video
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ SRT = "1\n00:00:00,500 --> 00:00:07,000\nHallo <i>Welt</i>\n"
 @pytest.fixture
 def subtitled_video(app, ready_video):  # noqa: F811  (fixtures imported above)
     with app.app_context():
-        subtitles.add(db.session.get(Video, ready_video["id"]), SRT.encode(), language="de", label="Deutsch")
+        subtitle_tracks.add(db.session.get(Video, ready_video["id"]), SRT.encode(), language="de", label="Deutsch")
     return ready_video
 
 

@@ -19,9 +19,9 @@ from tests.test_player_e2e import (  # noqa: F401 - fixtures of the browser test
     source_clip,
 )
 from videoflix.extensions import db
-from videoflix.videos import storage
+from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
-from videoflix.videos.transcode import transcode
+from videoflix.videos.storage.keys import media_store, publish
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def signed_video(app, source_clip, player_origin):  # noqa: F811
     """A READY video transcoded for real and published in the bucket; the bucket allows the
     player's origin (as `flask storage init` sets it)."""
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
         store.client.put_bucket_cors(Bucket=store.bucket, CORSConfiguration={"CORSRules": [{
             "AllowedOrigins": [player_origin], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"]}]})
         video = Video(title="Signed pattern", description="", category="Documentary")
@@ -49,7 +49,7 @@ def signed_video(app, source_clip, player_origin):  # noqa: F811
         hls_dir = f"{video.id}/{uuid.uuid4().hex[:12]}"
         with tempfile.TemporaryDirectory() as folder:
             result = transcode(source_clip, os.path.join(folder, "out"))
-            storage.publish(os.path.join(folder, "out"), video.id, hls_dir.split("/")[1])
+            publish(os.path.join(folder, "out"), video.id, hls_dir.split("/")[1])
         video.renditions = [asdict(r) for r in result.renditions]
         video.hls_dir, video.thumbnail = hls_dir, f"{hls_dir}/{result.thumbnail}"
         video.duration, video.status, video.progress = result.duration, READY, 100

@@ -6,7 +6,7 @@ import pytest
 from tests.catalogue_helpers import PENDING, add_videos
 from videoflix.auth.models import User
 from videoflix.extensions import db
-from videoflix.videos.models import Progress, Video
+from videoflix.videos.models import Video, WatchProgress
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def films(app):
 def stored(app):
     with app.app_context():
         return {(p.user_id, p.video_id): (p.position, p.completed)
-                for p in db.session.execute(db.select(Progress)).scalars()}
+                for p in db.session.execute(db.select(WatchProgress)).scalars()}
 
 
 def put(client, video_id, position):

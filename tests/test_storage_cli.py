@@ -3,8 +3,8 @@
 import pytest
 
 from tests.videos_helpers import add_clip, media, row
-from videoflix.videos import storage
-from videoflix.videos.stores import S3Store
+from videoflix.videos.storage.backends import S3Store
+from videoflix.videos.storage.keys import STORE_KEY, read_hls
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def test_migrate_to_s3_copies_and_verifies_and_resumes_then_back(app, runner, cl
 
     # The app now reads the bucket; the rows did not change (same keys in both stores).
     app.config["MEDIA_STORAGE"] = "s3"
-    app.extensions.pop(storage.STORE_KEY)
+    app.extensions.pop(STORE_KEY)
     with app.app_context():
-        assert storage.read_hls(f"{video['hls_dir']}/master.m3u8").startswith(b"#EXTM3U")
+        assert read_hls(f"{video['hls_dir']}/master.m3u8").startswith(b"#EXTM3U")
 
     app.config["MEDIA_ROOT"] = str(tmp_path / "back")
     back = runner.invoke(args=["storage", "migrate", "--from", "s3"])

@@ -12,10 +12,11 @@ from tests.object_store import free_ports
 from tests.videos_helpers import add_clip, queue, row
 from videoflix import health
 from videoflix.extensions import db
-from videoflix.videos import storage, uploads
-from videoflix.videos.delivery import media_index
+from videoflix.videos.delivery.index import media_index
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import media_store, scratch_root
 from videoflix.videos.tasks import recover_on_process_start
+from videoflix.videos.uploads.service import UploadRefused, accept
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def app_config(app_config, s3_settings):
 def keys(app, prefix=""):
     """Every key of the app's prefix in the bucket, relative to it."""
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
         raw = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.prefix + prefix).get("Contents", [])
         return sorted(item["Key"][len(store.prefix):] for item in raw)
 
@@ -51,24 +52,24 @@ def test_an_upload_is_streamed_into_the_bucket_and_nothing_is_left_on_disk(app, 
     video = row(app, video_id)
     assert keys(app) == [f"uploads/{video['source_file']}"]
     with app.app_context():
-        assert storage.media_store().read(f"uploads/{video['source_file']}") == clip_360p.read_bytes()
+        assert media_store().read(f"uploads/{video['source_file']}") == clip_360p.read_bytes()
     assert scratch_files(app) == [] and not os.path.exists(app.config["MEDIA_ROOT"])
 
 
 def test_a_finished_local_file_is_copied_into_the_bucket_and_stays(app, clip_360p, tmp_path):
-    """uploads.accept(path=...) keeps a local file by a hard link in a local store; a bucket gets a copy."""
+    """accept(path=...) keeps a local file by a hard link in a local store; a bucket gets a copy."""
     local = tmp_path / "finished"
     local.write_bytes(clip_360p.read_bytes())
     with app.app_context():
-        video = uploads.accept(path=local, filename="a.mp4", title="T", category="Drama", name="a" * 32)
+        video = accept(path=local, filename="a.mp4", title="T", category="Drama", name="a" * 32)
         assert video.source_file == "a" * 32
-        assert storage.media_store().read(f"uploads/{'a' * 32}") == clip_360p.read_bytes()
+        assert media_store().read(f"uploads/{'a' * 32}") == clip_360p.read_bytes()
     assert local.read_bytes() == clip_360p.read_bytes()  # the caller's, to remove
 
 
 def test_a_refused_upload_leaves_no_object_and_no_row(app):
-    with app.app_context(), pytest.raises(uploads.UploadRefused):
-        uploads.accept(io.BytesIO(b"not a video at all" * 1000), filename="x.mp4", title="T", category="Drama")
+    with app.app_context(), pytest.raises(UploadRefused):
+        accept(io.BytesIO(b"not a video at all" * 1000), filename="x.mp4", title="T", category="Drama")
     with app.app_context():
         assert db.session.execute(db.select(Video)).first() is None
     assert keys(app) == [] and scratch_files(app) == []
@@ -81,7 +82,7 @@ def test_a_failed_commit_removes_the_uploaded_object(app, clip_360p, monkeypatch
     with app.app_context(), open(clip_360p, "rb") as stream:
         monkeypatch.setattr(db.session, "commit", fail)
         with pytest.raises(RuntimeError):
-            uploads.accept(stream, filename="a.mp4", title="T", category="Drama")
+            accept(stream, filename="a.mp4", title="T", category="Drama")
     assert keys(app) == []
 
 
@@ -137,7 +138,7 @@ def test_deleting_a_video_deletes_its_objects(app, clip_360p):
 
 def test_a_killed_workers_scratch_is_removed_when_a_worker_process_starts(app, monkeypatch):
     with app.app_context():
-        root = storage.scratch_root()
+        root = scratch_root()
     dead, alive = root / "999999999-deadbeef", root / f"{os.getpid()}-cafecafe"
     for folder in (dead, alive):
         (folder / "out").mkdir(parents=True)
@@ -244,7 +245,7 @@ def test_accel_mode_redirects_to_the_internal_location_with_a_presigned_path(app
 def test_list_and_detail_routes_make_no_store_request(app, client, auth, make_video, monkeypatch):
     video_id = make_video()
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
     calls = []
     store.client.meta.events.register("before-call.s3", lambda **kwargs: calls.append(kwargs["model"].name))
     assert client.get("/api/video/").status_code == 200

@@ -11,8 +11,10 @@ import webvtt
 from tests.clips import _H264, _make
 from tests.test_subtitles import stored_files
 from tests.videos_helpers import add_clip, files_below, row
-from videoflix.videos import storage, storyboard
-from videoflix.videos.transcode import build_command, plan_renditions, probe, transcode
+from videoflix.videos.media import storyboard
+from videoflix.videos.media.probe import probe
+from videoflix.videos.media.transcode import build_command, plan_renditions, transcode
+from videoflix.videos.storage.keys import read_hls
 
 SECONDS = 12
 
@@ -126,7 +128,7 @@ def test_the_detail_names_no_storyboard_for_a_version_without_one(client, auth, 
 
 def stored_bytes(app, hls_dir, names):
     with app.app_context():
-        return {name: storage.read_hls(f"{hls_dir}/{name}") for name in names}
+        return {name: read_hls(f"{hls_dir}/{name}") for name in names}
 
 
 def test_existing_videos_gain_a_storyboard_from_their_top_rendition(app, runner, client, auth, make_video,

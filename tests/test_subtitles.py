@@ -7,8 +7,10 @@ import pytest
 
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import hls, storage, subtitles
+from videoflix.videos.jobs import subtitle_tracks
+from videoflix.videos.media import hls
 from videoflix.videos.models import Subtitle, Video
+from videoflix.videos.storage.keys import media_store, read_hls
 
 SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"
        "2\n00:00:01,500 --> 00:00:02,900\nÄrger über Öl\nzweite Zeile\n")
@@ -32,12 +34,12 @@ def stored_files(app, *parts):
     """The files below hls/<parts...> in the app's media store (local files or bucket objects)."""
     prefix = "/".join(("hls", *parts))
     with app.app_context():
-        return [key[len(prefix) + 1:] for key in storage.media_store().list(prefix)]
+        return [key[len(prefix) + 1:] for key in media_store().list(prefix)]
 
 
 def stored_text(app, *parts):
     with app.app_context():
-        return storage.read_hls("/".join(parts)).decode("utf-8")
+        return read_hls("/".join(parts)).decode("utf-8")
 
 
 def stored(app, video_id):
@@ -108,7 +110,7 @@ def test_each_kind_of_file_is_accepted(app, runner, client, auth, make_video, tm
     (b"1\n00:00:04,000 --> 00:00:05,000\nafter the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:09,000\nfar past the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:02,000\nnul\x00byte\n", "not a text file"),
-    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (subtitles.MAX_BYTES + 1), "larger than 1024 KB"),
+    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (subtitle_tracks.MAX_BYTES + 1), "larger than 1024 KB"),
 ])
 def test_a_file_that_does_not_pass_is_refused_and_nothing_is_stored(app, runner, client, auth, make_video,
                                                                      tmp_path, data, message):
@@ -142,14 +144,14 @@ def test_removing_a_track_removes_it_everywhere(app, runner, client, auth, make_
     assert add(runner, tmp_path, video_id, VTT, "fr", "Français").exit_code == 0
     assert [m.language for m in master(client, video_id).media] == ["de", "fr"]
     with app.app_context():
-        subtitles.remove(db.session.execute(db.select(Subtitle).filter_by(language="de")).scalar_one())
+        subtitle_tracks.remove(db.session.execute(db.select(Subtitle).filter_by(language="de")).scalar_one())
     assert stored(app, video_id) == [("fr", "Français")]
     hls_dir = row(app, video_id)["hls_dir"]
     assert stored_files(app, hls_dir, "subtitles") == ["fr.m3u8", "fr.vtt"]
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404
     assert [m.language for m in master(client, video_id).media] == ["fr"]
     with app.app_context():
-        subtitles.remove(db.session.execute(db.select(Subtitle)).scalar_one())
+        subtitle_tracks.remove(db.session.execute(db.select(Subtitle)).scalar_one())
     text = client.get(f"/api/video/{video_id}/master.m3u8").get_data(as_text=True)
     assert "SUBTITLES" not in text and master(client, video_id).media == []
     assert stored_files(app, hls_dir, "subtitles") == []

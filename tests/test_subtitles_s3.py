@@ -12,8 +12,9 @@ from tests.test_storage_s3 import keys, scratch_files
 from tests.test_subtitles import SRT, add
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import storage, subtitles
+from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Subtitle
+from videoflix.videos.storage.keys import media_store
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def app_config(app_config, s3_settings):
 
 def read(app, key):
     with app.app_context():
-        return storage.media_store().read(key).decode("utf-8")
+        return media_store().read(key).decode("utf-8")
 
 
 def test_tracks_are_objects_of_the_version_and_survive_a_retranscode(app, runner, client, auth, clip_720p,
@@ -58,7 +59,7 @@ def test_tracks_are_objects_of_the_version_and_survive_a_retranscode(app, runner
     second = row(app, video_id)["hls_dir"]
 
     with app.app_context():
-        subtitles.remove(db.session.execute(db.select(Subtitle)).scalar_one())
+        subtitle_tracks.remove(db.session.execute(db.select(Subtitle)).scalar_one())
     assert keys(app, f"hls/{second}/subtitles/") == []
     assert "SUBTITLES" not in read(app, f"hls/{second}/master.m3u8")
     assert client.get(f"/api/video/{video_id}/subtitles/de.vtt").status_code == 404
@@ -74,7 +75,7 @@ def test_the_storyboard_backfill_reads_and_writes_the_bucket(app, runner, client
         source = app.config["MEDIA_SCRATCH"] + "-stale.jpg"
         with open(source, "wb") as file:
             file.write(b"\xff\xd8old")
-        storage.media_store().put_file(stale, source, move=True)
+        media_store().put_file(stale, source, move=True)
 
     result = runner.invoke(args=["transcode", "--storyboards", str(video_id)])
     assert result.exit_code == 0, result.output
@@ -92,4 +93,4 @@ def test_the_storyboard_backfill_reads_and_writes_the_bucket(app, runner, client
 
 def read_bytes(app, key):
     with app.app_context():
-        return storage.media_store().read(key)
+        return media_store().read(key)

@@ -9,17 +9,11 @@ import av
 import m3u8
 import pytest
 
-from videoflix.videos import hls
-from videoflix.videos import transcode as tc
-from videoflix.videos.probe import InvalidMedia, SourceInfo, probe
-from videoflix.videos.transcode import (
-    TranscodeError,
-    default_threads,
-    ffmpeg_available,
-    ffmpeg_version,
-    plan_renditions,
-    transcode,
-)
+from videoflix.videos.media import hls
+from videoflix.videos.media import transcode as tc
+from videoflix.videos.media.ffmpeg import default_threads, ffmpeg_available, ffmpeg_version
+from videoflix.videos.media.probe import InvalidMedia, SourceInfo, probe
+from videoflix.videos.media.transcode import TranscodeError, plan_renditions, transcode
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ from tests.test_admin_csp_browser import CHROMIUM, chromium_page
 from tests.videos_helpers import row
 from videoflix.admin.uploads import ResumableUploadView
 from videoflix.extensions import db
-from videoflix.videos import storage, tus
 from videoflix.videos.models import Video
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.storage.keys import source_path
+from videoflix.videos.uploads import tus
 
 pytestmark = [
     pytest.mark.slow,
@@ -119,5 +120,5 @@ def test_upload_survives_a_reload_and_the_video_is_queued(app, base_url, make_us
     video = row(app, video_id)
     assert video["status"] == "pending" and video["queued_at"] is not None
     with app.app_context():
-        stored = storage.source_path(db.session.get(Video, video_id)).read_bytes()
+        stored = source_path(db.session.get(Video, video_id)).read_bytes()
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()

@@ -14,9 +14,12 @@ from tests.object_store import local_files_only
 from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import fsyncs_before, row
 from videoflix.extensions import db
-from videoflix.videos import storage, stores, tus, tus_chunks, uploads
 from videoflix.videos.models import Video
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.storage import backends
+from videoflix.videos.storage.keys import uploads_dir
+from videoflix.videos.uploads import chunks, tus
+from videoflix.videos.uploads.service import accept
 
 pytestmark = local_files_only
 
@@ -49,7 +52,7 @@ def patch(client, staff, location, offset, body):
 def paths(app, upload_id):
     """(the upload's scratch file, the stored file named after it)."""
     with app.app_context():
-        return tus.scratch_root() / upload_id / "data", storage.uploads_dir() / upload_id
+        return chunks.tus_root() / upload_id / "data", uploads_dir() / upload_id
 
 
 def videos(app):
@@ -97,7 +100,7 @@ def test_the_scratch_file_becomes_the_stored_file(client, app, staff, clip_720p)
     assert done.status_code == 204, done.get_json()
     video = row(app, int(done.headers["Video-Id"]))
     with app.app_context():
-        stored = storage.uploads_dir() / video["source_file"]
+        stored = uploads_dir() / video["source_file"]
     assert video["source_file"] == id_of(location)
     assert stored.stat().st_ino == inode and stored.stat().st_nlink == 1  # the same file, no copy
     assert stored.read_bytes() == body and not scratch.parent.exists()
@@ -111,8 +114,8 @@ def test_the_kept_file_and_its_folder_are_fsynced_before_the_row_commits(app, cl
     shutil.copyfile(clip_360p, finished)
     synced = fsyncs_before(monkeypatch, db.session, "commit")
     with app.app_context():
-        video = uploads.accept(path=finished, filename="a.mp4", title="T", category="Drama")
-        stored = os.path.realpath(storage.uploads_dir() / video.source_file)
+        video = accept(path=finished, filename="a.mp4", title="T", category="Drama")
+        stored = os.path.realpath(uploads_dir() / video.source_file)
     assert stored in synced() and os.path.dirname(stored) in synced()
     assert os.stat(stored).st_ino == finished.stat().st_ino  # kept, not copied
     assert finished.exists()  # the caller's name stays: it removes it once the row is committed
@@ -122,7 +125,7 @@ def test_another_filesystem_gets_a_copy(client, app, staff, clip_360p, monkeypat
     def cross_device(source, dest):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(stores.os, "link", cross_device)
+    monkeypatch.setattr(backends.os, "link", cross_device)
     body = clip_360p.read_bytes()
     location = start(client, staff, body)
     done = patch(client, staff, location, len(body) - 1, body[-1:])
@@ -143,7 +146,7 @@ def test_a_crash_after_storing_leaves_the_upload_which_a_retry_completes(client,
     body = clip_360p.read_bytes()
     location = start(client, staff, body)
     upload_id = id_of(location)
-    crash_at(app, upload_id, stores.LocalStore, "link_file", body[-1:])
+    crash_at(app, upload_id, backends.LocalStore, "link_file", body[-1:])
 
     scratch, stored = paths(app, upload_id)
     assert upload_row(app, upload_id)["status"] == "uploading" and videos(app) == []
@@ -165,7 +168,7 @@ def test_a_crash_after_storing_leaves_the_upload_which_a_retry_completes(client,
 def test_a_crash_after_storing_then_expiry_leaves_nothing(client, app, staff, clip_360p):
     body = clip_360p.read_bytes()
     upload_id = id_of(start(client, staff, body))
-    crash_at(app, upload_id, stores.LocalStore, "link_file", body[-1:])
+    crash_at(app, upload_id, backends.LocalStore, "link_file", body[-1:])
     with app.app_context():
         assert tus.sweep_expired(datetime.now(UTC) + timedelta(days=2)) == [upload_id]
     scratch, stored = paths(app, upload_id)
@@ -177,7 +180,7 @@ def test_a_crash_after_the_commit_leaves_the_video_and_a_retry_gets_it(client, a
     location = start(client, staff, body)
     upload_id = id_of(location)
     # The row and the upload's `done` committed; the scratch name was not yet removed.
-    crash_at(app, upload_id, tus_chunks.ScratchChunks, "delete", body[-1:], before=True)
+    crash_at(app, upload_id, chunks.ScratchChunks, "delete", body[-1:], before=True)
     scratch, stored = paths(app, upload_id)
     [video_id] = videos(app)
     assert upload_row(app, upload_id)["status"] == "done" and upload_row(app, upload_id)["video_id"] == video_id

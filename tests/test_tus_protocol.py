@@ -10,8 +10,9 @@ from tests.object_store import local_files_only
 from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, kept, metadata, received, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import tus, tus_chunks
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.uploads import chunks, tus
+from videoflix.videos.uploads.headers import UploadLocked
 
 ORIGIN = "http://127.0.0.1:5500"
 
@@ -131,7 +132,7 @@ def test_metadata_is_checked_like_every_upload(client, app, staff):
 
 def tus_root(app):
     with app.app_context():
-        return tus.scratch_root()
+        return chunks.tus_root()
 
 
 def test_anonymous_is_401_and_non_staff_403(client, app, make_user, staff):
@@ -212,16 +213,16 @@ class TakenOverWhileWaiting:
             db.session.execute(db.update(TusUpload).where(TusUpload.id == self.upload_id)
                                .values(locked_by="another request", locked_at=datetime.now(UTC)))
             db.session.commit()
-        return (b"A" if self.reads == 1 else b"B") * min(size, tus_chunks.CHUNK)
+        return (b"A" if self.reads == 1 else b"B") * min(size, chunks.CHUNK)
 
 
 def test_a_request_that_lost_its_lock_writes_nothing_more(client, app, staff, monkeypatch):
-    upload_id = id_of(create(client, staff, 4 * tus_chunks.CHUNK).headers["Location"])
+    upload_id = id_of(create(client, staff, 4 * chunks.CHUNK).headers["Location"])
     monkeypatch.setattr(tus, "LOCK_REFRESH_SECONDS", 0)  # every chunk checks the lock in the database
-    with app.app_context(), pytest.raises(tus.UploadLocked):
+    with app.app_context(), pytest.raises(UploadLocked):
         tus.write(db.session.get(TusUpload, upload_id), TakenOverWhileWaiting(app, upload_id), 0)
     kept_bytes = received(app, upload_id)
-    assert b"B" not in kept_bytes and len(kept_bytes) <= tus_chunks.CHUNK
+    assert b"B" not in kept_bytes and len(kept_bytes) <= chunks.CHUNK
     assert upload_row(app, upload_id)["locked_by"] == "another request"  # the new holder's, untouched
 
 
@@ -247,7 +248,7 @@ def test_sweep_removes_orphan_scratch_folders_only_when_old(app):
     import os
 
     with app.app_context():
-        young, old = tus.scratch_root() / ("a" * 32), tus.scratch_root() / ("b" * 32)
+        young, old = chunks.tus_root() / ("a" * 32), chunks.tus_root() / ("b" * 32)
         young.mkdir(parents=True)
         old.mkdir()
         past = (datetime.now(UTC) - timedelta(days=2)).timestamp()
@@ -314,15 +315,15 @@ def test_the_lock_holds_while_the_finished_file_is_probed(client, app, staff, cl
     app.config["TUS_LOCK_SECONDS"] = 0  # any lock not held ahead lapses at once
     body = clip_720p.read_bytes()
     location = create(client, staff, len(body)).headers["Location"]
-    accept, seen = tus.uploads.accept, []
+    accept, seen = tus.accept, []
 
     def accept_while_another_request_tries(*args, **kwargs):
-        with pytest.raises(tus.UploadLocked):
+        with pytest.raises(UploadLocked):
             tus.locked(id_of(location)).__enter__()
         seen.append(True)
         return accept(*args, **kwargs)
 
-    monkeypatch.setattr(tus.uploads, "accept", accept_while_another_request_tries)
+    monkeypatch.setattr(tus, "accept", accept_while_another_request_tries)
     response = patch(client, staff, location, 0, body)
     assert response.status_code == 204 and seen == [True]
     assert upload_row(app, id_of(location))["locked_by"] is None

@@ -10,8 +10,9 @@ from tests.tus_helpers import STREAM, TUS, bearer, id_of, metadata, upload_row
 from tests.videos_helpers import row
 from videoflix import create_app
 from videoflix.extensions import REDIS_EXTENSION, db
-from videoflix.videos import storage, tus
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.storage.keys import media_store
+from videoflix.videos.uploads import tus
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def staff(client, make_user):
 
 def keys(app, prefix):
     with app.app_context():
-        return storage.media_store().list(prefix)
+        return media_store().list(prefix)
 
 
 def create(client, headers, length):
@@ -62,7 +63,7 @@ def test_each_patch_becomes_a_part_and_the_last_one_a_video_in_the_bucket(app, c
         assert offset_of(client, staff, location) == end
     assert keys(app, f"tus/{upload_id}") == [f"tus/{upload_id}/{0:020d}", f"tus/{upload_id}/{10_000:020d}"]
     with app.app_context():
-        assert storage.media_store().read(f"tus/{upload_id}/{10_000:020d}") == body[10_000:50_000]
+        assert media_store().read(f"tus/{upload_id}/{10_000:020d}") == body[10_000:50_000]
     assert patch(client, staff, location, 0, b"x").status_code == 409  # the offset is the parts' end
 
     done = patch(client, staff, location, 50_000, body[50_000:])
@@ -71,7 +72,7 @@ def test_each_patch_becomes_a_part_and_the_last_one_a_video_in_the_bucket(app, c
     assert video["source_size"] == len(body) and video["original_filename"] == "clip.mp4"
     assert video["source_file"] == upload_id  # a retry after a crash would replace it, not add one
     with app.app_context():
-        assert storage.media_store().read(f"uploads/{video['source_file']}") == body
+        assert media_store().read(f"uploads/{video['source_file']}") == body
     assert keys(app, f"tus/{upload_id}") == [] and upload_row(app, upload_id)["status"] == "done"
     assert not os.path.exists(os.path.join(app.config["MEDIA_ROOT"], "tus"))  # no local scratch
 
@@ -88,7 +89,7 @@ def test_a_second_web_process_continues_the_upload(app, app_config, client, staf
     assert done.status_code == 204, done.get_json()
     video = row(app, int(done.headers["Video-Id"]))
     with app.app_context():
-        assert storage.media_store().read(f"uploads/{video['source_file']}") == body
+        assert media_store().read(f"uploads/{video['source_file']}") == body
     with other.app_context():
         db.engine.dispose()
     client = other.extensions.get(REDIS_EXTENSION)
@@ -129,7 +130,7 @@ def test_the_sweep_deletes_the_parts_of_expired_and_orphaned_uploads(app, client
         db.session.get(TusUpload, upload_id).expires_at = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
         orphan = "c" * 32  # parts whose row is gone (a creation or deletion that crashed)
-        storage.media_store().put_file(f"tus/{orphan}/{0:020d}", __file__)
+        media_store().put_file(f"tus/{orphan}/{0:020d}", __file__)
         assert tus.sweep_expired() == [upload_id]
     assert keys(app, f"tus/{upload_id}") == [] and upload_row(app, upload_id) is None
     assert keys(app, f"tus/{orphan}") and keys(app, f"tus/{live}")  # young orphans may still be written

@@ -16,9 +16,10 @@ from tests.live_server import file_database, serve
 from tests.tus_helpers import FIELDS, STREAM, TUS, bearer, id_of, metadata, received, scratch, upload_row
 from tests.videos_helpers import row
 from videoflix.extensions import db
-from videoflix.videos import storage, tus
 from videoflix.videos.models import Video
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.storage.keys import source_path
+from videoflix.videos.uploads import tus
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_tuspy_resumes_after_the_connection_dies_mid_patch(app, base_url, staff,
     video = row(app, video_id)
     assert video["status"] == "ready" and video["title"] == "Resumed"  # transcoded inline (HUEY_IMMEDIATE)
     with app.app_context():
-        stored = storage.source_path(db.session.get(Video, video_id)).read_bytes()
+        stored = source_path(db.session.get(Video, video_id)).read_bytes()
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
     assert not scratch(app, upload_id).exists()
 

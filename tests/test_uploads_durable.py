@@ -6,14 +6,15 @@ import os
 from tests.object_store import local_files_only
 from tests.videos_helpers import add_clip, files_below, fsyncs_before, media, row
 from videoflix.extensions import db
-from videoflix.videos import state, uploads
+from videoflix.videos.jobs import state
+from videoflix.videos.uploads.service import accept
 
 
 @local_files_only
 def test_the_stored_file_and_its_folder_are_fsynced_before_the_row_commits(app, clip_360p, monkeypatch):
     synced = fsyncs_before(monkeypatch, db.session, "commit")
     with app.app_context(), open(clip_360p, "rb") as stream:
-        video = uploads.accept(stream, filename="a.mp4", title="T", category="Drama")
+        video = accept(stream, filename="a.mp4", title="T", category="Drama")
         stored = os.path.realpath(os.path.join(app.config["MEDIA_ROOT"], "uploads", video.source_file))
     assert stored in synced() and os.path.dirname(stored) in synced()
     with open(stored, "rb") as kept:

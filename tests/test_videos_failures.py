@@ -12,8 +12,10 @@ from sqlalchemy.exc import OperationalError
 from tests.object_store import local_files_only
 from tests.videos_helpers import Transitions, add_clip, files_below, media, queue, row
 from videoflix.extensions import db
-from videoflix.videos import state, storage, tasks
+from videoflix.videos import tasks
+from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import publish
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +41,7 @@ def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360
     first = row(app, video_id)
     old_files = files_below(media(app, "hls", first["hls_dir"]))
     app.config["TRANSCODE_RETRIES"] = 0
-    monkeypatch.setattr(storage, "publish", no_space)
+    monkeypatch.setattr(transcoding, "publish", no_space)
 
     queue(app, video_id)
 
@@ -61,13 +63,13 @@ def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360
 @local_files_only
 def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish, calls = storage.publish, []
+    real_publish, calls = publish, []
 
     def full_once(*args):
         calls.append(args)
         return no_space() if len(calls) == 1 else real_publish(*args)
 
-    monkeypatch.setattr(storage, "publish", full_once)
+    monkeypatch.setattr(transcoding, "publish", full_once)
     with Transitions(app) as seen:
         queue(app, video_id)
 
@@ -108,7 +110,7 @@ def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkey
 
     monkeypatch.setattr(state, "succeed", interrupted)
     with app.app_context(), pytest.raises(KeyboardInterrupt):
-        tasks.run_transcode(video_id)
+        transcoding.run_transcode(video_id)
 
     video = row(app, video_id)
     assert video["claimed_by"] is None and video["queued_at"] is not None  # waiting for the re-queued task
@@ -118,7 +120,7 @@ def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkey
 
 def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_transcode, real_progress, failures = tasks.transcode, state.progress, []
+    real_transcode, real_progress, failures = transcoding.transcode, state.progress, []
 
     def connection_drops_once(video_id, token, percent):
         if not failures:
@@ -135,7 +137,7 @@ def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch
         return real_transcode(src, out, progress_cb=progress_cb, **kwargs)
 
     monkeypatch.setattr(state, "progress", connection_drops_once)
-    monkeypatch.setattr(tasks, "transcode", transcode_reporting_progress)
+    monkeypatch.setattr(transcoding, "transcode", transcode_reporting_progress)
     with Transitions(app) as seen:
         queue(app, video_id)
 
@@ -174,7 +176,7 @@ def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, c
 
 def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish = storage.publish
+    real_publish = publish
 
     def delete_then_publish(*args):
         with app.app_context():  # an admin deletes the video (its files go on commit)
@@ -182,7 +184,7 @@ def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monke
             db.session.commit()
         return real_publish(*args)
 
-    monkeypatch.setattr(storage, "publish", delete_then_publish)
+    monkeypatch.setattr(transcoding, "publish", delete_then_publish)
     queue(app, video_id)
 
     assert row(app, video_id) is None

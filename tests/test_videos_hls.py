@@ -5,7 +5,7 @@ import stat
 
 import m3u8
 
-from videoflix.videos import ffrun, hls
+from videoflix.videos.media import ffmpeg, hls
 
 
 def test_progress_callback_keeps_coming_while_ffmpeg_makes_no_progress(tmp_path):
@@ -14,7 +14,7 @@ def test_progress_callback_keeps_coming_while_ffmpeg_makes_no_progress(tmp_path)
     fake.write_text("#!/bin/sh\nsleep 1.2\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     seen: list[int] = []
-    ffrun.run_ffmpeg([str(fake)], duration=10, progress_cb=seen.append, deadline=None, keepalive=0.2)
+    ffmpeg.run_ffmpeg([str(fake)], duration=10, progress_cb=seen.append, deadline=None, keepalive=0.2)
     assert len(seen) >= 3 and set(seen) == {0}
 
 

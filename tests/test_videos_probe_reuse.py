@@ -5,9 +5,9 @@ import pytest
 
 from tests.videos_helpers import add_clip, queue, row
 from videoflix.extensions import db
-from videoflix.videos import transcode as tc
+from videoflix.videos.media import transcode as tc
+from videoflix.videos.media.probe import probe
 from videoflix.videos.models import Video
-from videoflix.videos.probe import probe
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from tests.videos_helpers import add_clip, dead_pid, mark_queued, media, own_pid
 from videoflix import tasks as queues
 from videoflix.config import TestingConfig
 from videoflix.extensions import db
-from videoflix.videos import state, tasks
+from videoflix.videos import tasks
+from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
 from videoflix.videos.tasks import queue_transcode
 
@@ -56,7 +57,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
 
     age_claim()
     with app.app_context():
-        writer = tasks._ProgressWriter(video_id, token)
+        writer = transcoding._ProgressWriter(video_id, token)
         writer(0)  # nothing due yet: no write
         assert row(app, video_id)["claimed_at"] == long_ago
         writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()

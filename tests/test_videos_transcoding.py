@@ -18,8 +18,9 @@ from tests.videos_helpers import (
     strand,
 )
 from videoflix.extensions import db
-from videoflix.videos import state, storage
+from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import source_path
 from videoflix.videos.tasks import queue_transcode, recover_on_worker_start
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,7 @@ def test_upload_is_transcoded_to_ready_through_pending_and_processing(app, clip_
 
 def _corrupt_source(app, video_id, clip_corrupt):
     with app.app_context():
-        path = storage.source_path(db.session.get(Video, video_id))
+        path = source_path(db.session.get(Video, video_id))
     shutil.copyfile(clip_corrupt, path)
 
 

@@ -12,9 +12,9 @@ import pytest
 from tests import workers
 from tests.videos_helpers import row
 from tests.workers import kill_group
-from videoflix.videos import uploads
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.uploads.service import accept
 
 WAIT_SECONDS = 90  # a bound on waiting, not a timing assertion
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def test_a_worker_killed_mid_transcode_is_taken_over_without_a_restart(queue_app
         wait_for(lambda: all("ready; dead workers' videos recovered" in w.log_path.read_text() for w in workers),
                  workers, "both workers to start")
         with queue_app.app_context(), open(clip_360p, "rb") as stream:
-            video = uploads.accept(stream, filename="clip.mp4", title="Clip", category="Drama")
+            video = accept(stream, filename="clip.mp4", title="Clip", category="Drama")
             video_id = video.id
             queue_transcode(video)
         wait_for(lambda: row(queue_app, video_id)["claimed_by"], workers, "a worker to claim the video")

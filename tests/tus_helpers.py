@@ -3,8 +3,9 @@ import base64
 
 from tests.conftest import PASSWORD
 from videoflix.extensions import db
-from videoflix.videos import storage, tus
-from videoflix.videos.tus_models import TusUpload
+from videoflix.videos.models.tus_upload import TusUpload
+from videoflix.videos.storage.keys import media_store
+from videoflix.videos.uploads import chunks, tus
 
 TUS = {"Tus-Resumable": "1.0.0"}
 STREAM = "application/offset+octet-stream"
@@ -34,7 +35,7 @@ def upload_row(app, upload_id):
 
 def scratch(app, upload_id):
     with app.app_context():
-        return tus.scratch_root() / upload_id
+        return chunks.tus_root() / upload_id
 
 
 def id_of(location):
@@ -50,5 +51,5 @@ def received(app, upload_id):
 def kept(app, upload_id):
     """Whether anything of the upload's bytes is stored (its scratch folder, or a part)."""
     with app.app_context():
-        store = storage.media_store()
-        return (tus.scratch_root() / upload_id).exists() if store.local else bool(store.list(f"tus/{upload_id}"))
+        store = media_store()
+        return (chunks.tus_root() / upload_id).exists() if store.local else bool(store.list(f"tus/{upload_id}"))

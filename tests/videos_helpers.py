@@ -11,16 +11,16 @@ from sqlalchemy import event, select
 
 from tests.conftest import PASSWORD
 from videoflix.extensions import db
-from videoflix.videos import uploads
 from videoflix.videos.models import Video
 from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.uploads.service import accept
 
 
 def add_clip(app, clip, *, title="Clip", category="Drama", enqueue=True):
-    """Store `clip` through uploads.accept (then queued, so transcoded inline, when enqueue); the
+    """Store `clip` through accept (then queued, so transcoded inline, when enqueue); the
     video id."""
     with app.app_context(), open(clip, "rb") as stream:
-        video = uploads.accept(
+        video = accept(
             stream, filename=Path(clip).name, title=title, description="A test clip.", category=category,
         )
         if enqueue:
