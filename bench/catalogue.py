@@ -38,7 +38,7 @@ from flask_jwt_extended import jwt_required  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import event, insert, select, text  # noqa: E402
 
-from tests.databases import scratch_database  # noqa: E402
+from tests.fixtures.databases import scratch_database  # noqa: E402
 from videoflix import create_app  # noqa: E402
 from videoflix.auth.models import User  # noqa: E402
 from videoflix.auth.sessions import issue  # noqa: E402

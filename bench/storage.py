@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VIDEOFLIX_ENV", "testing")
 
 from bench.transcode import make_sources  # noqa: E402
-from tests.object_store import SeaweedFS  # noqa: E402
+from tests.fixtures.object_store import SeaweedFS  # noqa: E402
 from videoflix import create_app  # noqa: E402
 from videoflix.auth.users import create_user  # noqa: E402
 from videoflix.extensions import db  # noqa: E402
