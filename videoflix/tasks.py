@@ -14,6 +14,7 @@ worker, so an activation e-mail never waits while every worker transcodes.
 import functools
 import logging
 import os
+import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -177,30 +178,30 @@ class ForkSafeSqliteStorage(SqliteStorage):
         super().__init__(*args, **kwargs)
         _sqlite_queues.add(self)
 
-    def close_for_fork(self):
-        """Close the connection; the lock stays held until release_after_fork()."""
-        self.lock.acquire()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def release_after_fork(self):
-        self.lock.release()  # the next use opens a connection of this process
+    def drop_connection(self):
+        """Close the connection, if open (the caller holds self.lock); the next use opens another."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 _sqlite_queues = weakref.WeakSet()  # every ForkSafeSqliteStorage of this process
-_closed_for_fork = []
+_fork_guard = threading.Lock()  # one fork at a time closes the queue files
+_held_for_fork = []  # the storages' locks, held from before a fork until after it
 
 
 def _close_queue_files_before_fork():
+    _fork_guard.acquire()
     for storage in list(_sqlite_queues):
-        storage.close_for_fork()
-        _closed_for_fork.append(storage)
+        storage.lock.acquire()
+        _held_for_fork.append(storage.lock)
+        storage.drop_connection()
 
 
 def _release_queue_files_after_fork():
-    while _closed_for_fork:
-        _closed_for_fork.pop().release_after_fork()
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+    _fork_guard.release()
 
 
 os.register_at_fork(before=_close_queue_files_before_fork, after_in_parent=_release_queue_files_after_fork,
