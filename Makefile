@@ -45,8 +45,10 @@ run: migrate
 worker: venv
 	$(FLASK) worker
 
+# ruff, then the import layers (pyproject.toml [tool.importlinter]: a wrong-way import fails).
 lint: dev-venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.fixtures.clips import FFMPEG
 from videoflix.extensions import db
-from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
 
@@ -36,7 +36,7 @@ TIMEOUT_MS = 15_000
 
 
 def _ffmpeg():
-    return ffmpeg_exe()
+    return FFMPEG
 
 
 def require_tool(present, what):

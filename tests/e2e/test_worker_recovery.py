@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tests.fixtures import workers
+from tests.fixtures.clips import FFMPEG
 from tests.fixtures.videos import row
 from tests.fixtures.workers import kill_group
-from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.tasks import queue_transcode
 from videoflix.videos.uploads.service import accept
 
@@ -30,7 +30,7 @@ def queue_app(tmp_path):
 def slow_ffmpeg(tmp_path):
     """ffmpeg that waits 3 s before it starts: a transcode long enough to be killed in."""
     path = tmp_path / "slow-ffmpeg"
-    path.write_text(f'#!/bin/sh\nsleep 3\nexec "{ffmpeg_exe()}" "$@"\n')
+    path.write_text(f'#!/bin/sh\nsleep 3\nexec "{FFMPEG}" "$@"\n')
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return str(path)
 

@@ -13,7 +13,8 @@ from videoflix.videos.media import hls
 from videoflix.videos.media import transcode as tc
 from videoflix.videos.media.ffmpeg import default_threads, ffmpeg_available, ffmpeg_version
 from videoflix.videos.media.probe import InvalidMedia, SourceInfo, probe
-from videoflix.videos.media.transcode import TranscodeError, plan_renditions, transcode
+from videoflix.videos.media.errors import MediaError
+from videoflix.videos.media.transcode import plan_renditions, transcode
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_probe_rejects_non_video(name, request):
     msg = str(exc.value)
     assert msg.endswith(".") and " " in msg and "Errno" not in msg
     assert exc.value.transient is False
-    assert not isinstance(exc.value, TranscodeError)  # refused before any transcode
+    assert isinstance(exc.value, MediaError)  # the media library's one error type
 
 
 def test_probe_empty_file(tmp_path):
@@ -296,7 +297,7 @@ def test_ffmpeg_input_error_is_permanent(tmp_path, clip_360p, clip_text):
     """ffmpeg itself rejects the input (stale info): readable, non-transient, cleaned up."""
     out = tmp_path / "out"
     info = probe(clip_360p)
-    with pytest.raises(TranscodeError) as exc:
+    with pytest.raises(MediaError) as exc:
         transcode(clip_text, out, info=info)
     assert exc.value.transient is False
     assert "Invalid data" in str(exc.value) and len(str(exc.value)) <= 1000
@@ -307,7 +308,7 @@ def test_timeout_is_not_transient(tmp_path, clip_1080p):
     """A file that ran past the timeout would only do so again: retrying it burns hours."""
     out = tmp_path / "out"
     info = probe(clip_1080p)
-    with pytest.raises(TranscodeError) as exc:
+    with pytest.raises(MediaError) as exc:
         transcode(clip_1080p, out, info=info, timeout=0.01)
     assert exc.value.transient is False and "timed out" in str(exc.value)
     assert not out.exists()
@@ -319,7 +320,7 @@ def test_killed_ffmpeg_is_transient(tmp_path, clip_360p):
     fake.write_text("#!/bin/sh\nkill -KILL $$\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     out = tmp_path / "out"
-    with pytest.raises(TranscodeError) as exc:
+    with pytest.raises(MediaError) as exc:
         transcode(clip_360p, out, ffmpeg=str(fake))
     assert exc.value.transient is True and "signal 9" in str(exc.value)
     assert not out.exists()

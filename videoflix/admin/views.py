@@ -237,7 +237,7 @@ class VideoView(FileCreateView):
         "thumbnail": _thumbnail,
         "duration": _duration,
         "renditions": lambda v, c, m, n: ", ".join(m.resolutions),
-        "job": lambda v, c, m, n: m.job_label,
+        "job": lambda v, c, m, n: state.job_label(m),
     }
     column_searchable_list = ["title", "category"]
     column_filters = ["status", "category"]

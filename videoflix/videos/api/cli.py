@@ -5,11 +5,11 @@ import time
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
-from videoflix.videos.models import FAILED, READY, Video
+from videoflix.videos.models import READY, Video
 from videoflix.videos.tasks import queue_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
 
@@ -128,11 +128,8 @@ def _select(*, pending, failed):
     conditions = []
     if pending:
         conditions.append(state.pending())
-    if failed:  # the last job ended in failure (a published video stays ready on its old version)
-        conditions.append(
-            and_(Video.claimed_by.is_(None), Video.queued_at.is_(None),
-                 or_(Video.status == FAILED, Video.error.isnot(None)))
-        )
+    if failed:
+        conditions.append(state.last_job_failed())
     if not conditions:
         return []
     return list(db.session.execute(select(Video).where(or_(*conditions)).order_by(Video.id)).scalars())
@@ -154,7 +151,7 @@ def _wait_or_exit(ids):
     with click.progressbar(length=total, label="Transcoding", show_percent=True) as bar:
         while True:
             rows = _snapshot(ids)
-            done = [i for i in ids if i not in rows or (rows[i].queued_at is None and rows[i].claimed_by is None)]
+            done = [i for i in ids if i not in rows or state.job_over(rows[i])]
             current = sum(100 if i in done else rows[i].progress for i in ids)
             if current > shown:
                 bar.update(current - shown)
@@ -167,7 +164,7 @@ def _wait_or_exit(ids):
         row = rows.get(video_id)
         if row is None:
             failures.append(f"Video {video_id} was deleted.")
-        elif row.status == FAILED or row.error:
+        elif state.job_failed(row):
             failures.append(f"Video {video_id} failed: {row.error}")
         else:
             click.echo(f"Video {video_id}: {row.status}.")

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from videoflix.auth.credentials import MAX_ID
 from videoflix.validation import BaseSchema, StrictString
 from videoflix.videos.delivery.files import thumbnail_version
-from videoflix.videos.media.storyboard import VTT_NAME as STORYBOARD_VTT
+from videoflix.videos.media.layout import MASTER, STORYBOARD_VTT, THUMBNAIL
 from videoflix.videos.models import READY
 
 MAX_PAGE = 100
@@ -20,7 +20,7 @@ def api_base():
     items must not each pay for url_for)."""
     base = g.get("videoflix_video_base")
     if base is None:
-        base = g.videoflix_video_base = url_for("videos.list_videos", _external=True)
+        base = g.videoflix_video_base = url_for("viewing.list_videos", _external=True)
     return base
 
 
@@ -28,11 +28,11 @@ def thumbnail_url(video_id, thumbnail):
     """Absolute, versioned thumbnail URL (immutable for that version), or None."""
     if not thumbnail:
         return None
-    return f"{api_base()}{video_id}/thumbnail.jpg?v={thumbnail_version(thumbnail)}"
+    return f"{api_base()}{video_id}/{THUMBNAIL}?v={thumbnail_version(thumbnail)}"
 
 
 def master_url(video_id):
-    return f"{api_base()}{video_id}/master.m3u8"
+    return f"{api_base()}{video_id}/{MASTER}"
 
 
 def subtitle_url(video_id, language):
@@ -75,7 +75,7 @@ def list_items(rows):
             "created_at": created_at.isoformat(),
             "title": title,
             "description": description,
-            "thumbnail_url": f"{base}{video_id}/thumbnail.jpg?v={thumbnail_version(thumbnail)}" if thumbnail else None,
+            "thumbnail_url": f"{base}{video_id}/{THUMBNAIL}?v={thumbnail_version(thumbnail)}" if thumbnail else None,
             "category": category,
         }
         for video_id, created_at, title, description, thumbnail, category in rows
@@ -98,7 +98,7 @@ def list_response(rows):
     text = ",".join(
         f'{{"category":{json_string(category)},"created_at":"{created_at.isoformat()}",'
         f'"description":{json_string(description)},"id":{video_id},"thumbnail_url":'
-        f'{json_string(f"{base}{video_id}/thumbnail.jpg?v={thumbnail_version(thumbnail)}") if thumbnail else "null"},'
+        f'{json_string(f"{base}{video_id}/{THUMBNAIL}?v={thumbnail_version(thumbnail)}") if thumbnail else "null"},'
         f'"title":{json_string(title)}}}'
         for video_id, created_at, title, description, thumbnail, category in rows
     )

@@ -36,10 +36,11 @@ from videoflix.logs import log_access, request_id_from
 from videoflix.videos.delivery.files import MediaFile
 from videoflix.videos.delivery.index import media_index
 from videoflix.videos.delivery.send import IMMUTABLE, REVALIDATE, SEGMENT_TYPE, accel_location, etag_of
+from videoflix.videos.media.layout import LABEL_PATTERN, SEGMENT_PATTERN
 from videoflix.videos.storage.keys import hls_file, is_local
 
 # Ids as the routes' converter reads them (no sign, no leading zero; bounded below).
-SEGMENT_URL = re.compile(r"/api/video/([1-9][0-9]{0,9})/(480p|720p|1080p)/(seg[0-9]{1,6}\.ts)/?")
+SEGMENT_URL = re.compile(rf"/api/video/([1-9][0-9]{{0,9}})/({LABEL_PATTERN})/({SEGMENT_PATTERN})/?")
 VERSION_QUERY = re.compile(r"v=([A-Za-z0-9_-]{1,64})")
 # When the app sends the bytes itself, these make the answer something else than a plain 200
 # (206, 304, 412, 416): werkzeug decides those, through Flask.

@@ -8,12 +8,9 @@ import re
 from dataclasses import dataclass
 
 from videoflix.errors import APIError
-from videoflix.videos.delivery.index import LABELS, media_index
+from videoflix.videos.delivery.index import media_index
+from videoflix.videos.media.layout import LABELS, MASTER, MEDIA_PLAYLIST, SEGMENT_RE
 from videoflix.videos.storage.keys import hls_file, is_local
-
-SEGMENT_RE = re.compile(r"seg\d{1,6}\.ts")
-
-
 
 STORED_JPEG_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*\.jpg")
 
@@ -78,7 +75,7 @@ def rendition_file(video_id, label, name, version=None):
     Raises APIError(404) for an unknown or unplayable video, a rendition it lacks, any other
     name, or a file that is not there.
     """
-    if label not in LABELS or not (name == "index.m3u8" or SEGMENT_RE.fullmatch(name)):
+    if label not in LABELS or not (name == MEDIA_PLAYLIST or SEGMENT_RE.fullmatch(name)):
         raise APIError(404, NOT_FOUND)
     return _locate(video_id, lambda e: e.rendition_file(label, name), version)
 
@@ -86,7 +83,7 @@ def rendition_file(video_id, label, name, version=None):
 
 def master_file(video_id):
     """The master playlist the transcoder wrote into the version folder; APIError(404)."""
-    return _locate(video_id, lambda e: f"{e.hls_dir}/master.m3u8")
+    return _locate(video_id, lambda e: f"{e.hls_dir}/{MASTER}")
 
 
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from videoflix.errors import APIError
 from videoflix.videos.delivery.files import NOT_FOUND
 from videoflix.videos.delivery.index import media_index
+from videoflix.videos.media.layout import SEGMENT_PATTERN, playlist_seconds
 from videoflix.videos.storage.backends import NotStored
 from videoflix.videos.storage.keys import hls_key, media_store, read_hls
 
@@ -145,7 +146,7 @@ def _chunks(body, size=256 * 1024):
         body.close()
 
 
-SEGMENT_LINE = re.compile(r"(seg\d{1,6}\.ts)(?:\?v=[A-Za-z0-9_-]+)?")
+SEGMENT_LINE = re.compile(rf"({SEGMENT_PATTERN})(?:\?v=[A-Za-z0-9_-]+)?")
 
 
 def send_media_playlist(media):
@@ -161,7 +162,7 @@ def send_media_playlist(media):
     except NotStored:
         raise APIError(404, NOT_FOUND) from None
     folder = posixpath.dirname(media.relative)
-    seconds = signed_url_seconds(_playlist_seconds(text))
+    seconds = signed_url_seconds(playlist_seconds(text))
     lines = [
         store.url(hls_key(f"{folder}/{match[1]}"), seconds) if (match := SEGMENT_LINE.fullmatch(line))
         else line for line in text.splitlines()
@@ -169,15 +170,3 @@ def send_media_playlist(media):
     response = Response("\n".join(lines) + "\n", mimetype=PLAYLIST_TYPE)
     response.headers["Cache-Control"] = REVALIDATE
     return response
-
-
-def _playlist_seconds(text):
-    """The sum of a media playlist's #EXTINF durations."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#EXTINF:"):
-            try:
-                total += float(line[8:].split(",", 1)[0])
-            except ValueError:
-                pass
-    return total

@@ -221,6 +221,34 @@ def set_storyboard(video_id, hls_dir, storyboard):
     return _commit_if_one(done)
 
 
+def job_label(video):
+    """A short human description of the video's transcode job, for the admin and the CLI."""
+    if video.claimed_by:
+        return f"transcoding {video.progress}%"
+    if video.queued_at:
+        return "queued"
+    if video.error:
+        return "failed"
+    return ""
+
+
+def job_over(row):
+    """Whether no transcode job is wanted or running for the row (a Video, or a row of its columns)."""
+    return row.queued_at is None and row.claimed_by is None
+
+
+def job_failed(row):
+    """Whether the row's last job failed: failed outright, or a re-transcode of a published video
+    that failed (it stays ready on its old version, with the error)."""
+    return row.status == FAILED or bool(row.error)
+
+
+def last_job_failed():
+    """The condition "no job wanted or running, and the last one failed" (see job_failed)."""
+    return and_(Video.claimed_by.is_(None), Video.queued_at.is_(None),
+                or_(Video.status == FAILED, Video.error.isnot(None)))
+
+
 def pending():
     """The condition "waiting for a transcode that no worker has taken": queued, or never
     transcoded (an upload whose job could not be queued)."""

@@ -5,10 +5,12 @@ import logging
 import os
 
 import m3u8
+from flask import current_app
 
 from videoflix.videos.jobs import state
-from videoflix.videos.media import hls, storyboard
-from videoflix.videos.media.ffmpeg import FFmpegFailed, ffmpeg_exe, run_ffmpeg
+from videoflix.videos.media import hls, layout, storyboard
+from videoflix.videos.media.errors import MediaError
+from videoflix.videos.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from videoflix.videos.storage.versions import VersionFiles
 
 log = logging.getLogger(__name__)
@@ -30,22 +32,24 @@ def add_storyboard(video):
         raise PreviewFailed(f"Video {video.id} has no published version.")
     top = video.renditions[-1]
     files = VersionFiles(video.hls_dir)
-    playlist = m3u8.loads(files.read(f"{top['label']}/index.m3u8"))
+    text = files.read(layout.media_playlist(top["label"]))
+    playlist = m3u8.loads(text)
     segments = [f"{top['label']}/{hls.segment_file(s.uri)}" for s in playlist.segments]
-    duration = sum(float(s.duration or 0) for s in playlist.segments)
+    duration = layout.playlist_seconds(text)
     plan = storyboard.plan(duration, top["width"], top["height"])
     with files.local_files(segments) as local_segments, files.scratch() as work:
-        sprites = os.path.join(work, storyboard.SPRITE_DIR)
+        sprites = os.path.join(work, layout.STORYBOARD_DIR)
         os.mkdir(sprites)
         try:
-            run_ffmpeg(storyboard.backfill_command(ffmpeg_exe(), local_segments, work, plan), duration=duration,
+            binary = ffmpeg_exe(current_app.config["FFMPEG_BINARY"])
+            run_ffmpeg(storyboard.backfill_command(binary, local_segments, work, plan), duration=duration,
                        progress_cb=None, deadline=None, what="ffmpeg storyboard")
-        except FFmpegFailed as error:
+        except MediaError as error:
             raise PreviewFailed(f"Video {video.id}: {error}") from error
         if not os.listdir(sprites):
             raise PreviewFailed(f"Video {video.id}: ffmpeg produced no storyboard sprite")
-        files.put_folder(storyboard.SPRITE_DIR, sprites)
-        files.write(storyboard.VTT_NAME, storyboard.vtt_text(plan, duration))
-    if not state.set_storyboard(video.id, video.hls_dir, f"{video.hls_dir}/{storyboard.VTT_NAME}"):
+        files.put_folder(layout.STORYBOARD_DIR, sprites)
+        files.write(layout.STORYBOARD_VTT, storyboard.vtt_text(plan, duration))
+    if not state.set_storyboard(video.id, video.hls_dir, f"{video.hls_dir}/{layout.STORYBOARD_VTT}"):
         raise PreviewFailed(f"Video {video.id} was re-transcoded meanwhile; its new version has its own storyboard.")
     log.info("Video %s: storyboard added (%d frames)", video.id, plan.frames)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from webvtt.errors import MalformedFileError
 
 from videoflix.extensions import db
-from videoflix.videos.media import hls
+from videoflix.videos.media import hls, layout
 from videoflix.videos.models import Subtitle
 from videoflix.videos.storage.versions import VersionFiles
 
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 1024 * 1024   # a two-hour film's subtitles are ~100 KB
 END_SLACK = 5.0           # seconds a cue may end after the video (credits, rounding)
 MAX_LABEL = 100
-FOLDER = "subtitles"
 # RFC 5646 language tags (ISO 639 2-3 letter languages; no extensions, no private use):
 # language, script, region, variants.
 LANGUAGE_RE = re.compile(
@@ -154,24 +153,26 @@ def publish_tracks(video_id, hls_dir):
     ).scalars().all()
     duration, timestamp_map = _timing(files)
     entries = []
+    folder = layout.SUBTITLES_DIR
     for track in tracks:
-        files.write(f"{FOLDER}/{track.language}.vtt", _with_timestamp_map(track.content, timestamp_map))
-        files.write(f"{FOLDER}/{track.language}.m3u8", hls.subtitle_playlist(f"{track.language}.vtt", duration))
-        entries.append(hls.SubtitleEntry(track.language, track.label, f"{FOLDER}/{track.language}.m3u8"))
+        files.write(f"{folder}/{track.language}.vtt", _with_timestamp_map(track.content, timestamp_map))
+        files.write(f"{folder}/{track.language}.m3u8", hls.subtitle_playlist(f"{track.language}.vtt", duration))
+        entries.append(hls.SubtitleEntry(track.language, track.label, f"{folder}/{track.language}.m3u8"))
     # The master changes after the files it names exist, and before those it no longer names go.
-    files.write("master.m3u8", hls.with_subtitles(files.read("master.m3u8"), entries))
+    files.write(layout.MASTER, hls.with_subtitles(files.read(layout.MASTER), entries))
     keep = {f"{t.language}.{ext}" for t in tracks for ext in ("vtt", "m3u8")}
-    for name in files.names(FOLDER):
+    for name in files.names(layout.SUBTITLES_DIR):
         if name not in keep:
-            files.delete(f"{FOLDER}/{name}")
+            files.delete(f"{layout.SUBTITLES_DIR}/{name}")
 
 
 def _timing(files):
     """(the version's duration, its X-TIMESTAMP-MAP line) from its first rendition's playlist."""
-    master = m3u8.loads(files.read("master.m3u8"))
+    master = m3u8.loads(files.read(layout.MASTER))
     rendition = master.playlists[0].uri.partition("?")[0]
-    playlist = m3u8.loads(files.read(rendition))
-    duration = sum(float(s.duration or 0) for s in playlist.segments)
+    text = files.read(rendition)
+    playlist = m3u8.loads(text)
+    duration = layout.playlist_seconds(text)
     first = rendition.rpartition("/")[0] + "/" + hls.segment_file(playlist.segments[0].uri)
     with files.local_files([first]) as (segment,):
         pts = hls.first_pts(segment)

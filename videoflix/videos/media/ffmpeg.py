@@ -16,15 +16,20 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from videoflix.env import cpu_cores, env_str
+from .errors import MediaError
+
+import os
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- ffmpeg binary
 
 def ffmpeg_exe(ffmpeg: str | None = None) -> str:
-    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's."""
-    ffmpeg = ffmpeg or env_str("FFMPEG_BINARY")
+    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's.
+
+    The one place FFMPEG_BINARY is read: the app's FFMPEG_BINARY setting (None unless a test or
+    a caller sets it) is passed in as ``ffmpeg``."""
+    ffmpeg = ffmpeg or os.environ.get("FFMPEG_BINARY", "").strip()
     if ffmpeg:
         return ffmpeg
     found = shutil.which("ffmpeg")
@@ -51,9 +56,18 @@ def ffmpeg_available(ffmpeg: str | None = None) -> bool:
     return ffmpeg_version(ffmpeg) is not None
 
 
+def even(x: float) -> int:
+    """The even size nearest to `x` (at least 2): what the encoders take for 4:2:0 pictures."""
+    return max(2, int(round(x / 2.0)) * 2)
+
+
 def default_threads() -> int:
-    """ffmpeg's thread count when FFMPEG_THREADS is 0: the cores this process may use."""
-    return cpu_cores()
+    """ffmpeg's thread count when the caller names none: the cores this process may run on (its
+    CPU affinity, which a container's cpuset narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------- running
@@ -73,19 +87,10 @@ def _tail(lines, limit: int = 1000) -> str:
     return text[-limit:] if len(text) > limit else text
 
 
-class FFmpegFailed(Exception):
-    """An ffmpeg run failed; ``transient`` says whether running it again may help."""
-
-    def __init__(self, message: str, transient: bool):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-
-
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
                min_interval: float = 1.0, keepalive: float = 5.0) -> None:
-    """Run ffmpeg; raise FFmpegFailed when it fails (not transient when it ran past ``deadline``:
+    """Run ffmpeg; raise MediaError when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
     ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
@@ -97,14 +102,14 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace")
     except OSError as exc:
-        raise FFmpegFailed(f"Could not start ffmpeg: {exc}", transient=True) from exc
+        raise MediaError(f"Could not start ffmpeg: {exc}", transient=True) from exc
     run = _Run(proc)
     try:
         timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive)
     finally:
         run.stop()
     if timed_out:
-        raise FFmpegFailed(f"{what} timed out and was killed", transient=False)
+        raise MediaError(f"{what} timed out and was killed", transient=False)
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, run.errlines)
 
@@ -173,7 +178,7 @@ class _Run:
         self.proc.stderr.close()
 
 
-def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
+def _failure(what: str, rc: int, errlines) -> MediaError:
     """The error for a non-zero exit: killed by a signal, or a known transient or permanent cause
     in stderr (unknown causes count as transient)."""
     tail = _tail(errlines) or f"{what} exited with status {rc}"
@@ -187,4 +192,4 @@ def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
     else:
         transient = True
     log.warning("%s failed (rc=%s, transient=%s): %s", what, rc, transient, tail)
-    return FFmpegFailed(tail[-1000:], transient=transient)
+    return MediaError(tail[-1000:], transient=transient)

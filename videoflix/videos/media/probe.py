@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import av
 
+from .errors import MediaError
+
 log = logging.getLogger(__name__)
 
 NOT_A_VIDEO = "The file is not a video that can be decoded."
@@ -46,17 +48,11 @@ _TICK_PACKETS = 2000  # call the caller's tick (its heartbeat) this often while 
 _END_TOLERANCE_FRACTION, _END_TOLERANCE_SECONDS = 0.05, 0.25
 
 
-class InvalidMedia(Exception):
+class InvalidMedia(MediaError):
     """The input is not a whole, decodable video that may be accepted. Never transient."""
 
-    transient = False
-
     def __init__(self, message: str = NOT_A_VIDEO):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
+        super().__init__(message, transient=False)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 
-VTT_NAME = "storyboard.vtt"
-SPRITE_DIR = "storyboard"
-SPRITE_RE = re.compile(r"\d{3,6}\.jpg")
+from .ffmpeg import even
+from .layout import STORYBOARD_DIR, STORYBOARD_VTT, SPRITE_TEMPLATE, sprite_name
+
 TILE_WIDTH = 160
 COLUMNS = ROWS = 10
 MAX_INTERVAL = 10   # seconds between frames for long videos (a 2 h film: 720 frames, 8 sprites)
@@ -40,10 +39,6 @@ class Plan:
         return self.columns * self.rows
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2.0)) * 2)
-
-
 def plan(duration: float, width: int, height: int) -> Plan:
     """The storyboard of a video of that duration and display size."""
     interval = max(1, min(MAX_INTERVAL, math.ceil(duration / MIN_FRAMES)))
@@ -52,7 +47,7 @@ def plan(duration: float, width: int, height: int) -> Plan:
     frames = max(1, math.floor(duration / interval + 0.5))
     columns = min(COLUMNS, frames)
     rows = min(ROWS, math.ceil(frames / columns))
-    return Plan(interval, frames, TILE_WIDTH, _even(TILE_WIDTH * height / max(width, 1)), columns, rows)
+    return Plan(interval, frames, TILE_WIDTH, even(TILE_WIDTH * height / max(width, 1)), columns, rows)
 
 
 def filter_chain(source: str, p: Plan, label: str = "[sb]") -> str:
@@ -66,7 +61,7 @@ def filter_chain(source: str, p: Plan, label: str = "[sb]") -> str:
 def output_args(out_dir: str, label: str = "[sb]") -> list[str]:
     """The ffmpeg output writing the sprites of `label` into out_dir/storyboard/ (which must exist)."""
     return ["-map", label, "-an", "-sn", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2",
-            "-start_number", "0", os.path.join(out_dir, SPRITE_DIR, "%03d.jpg")]
+            "-start_number", "0", os.path.join(out_dir, STORYBOARD_DIR, SPRITE_TEMPLATE)]
 
 
 def cues(p: Plan, duration: float) -> list[tuple[float, float, str]]:
@@ -79,7 +74,7 @@ def cues(p: Plan, duration: float) -> list[tuple[float, float, str]]:
             break
         sprite, cell = divmod(i, p.per_sprite)
         y, x = divmod(cell, p.columns)
-        out.append((start, end, f"{SPRITE_DIR}/{sprite:03d}.jpg#xywh={x * p.width},{y * p.height},"
+        out.append((start, end, f"{STORYBOARD_DIR}/{sprite_name(sprite)}#xywh={x * p.width},{y * p.height},"
                                 f"{p.width},{p.height}"))
     return out
 
@@ -99,12 +94,12 @@ def vtt_text(p: Plan, duration: float) -> str:
 
 def write_vtt(out_dir: str, p: Plan, duration: float) -> None:
     """Write out_dir/storyboard.vtt for the sprites ffmpeg wrote; ValueError when there are none."""
-    if not os.path.isfile(os.path.join(out_dir, SPRITE_DIR, "000.jpg")):
+    if not os.path.isfile(os.path.join(out_dir, STORYBOARD_DIR, sprite_name(0))):
         raise ValueError("ffmpeg produced no storyboard sprite")
-    tmp = os.path.join(out_dir, VTT_NAME + ".tmp")
+    tmp = os.path.join(out_dir, STORYBOARD_VTT + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(vtt_text(p, duration))
-    os.replace(tmp, os.path.join(out_dir, VTT_NAME))
+    os.replace(tmp, os.path.join(out_dir, STORYBOARD_VTT))
 
 
 def backfill_command(ffmpeg: str, segments: list[str], out_dir: str, p: Plan) -> list[str]:

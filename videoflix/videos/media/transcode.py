@@ -1,13 +1,9 @@
 """Transcoding core: plan renditions, build and run ONE ffmpeg for all of them.
 
-This is the only place ffmpeg command lines are built (as argument lists,
-never shell strings). Output layout::
-
-    <out_dir>/master.m3u8            (written by us, measured bandwidths)
-    <out_dir>/<label>/index.m3u8     (ffmpeg's media playlists, relative URIs)
-    <out_dir>/<label>/segNNN.ts
-    <out_dir>/thumbnail.jpg
-    <out_dir>/storyboard.vtt, <out_dir>/storyboard/NNN.jpg   (seek previews, see storyboard.py)
+Command lines are argument lists, never shell strings (the storyboard's own ffmpeg arguments
+come from storyboard.py). The output folder is a version folder as layout.py describes it: the
+master playlist (written by us, with measured bandwidths), each rendition's media playlist and
+segments, the thumbnail and the storyboard.
 
 Pure Python + PyAV + subprocess; no Flask, no app imports.
 """
@@ -23,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import storyboard as sb
-from .ffmpeg import FFmpegFailed, default_threads, ffmpeg_exe, run_ffmpeg
+from . import layout
+from .errors import MediaError
+from .ffmpeg import default_threads, even, ffmpeg_exe, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
@@ -37,27 +35,9 @@ PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks with a percent
 PROGRESS_KEEPALIVE = 5.0  # seconds: a callback at least this often while ffmpeg runs
 MAX_FPS = 60.0
 
-# label, short side, maxrate, bufsize, audio bitrate (bits/s)
-LADDER = [
-    ("480p", 480, 1_400_000, 2_800_000, 96_000),
-    ("720p", 720, 3_000_000, 6_000_000, 128_000),
-    ("1080p", 1080, 6_000_000, 12_000_000, 128_000),
-]
 COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
 COPY_MAX_LEVEL = 42
 COPY_MAX_KEYFRAME_GAP = 10.0
-
-
-class TranscodeError(Exception):
-    """A transcode failed. ``transient`` says whether retrying may help."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
 
 
 @dataclass
@@ -97,27 +77,23 @@ class TranscodeResult:
 
 # ---------------------------------------------------------------- planning
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2.0)) * 2)
-
-
 def plan_renditions(info: SourceInfo) -> list[Rendition]:
-    """480p/720p/1080p at or below the source's short side, smallest first."""
+    """The rungs of layout.LADDER at or below the source's short side, smallest first."""
     short, long_ = min(info.width, info.height), max(info.width, info.height)
     out: list[Rendition] = []
-    for label, target, maxrate, bufsize, abr in LADDER:
-        if target > short:
+    for rung in layout.LADDER:
+        if rung.short_side > short:
             continue
-        if target == short:
+        if rung.short_side == short:
             short_side, long_side = short - short % 2, long_ - long_ % 2
         else:
-            short_side, long_side = target, _even(long_ * target / short)
+            short_side, long_side = rung.short_side, even(long_ * rung.short_side / short)
         w, h = (short_side, long_side) if info.portrait else (long_side, short_side)
-        out.append(Rendition(label, w, h, maxrate, bufsize, abr))
-    if not out:  # smaller than 480p: one rendition at its own size
-        label, _, maxrate, bufsize, abr = LADDER[0]
-        out.append(Rendition(label, info.width - info.width % 2,
-                             info.height - info.height % 2, maxrate, bufsize, abr))
+        out.append(Rendition(rung.label, w, h, rung.maxrate, rung.bufsize, rung.audio_bitrate))
+    if not out:  # smaller than the lowest rung: one rendition at its own size
+        rung = layout.LADDER[0]
+        out.append(Rendition(rung.label, info.width - info.width % 2,
+                             info.height - info.height % 2, rung.maxrate, rung.bufsize, rung.audio_bitrate))
     top = out[-1]
     top.copy = copy_eligible(info, top)
     return out
@@ -266,14 +242,14 @@ def _hls_args(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> li
         for i, r in enumerate(renditions))
     return ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
             "-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
-            "-hls_segment_filename", os.path.join(out_dir, "%v", "seg%03d.ts"),
-            "-var_stream_map", stream_map, os.path.join(out_dir, "%v", "index.m3u8")]
+            "-hls_segment_filename", os.path.join(out_dir, "%v", layout.SEGMENT_TEMPLATE),
+            "-var_stream_map", stream_map, os.path.join(out_dir, "%v", layout.MEDIA_PLAYLIST)]
 
 
 def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None) -> list[str]:
     """A cheap second ffmpeg: seek ~10% in, pick a representative frame, JPEG."""
     tw = min(THUMB_MAX_WIDTH, info.width - info.width % 2)
-    th = _even(tw * info.height / info.width)
+    th = even(tw * info.height / info.width)
     n = max(1, min(24, int(info.fps or 24)))
     at = max(0.0, min(info.duration * 0.1, info.duration - (n / max(info.fps, 1.0)) - 0.1))
     return [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
@@ -293,7 +269,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffmpeg.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
     PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
-    and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
+    and measuring, where no progress is reported. Raises MediaError, or InvalidMedia for a
     source that is no acceptable video. ``storyboard=False`` leaves out the seek previews.
     """
     started = time.monotonic()
@@ -310,12 +286,12 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     cmd = build_command(info, out_dir, renditions, threads=threads, ffmpeg=ffmpeg, storyboard=board)
     os.makedirs(out_dir)
     if board is not None:
-        os.makedirs(os.path.join(out_dir, sb.SPRITE_DIR))
+        os.makedirs(os.path.join(out_dir, layout.STORYBOARD_DIR))
     try:
         if progress_cb is not None:
             progress_cb(0)
         _run(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline)
-        thumb = "thumbnail.jpg"
+        thumb = layout.THUMBNAIL
         _run(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
              duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
         results = _finish(info, out_dir, renditions, tick=heartbeat)
@@ -330,22 +306,19 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     log.info("transcoded %s in %.1fs: %s", src, elapsed,
              ", ".join(f"{r.label}{'(copy)' if r.copy else ''}" for r in results))
     return TranscodeResult(renditions=results, duration=info.duration, thumbnail=thumb,
-                           command=cmd, info=info, storyboard=sb.VTT_NAME if board else None)
+                           command=cmd, info=info, storyboard=layout.STORYBOARD_VTT if board else None)
 
 
 def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
     try:
         sb.write_vtt(out_dir, board, duration)
     except ValueError as exc:
-        raise TranscodeError(str(exc), transient=False) from exc
+        raise MediaError(str(exc), transient=False) from exc
 
 
 def _run(cmd: list[str], **kwargs) -> None:
-    """ffmpeg.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
-    try:
-        run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
-    except FFmpegFailed as exc:
-        raise TranscodeError(exc.message, transient=exc.transient) from exc
+    """ffmpeg.run_ffmpeg with this module's progress pacing; MediaError when it fails."""
+    run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
 
 
 def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
@@ -356,13 +329,13 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
     for r in renditions:
         if tick is not None:
             tick()
-        rel = f"{r.label}/index.m3u8"
+        rel = layout.media_playlist(r.label)
         path = os.path.join(out_dir, rel)
         if not os.path.exists(path):
-            raise TranscodeError(f"ffmpeg produced no playlist for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no playlist for {r.label}", transient=False)
         stats = measure_playlist(path)
         if stats.segments == 0:
-            raise TranscodeError(f"ffmpeg produced no segments for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no segments for {r.label}", transient=False)
         first = os.path.join(out_dir, r.label, stats.first_segment)
         codecs = segment_codecs(first, info.has_audio)
         results.append(RenditionResult(r.label, r.width, r.height, stats.peak_bandwidth,
@@ -370,9 +343,9 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
                                        r.copy, rel, stats.bytes))
         entries.append(MasterEntry(rel, stats.peak_bandwidth, stats.average_bandwidth,
                                    r.width, r.height, codecs, min(info.fps, MAX_FPS)))
-    if not os.path.exists(os.path.join(out_dir, "thumbnail.jpg")):
-        raise TranscodeError("ffmpeg produced no thumbnail", transient=False)
+    if not os.path.exists(os.path.join(out_dir, layout.THUMBNAIL)):
+        raise MediaError("ffmpeg produced no thumbnail", transient=False)
     order = sorted(range(len(entries)), key=lambda i: entries[i].bandwidth)
-    write_master(os.path.join(out_dir, "master.m3u8"), [entries[i] for i in order])
+    write_master(os.path.join(out_dir, layout.MASTER), [entries[i] for i in order])
     return [results[i] for i in order]
 
