@@ -34,13 +34,13 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.storage.backends import make_store
+from videoflix.videos.storage.backends import MediaStore, make_store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
 
 
-def media_store(app=None):
+def media_store(app=None) -> MediaStore:
     """The app's store (built once per app from MEDIA_STORAGE and the S3_* settings)."""
     app = app or current_app
     store = app.extensions.get(STORE_KEY)
