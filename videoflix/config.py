@@ -150,7 +150,7 @@ class Config:
     # On SIGTERM a worker waits this long for running tasks, then interrupts and re-queues them;
     # 0 waits until they finish. Keep it below the supervisor's kill delay (compose stop_grace_period).
     WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 0)
-    FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: let ffmpeg decide from the cores
+    FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: one thread per core this process may use
     TRANSCODE_TIMEOUT = env_int("TRANSCODE_TIMEOUT", 6 * 3600)
     MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 4096)
     # Uploads are refused at the probe past this picture size (width x height, 0: no limit) or

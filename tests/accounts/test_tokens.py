@@ -52,6 +52,7 @@ def test_refresh_token_is_not_an_access_token(client, protected, auth, login):
     client.delete_cookie("access_token")
     response = client.get(protected, headers={"Authorization": f"Bearer {refresh}"})
     assert response.status_code == 401
+    assert response.get_json() == {"detail": "Given token not valid for any token type"}
 
 
 def test_refresh_rotates_and_revokes_the_old_token(client, app, auth, login):

@@ -19,6 +19,8 @@ from videoflix.videos.storage.keys import media_store
 
 ARROW_SRT = "1\n00:00:00,500 --> 00:00:01,250\nHallo\nA --> B\n"
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def staff(make_user, client):

@@ -13,6 +13,8 @@ from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def staff(make_user, client):

@@ -7,10 +7,10 @@ import os
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.fixtures.browser import CHROMIUM, chromium_page
+from tests.fixtures.browser import CHROMIUM, chromium_page, require_tool
 from tests.fixtures.live_server import file_database, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
@@ -22,10 +22,7 @@ def app_config(app_config, tmp_path):
 
 @pytest.fixture
 def base_url(app):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing in CI: .ci/run installs it")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_tool(os.path.exists(CHROMIUM), "Debian's chromium (/usr/bin/chromium)")
     with serve(app) as url:
         yield url
 

@@ -21,6 +21,7 @@ from videoflix.videos.uploads import tus
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     # The reload aborts the browser's downloads mid-answer: werkzeug's test server then leaves a
     # static file's wrapper to the garbage collector (a test-server artefact, not the app's).
     pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"),

@@ -25,6 +25,8 @@ from videoflix.videos.models import Subtitle, Video
 from videoflix.videos.storage.keys import media_store
 from videoflix.videos.storage.versions import VersionFiles
 
+pytestmark = pytest.mark.media_store
+
 
 def test_an_srt_track_is_converted_listed_served_and_named_by_the_master(app, runner, client, auth,
                                                                          make_video, tmp_path):

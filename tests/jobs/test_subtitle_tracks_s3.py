@@ -16,6 +16,8 @@ from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Subtitle
 from videoflix.videos.storage.keys import media_store
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def app_config(app_config, s3_settings):

@@ -23,7 +23,7 @@ from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import source_path
 from videoflix.videos.tasks import recover_on_worker_start, request_transcode
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
 
 @local_files_only

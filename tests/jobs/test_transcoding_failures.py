@@ -17,7 +17,7 @@ from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import publish
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
 
 def no_space(*args, **kwargs):

@@ -7,7 +7,7 @@ from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Video
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SRT = "1\n00:00:00,500 --> 00:00:07,000\nHallo <i>Welt</i>\n"
 

@@ -10,7 +10,7 @@ import pytest
 from videoflix.extensions import db
 from videoflix.videos.models import READY, Video
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def test_catalogue_lists_the_video_with_its_thumbnail(logged_in, api_base, ready_video):

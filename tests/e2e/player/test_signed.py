@@ -14,7 +14,7 @@ from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
 from videoflix.videos.storage.keys import media_store, publish
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.media_store]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ heartbeat_interval() while it works; a claim whose heartbeat is older than stale
 at once).
 
 This module only changes rows; it never enqueues. Who marks a video queued also puts its job on
-the queue (videos.tasks.request_transcode): tasks depend on state, never the reverse.
+the queue (videoflix.videos.tasks.request_transcode): tasks depend on state, never the reverse.
 
 Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
 worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each

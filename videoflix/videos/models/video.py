@@ -75,7 +75,8 @@ class Video(db.Model):
         return [r["label"] for r in self.renditions or []]
 
 
-# The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
+# The search index is not a model (an FTS5 table on SQLite, a generated column with a GIN index on
+# PostgreSQL):
 # databases built by create_all() get it with the table, as migrated ones do.
 event.listen(Video.__table__, "after_create", lambda target, connection, **kw: fulltext.create_index(connection))
 event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: fulltext.drop_index(connection))
