@@ -14,6 +14,7 @@ from tests.fixtures.videos import Transitions, add_clip, files_below, media, que
 from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import state, transcoding
+from videoflix.videos.media import storyboard
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import publish
 
@@ -145,6 +146,33 @@ def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch
     assert seen.statuses == ["pending", "processing", "pending", "processing", "ready"]
     video = row(app, video_id)
     assert video["status"] == "ready" and video["attempts"] == 2 and video["error"] is None
+
+
+def test_a_video_of_an_extreme_shape_is_transcoded_at_the_first_try(app, clip_tall):
+    """16x4096 (issue 18): the storyboard once asked JPEG for a 160x40960 tile, a failure taken
+    for a transient one, retried, then failed."""
+    app.config["TRANSCODE_RETRIES"] = 2
+    with Transitions(app) as seen:
+        video_id = add_clip(app, clip_tall)
+
+    assert seen.statuses == ["pending", "processing", "ready"]
+    video = row(app, video_id)
+    assert video["attempts"] == 1 and video["error"] is None and video["storyboard"]
+    assert [(r["width"], r["height"]) for r in video["renditions"]] == [(16, 4096)]
+
+
+def test_an_encoder_refusing_its_settings_fails_the_job_without_retries(app, clip_360p, monkeypatch):
+    """The storyboard planned as it was before issue 18 for a 16x4096 video (160x40960 tiles in
+    two rows): JPEG refuses the sprite, which no retry changes."""
+    monkeypatch.setattr(storyboard, "plan", lambda duration, width, height: storyboard.Plan(1, 12, 160, 40960, 10, 2))
+    app.config["TRANSCODE_RETRIES"] = 2
+    with Transitions(app) as seen:
+        video_id = add_clip(app, clip_360p)
+
+    assert seen.statuses == ["pending", "processing", "failed"]
+    video = row(app, video_id)
+    assert video["attempts"] == 1 and "JPEG does not support resolutions above 65500x65500" in video["error"]
+    assert files_below(media(app, "work")) == []
 
 
 def test_a_transcode_that_times_out_fails_without_retries(app, clip_360p):

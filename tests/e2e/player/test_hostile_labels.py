@@ -16,7 +16,7 @@ from tests.e2e.player.conftest import serving
 from tests.fixtures.subtitles import post_track, store_as_before_the_rules, stored_text
 from tests.fixtures.videos import row, sign_in_staff
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SRT = "1\n00:00:00,500 --> 00:00:07,000\nHallo <i>Welt</i>\n"
 

@@ -61,6 +61,14 @@ def even(x: float) -> int:
     return max(2, int(round(x / 2.0)) * 2)
 
 
+def fit(width: float, height: float, max_width: int, max_height: int) -> tuple[int, int]:
+    """The even size of a `width` x `height` picture scaled down (never up) to fit in the box
+    `max_width` x `max_height` (both even), its aspect ratio kept as far as sides of at least 2
+    allow: however extreme the shape, the result is within the box."""
+    scale = min(1.0, max_width / width, max_height / height)
+    return min(max_width, even(width * scale)), min(max_height, even(height * scale))
+
+
 def default_threads() -> int:
     """ffmpeg's thread count when the caller names none: the cores this process may run on (its
     CPU affinity, which a container's cpuset narrows), at least 1."""
@@ -74,10 +82,14 @@ def default_threads() -> int:
 
 _TRANSIENT = re.compile(r"No space left|Cannot allocate memory|Resource temporarily|"
                         r"received signal|Killed|Too many open files|Broken pipe", re.I)
+# An encoder refusing its settings (a picture too large for JPEG or x264) refuses them again on
+# every retry: permanent too.
 _PERMANENT = re.compile(r"Invalid data found|does not contain any stream|matches no streams|"
                         r"Error while decoding|moov atom not found|corrupt|Invalid NAL|"
                         r"could not find codec parameters|no frame!|decoding error|"
-                        r"Error opening input|Stream specifier", re.I)
+                        r"Error opening input|Stream specifier|Error while opening encoder|Could not open encoder|"
+                        r"Error initializing output stream|does not support resolutions|"
+                        r"invalid width x height", re.I)
 
 
 def _tail(lines, limit: int = 1000) -> str:

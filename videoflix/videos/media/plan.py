@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import layout
-from .ffmpeg import even
+from .ffmpeg import even, fit
 from .probe import SourceInfo
 
 
@@ -27,6 +27,11 @@ COPY_MAX_LEVEL = 42
 COPY_MAX_KEYFRAME_GAP = 10.0
 
 
+# The longest side a rendition may have: what hardware decoders take (H.264 level 5.1, 4096
+# wide), and far inside x264's limit (16384). Only shapes beyond 1:3.8 at 1080p reach it.
+MAX_SIDE = 4096
+
+
 @dataclass
 class Rendition:
     label: str
@@ -39,7 +44,9 @@ class Rendition:
 
 
 def plan_renditions(info: SourceInfo) -> list[Rendition]:
-    """The rungs of layout.LADDER at or below the source's short side, smallest first."""
+    """The rungs of layout.LADDER at or below the source's short side, smallest first, each
+    within MAX_SIDE x MAX_SIDE (a rung that would come out as large as the one before is left
+    out). A source smaller than the lowest rung gets one rendition at its own size."""
     short, long_ = min(info.width, info.height), max(info.width, info.height)
     out: list[Rendition] = []
     for rung in layout.LADDER:
@@ -49,15 +56,17 @@ def plan_renditions(info: SourceInfo) -> list[Rendition]:
             short_side, long_side = short - short % 2, long_ - long_ % 2
         else:
             short_side, long_side = rung.short_side, even(long_ * rung.short_side / short)
-        w, h = (short_side, long_side) if info.portrait else (long_side, short_side)
-        out.append(Rendition(rung.label, w, h, rung.maxrate, rung.bufsize, rung.audio_bitrate))
+        w, h = fit(*((short_side, long_side) if info.portrait else (long_side, short_side)), MAX_SIDE, MAX_SIDE)
+        if not out or (w, h) != (out[-1].width, out[-1].height):
+            out.append(Rendition(rung.label, w, h, rung.maxrate, rung.bufsize, rung.audio_bitrate))
     if not out:  # smaller than the lowest rung: one rendition at its own size
         rung = layout.LADDER[0]
-        out.append(Rendition(rung.label, info.width - info.width % 2,
-                             info.height - info.height % 2, rung.maxrate, rung.bufsize, rung.audio_bitrate))
+        w, h = fit(info.width, info.height, MAX_SIDE, MAX_SIDE)
+        out.append(Rendition(rung.label, w, h, rung.maxrate, rung.bufsize, rung.audio_bitrate))
     top = out[-1]
     top.copy = copy_eligible(info, top)
     return out
+
 
 
 def copy_eligible(info: SourceInfo, r: Rendition) -> bool:

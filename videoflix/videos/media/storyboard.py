@@ -16,10 +16,14 @@ import math
 import os
 from dataclasses import dataclass
 
-from .ffmpeg import even
+from .ffmpeg import fit
 from .layout import STORYBOARD_DIR, STORYBOARD_VTT, SPRITE_TEMPLATE, sprite_name
 
 TILE_WIDTH = 160
+# A tile fits in TILE_WIDTH x MAX_TILE_HEIGHT (portrait 9:16 is 160x284), so a sprite is never
+# larger than 1600x3200 whatever the video's shape (JPEG stops at 65500 pixels a side: a 16x4096
+# video once asked for 160x40960 tiles).
+MAX_TILE_HEIGHT = 2 * TILE_WIDTH
 COLUMNS = ROWS = 10
 MAX_INTERVAL = 10   # seconds between frames for long videos (a 2 h film: 720 frames, 8 sprites)
 MIN_FRAMES = 60     # shorter videos get a frame every second, or every few
@@ -47,7 +51,8 @@ def plan(duration: float, width: int, height: int) -> Plan:
     frames = max(1, math.floor(duration / interval + 0.5))
     columns = min(COLUMNS, frames)
     rows = min(ROWS, math.ceil(frames / columns))
-    return Plan(interval, frames, TILE_WIDTH, even(TILE_WIDTH * height / max(width, 1)), columns, rows)
+    tile_width, tile_height = fit(TILE_WIDTH, TILE_WIDTH * height / max(width, 1), TILE_WIDTH, MAX_TILE_HEIGHT)
+    return Plan(interval, frames, tile_width, tile_height, columns, rows)
 
 
 def filter_chain(source: str, p: Plan, label: str = "[sb]") -> str:

@@ -22,7 +22,7 @@ from . import storyboard as sb
 from . import layout, plan
 from .plan import Rendition, plan_renditions
 from .errors import MediaError
-from .ffmpeg import default_threads, even, ffmpeg_exe, run_ffmpeg
+from .ffmpeg import default_threads, ffmpeg_exe, fit, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 X264_PRESET = "veryfast"
 X264_CRF = 21
 THUMB_MAX_WIDTH = 640
+THUMB_MAX_HEIGHT = 1280  # a 9:16 portrait's thumbnail is 640x1138; taller shapes are bounded too
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks with a percent that grew
 PROGRESS_KEEPALIVE = 5.0  # seconds: a callback at least this often while ffmpeg runs
 
@@ -170,8 +171,7 @@ def _hls_args(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> li
 
 def thumbnail_command(info: SourceInfo, dest: str, *, ffmpeg: str | None = None) -> list[str]:
     """A cheap second ffmpeg: seek ~10% in, pick a representative frame, JPEG."""
-    tw = min(THUMB_MAX_WIDTH, info.width - info.width % 2)
-    th = even(tw * info.height / info.width)
+    tw, th = fit(info.width, info.height, THUMB_MAX_WIDTH, THUMB_MAX_HEIGHT)
     n = max(1, min(24, int(info.fps or 24)))
     at = max(0.0, min(info.duration * 0.1, info.duration - (n / max(info.fps, 1.0)) - 0.1))
     return [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
