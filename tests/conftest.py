@@ -24,7 +24,8 @@ from videoflix.extensions import db, limiter, redis_client
 
 # Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
 # object_store: a real SeaweedFS (TEST_MEDIA_STORAGE=s3 runs every test's media in its bucket).
-pytest_plugins = ["tests.fixtures.clips", "tests.fixtures.streaming", "tests.fixtures.object_store"]
+pytest_plugins = ["tests.fixtures.clips", "tests.fixtures.streaming", "tests.fixtures.object_store",
+                  "tests.fixtures.filesystems"]
 
 E2E_DIR = os.path.join(os.path.dirname(__file__), "e2e")
 S3_FIXTURES = {"seaweedfs", "s3_bucket", "s3_settings"}

@@ -14,6 +14,8 @@ from videoflix.extensions import db
 from videoflix.videos.models import Video
 from videoflix.videos.storage.backends import LocalStore, NotStored, S3Store, round_trip
 from videoflix.videos.storage.keys import hls_key, media_store, source_key
+from videoflix.videos.uploads import migration
+from videoflix.videos.uploads.chunks import chunk_store
 
 storage_cli = AppGroup("storage", help="Set up, check and migrate the media store.")
 
@@ -108,13 +110,15 @@ def copy_verified(source, target, key, scratch):
 @click.option("--from", "from_", type=click.Choice(["s3"]), help="Copy media from the bucket into MEDIA_ROOT.")
 def migrate_command(to, from_):
     """Copy every video's original and current version between MEDIA_ROOT and the bucket,
-    verifying sizes and SHA-256 checksums; resumable (what is already there is skipped). The
-    keys are the same in both stores, so the rows stay as they are: switch MEDIA_STORAGE after
-    the run (and run it once more to pick up uploads that arrived meanwhile)."""
+    verifying sizes and SHA-256 checksums, and every unfinished upload (so its client resumes
+    where it was); resumable (what is already there is skipped). The keys are the same in both
+    stores, so the rows stay as they are: switch MEDIA_STORAGE after the run, then run it once
+    more: it copies what arrived meanwhile and removes the old store's unfinished uploads."""
     if bool(to) == bool(from_):
         raise click.UsageError("Give --to s3 or --from s3.")
     local, bucket = LocalStore(current_app.config["MEDIA_ROOT"]), bucket_store()
     source, target = (local, bucket) if to else (bucket, local)
+    switched = current_app.config["MEDIA_STORAGE"] == ("s3" if to else "local")
     videos = db.session.execute(db.select(Video).order_by(Video.id)).scalars().all()
     copied = skipped = 0
     with tempfile.TemporaryDirectory(prefix="videoflix-migrate-") as scratch:
@@ -125,8 +129,25 @@ def migrate_command(to, from_):
                 else:
                     skipped += 1
             click.echo(f"Video {video.id}: done.")
-    click.echo(f"{len(videos)} videos: {copied} files copied and verified, {skipped} already there. "
-               f"Now set MEDIA_STORAGE={'s3' if to else 'local'}.")
+    click.echo(f"{len(videos)} videos: {copied} files copied and verified, {skipped} already there.")
+    _carry_over_uploads(source, target, switched)
+    if not switched:
+        click.echo(f"Now set MEDIA_STORAGE={'s3' if to else 'local'}, restart, and run this once more.")
+
+
+def _carry_over_uploads(source, target, switched):
+    """Unfinished uploads into the target store (uploads.migration); once the target is the live
+    store (`switched`), the source's copies go."""
+    config = current_app.config
+    try:
+        done = migration.carry_over(chunk_store(config, source), chunk_store(config, target), remove_old=switched)
+    except migration.CopyDiffers as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Unfinished uploads: {len(done.copied)} copied and verified, {len(done.present)} already there.")
+    if done.busy:
+        click.echo(f"{len(done.busy)} being written to right now ({', '.join(done.busy)}): run this again.", err=True)
+    if done.removed_old:
+        click.echo("The old store's unfinished uploads were removed (MEDIA_STORAGE names the new one).")
 
 
 def init_app(app):

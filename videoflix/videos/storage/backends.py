@@ -76,6 +76,18 @@ def sync_tree(folder, workers=8):
         sync_file(path)
 
 
+def _copy_into_place(source, dest):
+    """Copy `source` to a temporary name beside `dest`, fsync it, then rename it to `dest`."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{os.urandom(4).hex()}.part")
+    try:
+        shutil.copyfile(source, tmp)
+        sync_file(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def content_type(key):
     return CONTENT_TYPES.get(os.path.splitext(key)[1]) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
@@ -159,16 +171,24 @@ class LocalStore(Store):
             return file.read()
 
     def put_file(self, key, source, *, move=False):
-        """Store the local file `source` under `key` (moved when `move`: one rename, same disk).
+        """Store the local file `source` under `key`, replacing it whole: readers see the old file
+        or the new one, never a part. Moved when `move` (one rename; from another filesystem, a
+        copy then the rename, and `source` goes), else copied.
 
         Durable on return: the file's bytes and its directory entry are fsync'ed, so a row
         committed after it never names a file that a power loss left empty or missing."""
         dest = self.path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if move:
-            os.replace(source, dest)
+            try:
+                os.replace(source, dest)
+            except OSError as error:
+                if error.errno != errno.EXDEV:  # the scratch folder is on another filesystem
+                    raise
+                _copy_into_place(source, dest)
+                os.unlink(source)
         else:
-            shutil.copyfile(source, dest)
+            _copy_into_place(source, dest)
         sync_file(dest)
         sync_file(dest.parent)
 
