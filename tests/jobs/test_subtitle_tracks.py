@@ -2,10 +2,14 @@
 refused), the routes, and the master playlist read by the m3u8 package."""
 import codecs
 import errno
+import unicodedata
 
 import m3u8
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.fixtures.properties import MANY
 from tests.fixtures.subtitles import (
     HOSTILE_LABELS,
     SRT,
@@ -341,3 +345,33 @@ def test_the_repair_rewrites_a_master_the_old_writer_left(app, runner, client, a
     assert "CONTENT-STEERING" not in master_text(app, video_id) and "evil" not in master_text(app, video_id)
     assert [(m.language, m.name) for m in master(client, video_id).media] == [("en", "en")]
     assert runner.invoke(args=["transcode", "--subtitles", "999"]).output == "No video has subtitle tracks.\n"
+
+
+LANGUAGE_TEXT = st.one_of(st.from_regex(r"[a-zA-Zſıİ\u212a]{2,3}(-[a-zA-Z0-9٣]{2,8}){0,3}", fullmatch=True),
+                          st.text(max_size=40))
+
+
+@MANY
+@given(LANGUAGE_TEXT)
+def test_any_language_code_is_refused_or_one_canonical_ascii_tag(code):
+    try:
+        language = subtitle_tracks.normalise_language(code)
+    except subtitle_tracks.SubtitleRefused as refused:
+        assert refused.field == "language" and refused.status == 400
+        return
+    assert language.isascii() and subtitle_tracks.FILE_RE.fullmatch(f"{language}.vtt")
+    assert subtitle_tracks.normalise_language(language) == language  # one spelling per language
+    assert language.lower() == code.strip().lower()
+    assert subtitle_tracks.normalise_language(code.strip().swapcase()) == language
+
+
+@MANY
+@given(st.text(max_size=120))
+def test_any_label_is_refused_or_kept_as_the_playlist_writes_it(label):
+    try:
+        kept = subtitle_tracks.check_label(label)
+    except subtitle_tracks.SubtitleRefused as refused:
+        assert refused.field == "label" and refused.message
+        return
+    assert kept == unicodedata.normalize("NFC", label).strip() and 0 < len(kept) <= subtitle_tracks.MAX_LABEL
+    assert hls.quoted(kept) == f'"{kept}"' and subtitle_tracks.check_label(kept) == kept
