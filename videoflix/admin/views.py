@@ -115,7 +115,8 @@ class StaffModelView(StaffOnly, ModelView):
 class FileCreateView(StaffModelView):
     """A model view whose create form takes a file: the create route alone accepts a body of
     create_body_limit() bytes (the rest of the app keeps the small limit), and a file refused by
-    create_model (refuse_create) shows the form again with the reason, as a 400, not a 200."""
+    create_model (refuse_create) shows the form again with the reason, as a 400 (or the status
+    given: 503 when the store failed), not a 200."""
 
     def create_body_limit(self):
         raise NotImplementedError
