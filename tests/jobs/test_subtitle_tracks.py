@@ -3,13 +3,14 @@ refused), the routes, and the master playlist read by the m3u8 package."""
 import codecs
 import errno
 import unicodedata
+from urllib.parse import quote
 
 import m3u8
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fixtures.properties import MANY
+from tests.fixtures.properties import FEW, MANY
 from tests.fixtures.subtitles import (
     HOSTILE_LABELS,
     SRT,
@@ -375,3 +376,16 @@ def test_any_label_is_refused_or_kept_as_the_playlist_writes_it(label):
         return
     assert kept == unicodedata.normalize("NFC", label).strip() and 0 < len(kept) <= subtitle_tracks.MAX_LABEL
     assert hls.quoted(kept) == f'"{kept}"' and subtitle_tracks.check_label(kept) == kept
+
+
+@FEW
+@given(st.one_of(st.sampled_from(["de.vtt", "de.m3u8", "DE.vtt", "ſv.vtt", "de.vtt\u2028", "..%2Fmaster.m3u8"]),
+                 st.text(min_size=1, max_size=40)))
+def test_any_track_name_in_a_url_is_served_or_a_json_404(app, runner, client, auth, make_video, tmp_path, name):
+    video_id = make_video()
+    assert add(runner, tmp_path, video_id, SRT).exit_code == 0
+    response = client.get(f"/api/video/{video_id}/subtitles/{quote(name, safe='')}")
+    if response.status_code == 200:
+        assert name in ("de.vtt", "de.m3u8") and response.data
+    else:
+        assert response.status_code == 404 and response.json == {"detail": "Not found."}, response.data[:200]
