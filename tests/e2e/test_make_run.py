@@ -57,7 +57,13 @@ def make_run(tmp_path):
         wait_for(lambda: answers(port), proc, "make run to serve")
         yield proc, f"http://127.0.0.1:{port}"
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            tree = subprocess.run(["ps", "-o", "pid,stat,etime,args", "-g", str(proc.pid)], capture_output=True,
+                                  text=True).stdout
+            pytest.fail(f"Ctrl-C did not stop make run within 60 s.\nprocesses:\n{tree}\n"
+                        f"log:\n{log_path.read_text()[-4000:]}")
     finally:
         kill_group(proc)
 
