@@ -80,17 +80,22 @@ def register_extensions(app):
 def register_middleware(app):
     """The WSGI layers around Flask, innermost first: ProxyFix (when PROXY_COUNT proxies set
     X-Forwarded-*), then the segment fast path, which answers the requests it is sure of before
-    any of them (videos/fastpath.py)."""
+    any of them (videos/fastpath.py), then the request metrics, which time them all."""
+    from videoflix import metrics
+
     if n := app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     app.wsgi_app = SegmentFastPath(app, app.wsgi_app)
+    metrics.wrap_wsgi(app)
 
 
 def register_blueprints(app):
-    from videoflix import admin, auth, health, openapi, videos
+    from videoflix import admin, analytics, auth, health, metrics, openapi, videos
 
     auth.init_app(app)
     videos.init_app(app)
+    analytics.init_app(app)
+    metrics.init_app(app)
     admin.init_app(app)
     health.init_app(app)
     openapi.init_app(app)

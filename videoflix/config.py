@@ -202,6 +202,20 @@ class Config:
     MEDIA_CACHE_TTL = env_float("MEDIA_CACHE_TTL", 5.0)
     API_VERSION = "1.0.0"  # info.version of the OpenAPI document (/api/openapi.json)
 
+    # Viewing analytics (videoflix.analytics): playback sessions (who watched what) are kept this
+    # many days, then only the per-video-day counts remain; a session is a view from this many
+    # seconds watched (or 90 % of a shorter video); beacons allowed per playback session.
+    ANALYTICS_RAW_DAYS = max(1, env_int("ANALYTICS_RAW_DAYS", 30))
+    ANALYTICS_VIEW_SECONDS = env_int("ANALYTICS_VIEW_SECONDS", 10)
+    ANALYTICS_BEACON_LIMIT = os.environ.get("ANALYTICS_BEACON_LIMIT", "30/minute")
+    # Operator metrics (/metrics, videoflix.metrics): who may read them (addresses or networks, after
+    # PROXY_COUNT), or anyone presenting METRICS_TOKEN as a Bearer token; METRICS_DIR shares the
+    # counters of every process of a host (gunicorn's and the worker's) through prometheus_client's
+    # multiprocess files (unset: each process answers with its own).
+    METRICS_ALLOW = [a.strip() for a in os.environ.get("METRICS_ALLOW", "127.0.0.1,::1").split(",") if a.strip()]
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    METRICS_DIR = os.environ.get("METRICS_DIR") or None
+
     SEED_DEMO_USERS = False
     LOG_JSON = env_bool("LOG_JSON")
     # How many proxies (nginx) set X-Forwarded-*; 0 trusts none.

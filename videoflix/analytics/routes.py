@@ -1,0 +1,106 @@
+"""The analytics API: the player's beacons (every viewer) and the statistics (staff only).
+
+Thin routes: the rules are in beacons, rollup and stats.
+"""
+from dataclasses import asdict
+
+from flask import Blueprint, current_app, request
+from flask_jwt_extended import get_jwt_identity, jwt_required
+
+from videoflix import ratelimit
+from videoflix.analytics import beacons, stats
+from videoflix.analytics.schemas import (
+    beacon_answer_schema,
+    beacon_schema,
+    catalogue_query_schema,
+    catalogue_stats_schema,
+    range_query_schema,
+    video_stats_schema,
+)
+from videoflix.auth import current_account
+from videoflix.auth.credentials import VARY
+from videoflix.errors import APIError
+from videoflix.extensions import db
+from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
+from videoflix.validation import json_body
+from videoflix.videos.models import Video
+from videoflix.videos.progress import VIDEO_NOT_FOUND
+
+bp = Blueprint("analytics", __name__, url_prefix="/api")
+STAFF_ONLY = "Only staff may see statistics."
+
+
+@bp.after_request
+def _vary_on_credentials(response):
+    response.vary.update(VARY)  # answers depend on who asks (see videos.routes)
+    return response
+
+
+def beacon_session_key():
+    """The rate-limit key of a beacon: its playback session (the client's address when the body
+    names none, so a malformed flood is limited too)."""
+    data = _beacon_data(silent=True)
+    session = data.get("session") if isinstance(data, dict) else None
+    if isinstance(session, str) and len(session) <= 36:
+        return "playback:" + session.lower()
+    return "playback-ip:" + ratelimit.client_ip()
+
+
+def _beacon_data(silent=False):
+    """The beacon's JSON object: `application/json`, or `text/plain` as navigator.sendBeacon sends
+    it without a CORS preflight (the Origin check of cookie writes applies all the same)."""
+    if request.mimetype != "text/plain":
+        return request.get_json(silent=True) if silent else json_body()
+    try:
+        data = current_app.json.loads(request.get_data(cache=True, as_text=True))
+    except ValueError:
+        if silent:
+            return None
+        raise APIError(400, "Malformed JSON body.") from None
+    if not isinstance(data, dict) and not silent:
+        raise APIError(400, "Expected a JSON object.")
+    return data
+
+
+@bp.post("/video/<id:video_id>/playback/")
+@doc("Report a playback session's progress (also saves the watch position, as PUT /progress/ does)", auth=True,
+     body=beacon_schema,
+     responses={200: beacon_answer_schema, 400: BAD_REQUEST, 404: (ErrorSchema, "Unknown video, or not ready"),
+                409: (ErrorSchema, "The session is closed, or another viewer's or video's"),
+                415: ErrorSchema, 429: (ErrorSchema, "Too many beacons for this session")})
+@jwt_required()
+@ratelimit.limit("ANALYTICS_BEACON_LIMIT", key_func=beacon_session_key, scope="playback-beacon")
+def playback_beacon(video_id):
+    beacon = beacon_schema.load(_beacon_data())
+    outcome = beacons.record(int(get_jwt_identity()), video_id, beacon)
+    return beacon_answer_schema.dump(
+        {**asdict(outcome.position), "session": beacon.session, "seq": beacon.seq, "counted": outcome.counted})
+
+
+def _staff_only():
+    account = current_account()
+    if account is None or not account.is_staff:
+        raise APIError(403, STAFF_ONLY)
+
+
+@bp.get("/video/<id:video_id>/stats/")
+@doc("A video's viewing statistics by day (staff)", auth=True, query=range_query_schema,
+     responses={200: video_stats_schema, 400: BAD_REQUEST, 403: ErrorSchema, 404: ErrorSchema})
+@jwt_required()
+def video_stats(video_id):
+    _staff_only()
+    query = range_query_schema.load(request.args)
+    video = db.session.get(Video, video_id)
+    if video is None:
+        raise APIError(404, VIDEO_NOT_FOUND)
+    return video_stats_schema.dump(stats.video_stats(video, query["start"], query["end"]))
+
+
+@bp.get("/stats/videos/")
+@doc("The catalogue's most watched videos and those that play worst (staff)", auth=True,
+     query=catalogue_query_schema, responses={200: catalogue_stats_schema, 400: BAD_REQUEST, 403: ErrorSchema})
+@jwt_required()
+def catalogue_stats():
+    _staff_only()
+    query = catalogue_query_schema.load(request.args)
+    return catalogue_stats_schema.dump(stats.catalogue_stats(query["start"], query["end"], query["limit"]))

@@ -1,0 +1,30 @@
+"""Operator metrics: `/metrics` in the Prometheus text format.
+
+This package owns the instruments (`instruments`: request counts and latency by route, transcode
+duration and time to playable, failures by kind, bucket errors), what is read at scrape time
+(`collect`: queue depth per queue, active playback sessions), the WSGI layer that times every
+request (`middleware`, the segment fast path included) and the route with its access rule
+(`routes`: configured addresses, or the METRICS_TOKEN).
+
+With METRICS_DIR set, every process of a host (gunicorn's workers, `flask worker` and its
+processes) writes its counters there (prometheus_client's multiprocess mode) and `/metrics` sums
+them; unset, each process answers with its own.
+
+It may import the app's plumbing (extensions, tasks, auth.credentials), the media store and the
+video rows (to observe them) and analytics.beacons (active sessions); nothing imports it but the
+factory, gunicorn.conf.py and the worker command.
+"""
+
+
+def init_app(app):
+    from videoflix.metrics import observers, routes
+
+    app.register_blueprint(routes.bp)
+    observers.init_app(app)
+
+
+def wrap_wsgi(app):
+    """Time every request from the outermost layer (the segment fast path answers before Flask)."""
+    from videoflix.metrics.middleware import RequestMetrics
+
+    app.wsgi_app = RequestMetrics(app, app.wsgi_app)
