@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.analytics.helpers import beacon, new_session, roll_up, sessions, watch
+from tests.analytics.helpers import beacon, roll_up, sessions, watch
 from tests.catalogue_helpers import add_videos
 from tests.conftest import PASSWORD
 from videoflix.analytics import rollup
@@ -188,7 +188,8 @@ def test_catalogue_ranks_by_watch_time_and_by_playback_quality(app, client, logi
     assert [v["title"] for v in body["worst_quality"]] == ["Stalling", "Film"]
     worst = body["worst_quality"][0]
     assert worst == {**worst, "rebuffering_ratio": round(10 / 40, 4), "median_ttff_ms": 2500.0, "views": 1}
-    assert client.get("/api/stats/videos/", query_string={"limit": 1}).get_json()["top_watch_time"][0]["title"] == "Film"
+    top = client.get("/api/stats/videos/", query_string={"limit": 1}).get_json()["top_watch_time"]
+    assert [v["title"] for v in top] == ["Film"]
 
 
 def test_statistics_are_for_staff_only(client, login, film, viewers):

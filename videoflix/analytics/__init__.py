@@ -13,7 +13,7 @@ It may import the accounts (`videoflix.auth`), the video rows (`videoflix.videos
 watch-position service (`videoflix.videos.progress`: a beacon also saves the watch position) and
 the app's plumbing (extensions, errors, tasks, ratelimit, openapi, validation). Nothing in
 `videoflix.videos` or `videoflix.auth` imports it: deleting an account or a video reaches it
-through the session hooks in `models`.
+through the session hook in `rollup`.
 """
 
 

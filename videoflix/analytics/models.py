@@ -7,17 +7,15 @@
 
 Deleting an account first folds its sessions not yet rolled up into the counts, then deletes them
 (PostgreSQL's ON DELETE CASCADE would drop them before the counts could see them; SQLite enforces
-no foreign keys): see the session hook at the end of this module.
+no foreign keys): see the session hook in videoflix.analytics.rollup.
 """
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, delete, event, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime
-from videoflix.videos.models import Video
 
 
 class PlaybackSession(db.Model):
@@ -100,23 +98,3 @@ class RollupClaim(db.Model):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
-@event.listens_for(db.session, "before_flush")
-def _fold_sessions_of_deleted_accounts(session, flush_context, instances):
-    """An account being deleted: its sessions are counted (rolled up) and then deleted, in the
-    transaction that deletes it; a video being deleted takes its sessions and counts along
-    (PostgreSQL's cascade does it too; SQLite needs it)."""
-    from videoflix.analytics import rollup
-
-    connection = None
-    for obj in list(session.deleted):
-        if isinstance(obj, User) and obj.id is not None:
-            connection = connection or session.connection()
-            rollup.fold_account(connection, obj.id)
-            connection.execute(delete(PlaybackSession).where(PlaybackSession.user_id == obj.id))
-        elif isinstance(obj, Video) and obj.id is not None:
-            connection = connection or session.connection()
-            for table in (PlaybackSession, VideoDay, VideoDayBucket):
-                connection.execute(delete(table).where(table.video_id == obj.id))

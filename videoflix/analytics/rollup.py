@@ -6,8 +6,8 @@ session is counted once even by two workers) and adds its numbers to the video's
 additive upserts, in one transaction. After ANALYTICS_RAW_DAYS the folded sessions are deleted:
 only counts remain. `run` takes a claim first, so two workers never run it at the same time.
 
-Deleting an account folds its open sessions at once (`fold_account`, from the models' hook):
-its views stay counted, its sessions go.
+Deleting an account folds its open sessions at once (`fold_account`, from the session hook at
+the end): its views stay counted, its sessions go.
 """
 import logging
 import os
@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, event, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from videoflix.analytics.beacons import POINTS
 from videoflix.analytics.models import PlaybackSession, RollupClaim, VideoDay, VideoDayBucket
+from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
+from videoflix.videos.models import Video
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +211,22 @@ def _release(me):
     db.session.execute(update(table).where(table.c.name == CLAIM_NAME, table.c.claimed_by == me)
                        .values(claimed_by=None, claimed_until=None))
     db.session.commit()
+
+
+# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
+@event.listens_for(db.session, "before_flush")
+def _fold_sessions_of_deleted_accounts(session, flush_context, instances):
+    """An account being deleted: its sessions are counted (folded) and then deleted, in the
+    transaction that deletes it; a video being deleted takes its sessions and counts along
+    (PostgreSQL's cascade does it too; SQLite needs it)."""
+    connection = None
+    for obj in list(session.deleted):
+        if isinstance(obj, User) and obj.id is not None:
+            connection = connection or session.connection()
+            fold_account(connection, obj.id)
+            connection.execute(delete(PlaybackSession).where(PlaybackSession.user_id == obj.id))
+        elif isinstance(obj, Video) and obj.id is not None:
+            connection = connection or session.connection()
+            for table in (PlaybackSession, VideoDay, VideoDayBucket):
+                connection.execute(delete(table).where(table.video_id == obj.id))
+

@@ -17,9 +17,11 @@ factory, gunicorn.conf.py and the worker command.
 
 
 def init_app(app):
-    from videoflix.metrics import observers, routes
+    from videoflix.metrics import middleware, observers, routes
 
     app.register_blueprint(routes.bp)
+    # First of all, so a request another hook answers (a refusal) is still known by its route.
+    app.before_request_funcs.setdefault(None, []).insert(0, middleware.remember_route)
     observers.init_app(app)
 
 

@@ -9,6 +9,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from videoflix import tasks
 from videoflix.analytics.beacons import active_sessions
+from videoflix.extensions import db
 from videoflix.metrics.instruments import METRICS_DIR, REGISTRY
 from videoflix.models_base import utcnow
 
@@ -44,6 +45,7 @@ class AppCollector:
                                     value=count)
         except Exception:
             log.warning("Active playback sessions unavailable for /metrics", exc_info=True)
+            db.session.rollback()
             up.add_metric(["database"], 0)
         yield up
 

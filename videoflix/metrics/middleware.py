@@ -1,11 +1,21 @@
 """Request counts and latency by route, measured around the whole WSGI stack."""
 import time
 
+from flask import request
+
 from videoflix.metrics.instruments import FAILURES, REQUEST_SECONDS, REQUESTS
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "(unmatched)"
 SEGMENT_ENDPOINT = "videos.media_segment"
+ROUTE_KEY = "videoflix.route"
+
+
+def remember_route():
+    """Flask's first before_request function: the request's URL rule, for the middleware (Flask
+    clears its request from the environ when the request ends)."""
+    rule = request.url_rule
+    request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
 
 
 class RequestMetrics:
@@ -13,7 +23,8 @@ class RequestMetrics:
     itself, so ids do not multiply the series), method and status, and times it until the app
     returns its body (not while the body streams: segments keep gunicorn's sendfile).
 
-    A request the segment fast path answered never met Flask; it is the segment route's.
+    A request the segment fast path answered never met Flask (no hook named its route): it is the
+    segment route's.
     """
 
     def __init__(self, app, wsgi_app):
@@ -28,6 +39,7 @@ class RequestMetrics:
             status.append(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
+        environ[ROUTE_KEY] = None  # Flask's first hook names the route; the fast path leaves it
         try:
             return self.wsgi_app(environ, capture)
         finally:
@@ -43,11 +55,8 @@ class RequestMetrics:
             FAILURES.labels("http_5xx").inc()
 
     def _route(self, environ):
-        request = environ.get("werkzeug.request")
-        if request is None:  # answered by the fast path
-            return self.segment_rule()
-        rule = getattr(request, "url_rule", None)
-        return rule.rule if rule is not None else UNMATCHED
+        route = environ.get(ROUTE_KEY)
+        return route if route is not None else self.segment_rule()  # None: Flask never saw it
 
     def segment_rule(self):
         if self._segment_rule is None:
