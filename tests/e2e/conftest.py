@@ -1,0 +1,13 @@
+"""The browser tests here use the player's fixtures (a real API server, the player's own origin,
+Chromium logged in, a transcoded clip)."""
+from tests.test_player_e2e import (  # noqa: F401
+    api_base,
+    app_config,
+    browser,
+    browser_tools,
+    hls_js,
+    logged_in,
+    player_origin,
+    ready_video,
+    source_clip,
+)
