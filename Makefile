@@ -75,7 +75,12 @@ videoflix/static/vendor/tus.min.js: player/node_modules/.package-lock.json
 	mkdir -p $(@D)
 	cp player/node_modules/tus-js-client/dist/tus.min.js $@
 
-player-deps: player/node_modules/.package-lock.json videoflix/static/vendor/tus.min.js
+# The back office's charts use uPlot (pinned there too), served the same way.
+videoflix/static/vendor/uPlot.iife.min.js: player/node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp player/node_modules/uplot/dist/uPlot.iife.min.js player/node_modules/uplot/dist/uPlot.min.css $(@D)/
+
+player-deps: player/node_modules/.package-lock.json videoflix/static/vendor/tus.min.js videoflix/static/vendor/uPlot.iife.min.js
 
 player: player-deps
 	$(PYTHON) -m http.server 5500 --bind 127.0.0.1 --directory player

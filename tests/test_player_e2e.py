@@ -366,7 +366,8 @@ def test_progress_is_saved_on_pause_and_continue_watching_resumes_there(logged_i
     page.wait_for_function("() => document.getElementById('video').currentTime > 2.5", timeout=30_000)
     # The pause beacon saves the watch position (one request: no PUT /progress/ beside it).
     beacon_url = f"{api_base}/api/video/{video_id}/playback/"
-    with page.expect_response(lambda r: r.url == beacon_url and json.loads(r.request.post_data)["event"] == "pause") as saved:
+    paused = lambda r: r.url == beacon_url and json.loads(r.request.post_data)["event"] == "pause"  # noqa: E731
+    with page.expect_response(paused) as saved:
         page.evaluate("() => document.getElementById('video').pause()")
     assert saved.value.status == 200, logged_in.diagnostics()
     body = saved.value.json()
