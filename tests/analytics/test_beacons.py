@@ -7,7 +7,6 @@ import pytest
 from tests.analytics.helpers import beacon, new_session, roll_up, sessions
 from tests.catalogue_helpers import PENDING, add_videos
 from tests.conftest import PASSWORD
-from videoflix.analytics.beacons import coverage_bits
 from videoflix.extensions import db
 from videoflix.videos.models import Progress
 
@@ -31,7 +30,7 @@ def test_a_beacon_opens_the_session_and_saves_the_watch_position(app, client, au
     row = sessions(app)[session]
     assert (row.user_id, row.video_id, row.last_seq, row.watched, row.ttff_ms, row.rendition, row.position) == (
         auth, films[0], 1, 10.0, 420, "720p", 10.0)
-    assert row.coverage == coverage_bits(0, 10, 100) == 0b111  # 0 %, 5 %, 10 %
+    assert row.coverage == 0b111  # 0 %, 5 %, 10 % of 100 s
 
 
 def test_duplicated_and_reordered_beacons_count_once(app, client, auth, films):
@@ -49,7 +48,7 @@ def test_duplicated_and_reordered_beacons_count_once(app, client, auth, films):
     assert row.position == 50.0
     with app.app_context():
         assert db.session.get(Progress, (auth, films[0])).position == 50.0
-    assert row.coverage == coverage_bits(0, 50, 100)
+    assert row.coverage == (1 << 11) - 1  # 0 % to 50 %
 
 
 def test_a_beacon_far_behind_the_newest_is_not_counted_again(app, client, auth, films):
@@ -146,9 +145,22 @@ def test_beacons_are_rate_limited_per_session(app, app_config, client, auth, fil
     assert sessions(app)[first].watched == 3
 
 
-def test_coverage_points_are_within_the_watched_range():
-    assert coverage_bits(0, 100, 100) == (1 << 21) - 1
-    assert coverage_bits(50, 100, 100) == sum(1 << k for k in range(10, 21))
-    assert coverage_bits(21, 24, 100) == 0  # between two points (20 % and 25 %)
-    assert coverage_bits(0, 4.4, 100) == 1  # 4.4 s: 5 % (5 s) not reached, beyond the 0.5 s tolerance
-    assert coverage_bits(0, 10, None) == 0
+@pytest.mark.parametrize(("start", "end", "bits"), [
+    (0, 100, (1 << 21) - 1),
+    (50, 100, sum(1 << k for k in range(10, 21))),
+    (50, 500, sum(1 << k for k in range(10, 21))),  # past the end: clipped
+    (21, 24, 0),  # between two points (20 % and 25 %)
+    (0, 4.4, 1),  # 5 % (5 s) not reached: beyond the 0.5 s tolerance
+    (0, 4.6, 0b11),  # within it
+])
+def test_coverage_has_the_points_the_watched_range_passed(app, client, auth, films, start, end, bits):
+    session = new_session()
+    assert beacon(client, films[0], session, 0, "progress", end, end - start).status_code == 200
+    assert sessions(app)[session].coverage == bits
+
+
+def test_a_video_without_a_duration_has_no_coverage(app, client, auth):
+    video = add_videos(app, dict(title="Unknown", duration=None))[0]
+    session = new_session()
+    assert beacon(client, video, session, 0, "progress", 30, 30).status_code == 200
+    assert (sessions(app)[session].coverage, sessions(app)[session].watched) == (0, 30)

@@ -1,9 +1,9 @@
 """Playback beacons: the player's reports of a playback session, and the watch position they carry.
 
-A beacon is one request (`POST /api/video/<id>/playback/`) and, on the hot path, three statements
-in one transaction: the check that the account may watch the video (its duration), one upsert of
-the session, and the watch-position save (videoflix.videos.progress) when the beacon is the
-session's newest. Beacons may arrive twice, late or never:
+A beacon is one request (`POST /api/video/<id>/playback/`) and, on the hot path, two statements in
+one transaction: one upsert of the session, from the video's row (so it also checks that the
+account may watch the video), and the watch-position save (videoflix.videos.progress) when the
+beacon is the session's newest. Beacons may arrive twice, late or never:
 
 - each carries the session's sequence number; the session row keeps the newest (`last_seq`) and a
   bit per number of the WINDOW before it (`seen`), so a beacon is counted once, in any order (a
@@ -21,14 +21,34 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from videoflix.analytics.models import PlaybackSession
+from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db
-from videoflix.models_base import utcnow
+from videoflix.models_base import UTCDateTime, utcnow
 from videoflix.videos import progress
+from videoflix.videos.models import READY, Video
 
 WINDOW = 62  # sequence numbers remembered below the newest (a signed 64-bit integer's bits, kept clear of the sign)
 WINDOW_MASK = (1 << WINDOW) - 1
@@ -36,6 +56,7 @@ POINTS = 21  # retention points: 0 %, 5 %, ..., 100 % of the duration
 SESSION_CLOSED = "This playback session is closed; start a new one."
 SESSION_TAKEN = "This playback session belongs to another video or account."
 EVENTS = ("start", "progress", "pause", "seek", "end", "error")
+EMPTY = 1e18  # an empty range: from EMPTY to -EMPTY
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -61,21 +82,6 @@ class Outcome:
     position: progress.Position
 
 
-def coverage_bits(start, end, duration):
-    """The retention points (bit k: k * 5 % of `duration`) that the playback range start..end
-    passed. A point counts within a small tolerance (at most 0.5 s, half the distance between two
-    points) since players report positions at their own ticks."""
-    if not duration or duration <= 0 or end < start:
-        return 0
-    tolerance = min(0.5, duration / (2 * (POINTS - 1)))
-    start, end = max(0.0, start) - tolerance, min(duration, end) + tolerance
-    bits = 0
-    for k in range(POINTS):
-        if start <= duration * k / (POINTS - 1) <= end:
-            bits |= 1 << k
-    return bits
-
-
 def record(user_id, video_id, beacon, *, now=None):
     """Count `beacon` in its session (created by the first beacon to arrive) and, when it is the
     session's newest, save the viewer's watch position; commits. Returns an Outcome.
@@ -83,12 +89,12 @@ def record(user_id, video_id, beacon, *, now=None):
     Raises APIError 404 (video not watchable) or 401 (account gone) as progress.save, and 409 when
     the session is closed or belongs to another video or account.
     """
-    duration = progress.watchable_duration(user_id, video_id)
     now = now or utcnow()
-    params = _row(user_id, video_id, beacon, duration, now)
-    row = db.session.execute(_upsert(db.session.get_bind().dialect.name), params).first()
-    if row is None:  # nothing written: a duplicate, or a session that takes no beacon
+    row = db.session.execute(_upsert(db.session.get_bind().dialect.name),
+                             _params(user_id, video_id, beacon, now)).first()
+    if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
         db.session.rollback()
+        progress.watchable_duration(user_id, video_id)  # raises 404 or 401
         _refuse_unless_duplicate(user_id, video_id, beacon.session)
         return Outcome(False, progress.load(user_id, video_id))
     if row.last_seq == beacon.seq:  # the newest: the viewer is there now
@@ -97,22 +103,21 @@ def record(user_id, video_id, beacon, *, now=None):
     return Outcome(True, progress.load(user_id, video_id))
 
 
-def _row(user_id, video_id, beacon, duration, now):
-    position = min(beacon.position, duration) if duration else beacon.position
+def _params(user_id, video_id, beacon, now):
+    # The range played since the previous beacon; none: an empty range (start after end).
+    start, end = (max(0.0, beacon.position - beacon.watched), beacon.position) if beacon.watched else (EMPTY, -EMPTY)
     return {
-        "id": beacon.session, "user_id": user_id, "video_id": video_id, "day": now.date(),
-        "started_at": now, "last_beacon_at": now, "last_seq": beacon.seq, "seen": 1,
-        "position": position, "duration": duration, "watched": beacon.watched,
-        "coverage": coverage_bits(position - beacon.watched, position, duration) if beacon.watched else 0,
-        "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
+        "id": beacon.session, "user_id": user_id, "video_given": video_id, "day": now.date(), "now": now,
+        "seq": beacon.seq, "position_given": beacon.position, "range_start": start, "range_end": end,
+        "watched": beacon.watched, "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
         "switches": beacon.switches, "errors": int(beacon.event == "error"), "rendition": beacon.rendition,
-        "ended": beacon.event == "end", "rolled_up_at": None, "counted_viewer": False,
+        "ended": beacon.event == "end",
     }
 
 
 def _refuse_unless_duplicate(user_id, video_id, session_id):
-    """After an upsert that wrote nothing: APIError 409 unless the session is this viewer's, on
-    this video, and still open (then the beacon was a duplicate)."""
+    """After an upsert that wrote nothing to a watchable video: APIError 409 unless the session is
+    this viewer's, on this video, and still open (then the beacon was a duplicate)."""
     row = db.session.execute(
         select(PlaybackSession.user_id, PlaybackSession.video_id, PlaybackSession.rolled_up_at)
         .where(PlaybackSession.id == session_id)
@@ -123,28 +128,71 @@ def _refuse_unless_duplicate(user_id, video_id, session_id):
         raise APIError(409, SESSION_CLOSED)
 
 
+def coverage(duration, start, end):
+    """SQL: the retention points (bit k: k * 5 % of `duration`) the range start..end passed. A point
+    counts within a tolerance of half the distance between two points, at most 0.5 s, since
+    players report positions at their own ticks; the range is clipped to the video."""
+    tolerance = case((duration / (2 * (POINTS - 1)) < 0.5, duration / (2 * (POINTS - 1))), else_=0.5)
+    low, high = start - tolerance, case((end > duration, duration), else_=end) + tolerance
+    bits = sum(case((and_(low <= duration * k / (POINTS - 1), duration * k / (POINTS - 1) <= high), 1 << k),
+                    else_=0) for k in range(POINTS))
+    return case((duration > 0, bits), else_=0)
+
+
 @functools.cache
 def _upsert(dialect):
-    """The beacon's statement for a dialect, built once: INSERT the session ... ON CONFLICT DO
-    UPDATE (only when the beacon is new to an open session of this viewer and video) RETURNING
-    the newest sequence number."""
+    """The beacon's statement for a dialect, built once: INSERT the session from the video's row
+    (only when the video is watchable and the account active: then no row, nothing written) ...
+    ON CONFLICT DO UPDATE (only when the beacon is new to an open session of this viewer and
+    video) RETURNING the newest sequence number."""
     table = PlaybackSession.__table__
     c = table.c
-    insert = _INSERT[dialect](table)
-    new = insert.excluded
-    newer = new.last_seq > c.last_seq
+    given = bindparam("position_given", type_=Float)
+    played = (bindparam("range_start", type_=Float), bindparam("range_end", type_=Float))
+    columns = {
+        "id": bindparam("id", type_=String), "user_id": bindparam("user_id", type_=Integer), "video_id": Video.id,
+        "day": bindparam("day", type_=Date), "started_at": bindparam("now", type_=UTCDateTime),
+        "last_beacon_at": bindparam("now", type_=UTCDateTime), "last_seq": bindparam("seq", type_=Integer),
+        "seen": cast(literal(1), BigInteger), "position": case((Video.duration < given, Video.duration), else_=given),
+        "duration": Video.duration,
+        "coverage": coverage(Video.duration, *played),
+        **{name: bindparam(name, type_=kind) for name, kind in (
+            ("watched", Float), ("ttff_ms", Integer), ("stalls", Integer), ("stalled", Float), ("switches", Integer),
+            ("errors", Integer), ("rendition", String), ("ended", Boolean))},
+        "rolled_up_at": null(), "counted_viewer": false(),
+    }
+    viewer = exists().where(User.id == bindparam("user_id"), User.is_active.is_(True))
+    source = select(*(value.label(name) for name, value in columns.items())).where(
+        Video.id == bindparam("video_given", type_=Integer), Video.status == READY, viewer)
+    insert = _INSERT[dialect](table).from_select(list(columns), source)
+    return insert.on_conflict_do_update(
+        index_elements=[c.id], set_=_merge(c, insert.excluded),
+        where=and_(c.user_id == insert.excluded.user_id, c.video_id == insert.excluded.video_id,
+                   c.rolled_up_at.is_(None), _unseen(c, insert.excluded)),
+    ).returning(c.last_seq)
+
+
+def _unseen(c, new):
+    """The beacon's number is new: above the newest, or within the window and not seen."""
     behind = c.last_seq - new.last_seq
     one = cast(literal(1), BigInteger)
-    unseen = case((newer, True), (behind < WINDOW, c.seen.op(">>")(behind).op("&")(one) == 0), else_=False)
-    ahead = new.last_seq - c.last_seq
-    seen = case(
-        (and_(newer, ahead >= WINDOW), one),
-        (newer, c.seen.op("<<")(ahead).op("|")(one).op("&")(cast(literal(WINDOW_MASK), BigInteger))),
-        else_=c.seen.op("|")(one.op("<<")(behind)),
-    )
-    values = {
+    return case((new.last_seq > c.last_seq, True),
+                (behind < WINDOW, c.seen.op(">>")(behind).op("&")(one) == 0), else_=False)
+
+
+def _merge(c, new):
+    """The session's columns after a new beacon: increments added, coverage OR-ed, and the
+    position and rendition of the newest beacon."""
+    newer = new.last_seq > c.last_seq
+    one = cast(literal(1), BigInteger)
+    ahead, behind = new.last_seq - c.last_seq, c.last_seq - new.last_seq
+    return {
         "last_seq": case((newer, new.last_seq), else_=c.last_seq),
-        "seen": seen,
+        "seen": case(
+            (and_(newer, ahead >= WINDOW), one),
+            (newer, c.seen.op("<<")(ahead).op("|")(one).op("&")(cast(literal(WINDOW_MASK), BigInteger))),
+            else_=c.seen.op("|")(one.op("<<")(behind)),
+        ),
         "last_beacon_at": new.last_beacon_at,
         "position": case((newer, new.position), else_=c.position),
         "rendition": case((and_(newer, new.rendition.isnot(None)), new.rendition), else_=c.rendition),
@@ -157,10 +205,6 @@ def _upsert(dialect):
         "errors": c.errors + new.errors,
         "ended": or_(c.ended, new.ended),
     }
-    return insert.on_conflict_do_update(
-        index_elements=[c.id], set_=values,
-        where=and_(c.user_id == new.user_id, c.video_id == new.video_id, c.rolled_up_at.is_(None), unseen),
-    ).returning(c.last_seq)
 
 
 def active_sessions(since: datetime):

@@ -5,7 +5,7 @@ Thin routes: the rules are in beacons, rollup and stats.
 from dataclasses import asdict
 
 from flask import Blueprint, current_app, request
-from flask_jwt_extended import get_jwt_identity, jwt_required
+from flask_jwt_extended import jwt_required
 
 from videoflix import ratelimit
 from videoflix.analytics import beacons, stats
@@ -18,7 +18,7 @@ from videoflix.analytics.schemas import (
     video_stats_schema,
 )
 from videoflix.auth import current_account
-from videoflix.auth.credentials import VARY
+from videoflix.auth.credentials import VARY, access_identity, media_access_required
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
@@ -68,11 +68,11 @@ def _beacon_data(silent=False):
      responses={200: beacon_answer_schema, 400: BAD_REQUEST, 404: (ErrorSchema, "Unknown video, or not ready"),
                 409: (ErrorSchema, "The session is closed, or another viewer's or video's"),
                 415: ErrorSchema, 429: (ErrorSchema, "Too many beacons for this session")})
-@jwt_required()
+@media_access_required  # a beacon comes every 10 s from every viewer: as hot a path as segments
 @ratelimit.limit("ANALYTICS_BEACON_LIMIT", key_func=beacon_session_key, scope="playback-beacon")
 def playback_beacon(video_id):
     beacon = beacon_schema.load(_beacon_data())
-    outcome = beacons.record(int(get_jwt_identity()), video_id, beacon)
+    outcome = beacons.record(access_identity(), video_id, beacon)
     return beacon_answer_schema.dump(
         {**asdict(outcome.position), "session": beacon.session, "seq": beacon.seq, "counted": outcome.counted})
 
