@@ -209,12 +209,14 @@ class Config:
     ANALYTICS_VIEW_SECONDS = env_int("ANALYTICS_VIEW_SECONDS", 10)
     ANALYTICS_BEACON_LIMIT = os.environ.get("ANALYTICS_BEACON_LIMIT", "30/minute")
     # Operator metrics (/metrics, videoflix.metrics): who may read them (addresses or networks, after
-    # PROXY_COUNT), or anyone presenting METRICS_TOKEN as a Bearer token; METRICS_DIR shares the
-    # counters of every process of a host (gunicorn's and the worker's) through prometheus_client's
-    # multiprocess files (unset: each process answers with its own).
+    # PROXY_COUNT), or anyone presenting METRICS_TOKEN as a Bearer token. (METRICS_DIR, read from the
+    # environment when videoflix.metrics.instruments is imported, shares the counters of every
+    # process of a host through prometheus_client's multiprocess files.)
     METRICS_ALLOW = [a.strip() for a in os.environ.get("METRICS_ALLOW", "127.0.0.1,::1").split(",") if a.strip()]
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
-    METRICS_DIR = os.environ.get("METRICS_DIR") or None
+    # `flask worker` serves METRICS_DIR on this port too (0: not), for worker hosts without a web server.
+    METRICS_PORT = env_int("METRICS_PORT", 0)
+    METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
 
     SEED_DEMO_USERS = False
     LOG_JSON = env_bool("LOG_JSON")

@@ -131,3 +131,33 @@ def test_segments_answered_by_the_fast_path_are_counted_under_their_route(app, c
     labels = {"route": "/api/video/<id:video_id>/<resolution>/<segment>/", "method": "GET", "status": "200"}
     assert sample(after, "videoflix_http_requests_total", **labels) - sample(
         before, "videoflix_http_requests_total", **labels) == 3
+
+
+WORKER = textwrap.dedent("""
+    import sys, time, urllib.request
+    from videoflix import create_app
+    from videoflix.metrics import instruments, observers
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "METRICS_PORT": int(sys.argv[1])})
+    observers.serve_worker_metrics(app)
+    instruments.FAILURES.labels("task").inc(3)
+    for _ in range(100):
+        try:
+            sys.stdout.write(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=2).read().decode())
+            break
+        except OSError:
+            time.sleep(0.1)
+""")
+
+
+def test_the_worker_serves_its_metrics_on_metrics_port(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "METRICS_DIR": str(tmp_path / "metrics")}
+    text = subprocess.run([sys.executable, "-c", WORKER, str(port)], env=env, check=True, capture_output=True,
+                          text=True, timeout=120).stdout
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("videoflix_failures_total", (("kind", "task"),))] == 3

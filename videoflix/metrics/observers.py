@@ -1,6 +1,10 @@
 """Instruments fed by what happens elsewhere, observed from outside: the transcode jobs (Huey's
-signals, in the process that runs them) and the object store's calls (botocore's events)."""
+signals, in the process that runs them) and the object store's calls (botocore's events); and
+the worker's own metrics server (METRICS_PORT)."""
 import functools
+import logging
+import multiprocessing
+import os
 import threading
 import time
 
@@ -9,11 +13,12 @@ from sqlalchemy import select
 
 from videoflix import tasks
 from videoflix.extensions import db
-from videoflix.metrics.instruments import BUCKET_ERRORS, FAILURES, TIME_TO_PLAYABLE, TRANSCODE_SECONDS
+from videoflix.metrics.instruments import BUCKET_ERRORS, FAILURES, METRICS_DIR, TIME_TO_PLAYABLE, TRANSCODE_SECONDS
 from videoflix.models_base import utcnow
 from videoflix.videos import storage
 from videoflix.videos.models import Video
 
+log = logging.getLogger(__name__)
 TRANSCODE_TASK = "transcode_video"
 _running = {}  # task id -> (monotonic start, video had no published version yet)
 _lock = threading.Lock()
@@ -81,3 +86,33 @@ def _bucket_call(http_response=None, model=None, **kwargs):
 def _bucket_call_failed(model=None, exception=None, **kwargs):
     """A call that got no answer at all (connection refused, timeout)."""
     BUCKET_ERRORS.labels(getattr(model, "name", "unknown")).inc()
+
+
+@tasks.on_worker_start
+def serve_worker_metrics(app):
+    """With METRICS_PORT, `flask worker` serves its host's METRICS_DIR at http://METRICS_HOST:METRICS_PORT/
+    from a child process forked now (before any thread exists), for a worker host without a web
+    server (compose's worker containers): its transcode histograms and failures. Without METRICS_DIR
+    the worker's processes keep their counters to themselves: nothing to serve."""
+    port = app.config["METRICS_PORT"]
+    if not port:
+        return
+    if not METRICS_DIR:
+        log.error("METRICS_PORT is set without METRICS_DIR: the worker's metrics cannot be served.")
+        return
+    multiprocessing.get_context("fork").Process(
+        target=_serve, args=(app.config["METRICS_HOST"], port, os.getpid()), name="videoflix-metrics",
+        daemon=True).start()
+
+
+def _serve(host, port, parent_pid):
+    from prometheus_client import start_http_server
+    from prometheus_client.core import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from videoflix.cli import _stop_when_orphaned
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, METRICS_DIR)
+    start_http_server(port, addr=host, registry=registry)
+    _stop_when_orphaned(parent_pid)
