@@ -161,3 +161,20 @@ def test_the_worker_serves_its_metrics_on_metrics_port(tmp_path):
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}
     assert samples[("videoflix_failures_total", (("kind", "task"),))] == 3
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_we_export(client):
+    import json
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "videoflix-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"\b(videoflix_[a-z_]+)", target["expr"])}
+    text = client.get("/metrics").get_data(as_text=True)
+    exported = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}  # labelled: none observed yet
+    exported |= {family.name + suffix for family in text_string_to_metric_families(text)
+                 for suffix in suffixes.get(family.type, ())}
+    assert len(asked) >= 9 and asked <= exported, asked - exported
