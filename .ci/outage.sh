@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v redis-server >/dev/null || { echo "outage.sh: redis-server is not installed" >&2; exit 1; }
-CI=true .venv/bin/python -m pytest -q -s tests/test_redis_outage.py 2>&1 \
+CI=true .venv/bin/python -m pytest -q -s tests/platform/test_redis_outage.py 2>&1 \
   | grep -Ev '" (200|201|400|401|429|503) -$|^Health check redis failed: CircuitOpen'

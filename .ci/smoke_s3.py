@@ -24,8 +24,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.object_store import SeaweedFS, free_ports  # noqa: E402
-from videoflix.videos.ffrun import ffmpeg_exe  # noqa: E402
+from tests.fixtures.object_store import SeaweedFS, free_ports  # noqa: E402
+from videoflix.videos.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
 PY = sys.executable
 PG = os.environ.get("SMOKE_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -52,7 +52,7 @@ from videoflix import create_app
 from videoflix.auth import sessions
 from videoflix.auth.users import create_user
 from videoflix.extensions import db
-from videoflix.videos.ffrun import ffmpeg_exe
+from videoflix.videos.media.ffmpeg import ffmpeg_exe
 from videoflix.videos.models import READY, Video
 
 app = create_app()

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run the test suite with only the ffmpeg of the imageio-ffmpeg wheel, even on a host with a system
-# ffmpeg: FFMPEG_BINARY is honoured by the app (config), the transcoder (ffrun.ffmpeg_exe) and the
-# clip helper (tests/clips.py, whose cache is keyed by the binary's version).
+# ffmpeg. FFMPEG_BINARY is read in one place (videoflix/videos/media/ffmpeg.py: ffmpeg_exe), which
+# every ffmpeg run of the app and of the tests goes through (tests/fixtures/clips.py keys its clip
+# cache by the binary's version).
 # Usage: .ci/wheel-ffmpeg.sh [pytest args...]
 set -eu
 cd "$(dirname "$0")/.."

@@ -38,13 +38,13 @@ from flask_jwt_extended import jwt_required  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import event, insert, select, text  # noqa: E402
 
-from tests.databases import scratch_database  # noqa: E402
+from tests.fixtures.databases import scratch_database  # noqa: E402
 from videoflix import create_app  # noqa: E402
 from videoflix.auth.models import User  # noqa: E402
 from videoflix.auth.sessions import issue  # noqa: E402
 from videoflix.extensions import db, redis_client  # noqa: E402
+from videoflix.videos.api.schemas import videos_schema  # noqa: E402
 from videoflix.videos.models import READY, Video  # noqa: E402
-from videoflix.videos.schemas import videos_schema  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "mar", "quil", "bro", "zen", "pha", "tor"]
 CATEGORIES = ["Drama", "Comedy", "Documentary", "Nature", "Action", "Animation", "Music", "Sports"]

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from transcode import add_source_arguments, sources  # noqa: E402  (bench/transcode.py: the cached sources)
 
-from videoflix.videos.stores import sync_tree  # noqa: E402
-from videoflix.videos.transcode import transcode  # noqa: E402
+from videoflix.videos.media.transcode import transcode  # noqa: E402
+from videoflix.videos.storage.backends import sync_tree  # noqa: E402
 
 
 def main() -> int:

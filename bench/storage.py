@@ -32,13 +32,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VIDEOFLIX_ENV", "testing")
 
 from bench.transcode import make_sources  # noqa: E402
-from tests.object_store import SeaweedFS  # noqa: E402
+from tests.fixtures.object_store import SeaweedFS  # noqa: E402
 from videoflix import create_app  # noqa: E402
 from videoflix.auth.users import create_user  # noqa: E402
 from videoflix.extensions import db  # noqa: E402
-from videoflix.videos import storage, uploads  # noqa: E402
 from videoflix.videos.models import READY, Video  # noqa: E402
+from videoflix.videos.storage.keys import media_store  # noqa: E402
 from videoflix.videos.tasks import queue_transcode  # noqa: E402
+from videoflix.videos.uploads.service import accept  # noqa: E402
 
 PUBLIC = "bench-public"
 PASSWORD = "bench-password-123"
@@ -76,7 +77,7 @@ def bench_presigned(server, app, reps, objects=200, size=512 * 1024, threads=4):
     client.create_bucket(Bucket=PUBLIC)
     payload = os.urandom(size)
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
         keys = [f"hls/bench/v1/480p/seg{i:03d}.ts" for i in range(objects)]
         for key in keys:
             store.client.put_object(Bucket=store.bucket, Key=store.key(key), Body=payload)
@@ -108,7 +109,7 @@ def hour_long_video(app, hls_dir, segments=600):
     lines.append("#EXT-X-ENDLIST")
     master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000,RESOLUTION=854x480\n480p/index.m3u8\n"
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
         put = store.client.put_object
         put(Bucket=store.bucket, Key=store.key(f"hls/{hls_dir}/master.m3u8"), Body=master.encode())
         put(Bucket=store.bucket, Key=store.key(f"hls/{hls_dir}/480p/index.m3u8"), Body="\n".join(lines).encode())
@@ -164,7 +165,7 @@ def bench_requests(app):
 
 def bench_no_store_requests(app, video_id):
     with app.app_context():
-        store = storage.media_store()
+        store = media_store()
     calls = []
     store.client.meta.events.register("before-call.s3", lambda **kw: calls.append(kw["model"].name))
     client = app.test_client()
@@ -180,7 +181,7 @@ def bench_no_store_requests(app, video_id):
 def transcode_once(app, clip):
     """Upload (not timed), then the whole job as the worker runs it (timed): seconds."""
     with app.app_context(), open(clip, "rb") as stream:
-        video = uploads.accept(stream, filename=clip.name, title="Bench", category="Drama")
+        video = accept(stream, filename=clip.name, title="Bench", category="Drama")
         started = time.perf_counter()
         queue_transcode(video)  # HUEY_IMMEDIATE: runs inline, as a worker would
         elapsed = time.perf_counter() - started

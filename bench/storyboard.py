@@ -3,7 +3,7 @@
 Run from the repository root:  .venv/bin/python bench/storyboard.py [--reps N] [--seconds S]
 
 The 20 s 1080p sources of `make bench-transcode` (bench/transcode.py, cached in the same work
-dir), each transcoded by videoflix.videos.transcode.transcode() exactly as the app calls it,
+dir), each transcoded by videoflix.videos.media.transcode.transcode() exactly as the app calls it,
 (a) with storyboard=False (the baseline, measured in the same run) and (b) with the storyboard
 (the default). Repetitions alternate a/b; medians of wall and CPU time, and their ratios.
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from transcode import add_source_arguments, report, sources, timed  # noqa: E402  (bench/transcode.py)
 
-from videoflix.videos.transcode import transcode  # noqa: E402
+from videoflix.videos.media.transcode import transcode  # noqa: E402
 
 TARGET = 1.10
 

@@ -4,7 +4,7 @@ Run from the repository root:  .venv/bin/python bench/transcode.py [--reps N] [-
 
 (a) baseline: one ffmpeg per rendition (480p/720p/1080p), libx264 preset medium,
     CRF 23, AAC audio, HLS output.
-(b) videoflix.videos.transcode.transcode() exactly as the app calls it (probe included).
+(b) videoflix.videos.media.transcode.transcode() exactly as the app calls it (probe included).
 Repetitions alternate a/b; medians are reported. SSIM of every rendition is measured
 against the source with ffmpeg's ssim filter (rendition scaled back to source size).
 """
@@ -25,8 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from videoflix.videos.probe import probe  # noqa: E402
-from videoflix.videos.transcode import ffmpeg_exe, plan_renditions, transcode  # noqa: E402
+from videoflix.videos.media.ffmpeg import ffmpeg_exe  # noqa: E402
+from videoflix.videos.media.probe import probe  # noqa: E402
+from videoflix.videos.media.transcode import plan_renditions, transcode  # noqa: E402
 
 FF = ffmpeg_exe()
 CONTENT = ("mandelbrot=s=1920x1080:r=30[m];testsrc2=s=1920x1080:r=30[t];"

@@ -4,7 +4,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from videoflix.videos import search
+from videoflix.videos.models import fulltext
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -88,8 +88,8 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
-    # The search index is no model: autogenerate must not drop it (videoflix/videos/search.py).
-    conf_args.setdefault("include_name", search.include_name)
+    # The search index is no model: autogenerate must not drop it (videoflix/videos/fulltext.py).
+    conf_args.setdefault("include_name", fulltext.include_name)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

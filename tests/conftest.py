@@ -9,17 +9,17 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 
-from tests.databases import scratch_database
+from tests.fixtures.databases import scratch_database
 from videoflix import create_app
 from videoflix.extensions import db, limiter, redis_client
 
 # Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
 # object_store: a real SeaweedFS (TEST_MEDIA_STORAGE=s3 runs every test's media in its bucket).
-pytest_plugins = ["tests.clips", "tests.streaming_helpers", "tests.object_store"]
+pytest_plugins = ["tests.fixtures.clips", "tests.fixtures.streaming", "tests.fixtures.object_store"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-S3_MODE = os.environ.get("TEST_MEDIA_STORAGE") == "s3"  # as tests.object_store.S3_MODE
+S3_MODE = os.environ.get("TEST_MEDIA_STORAGE") == "s3"  # as tests.fixtures.object_store.S3_MODE
 PASSWORD = "correct-horse-battery"
 
 

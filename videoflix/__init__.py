@@ -10,7 +10,7 @@ from videoflix.auth.credentials import IdConverter
 from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
 from videoflix.errors import register_error_handlers
 from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
-from videoflix.videos.fastpath import SegmentFastPath
+from videoflix.videos.delivery.fastpath import SegmentFastPath
 
 TUS_EXPOSED_HEADERS = ["Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata",
                        "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",

@@ -175,7 +175,8 @@ class Config:
     # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.
     TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
     TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
-    FFMPEG_BINARY = os.environ.get("FFMPEG_BINARY") or None  # None: ffmpeg on PATH, else imageio-ffmpeg's
+    # None: $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's (videos.media.ffmpeg.ffmpeg_exe).
+    FFMPEG_BINARY = None
     # JSON bodies are small; upload routes raise their own limit to MAX_UPLOAD_MB per request.
     MAX_CONTENT_LENGTH = 1024 * 1024
     # Where media lives (API.md, "Object storage"): local (files below MEDIA_ROOT) or s3 (a bucket;

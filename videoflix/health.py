@@ -19,8 +19,8 @@ from videoflix.errors import APIError
 from videoflix.extensions import db, redis_client
 from videoflix.openapi import doc
 from videoflix.tasks import QUEUES, queue_of
-from videoflix.videos.storage import media_store
-from videoflix.videos.stores import round_trip
+from videoflix.videos.storage.backends import round_trip
+from videoflix.videos.storage.keys import media_store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/api/health")
@@ -61,7 +61,7 @@ def check_queue():
 
 def check_ffmpeg():
     """The ffmpeg binary the transcoder would run answers `-version` (cached FFMPEG_CACHE_SECONDS)."""
-    from videoflix.videos.transcode import ffmpeg_version
+    from videoflix.videos.media.ffmpeg import ffmpeg_version
 
     binary = current_app.config.get("FFMPEG_BINARY")
     version = _cached(_ffmpeg_cache, binary, FFMPEG_CACHE_SECONDS, lambda: ffmpeg_version(binary))

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from tests.analytics.helpers import beacon, new_session, roll_up, sessions
-from tests.catalogue_helpers import PENDING, add_videos
 from tests.conftest import PASSWORD
+from tests.fixtures.catalogue_rows import PENDING, add_videos
 from videoflix.extensions import db
-from videoflix.videos.models import Progress
+from videoflix.videos.models import WatchProgress
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_duplicated_and_reordered_beacons_count_once(app, client, auth, films):
     # The newest beacon's position stays, though seq 4 arrived after seq 5.
     assert row.position == 50.0
     with app.app_context():
-        assert db.session.get(Progress, (auth, films[0])).position == 50.0
+        assert db.session.get(WatchProgress, (auth, films[0])).position == 50.0
     assert row.coverage == (1 << 11) - 1  # 0 % to 50 %
 
 

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.analytics.helpers import beacon, new_session
-from tests.catalogue_helpers import add_videos
-from tests.videos_helpers import add_clip
+from tests.fixtures.catalogue_rows import add_videos
+from tests.fixtures.videos import add_clip
 
 STRANGER = {"REMOTE_ADDR": "203.0.113.7"}
 
@@ -113,7 +113,7 @@ def test_with_metrics_dir_every_process_is_counted(tmp_path):
 
 
 def test_segments_answered_by_the_fast_path_are_counted_under_their_route(app, client, auth, make_video):
-    from videoflix.videos.fastpath import SegmentFastPath
+    from videoflix.videos.delivery.fastpath import SegmentFastPath
 
     video_id = make_video(labels=("480p",))
     url = f"/api/video/{video_id}/480p/seg000.ts"

@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 
 from tests.analytics.helpers import beacon, roll_up, sessions, watch
-from tests.catalogue_helpers import add_videos
 from tests.conftest import PASSWORD
+from tests.fixtures.catalogue_rows import add_videos
 from videoflix.analytics import rollup
 from videoflix.analytics.models import PlaybackSession, RollupClaim, VideoDay
 from videoflix.auth.models import User

@@ -1,6 +1,6 @@
 """The browser tests here use the player's fixtures (a real API server, the player's own origin,
 Chromium logged in, a transcoded clip)."""
-from tests.test_player_e2e import (  # noqa: F401
+from tests.e2e.test_player import (  # noqa: F401
     api_base,
     app_config,
     browser,

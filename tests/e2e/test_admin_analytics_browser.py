@@ -4,8 +4,8 @@ import pytest
 
 from tests.analytics.helpers import roll_up, watch
 from tests.conftest import PASSWORD
-from tests.live_server import file_database
-from tests.test_admin_csp_browser import base_url, chromium_page  # noqa: F401  (the browser fixtures)
+from tests.e2e.test_admin_csp import base_url, chromium_page  # noqa: F401  (the browser fixtures)
+from tests.fixtures.live_server import file_database
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Our player's playback beacons, in Chromium against a real API server (the fixtures of
-tests/test_player_e2e.py, see conftest.py):
+tests/e2e/test_player.py, see conftest.py):
 start with the time to first frame, progress while playing, a stall while the network holds the
 next segment back, and the end; counted in the session row, and by the roll-up."""
 import json

@@ -1,5 +1,5 @@
 """The back office's subtitle tracks: staff add a track to a video (a .vtt or .srt file) or delete
-one; both go through videoflix.videos.subtitles, as `flask add-subtitle` does."""
+one; both go through videoflix.videos.jobs.subtitle_tracks, as `flask add-subtitle` does."""
 from flask import request
 from flask_admin.form import SecureForm
 from wtforms import FileField, IntegerField, StringField
@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, InputRequired
 
 from videoflix.admin.views import FileCreateView
 from videoflix.extensions import db
-from videoflix.videos import subtitles
+from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Video
 
 FORM_OVERHEAD = 64 * 1024  # multipart headers and the text fields around the file
@@ -37,19 +37,19 @@ class SubtitleView(FileCreateView):
         return SubtitleForm
 
     def create_body_limit(self):
-        return subtitles.MAX_BYTES + FORM_OVERHEAD
+        return subtitle_tracks.MAX_BYTES + FORM_OVERHEAD
 
     def create_model(self, form):
         upload = request.files.get("file")
         try:
             video = db.session.get(Video, form.video_id.data)
             if video is None:
-                raise subtitles.SubtitleRefused("video_id", f"There is no video {form.video_id.data}.")
+                raise subtitle_tracks.SubtitleRefused("video_id", f"There is no video {form.video_id.data}.")
             if upload is None or not upload.filename:
-                raise subtitles.SubtitleRefused("file", "Choose a .vtt or .srt file.")
-            return subtitles.add(video, upload.stream.read(subtitles.MAX_BYTES + 1),
+                raise subtitle_tracks.SubtitleRefused("file", "Choose a .vtt or .srt file.")
+            return subtitle_tracks.add(video, upload.stream.read(subtitle_tracks.MAX_BYTES + 1),
                                  language=form.language.data, label=form.label.data)
-        except subtitles.SubtitleRefused as error:
+        except subtitle_tracks.SubtitleRefused as error:
             db.session.rollback()
             self.refuse_create(f"The subtitle track was refused: {error}")
             return False
@@ -58,7 +58,7 @@ class SubtitleView(FileCreateView):
                 upload.close()
 
     def delete_model(self, model):
-        subtitles.remove(model)
+        subtitle_tracks.remove(model)
         return True
 
     def get_save_return_url(self, model, is_created=False):

@@ -9,7 +9,7 @@ from flask import current_app, url_for
 from flask_admin import BaseView, expose
 
 from videoflix.admin.views import StaffOnly, UploadForm
-from videoflix.videos import tus
+from videoflix.videos.uploads import tus
 
 CHUNK_SIZE = 8 * 1024 * 1024  # fits nginx's 64 MB per request at /api/uploads/ (deploy/nginx)
 

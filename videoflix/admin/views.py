@@ -18,10 +18,12 @@ from videoflix.auth import sessions
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
-from videoflix.videos import state, storage, uploads
+from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
-from videoflix.videos.stores import NotStored
+from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.keys import read_hls
 from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge, accept, field_error, max_upload_bytes
 
 log = logging.getLogger(__name__)
 UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart headers and the text fields around the file
@@ -189,7 +191,7 @@ def upload_rule(name):
     """A WTForms validator applying the upload service's rule for the field `name`."""
 
     def check(form, field):
-        error = uploads.field_error(name, field.data)
+        error = field_error(name, field.data)
         if error:
             raise ValidationError(error)
 
@@ -251,7 +253,7 @@ class VideoView(FileCreateView):
         return UploadForm
 
     def create_body_limit(self):
-        return uploads.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
+        return max_upload_bytes() + UPLOAD_FORM_OVERHEAD
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -259,13 +261,13 @@ class VideoView(FileCreateView):
             flash("Choose a video file to upload.", "error")
             return False
         try:
-            video = uploads.accept(
+            video = accept(
                 upload.stream, filename=upload.filename, title=form.title.data,
                 description=form.description.data, category=form.category.data,
             )
-        except uploads.UploadTooLarge:
+        except UploadTooLarge:
             abort(413)
-        except uploads.UploadRefused as error:
+        except UploadRefused as error:
             self.refuse_create(f"The upload was refused: {error}")
             return False
         finally:
@@ -285,7 +287,7 @@ class VideoView(FileCreateView):
         if not video.thumbnail:
             abort(404)
         try:
-            jpeg = storage.read_hls(video.thumbnail)
+            jpeg = read_hls(video.thumbnail)
         except NotStored:
             abort(404)
         return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-cache"})

@@ -10,7 +10,8 @@ This package owns:
   back office (`admin`).
 
 It may import the accounts (`videoflix.auth`), the video rows (`videoflix.videos.models`), the
-watch-position service (`videoflix.videos.progress`: a beacon also saves the watch position) and
+watch-position service (`videoflix.videos.catalogue.watch_progress`: a beacon also saves the watch
+position) and
 the app's plumbing (extensions, errors, tasks, ratelimit, openapi, validation). Nothing in
 `videoflix.videos` or `videoflix.auth` imports it: deleting an account or a video reaches it
 through the session hook in `rollup`.

@@ -2,7 +2,7 @@
 
 A beacon is one request (`POST /api/video/<id>/playback/`) and, on the hot path, two statements in
 one transaction: one upsert of the session, from the video's row (so it also checks that the
-account may watch the video), and the watch-position save (videoflix.videos.progress) when the
+account may watch the video), and the watch-position save (videoflix.videos.catalogue.watch_progress) when the
 beacon is the session's newest. Beacons may arrive twice, late or never:
 
 - each carries the session's sequence number; the session row keeps the newest (`last_seq`) and a
@@ -47,7 +47,7 @@ from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
-from videoflix.videos import progress
+from videoflix.videos.catalogue import watch_progress
 from videoflix.videos.models import READY, Video
 
 WINDOW = 62  # sequence numbers remembered below the newest (a signed 64-bit integer's bits, kept clear of the sign)
@@ -79,14 +79,14 @@ class Beacon:
 @dataclass
 class Outcome:
     counted: bool  # False: a duplicate (or a beacon too late to tell)
-    position: progress.Position
+    position: watch_progress.Position
 
 
 def record(user_id, video_id, beacon, *, now=None):
     """Count `beacon` in its session (created by the first beacon to arrive) and, when it is the
     session's newest, save the viewer's watch position; commits. Returns an Outcome.
 
-    Raises APIError 404 (video not watchable) or 401 (account gone) as progress.save, and 409 when
+    Raises APIError 404 (video not watchable) or 401 (account gone) as watch_progress.save, and 409 when
     the session is closed or belongs to another video or account.
     """
     now = now or utcnow()
@@ -94,13 +94,13 @@ def record(user_id, video_id, beacon, *, now=None):
                              _params(user_id, video_id, beacon, now)).first()
     if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
         db.session.rollback()
-        progress.watchable_duration(user_id, video_id)  # raises 404 or 401
+        watch_progress.watchable_duration(user_id, video_id)  # raises 404 or 401
         _refuse_unless_duplicate(user_id, video_id, beacon.session)
-        return Outcome(False, progress.load(user_id, video_id))
+        return Outcome(False, watch_progress.load(user_id, video_id))
     if row.last_seq == beacon.seq:  # the newest: the viewer is there now
-        return Outcome(True, progress.save(user_id, video_id, beacon.position))  # commits both
+        return Outcome(True, watch_progress.save(user_id, video_id, beacon.position))  # commits both
     db.session.commit()
-    return Outcome(True, progress.load(user_id, video_id))
+    return Outcome(True, watch_progress.load(user_id, video_id))
 
 
 def _params(user_id, video_id, beacon, now):

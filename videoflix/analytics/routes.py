@@ -23,8 +23,8 @@ from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
 from videoflix.validation import json_body
+from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
 from videoflix.videos.models import Video
-from videoflix.videos.progress import VIDEO_NOT_FOUND
 
 bp = Blueprint("analytics", __name__, url_prefix="/api")
 STAFF_ONLY = "Only staff may see statistics."

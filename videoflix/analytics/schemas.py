@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from videoflix.analytics.beacons import EVENTS, Beacon
 from videoflix.validation import BaseSchema, StrictString
-from videoflix.videos.schemas import JSONNumber, ProgressSchema
+from videoflix.videos.api.schemas import JSONNumber, ProgressSchema
 
 MAX_SEQ = 1_000_000
 MAX_BEACON_SECONDS = 600  # watched or stalled between two beacons (background tabs tick slowly)

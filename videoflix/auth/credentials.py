@@ -1,5 +1,5 @@
 """Everything about a request's credentials, in one place for Flask views, the admin and the
-WSGI segment fast path (videos/fastpath.py) alike.
+WSGI segment fast path (videos/delivery/fastpath.py) alike.
 
 - Where an access token comes from: `access_token(environ, config)`, the one reading. It follows
   JWT_TOKEN_LOCATION in its order (["cookies", "headers"]: the JWT_ACCESS_COOKIE_NAME cookie first,

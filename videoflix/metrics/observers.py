@@ -15,8 +15,8 @@ from videoflix import tasks
 from videoflix.extensions import db
 from videoflix.metrics.instruments import BUCKET_ERRORS, FAILURES, METRICS_DIR, TIME_TO_PLAYABLE, TRANSCODE_SECONDS
 from videoflix.models_base import utcnow
-from videoflix.videos import storage
 from videoflix.videos.models import Video
+from videoflix.videos.storage import keys
 
 log = logging.getLogger(__name__)
 TRANSCODE_TASK = "transcode_video"
@@ -29,7 +29,7 @@ def init_app(app):
         huey.signal(SIGNAL_EXECUTING)(functools.partial(_task_started, app))
         huey.signal(SIGNAL_COMPLETE, SIGNAL_ERROR)(functools.partial(_task_finished, app))
     if app.config["MEDIA_STORAGE"] == "s3":
-        events = storage.media_store(app).client.meta.events
+        events = keys.media_store(app).client.meta.events
         events.register("after-call.s3", _bucket_call)
         events.register("after-call-error.s3", _bucket_call_failed)
 

@@ -1,13 +1,27 @@
-"""Videos: uploads, transcoding to HLS, and streaming."""
+"""Videos: uploads, transcoding to HLS, and streaming.
+
+    api/        the HTTP routes, their schemas and the CLI commands (thin: load, call, dump)
+    catalogue/  what viewers browse: list queries, categories, watch progress
+    delivery/   sending media: the playable index, file lookup, app/X-Accel/presigned, fast path
+    uploads/    how files come in: the upload service and tus
+    tasks.py    the Huey tasks (their module path names queued jobs) and enqueueing
+    jobs/       the state machine and the jobs: transcoding, storyboard backfill, subtitle tracks
+    models/     the rows, full-text search and category counts
+    storage/    where bytes live: local or S3 backends, the key layout, a version's files
+    media/      the media library: probe, ffmpeg, the HLS ladder, storyboards (no Flask)
+
+Imports run down this list, never up: `make lint` (import-linter) checks it.
+"""
 
 
 def init_app(app):
-    # models: register the table; tasks: register the Huey task and the worker-start recovery.
-    from videoflix.videos import cli, models, routes, storage_cli, tasks, tus_models, tus_routes, viewing  # noqa: F401
+    # models: register the tables; tasks: register the Huey tasks and the worker hooks.
+    from videoflix.videos import models, tasks  # noqa: F401
+    from videoflix.videos.api import catalogue, cli, storage_cli, uploads, videos
 
-    app.register_blueprint(routes.bp)
-    app.register_blueprint(viewing.bp)
-    tus_routes.init_app(app)
+    app.register_blueprint(videos.bp)
+    app.register_blueprint(catalogue.bp)
+    uploads.init_app(app)
     app.cli.add_command(cli.add_video_command)
     app.cli.add_command(cli.transcode_command)
     app.cli.add_command(cli.add_subtitle_command)

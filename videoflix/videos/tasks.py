@@ -1,29 +1,20 @@
-"""The transcoding job: claim the video, run ffmpeg into a work folder, publish, switch the row.
+"""The Huey tasks of the videos domain, and the only way to put their jobs on the queue.
 
-A job never leaves a half-written or mixed rendition set where viewers can see it: ffmpeg writes
-into a work folder (MEDIA_ROOT/work/<job>, or with MEDIA_STORAGE=s3 the worker's own scratch
-folder, next to its fetched copy of the source), which becomes hls/<id>/<version> only when
-complete (a rename, or an upload under that new version's keys; its playlists name their segments
-`segNNN.ts?v=<version>`, so cached segments of two versions never mix). The row switches to that
-version in one commit before every other version is deleted; the scratch folder always goes (a
-killed worker's at the next start of a worker process: storage.clean_scratch).
+Huey names a queued task after the module that declares it (videoflix.videos.tasks.transcode_video),
+so these declarations stay in this module: a job queued before a deploy still runs after it. The
+work itself is in videoflix.videos.jobs; this module binds it to the queue and re-queues what dead
+workers left.
 """
-import dataclasses
 import logging
 import os
 import threading
-import time
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
-from videoflix.videos import hls, state, storage, subtitles
-from videoflix.videos.models import Video
-from videoflix.videos.probe import InvalidMedia, SourceInfo
-from videoflix.videos.transcode import TranscodeError, transcode
+from videoflix.videos.jobs import state
+from videoflix.videos.jobs.transcoding import run_transcode
+from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
 
@@ -50,151 +41,6 @@ def queue_transcode(video, *, force=False):
 def transcode_video(video_id, task=None):
     """The Huey task. Raises (so Huey retries) only after a transient failure with retries left."""
     run_transcode(video_id, retries_left=task.retries if task is not None else 0)
-
-
-class _ProgressWriter:
-    """The progress callback of transcode() (which already limits how often it calls): writes a
-    percent that grew, and otherwise refreshes the claim's heartbeat every heartbeat_interval();
-    `heartbeat` is transcode()'s callback while it probes or measures."""
-
-    def __init__(self, video_id, token):
-        self.video_id, self.token = video_id, token
-        self.last, self.at = 0, time.monotonic()
-        self.interval = state.heartbeat_interval().total_seconds()
-
-    def __call__(self, percent):
-        if self.last < percent < 100:  # 100 is written by state.succeed, with the new version
-            state.progress(self.video_id, self.token, percent)  # ClaimLost stops ffmpeg
-            self.last = percent
-            self.at = time.monotonic()
-        else:
-            self.heartbeat()
-
-    def heartbeat(self):
-        now = time.monotonic()
-        if now - self.at >= self.interval:
-            state.heartbeat(self.video_id, self.token)  # ClaimLost stops the job
-            self.at = now
-
-
-def ffmpeg_threads():
-    """FFMPEG_THREADS, else None: transcode() then uses one thread per available core."""
-    return current_app.config["FFMPEG_THREADS"] or None
-
-
-def is_transient(error):
-    """Whether a failure outside ffmpeg may pass on a retry: the disk or the database connection
-    (a lost connection, a server restart), not a bug or a Huey timeout (which would recur)."""
-    if isinstance(error, (OSError, OperationalError, InterfaceError)):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
-
-
-def run_transcode(video_id, *, retries_left=0):
-    """Transcode one queued video in this process. Returns the final status, or None when there was
-    nothing to do (not queued, or another worker holds it). Raises after a transient failure while
-    `retries_left` (the row is then queued again for the retry).
-
-    Whatever fails, the claim is released (transient) or the job failed, and the work folder is
-    removed; a version folder that the row does not point at is removed too.
-    """
-    token = state.claim(video_id)
-    if token is None:
-        log.info("Video %s: not queued or already claimed; nothing to do.", video_id)
-        return None
-    video = db.session.get(Video, video_id)
-    if video is None:  # deleted right after the claim
-        return None
-    job = state.parse_claim(token)[2]
-    work = storage.work_path(job)
-    writer = _ProgressWriter(video_id, token)
-    try:
-        source = storage.source_path(video, job)
-        result = transcode(
-            source, work, info=_stored_probe(video, source), progress_cb=writer, heartbeat=writer.heartbeat,
-            threads=ffmpeg_threads(), timeout=current_app.config["TRANSCODE_TIMEOUT"],
-            ffmpeg=current_app.config["FFMPEG_BINARY"],
-        )
-        return _publish(video_id, token, work, result)
-    except state.ClaimLost:
-        log.warning("Video %s: claim lost during the transcode; output discarded.", video_id)
-        return None
-    except InvalidMedia as error:
-        return _failed(video_id, token, error.message, transient=False, retries_left=0, error=error)
-    except TranscodeError as error:
-        return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
-                       error=error)
-    except Exception as error:  # disk full, database gone, Huey's timeout, a bug...
-        log.exception("Video %s: transcode failed", video_id)
-        return _failed(video_id, token, f"Transcoding failed: {error}", transient=is_transient(error),
-                       retries_left=retries_left, error=error)
-    except BaseException:  # the worker is stopping (SIGINT): free the video for the re-queued task
-        db.session.rollback()
-        state.release(video_id, token, "The worker stopped during the transcode; it will run again.")
-        raise
-    finally:
-        storage.remove_work(job)  # the scratch copy, and the output unless it was renamed into place
-
-
-def _stored_probe(video, source):
-    """The upload's probe from the row (transcode() then reads the file only with ffmpeg, as that
-    container); None for an older row, which transcode() probes again (same allow-list)."""
-    if not video.source_info:
-        return None
-    return SourceInfo.from_dict(video.source_info, source)
-
-
-def _failed(video_id, token, message, *, transient, retries_left, error):
-    db.session.rollback()  # a failed statement may have left the transaction unusable (PostgreSQL)
-    if transient and retries_left > 0:
-        log.warning("Video %s: transient failure, %d retries left: %s", video_id, retries_left, message)
-        state.release(video_id, token, f"{message} (retrying)")
-        raise error
-    state.fail(video_id, token, message)
-    return "failed"
-
-
-def _publish(video_id, token, work, result):
-    """Move the finished work folder into place and switch the row to it; then only that version
-    remains in hls/<id>/. Raises ClaimLost (output discarded) when the claim was lost."""
-    version = storage.new_version()
-    for rendition in result.renditions:
-        hls.version_segment_uris(work / rendition.playlist, version)
-    hls_dir = storage.publish(work, video_id, version)
-    try:
-        subtitles.publish_tracks(video_id, hls_dir)  # a new version keeps the video's subtitle tracks
-        state.succeed(
-            video_id, token, hls_dir,
-            renditions=[_rendition(r) for r in result.renditions],
-            thumbnail=f"{hls_dir}/{result.thumbnail}", duration=result.duration,
-            storyboard=f"{hls_dir}/{result.storyboard}" if result.storyboard else None,
-            width=result.info.width if result.info else None, height=result.info.height if result.info else None,
-        )
-    except BaseException:
-        _discard_unless_current(video_id, hls_dir)
-        raise
-    storage.remove_other_versions(hls_dir)
-    log.info("Video %s ready: %s (%s)", video_id, hls_dir, ", ".join(r.label for r in result.renditions))
-    return "ready"
-
-
-def _discard_unless_current(video_id, hls_dir):
-    """Remove a published version the row does not point at (its switch did not commit). When the
-    database cannot tell, keep it: the next successful transcode removes it if unused."""
-    try:
-        db.session.rollback()
-        current = db.session.execute(select(Video.hls_dir).where(Video.id == video_id)).scalar_one_or_none()
-    except SQLAlchemyError:
-        log.warning("Video %s: could not check whether %s is in use; left in place.", video_id, hls_dir)
-        return
-    if current != hls_dir:
-        storage.remove_version(hls_dir)
-
-
-def _rendition(result):
-    entry = dataclasses.asdict(result)
-    entry.pop("playlist", None)  # always "<label>/index.m3u8"
-    return entry
 
 
 def _queued_task_video_ids():
@@ -245,7 +91,7 @@ def recover_on_process_start(app):
     """In each worker process as it starts (also one the consumer restarts after a crash): videos
     whose worker died mid-job are queued again now, and then every RECOVERY_INTERVAL."""
     with app.app_context():
-        storage.clean_scratch(state.pid_alive)
+        clean_scratch(state.pid_alive)
         recover_dead_claims()
     interval = app.config["RECOVERY_INTERVAL"]
     if interval > 0:

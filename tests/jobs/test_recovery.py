@@ -1,0 +1,141 @@
+"""Recognising dead workers from any host by their heartbeat, and picking up queued videos whose
+task was lost. Huey runs inline."""
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.fixtures.videos import add_clip, dead_pid, mark_queued, media, own_pid, queue, row, strand
+from videoflix import tasks as queues
+from videoflix.config import TestingConfig
+from videoflix.extensions import db
+from videoflix.videos import tasks
+from videoflix.videos.jobs import state, transcoding
+from videoflix.videos.models import Video
+from videoflix.videos.tasks import queue_transcode
+
+pytestmark = pytest.mark.slow
+HEARTBEAT_STALE = timedelta(seconds=TestingConfig.TRANSCODE_STALE_SECONDS)
+STALE = HEARTBEAT_STALE + timedelta(seconds=30)
+
+
+def test_flask_transcode_takes_over_a_stale_claim_from_another_host(app, runner, clip_360p):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    # a live pid here means nothing: the worker ran in another container
+    work = strand(app, video_id, pid=own_pid(), host="worker-container", claimed_at=datetime.now(UTC) - STALE)
+
+    result = runner.invoke(args=["transcode", str(video_id)])
+
+    assert result.exit_code == 0 and f"Video {video_id} queued." in result.output, result.output
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["claimed_by"] is None and not work.exists()
+
+
+def test_flask_transcode_leaves_a_claim_with_a_fresh_heartbeat_alone(app, runner, clip_360p):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    claimed_at = datetime.now(UTC) - HEARTBEAT_STALE + timedelta(seconds=30)
+    work = strand(app, video_id, pid=dead_pid(), host="worker-container", claimed_at=claimed_at)
+
+    result = runner.invoke(args=["transcode", str(video_id)])
+
+    assert result.exit_code == 1 and "is being transcoded right now (worker-container:" in result.output
+    video = row(app, video_id)
+    assert video["status"] == "processing" and video["claimed_by"].startswith("worker-container:") and work.exists()
+
+
+def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_360p):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    mark_queued(app, video_id)
+    with app.app_context():
+        token = state.claim(video_id)
+    long_ago = datetime.now(UTC) - STALE
+
+    def age_claim():
+        with app.app_context():
+            db.session.get(Video, video_id).claimed_at = long_ago
+            db.session.commit()
+
+    age_claim()
+    with app.app_context():
+        writer = transcoding._ProgressWriter(video_id, token)
+        writer(0)  # nothing due yet: no write
+        assert row(app, video_id)["claimed_at"] == long_ago
+        writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()
+        writer(0)  # the same percent, but a heartbeat is due
+    video = row(app, video_id)
+    assert video["progress"] == 0 and video["claimed_at"] > datetime.now(UTC) - timedelta(seconds=10)
+
+    age_claim()
+    with app.app_context():
+        writer(40)
+        with app.app_context():
+            assert not state.claim_is_dead(db.session.get(Video, video_id))
+        queue_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
+        writer.at = 0
+        with pytest.raises(state.ClaimLost):
+            writer(40)
+    assert row(app, video_id)["status"] == "ready"
+
+
+def test_a_starting_worker_process_recovers_dead_claims(app, clip_360p):
+    assert tasks.recover_on_process_start in queues._process_start_hooks
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    work = strand(app, video_id, pid=dead_pid())
+
+    tasks.recover_on_process_start(app)
+
+    assert row(app, video_id)["status"] == "ready" and not work.exists()
+
+
+def queue_without_task(app, video_id, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(tasks, "enqueue_transcode", lambda video_id: None)  # e.g. Redis was down
+        queue(app, video_id)
+
+
+def test_worker_start_enqueues_queued_videos_whose_task_was_lost(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    queue_without_task(app, video_id, monkeypatch)
+    assert row(app, video_id)["status"] == "pending" and row(app, video_id)["queued_at"]
+
+    tasks.recover_on_worker_start(app)
+
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["queued_at"] is None and media(app, "hls", video["hls_dir"]).exists()
+
+
+def test_worker_start_does_not_duplicate_tasks_still_on_the_queue(app, clip_360p, monkeypatch):
+    waiting, lost = (add_clip(app, clip_360p, enqueue=False) for _ in range(2))
+    queue_without_task(app, waiting, monkeypatch)
+    queue_without_task(app, lost, monkeypatch)
+    enqueued = []
+    with app.app_context():
+        task = tasks.transcode_video.s(waiting)
+    monkeypatch.setattr(app.extensions["huey"], "pending", lambda limit=None: [task])
+    monkeypatch.setattr(tasks, "enqueue_transcode", enqueued.append)
+
+    tasks.recover_on_worker_start(app)
+
+    assert enqueued == [lost]
+
+
+def test_flask_worker_runs_recovery_in_every_worker_process(app_config, tmp_path, monkeypatch):
+    from videoflix import create_app
+
+    app_config.update(HUEY_IMMEDIATE=False, REDIS_URL=None, HUEY_FILE=str(tmp_path / "queue.sqlite3"))
+    worker_app = create_app(app_config)
+    huey = worker_app.extensions["huey"]
+    started = []
+
+    class Consumer:
+        def run(self):  # what each worker process does first
+            started.extend(huey._startup)
+
+    monkeypatch.setattr(huey, "create_consumer", lambda **kwargs: Consumer())
+    monkeypatch.setattr(huey, "_startup", {})
+    with worker_app.app_context():
+        db.create_all()
+    result = worker_app.test_cli_runner().invoke(args=["worker", "--workers", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert started == ["_fresh_connections", "recover_on_process_start"]

