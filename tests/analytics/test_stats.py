@@ -1,5 +1,5 @@
 """The roll-up and the staff statistics: numbers from known sessions, computed by hand."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -211,3 +211,30 @@ def test_bad_ranges_are_400_keyed_by_parameter(client, login, film, viewers, que
     response = client.get(f"/api/video/{film[0]}/stats/", query_string=query)
     assert response.status_code == 400
     assert set(response.get_json()) <= {"from", "to"}
+
+
+def test_the_periodic_task_and_the_command_fold_closed_sessions(app, client, login, runner, film, viewers):
+    from videoflix.analytics.tasks import rollup_playback_sessions
+
+    login("ann@example.com", PASSWORD)
+    watch(client, film[0], [(0, 30)], end=True)
+    with app.app_context():
+        session = db.session.execute(db.select(PlaybackSession)).scalar_one()
+        session.last_beacon_at = utcnow() - rollup.ENDED_GRACE * 2  # ended a while ago
+        db.session.commit()
+        assert rollup_playback_sessions.validate_datetime(datetime(2026, 12, 1, 10, 5))  # every 5 minutes
+        assert not rollup_playback_sessions.validate_datetime(datetime(2026, 12, 1, 10, 6))
+        rollup_playback_sessions()  # inline (HUEY_IMMEDIATE)
+    assert all(s.rolled_up_at is not None for s in sessions(app).values())
+    result = runner.invoke(args=["analytics", "rollup"])
+    assert result.exit_code == 0 and result.output == "0 session(s) folded, 0 deleted.\n"
+
+
+def test_the_back_office_analytics_pages_are_for_staff(app, client, login, film, viewers):
+    login("ann@example.com", PASSWORD)
+    assert client.get("/admin/analytics/").status_code == 403
+    login("staff@example.com", PASSWORD)
+    page = client.get("/admin/analytics/")
+    assert page.status_code == 200 and b'id="analytics-data"' in page.data
+    assert client.get(f"/admin/analytics/video/{film[0]}/").status_code == 200
+    assert client.get("/admin/analytics/video/999999/").status_code == 404

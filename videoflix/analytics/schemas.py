@@ -36,7 +36,7 @@ class BeaconSchema(BaseSchema):
     previous beacon."""
 
     session = StrictString(required=True, error_messages=REQUIRED,
-                           metadata={"description": "The playback session's UUID, made by the player",
+                           metadata={"description": "The playback session's UUID, made by the player", "format": "uuid",
                                      "example": "0b6f1c9e-2a41-4c59-9a57-3b2d8f1e6c10"})
     seq = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_SEQ), error_messages=REQUIRED,
                         metadata={"description": "0 for the session's first beacon, then +1 each", "example": 3})
