@@ -6,12 +6,12 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage clean help player player-deps smoke smoke-s3
+.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics clean help player player-deps smoke smoke-s3
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
 	@echo "make test   - set up .venv, run ruff (make lint) and the whole test suite"
-	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage - benchmarks (see bench/)"
+	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
 	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
@@ -63,6 +63,11 @@ bench-catalogue: dev-venv
 
 bench-storage: dev-venv
 	$(PY) bench/storage.py $(BENCH_ARGS)
+
+# Playback beacons at 200/s under gunicorn, segment and list latency beside them, the roll-up of a day
+# (PostgreSQL + Redis: BENCH_DATABASE_URL, BENCH_REDIS_URL).
+bench-analytics: dev-venv
+	$(PY) bench/analytics.py $(BENCH_ARGS)
 
 # The player's only dependency (hls.js) comes from npm at the version pinned in player/package-lock.json.
 player/node_modules/.package-lock.json: player/package.json player/package-lock.json

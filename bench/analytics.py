@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from tests.databases import scratch_database  # noqa: E402
+from tests.fixtures.databases import scratch_database  # noqa: E402
 
 VIDEOS = 200
 SEGMENT_BYTES = 1024 * 1024
