@@ -1,5 +1,5 @@
 """Our player's playback beacons, in Chromium against a real API server (the fixtures of
-tests/e2e/test_player.py, see conftest.py):
+tests/e2e/test_player.py):
 start with the time to first frame, progress while playing, a stall while the network holds the
 next segment back, and the end; counted in the session row, and by the roll-up."""
 import json
@@ -7,6 +7,17 @@ import re
 
 import pytest
 
+from tests.e2e.test_player import (  # noqa: F401  (fixtures)
+    api_base,
+    app_config,
+    browser,
+    browser_tools,
+    hls_js,
+    logged_in,
+    player_origin,
+    ready_video,
+    source_clip,
+)
 from videoflix.analytics import rollup
 from videoflix.analytics.models import PlaybackSession, VideoDay
 from videoflix.extensions import db
@@ -16,7 +27,8 @@ from videoflix.videos.models import Video
 pytestmark = pytest.mark.slow
 
 
-def test_the_player_reports_start_progress_a_stall_and_the_end(app, logged_in, player_origin, api_base, ready_video):
+def test_the_player_reports_start_progress_a_stall_and_the_end(app, logged_in, player_origin, api_base,  # noqa: F811
+                                                               ready_video):  # noqa: F811
     page, video_id = logged_in.page, ready_video["id"]
     beacons = []
     page.on("request", lambda r: beacons.append(json.loads(r.post_data))
