@@ -178,3 +178,24 @@ def test_the_grafana_dashboard_asks_only_for_metrics_we_export(client):
     exported |= {family.name + suffix for family in text_string_to_metric_families(text)
                  for suffix in suffixes.get(family.type, ())}
     assert len(asked) >= 9 and asked <= exported, asked - exported
+
+
+@pytest.mark.slow
+def test_bucket_errors_are_counted_by_operation(app_config, seaweedfs, s3_bucket):
+    """A real SeaweedFS that refuses the signature (a wrong secret key): every call is a 403."""
+    from botocore.exceptions import ClientError
+
+    from videoflix import create_app
+    from videoflix.videos.storage import keys
+
+    app_config.update({**seaweedfs.settings(s3_bucket), "S3_SECRET_ACCESS_KEY": "not-the-secret"})
+    app = create_app(app_config)
+    client = app.test_client()
+    before = scrape(client)
+    with app.app_context(), pytest.raises(ClientError):
+        keys.media_store(app).read("hls/1/missing/thumbnail.jpg")
+    after = scrape(client)
+    errors = sum(v for (name, _), v in after.items() if name == "videoflix_bucket_errors_total") - sum(
+        v for (name, _), v in before.items() if name == "videoflix_bucket_errors_total")
+    assert errors == 1
+    assert sample(after, "videoflix_bucket_errors_total", operation="GetObject") >= 1
