@@ -7,7 +7,7 @@ ARG NGINX_IMAGE=nginx:1.27-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---------------------------------------------------------------- assets: browser libraries from npm
-# tus-js-client for the back office's resumable uploads, at the version player/package-lock.json pins
+# tus-js-client for the back office's resumable uploads and uPlot for its charts, at the versions player/package-lock.json pins
 # (no CDN); the same file `make player-deps` copies for a checkout.
 FROM ${NODE_IMAGE} AS assets
 WORKDIR /assets
