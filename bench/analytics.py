@@ -219,7 +219,8 @@ def day_of_sessions(app, viewers, per_viewer):
                     "coverage": sum(1 << k for k in range(21) if start <= k * 180 <= start + watched),
                     "ttff_ms": rng.randint(150, 4000), "stalls": rng.randint(0, 3), "stalled": rng.uniform(0, 5),
                     "switches": rng.randint(0, 4), "errors": 0, "rendition": rng.choice(["480p", "720p", "1080p"]),
-                    "ended": True, "rolled_up_at": None, "counted_viewer": False})
+                    "ended": True, "window_start": now, "window_beacons": 1, "rolled_up_at": None,
+                    "counted_viewer": False})
         for n in range(0, len(rows), 5000):
             db.session.execute(insert(PlaybackSession), rows[n:n + 5000])
         db.session.commit()
@@ -257,8 +258,7 @@ def main():
         env = {"VIDEOFLIX_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": url,
                "REDIS_URL": args.redis_url, "REDIS_PREFIX": prefix, "MEDIA_ROOT": str(tmp / "media"),
                "HOST": "127.0.0.1", "PORT": str(port), "METRICS_DIR": str(tmp / "metrics"),
-               # Every sender comes from 127.0.0.1: the per-session beacon limit still applies.
-               "ANALYTICS_BEACON_LIMIT": "30/minute"}
+               "ANALYTICS_BEACONS_PER_MINUTE": "30"}
         app, tokens = seed(env, args.viewers)
         gunicorn_env = {**os.environ, **env}
         if args.workers:

@@ -208,7 +208,7 @@ class Config:
     # seconds watched (or 90 % of a shorter video); beacons allowed per playback session.
     ANALYTICS_RAW_DAYS = max(1, env_int("ANALYTICS_RAW_DAYS", 30))
     ANALYTICS_VIEW_SECONDS = env_int("ANALYTICS_VIEW_SECONDS", 10)
-    ANALYTICS_BEACON_LIMIT = os.environ.get("ANALYTICS_BEACON_LIMIT", "30/minute")
+    ANALYTICS_BEACONS_PER_MINUTE = env_int("ANALYTICS_BEACONS_PER_MINUTE", 30)
     # Operator metrics (/metrics, videoflix.metrics): who may read them (addresses or networks, after
     # PROXY_COUNT), or anyone presenting METRICS_TOKEN as a Bearer token. (METRICS_DIR, read from the
     # environment when videoflix.metrics.instruments is imported, shares the counters of every

@@ -47,6 +47,8 @@ def upgrade():
     sa.Column('errors', sa.Integer(), nullable=False),
     sa.Column('rendition', sa.String(length=16), nullable=True),
     sa.Column('ended', sa.Boolean(), nullable=False),
+    sa.Column('window_start', videoflix.models_base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_beacons', sa.Integer(), nullable=False),
     sa.Column('rolled_up_at', videoflix.models_base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('counted_viewer', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_playback_session_user_id_users'), ondelete='CASCADE'),

@@ -1,12 +1,14 @@
 """Playback beacons (POST /api/video/<id>/playback/): one request saves the watch position and
 counts the beacon in its session once, whatever the order; bad input is a clear 4xx."""
 import json
+from datetime import timedelta
 
 import pytest
 
 from tests.analytics.helpers import beacon, new_session, roll_up, sessions
 from tests.conftest import PASSWORD
 from tests.fixtures.catalogue_rows import PENDING, add_videos
+from videoflix.analytics.models import PlaybackSession
 from videoflix.extensions import db
 from videoflix.videos.models import WatchProgress
 
@@ -137,12 +139,21 @@ def test_a_rolled_up_session_takes_no_more_beacons(app, client, auth, films):
 
 
 def test_beacons_are_rate_limited_per_session(app, app_config, client, auth, films):
-    app.config["ANALYTICS_BEACON_LIMIT"] = "3/minute"
+    app.config["ANALYTICS_BEACONS_PER_MINUTE"] = 3
     first, second = new_session(), new_session()
     codes = [beacon(client, films[0], first, seq, watched=1).status_code for seq in range(4)]
     assert codes == [200, 200, 200, 429]
+    refused = beacon(client, films[0], first, 4, watched=1)
+    assert refused.get_json() == {"detail": "Too many beacons for this playback session; slow down."}
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert beacon(client, films[0], second, 0, "start").status_code == 200  # another session is not held up
     assert sessions(app)[first].watched == 3
+    with app.app_context():  # a minute later the session may send again
+        row = db.session.get(PlaybackSession, first)
+        row.window_start -= timedelta(seconds=61)
+        db.session.commit()
+    assert beacon(client, films[0], first, 5, watched=1).get_json()["counted"] is True
+    assert sessions(app)[first].watched == 4
 
 
 @pytest.mark.parametrize(("start", "end", "bits"), [

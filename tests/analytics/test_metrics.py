@@ -119,7 +119,7 @@ def test_segments_answered_by_the_fast_path_are_counted_under_their_route(app, c
     url = f"/api/video/{video_id}/480p/seg000.ts"
     assert client.get(url).status_code == 200  # through Flask: the token is verified and cached
     fast_calls = []
-    fast_path = app.wsgi_app.wsgi_app
+    fast_path = app.wsgi_app
     assert isinstance(fast_path, SegmentFastPath)
     flask_alone = fast_path.wsgi_app
     fast_path.wsgi_app = lambda environ, start: fast_calls.append(environ["PATH_INFO"]) or flask_alone(environ, start)

@@ -24,7 +24,6 @@ from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS, credentials
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.extensions import redis_client
 from videoflix.logs import RequestIdFilter
-from videoflix.metrics.middleware import RequestMetrics
 from videoflix.videos.delivery.fastpath import SegmentFastPath
 
 SPA = "http://localhost:5500"
@@ -42,7 +41,7 @@ def accel(request, app_config):
 def paths(accel, app, auth, client, make_video):
     """Two WSGI clients on the same app: `fast` (as deployed) and `flask` (Flask alone); and
     `flask_calls`, the requests that reached Flask through the fast path's fallback."""
-    fast_path = app.wsgi_app.wsgi_app  # inside the request metrics (videoflix.metrics)
+    fast_path = app.wsgi_app
     assert isinstance(fast_path, SegmentFastPath)
     flask_alone = fast_path.wsgi_app
     flask_calls = []
@@ -217,7 +216,6 @@ def test_a_symlink_or_a_replaced_version_is_flasks(paths, app):
     assert paths.calls == [path]
 
 
-
 # --- credentials and origins: one reading (videoflix.auth.credentials) on both paths ------------
 
 GARBAGE = "not-a-token"
@@ -380,13 +378,11 @@ def test_a_redis_failure_is_flasks_to_answer(own_redis, paths, caplog):
 
 
 def test_create_app_mounts_the_fast_path_outside_proxy_fix(app_config):
-    """The middleware order is create_app's (register_middleware): the request metrics, the fast
-    path, then ProxyFix when proxies are trusted, then Flask."""
+    """The middleware order is create_app's (register_middleware): the fast path first, then
+    ProxyFix when proxies are trusted, then Flask."""
     app_config["PROXY_COUNT"] = 1
     app = create_app(app_config)
-    assert isinstance(app.wsgi_app, RequestMetrics)
-    fast_path = app.wsgi_app.wsgi_app
-    assert isinstance(fast_path, SegmentFastPath)
-    assert isinstance(fast_path.wsgi_app, ProxyFix)
-    assert fast_path.wsgi_app.app.__self__ is app  # Flask's own wsgi_app
-    assert isinstance(create_app({**app_config, "PROXY_COUNT": 0}).wsgi_app.wsgi_app.wsgi_app.__self__, type(app))
+    assert isinstance(app.wsgi_app, SegmentFastPath)
+    assert isinstance(app.wsgi_app.wsgi_app, ProxyFix)
+    assert app.wsgi_app.wsgi_app.app.__self__ is app  # Flask's own wsgi_app
+    assert isinstance(create_app({**app_config, "PROXY_COUNT": 0}).wsgi_app.wsgi_app.__self__, type(app))

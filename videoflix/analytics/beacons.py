@@ -12,15 +12,19 @@ beacon is the session's newest. Beacons may arrive twice, late or never:
   seconds stalled, quality switches), so a lost beacon loses only its own;
 - the range it watched (position - watched .. position) sets bits of the retention curve's 21
   points, an OR that order cannot change;
-- only the newest beacon moves the session's (and the viewer's watch) position and rendition.
+- only the newest beacon moves the session's (and the viewer's watch) position and rendition;
+- the same upsert keeps the per-session rate limit (ANALYTICS_BEACONS_PER_MINUTE in a fixed
+  minute), so a beacon costs no round trip to a rate-limit store.
 
 A session rolled up already (closed: ended, or silent for SESSION_IDLE) takes no more beacons:
 409, and the player starts a new session.
 """
 import functools
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -55,6 +59,8 @@ WINDOW_MASK = (1 << WINDOW) - 1
 POINTS = 21  # retention points: 0 %, 5 %, ..., 100 % of the duration
 SESSION_CLOSED = "This playback session is closed; start a new one."
 SESSION_TAKEN = "This playback session belongs to another video or account."
+TOO_MANY = "Too many beacons for this playback session; slow down."
+RATE_WINDOW = timedelta(minutes=1)
 EVENTS = ("start", "progress", "pause", "seek", "end", "error")
 EMPTY = 1e18  # an empty range: from EMPTY to -EMPTY
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -95,7 +101,7 @@ def record(user_id, video_id, beacon, *, now=None):
     if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
         db.session.rollback()
         watch_progress.watchable_duration(user_id, video_id)  # raises 404 or 401
-        _refuse_unless_duplicate(user_id, video_id, beacon.session)
+        _refuse_unless_duplicate(user_id, video_id, beacon.session, now)
         return Outcome(False, watch_progress.load(user_id, video_id))
     if row.last_seq == beacon.seq:  # the newest: the viewer is there now
         return Outcome(True, watch_progress.save(user_id, video_id, beacon.position))  # commits both
@@ -111,21 +117,27 @@ def _params(user_id, video_id, beacon, now):
         "seq": beacon.seq, "position_given": beacon.position, "range_start": start, "range_end": end,
         "watched": beacon.watched, "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
         "switches": beacon.switches, "errors": int(beacon.event == "error"), "rendition": beacon.rendition,
-        "ended": beacon.event == "end",
+        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW,
+        "per_minute": current_app.config["ANALYTICS_BEACONS_PER_MINUTE"],
     }
 
 
-def _refuse_unless_duplicate(user_id, video_id, session_id):
+def _refuse_unless_duplicate(user_id, video_id, session_id, now):
     """After an upsert that wrote nothing to a watchable video: APIError 409 unless the session is
-    this viewer's, on this video, and still open (then the beacon was a duplicate)."""
+    this viewer's, on this video, and still open; 429 when its minute's beacons are spent; else the
+    beacon was a duplicate."""
     row = db.session.execute(
-        select(PlaybackSession.user_id, PlaybackSession.video_id, PlaybackSession.rolled_up_at)
+        select(PlaybackSession.user_id, PlaybackSession.video_id, PlaybackSession.rolled_up_at,
+               PlaybackSession.window_start, PlaybackSession.window_beacons)
         .where(PlaybackSession.id == session_id)
     ).first()
     if row is None or (row.user_id, row.video_id) != (user_id, video_id):
         raise APIError(409, SESSION_TAKEN)
     if row.rolled_up_at is not None:
         raise APIError(409, SESSION_CLOSED)
+    window_left = (row.window_start + RATE_WINDOW - now).total_seconds()
+    if window_left > 0 and row.window_beacons >= current_app.config["ANALYTICS_BEACONS_PER_MINUTE"]:
+        raise APIError(429, TOO_MANY, headers={"Retry-After": str(math.ceil(window_left))})
 
 
 def coverage(duration, start, end):
@@ -159,6 +171,7 @@ def _upsert(dialect):
         **{name: bindparam(name, type_=kind) for name, kind in (
             ("watched", Float), ("ttff_ms", Integer), ("stalls", Integer), ("stalled", Float), ("switches", Integer),
             ("errors", Integer), ("rendition", String), ("ended", Boolean))},
+        "window_start": bindparam("now", type_=UTCDateTime), "window_beacons": literal(1),
         "rolled_up_at": null(), "counted_viewer": false(),
     }
     viewer = exists().where(User.id == bindparam("user_id"), User.is_active.is_(True))
@@ -168,8 +181,14 @@ def _upsert(dialect):
     return insert.on_conflict_do_update(
         index_elements=[c.id], set_=_merge(c, insert.excluded),
         where=and_(c.user_id == insert.excluded.user_id, c.video_id == insert.excluded.video_id,
-                   c.rolled_up_at.is_(None), _unseen(c, insert.excluded)),
+                   c.rolled_up_at.is_(None), _unseen(c, insert.excluded),
+                   or_(_new_window(c), c.window_beacons < bindparam("per_minute", type_=Integer))),
     ).returning(c.last_seq)
+
+
+def _new_window(c):
+    """The session's rate-limit window is over (a minute since it began)."""
+    return c.window_start < bindparam("window_from", type_=UTCDateTime)
 
 
 def _unseen(c, new):
@@ -194,6 +213,8 @@ def _merge(c, new):
             else_=c.seen.op("|")(one.op("<<")(behind)),
         ),
         "last_beacon_at": new.last_beacon_at,
+        "window_start": case((_new_window(c), new.last_beacon_at), else_=c.window_start),
+        "window_beacons": case((_new_window(c), 1), else_=c.window_beacons + 1),
         "position": case((newer, new.position), else_=c.position),
         "rendition": case((and_(newer, new.rendition.isnot(None)), new.rendition), else_=c.rendition),
         "watched": c.watched + new.watched,

@@ -52,6 +52,9 @@ class PlaybackSession(db.Model):
     errors: Mapped[int] = mapped_column(default=0)
     rendition: Mapped[str | None] = mapped_column(String(16))  # playing at the newest beacon
     ended: Mapped[bool] = mapped_column(default=False)
+    # The per-session rate limit (ANALYTICS_BEACONS_PER_MINUTE): beacons counted since window_start.
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_beacons: Mapped[int] = mapped_column(default=1)
     rolled_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set on the one rolled-up view that counted its viewer among the video's unique viewers that day.
     counted_viewer: Mapped[bool] = mapped_column(default=False)
@@ -77,7 +80,7 @@ class VideoDay(db.Model):
 
 class VideoDayBucket(db.Model):
     """A distribution of a video's day, one row per bucket: `retention` (bucket "0".."20": views
-    that passed k * 5 %), `ttff` (bucket: time to first frame in ms, 10 ms bins: sessions) and
+    that passed k * 5 %), `ttff` (bucket: time to first frame, ms, rollup.ttff_bin: sessions) and
     `rendition` (bucket: a label such as "720p": sessions that ended on it)."""
 
     __tablename__ = "video_day_bucket"

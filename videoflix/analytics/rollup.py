@@ -34,10 +34,10 @@ SESSION_IDLE = timedelta(minutes=30)
 ENDED_GRACE = timedelta(minutes=2)
 CLAIM_NAME = "rollup"
 CLAIM_TTL = timedelta(minutes=5)
-BATCH = 2000
+BATCH = 20_000
 VIEW_SHARE_OF_SHORT_VIDEO = 0.9  # a video shorter than ANALYTICS_VIEW_SECONDS: a view from 90 % of it
-TTFF_BIN_MS = 10
 TTFF_MAX_MS = 60_000
+UPSERT_ROWS = 1000
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 SESSION_COLUMNS = ("id", "user_id", "video_id", "day", "duration", "watched", "coverage", "ttff_ms", "stalls",
                    "stalled", "switches", "errors", "rendition")
@@ -130,7 +130,7 @@ def _add_session(totals, row, view_seconds):
     sums.update(sessions=1, watched=row.watched, stalls=row.stalls, stalled=row.stalled, switches=row.switches,
                 errors=row.errors)
     if row.ttff_ms is not None:
-        totals.buckets[("ttff", str(min(max(row.ttff_ms, 0), TTFF_MAX_MS) // TTFF_BIN_MS * TTFF_BIN_MS))] += 1
+        totals.buckets[("ttff", str(ttff_bin(row.ttff_ms)))] += 1
     if row.rendition:
         totals.buckets[("rendition", row.rendition)] += 1
     if not is_view(row.watched, row.duration, view_seconds):
@@ -163,24 +163,36 @@ def _count_viewers(connection, views):
 
 
 def _add_days(connection, days):
-    """Additive upserts of the day rows and their buckets."""
+    """Additive upserts of the day rows and their buckets, UPSERT_ROWS rows a statement."""
     dialect = connection.dialect.name
     day_rows = [{"video_id": v, "day": d, **{k: totals.sums.get(k, 0) for k in DAY_SUMS}}
                 for (v, d), totals in days.items()]
-    connection.execute(_additive(dialect, VideoDay.__table__, ("video_id", "day"), DAY_SUMS), day_rows)
     bucket_rows = [{"video_id": v, "day": d, "metric": metric, "bucket": bucket, "count": count}
                    for (v, d), totals in days.items() for (metric, bucket), count in totals.buckets.items()]
-    if bucket_rows:
-        keys = ("video_id", "day", "metric", "bucket")
-        connection.execute(_additive(dialect, VideoDayBucket.__table__, keys, ("count",)), bucket_rows)
+    for table, keys, sums, rows in (
+        (VideoDay.__table__, ("video_id", "day"), DAY_SUMS, day_rows),
+        (VideoDayBucket.__table__, ("video_id", "day", "metric", "bucket"), ("count",), bucket_rows),
+    ):
+        for start in range(0, len(rows), UPSERT_ROWS):
+            connection.execute(_additive(dialect, table, keys, sums, rows[start:start + UPSERT_ROWS]))
 
 
-def _additive(dialect, table, keys, sums):
-    statement = _INSERT[dialect](table)
+def _additive(dialect, table, keys, sums, rows):
+    """One multi-row INSERT ... ON CONFLICT DO UPDATE that adds `sums` (a driver's executemany
+    sends the rows one by one)."""
+    statement = _INSERT[dialect](table).values(rows)
     return statement.on_conflict_do_update(
         index_elements=[table.c[k] for k in keys],
         set_={name: table.c[name] + statement.excluded[name] for name in sums},
     )
+
+
+def ttff_bin(ms):
+    """The histogram bin (its lower bound, ms) of a time to first frame: 10 ms below 1 s, 50 ms
+    below 5 s, 500 ms up to TTFF_MAX_MS (the median is read to that precision)."""
+    ms = min(max(int(ms), 0), TTFF_MAX_MS)
+    width = 10 if ms < 1000 else 50 if ms < 5000 else 500
+    return ms // width * width
 
 
 def purge(now):

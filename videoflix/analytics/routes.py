@@ -7,7 +7,6 @@ from dataclasses import asdict
 from flask import Blueprint, current_app, request
 from flask_jwt_extended import jwt_required
 
-from videoflix import ratelimit
 from videoflix.analytics import beacons, stats
 from videoflix.analytics.schemas import (
     beacon_answer_schema,
@@ -36,28 +35,16 @@ def _vary_on_credentials(response):
     return response
 
 
-def beacon_session_key():
-    """The rate-limit key of a beacon: its playback session (the client's address when the body
-    names none, so a malformed flood is limited too)."""
-    data = _beacon_data(silent=True)
-    session = data.get("session") if isinstance(data, dict) else None
-    if isinstance(session, str) and len(session) <= 36:
-        return "playback:" + session.lower()
-    return "playback-ip:" + ratelimit.client_ip()
-
-
-def _beacon_data(silent=False):
+def _beacon_data():
     """The beacon's JSON object: `application/json`, or `text/plain` as navigator.sendBeacon sends
     it without a CORS preflight (the Origin check of cookie writes applies all the same)."""
     if request.mimetype != "text/plain":
-        return request.get_json(silent=True) if silent else json_body()
+        return json_body()
     try:
-        data = current_app.json.loads(request.get_data(cache=True, as_text=True))
+        data = current_app.json.loads(request.get_data(as_text=True))
     except ValueError:
-        if silent:
-            return None
         raise APIError(400, "Malformed JSON body.") from None
-    if not isinstance(data, dict) and not silent:
+    if not isinstance(data, dict):
         raise APIError(400, "Expected a JSON object.")
     return data
 
@@ -67,9 +54,8 @@ def _beacon_data(silent=False):
      body=beacon_schema,
      responses={200: beacon_answer_schema, 400: BAD_REQUEST, 404: (ErrorSchema, "Unknown video, or not ready"),
                 409: (ErrorSchema, "The session is closed, or another viewer's or video's"),
-                415: ErrorSchema, 429: (ErrorSchema, "Too many beacons for this session")})
+                415: ErrorSchema, 429: (ErrorSchema, "ANALYTICS_BEACONS_PER_MINUTE spent for this session")})
 @media_access_required  # a beacon comes every 10 s from every viewer: as hot a path as segments
-@ratelimit.limit("ANALYTICS_BEACON_LIMIT", key_func=beacon_session_key, scope="playback-beacon")
 def playback_beacon(video_id):
     beacon = beacon_schema.load(_beacon_data())
     outcome = beacons.record(access_identity(), video_id, beacon)

@@ -3,7 +3,8 @@
 Per video and day: sessions, views (rollup.is_view), unique viewers (accounts with a view that
 day), watch time, average percent watched (per view, watched / duration, at most 100 %), the
 retention curve (share of views that passed each 5 % of the duration), the median time to first
-frame (10 ms bins) and the rebuffering ratio (seconds stalled / (watched + stalled)). The same over
+frame (rollup.ttff_bin: 10 ms bins below 1 s) and the rebuffering ratio (seconds stalled /
+(watched + stalled)). The same over
 a date range, where unique viewers are not summed (a viewer of two days is one person, or two
 viewer-days: the range gives viewer-days as `viewer_days`).
 """

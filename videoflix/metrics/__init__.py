@@ -2,8 +2,9 @@
 
 This package owns the instruments (`instruments`: request counts and latency by route, transcode
 duration and time to playable, failures by kind, bucket errors), what is read at scrape time
-(`collect`: queue depth per queue, active playback sessions), the WSGI layer that times every
-request (`middleware`, the segment fast path included) and the route with its access rule
+(`collect`: queue depth per queue, active playback sessions), the app's WSGI entry point that
+times every request (`middleware.MeasuredFlask`, the segment fast path included) and the route
+with its access rule
 (`routes`: configured addresses, or the METRICS_TOKEN).
 
 With METRICS_DIR set, every process of a host (gunicorn's workers, `flask worker` and its
@@ -11,8 +12,7 @@ processes) writes its counters there (prometheus_client's multiprocess mode) and
 them; unset, each process answers with its own.
 
 It may import the app's plumbing (extensions, tasks, auth.credentials), the media store and the
-video rows (to observe them) and analytics.beacons (active sessions); nothing imports it but the
-factory, gunicorn.conf.py and the worker command.
+video rows (to observe them) and analytics.beacons (active sessions); only the factory imports it.
 """
 
 
@@ -24,9 +24,3 @@ def init_app(app):
     app.before_request_funcs.setdefault(None, []).insert(0, middleware.remember_route)
     observers.init_app(app)
 
-
-def wrap_wsgi(app):
-    """Time every request from the outermost layer (the segment fast path answers before Flask)."""
-    from videoflix.metrics.middleware import RequestMetrics
-
-    app.wsgi_app = RequestMetrics(app, app.wsgi_app)
