@@ -9,7 +9,9 @@ production profile):
 2. Meanwhile a prober fetches a 1 MB segment and a catalogue page (GET /api/video/?limit=24) in
    turn; the same prober runs --baseline seconds before and after the load, in this run. Medians
    and p95 of each, and the ratio under load / baseline (target: medians within 10 %).
-3. Roll-up: a day of --viewers viewers' sessions (--sessions-per-viewer each, on 200 videos,
+3. In process (Flask's test client, no gunicorn), before the load: CPU per request of a beacon, a
+   video's detail and a catalogue page, alternating (what a beacon costs beside what already runs).
+4. Roll-up: a day of --viewers viewers' sessions (--sessions-per-viewer each, on 200 videos,
    inserted with SQL) plus the load's own sessions, folded by rollup.run() in this process: the
    wall time (target <= 10 s) and the sessions folded.
 
@@ -238,6 +240,33 @@ def rollup_benchmark(app, viewers, per_viewer):
     return {"sessions_inserted": inserted, "folded": result.folded, "seconds": round(seconds, 2)}
 
 
+def request_costs(app, token, repeat=300):
+    """CPU (this process's) and wall time per request, in process through Flask's test client: a
+    beacon, a video's detail and a catalogue page, alternating, so a busy machine weighs on all three."""
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    session = str(uuid.uuid4())
+    seq = iter(range(10**6))
+    requests = {
+        "beacon": lambda: client.post("/api/video/2/playback/", headers=headers, json={
+            "session": session, "seq": next(seq), "event": "progress", "position": 10.0, "watched": 10.0}),
+        "detail": lambda: client.get("/api/video/2/", headers=headers),
+        "list": lambda: client.get("/api/video/?limit=24", headers=headers),
+    }
+    for send in requests.values():  # warm up
+        for _ in range(20):
+            assert send().status_code == 200
+    costs = {name: {"cpu": [], "wall": []} for name in requests}
+    for _ in range(repeat):
+        for name, send in requests.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            assert send().status_code == 200
+            costs[name]["cpu"].append((time.process_time() - cpu) * 1000)
+            costs[name]["wall"].append((time.perf_counter() - wall) * 1000)
+    return {name: {"cpu_ms": round(statistics.mean(c["cpu"]), 2),
+                   "wall_median_ms": round(statistics.median(c["wall"]), 2)} for name, c in costs.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
@@ -260,6 +289,9 @@ def main():
                "HOST": "127.0.0.1", "PORT": str(port), "METRICS_DIR": str(tmp / "metrics"),
                "ANALYTICS_BEACONS_PER_MINUTE": "30"}
         app, tokens = seed(env, args.viewers)
+        app.config["ANALYTICS_BEACONS_PER_MINUTE"] = 10**6  # the cost loop sends one session's beacons back to back
+        costs = request_costs(app, tokens[-1])
+        app.config["ANALYTICS_BEACONS_PER_MINUTE"] = 30
         gunicorn_env = {**os.environ, **env}
         if args.workers:
             gunicorn_env["WEB_CONCURRENCY"] = str(args.workers)
@@ -302,7 +334,7 @@ def main():
         "beacons": {**beacons, "per_second": round(len(results) / args.seconds, 1), "errors": len(errors),
                     "error_statuses": sorted({r[0] for r in errors}),
                     "sender_late_p95_ms": round(percentile([r[2] for r in results], 0.95), 1)},
-        "probes": {}, "rollup": rolled,
+        "probes": {}, "rollup": rolled, "in_process_cost": costs,
     }
     for name in ("segment", "list"):
         base = before[name] + after[name]
