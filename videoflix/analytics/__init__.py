@@ -11,10 +11,10 @@ This package owns:
 
 It may import the accounts (`videoflix.auth`), the video rows (`videoflix.videos.models`), the
 watch-position service (`videoflix.videos.catalogue.watch_progress`: a beacon also saves the watch
-position) and
-the app's plumbing (extensions, errors, tasks, ratelimit, openapi, validation). Nothing in
-`videoflix.videos` or `videoflix.auth` imports it: deleting an account or a video reaches it
-through the session hook in `rollup`.
+position), the back office's staff-only views (`videoflix.admin.views`) and the app's plumbing
+(extensions, errors, tasks, openapi, validation, the hot-path token check of
+`videoflix.auth.credentials`). Nothing in `videoflix.videos` or `videoflix.auth` imports it:
+deleting an account or a video reaches it through the session hook in `rollup`.
 """
 
 
