@@ -6,11 +6,12 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics clean help player player-deps smoke smoke-s3
+.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics clean help player player-deps smoke smoke-s3
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
-	@echo "make test   - set up .venv, run ruff (make lint) and the whole test suite"
+	@echo "make test   - set up .venv, run ruff and the import layers (make lint) and the whole test suite"
+	@echo "make test-fast - the quick loop: the suite without ffmpeg runs, real processes, browsers or a bucket"
 	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
@@ -45,11 +46,17 @@ run: migrate
 worker: venv
 	$(FLASK) worker
 
+# ruff, then the import layers (pyproject.toml [tool.importlinter]: a wrong-way import fails).
 lint: dev-venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop: no ffmpeg transcodes, real processes, browsers or bucket (markers: tests/conftest.py).
+test-fast: dev-venv
+	$(PY) -m pytest -m "not slow and not browser and not s3" $(PYTEST_ARGS)
 
 bench-transcode: dev-venv
 	$(PY) bench/transcode.py $(BENCH_ARGS)

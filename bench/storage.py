@@ -38,7 +38,7 @@ from videoflix.auth.users import create_user  # noqa: E402
 from videoflix.extensions import db  # noqa: E402
 from videoflix.videos.models import READY, Video  # noqa: E402
 from videoflix.videos.storage.keys import media_store  # noqa: E402
-from videoflix.videos.tasks import queue_transcode  # noqa: E402
+from videoflix.videos.tasks import request_transcode  # noqa: E402
 from videoflix.videos.uploads.service import accept  # noqa: E402
 
 PUBLIC = "bench-public"
@@ -183,7 +183,7 @@ def transcode_once(app, clip):
     with app.app_context(), open(clip, "rb") as stream:
         video = accept(stream, filename=clip.name, title="Bench", category="Drama")
         started = time.perf_counter()
-        queue_transcode(video)  # HUEY_IMMEDIATE: runs inline, as a worker would
+        request_transcode(video)  # HUEY_IMMEDIATE: runs inline, as a worker would
         elapsed = time.perf_counter() - started
         video = db.session.get(Video, video.id)
         assert video.status == READY, video.error

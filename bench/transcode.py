@@ -26,8 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoflix.videos.media.ffmpeg import ffmpeg_exe  # noqa: E402
+from videoflix.videos.media.plan import plan_renditions  # noqa: E402
 from videoflix.videos.media.probe import probe  # noqa: E402
-from videoflix.videos.media.transcode import plan_renditions, transcode  # noqa: E402
+from videoflix.videos.media.transcode import transcode  # noqa: E402
 
 FF = ffmpeg_exe()
 CONTENT = ("mandelbrot=s=1920x1080:r=30[m];testsrc2=s=1920x1080:r=30[t];"

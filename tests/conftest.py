@@ -1,7 +1,16 @@
-"""Fixtures: `app`, `client`, `runner`, and helpers to make users and log in.
+"""Fixtures: `app`, `client`, `runner`, and helpers to make users and log in; and the markers.
 
 The suite runs on in-memory SQLite and no Redis by default; set TEST_DATABASE_URL and
 TEST_REDIS_URL to run the same tests against PostgreSQL and Redis (as .ci/run does).
+
+Markers (pyproject.toml lists them; `make test-fast` leaves out slow, browser and s3):
+- slow: real ffmpeg runs, real processes, browsers. Set here on every test that uses a clip
+  (tests/fixtures/clips.py) and on every end-to-end test (tests/e2e/), besides the modules'
+  own marks.
+- browser: Debian's Chromium (the modules under tests/e2e/ that drive it).
+- s3: the session's own SeaweedFS (set here on every test that uses it).
+- media_store: the module reads or writes the media store; CI runs these again with
+  TEST_MEDIA_STORAGE=s3 (.ci/run).
 """
 import os
 import uuid
@@ -16,6 +25,20 @@ from videoflix.extensions import db, limiter, redis_client
 # Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
 # object_store: a real SeaweedFS (TEST_MEDIA_STORAGE=s3 runs every test's media in its bucket).
 pytest_plugins = ["tests.fixtures.clips", "tests.fixtures.streaming", "tests.fixtures.object_store"]
+
+E2E_DIR = os.path.join(os.path.dirname(__file__), "e2e")
+S3_FIXTURES = {"seaweedfs", "s3_bucket", "s3_settings"}
+
+
+def pytest_collection_modifyitems(items):
+    """The marks a test's fixtures or folder imply (see the module docstring)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if any(name.startswith("clip_") for name in names) or str(item.path).startswith(E2E_DIR):
+            item.add_marker(pytest.mark.slow)
+        if names & S3_FIXTURES:
+            item.add_marker(pytest.mark.s3)
+
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")

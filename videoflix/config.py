@@ -150,7 +150,7 @@ class Config:
     # On SIGTERM a worker waits this long for running tasks, then interrupts and re-queues them;
     # 0 waits until they finish. Keep it below the supervisor's kill delay (compose stop_grace_period).
     WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 0)
-    FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: let ffmpeg decide from the cores
+    FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: one thread per core this process may use
     TRANSCODE_TIMEOUT = env_int("TRANSCODE_TIMEOUT", 6 * 3600)
     MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 4096)
     # Uploads are refused at the probe past this picture size (width x height, 0: no limit) or
@@ -172,7 +172,7 @@ class Config:
     # (keep it well above 5 s: during ffmpeg the heartbeat comes with its progress, every 5 s at least).
     RECOVERY_INTERVAL = env_int("RECOVERY_INTERVAL", 60)
     TRANSCODE_STALE_SECONDS = env_int("TRANSCODE_STALE_SECONDS", 180)
-    # Transient transcode failures (TranscodeError.transient) are retried this often, this much later.
+    # Transient transcode failures (MediaError.transient) are retried this often, this much later.
     TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
     TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
     # None: $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's (videos.media.ffmpeg.ffmpeg_exe).

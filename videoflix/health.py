@@ -33,7 +33,7 @@ FFMPEG_CACHE_SECONDS = 60.0
 STORAGE_CACHE_SECONDS = 10.0
 _ffmpeg_cache = {}  # binary setting -> (monotonic time of the check, version or None)
 STORAGE_CACHE_KEY = "videoflix.health.storage"
-QUEUE_BACKENDS = {"GuardedRedisStorage": "redis", "SqliteStorage": "sqlite", "MemoryStorage": "memory"}
+QUEUE_BACKENDS = {"GuardedRedisStorage": "redis", "ForkSafeSqliteStorage": "sqlite", "MemoryStorage": "memory"}
 STAFF_DETAILS = ("backend", "pending", "version")  # what a check reports beyond status, ms, error
 
 

@@ -42,6 +42,12 @@ BAD_REQUEST = {
 }
 
 
+def file_response(content_type, description, schema=None):
+    """A documented answer whose body is not JSON (a playlist, a segment, an image, a web server's
+    HTML page)."""
+    return {"description": description, "content": {content_type: {"schema": schema or {"type": "string"}}}}
+
+
 def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None):
     """Describe a view for the OpenAPI document.
 

@@ -14,6 +14,8 @@ worker, so an activation e-mail never waits while every worker transcodes.
 import functools
 import logging
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -156,7 +158,54 @@ def make_huey(app, name):
             connection_pool=_queue_pool(app), read_timeout=HUEY_READ_TIMEOUT,
         )
     os.makedirs(os.path.dirname(config["HUEY_FILE"]), exist_ok=True)
-    return Huey(queue_name, results=False, storage_class=SqliteStorage, filename=config["HUEY_FILE"])
+    return Huey(queue_name, results=False, storage_class=ForkSafeSqliteStorage, filename=config["HUEY_FILE"])
+
+
+class ForkSafeSqliteStorage(SqliteStorage):
+    """Huey's SQLite queue file, whose connection never crosses a fork(): the process closes it just
+    before forking (holding the storage's lock until the fork is done, so no thread reopens it
+    meanwhile), and each side opens a new one on its next use.
+
+    SQLite forbids carrying a connection across fork(). A child that inherits one also inherits
+    SQLite's per-file lock and WAL-index state, which its own new connections to the file share:
+    it holds none of the locks it believes it holds, so when the parent closes its connection as
+    the last real one, SQLite checkpoints and deletes the -wal and -shm files, and the child goes
+    on reading the deleted index, a snapshot that never sees another task (`flask worker`'s e-mail
+    consumer lost every e-mail queued after it started), and could corrupt the file by writing.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _sqlite_queues.add(self)
+
+    def drop_connection(self):
+        """Close the connection, if open (the caller holds self.lock); the next use opens another."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+_sqlite_queues = weakref.WeakSet()  # every ForkSafeSqliteStorage of this process
+_fork_guard = threading.Lock()  # one fork at a time closes the queue files
+_held_for_fork = []  # the storages' locks, held from before a fork until after it
+
+
+def _close_queue_files_before_fork():
+    _fork_guard.acquire()
+    for storage in list(_sqlite_queues):
+        storage.lock.acquire()
+        _held_for_fork.append(storage.lock)
+        storage.drop_connection()
+
+
+def _release_queue_files_after_fork():
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+    _fork_guard.release()
+
+
+os.register_at_fork(before=_close_queue_files_before_fork, after_in_parent=_release_queue_files_after_fork,
+                    after_in_child=_release_queue_files_after_fork)
 
 
 def _queue_pool(app):

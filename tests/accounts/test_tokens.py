@@ -5,7 +5,7 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
-from tests.fixtures.accounts import cookie
+from tests.fixtures.accounts import cookie, login_from
 from videoflix.auth.models import RefreshToken, User
 from videoflix.extensions import db
 
@@ -52,6 +52,7 @@ def test_refresh_token_is_not_an_access_token(client, protected, auth, login):
     client.delete_cookie("access_token")
     response = client.get(protected, headers={"Authorization": f"Bearer {refresh}"})
     assert response.status_code == 401
+    assert response.get_json() == {"detail": "Given token not valid for any token type"}
 
 
 def test_refresh_rotates_and_revokes_the_old_token(client, app, auth, login):
@@ -259,3 +260,33 @@ def test_logout_ignores_a_bearer_token_of_another_user(app, protected, make_user
     two.delete_cookie("access_token")
     assert two.post("/api/logout/", headers={"Authorization": f"Bearer {one_access}"}).status_code == 200
     assert app.test_client().get(protected, headers={"Authorization": f"Bearer {one_access}"}).status_code == 200
+
+
+def test_reuse_detection_also_kills_the_access_token_of_the_last_rotation(app, make_user, make_video):
+    make_user()
+    client = app.test_client()
+    stolen = cookie(login_from(client, "user@example.com"), "refresh_token")["value"]
+    rotated = client.post("/api/token/refresh/")
+    assert rotated.status_code == 200
+    access = rotated.get_json()["access"]
+    headers = {"Authorization": f"Bearer {access}"}
+    video_id = make_video()
+    segment = f"/api/video/{video_id}/480p/seg000.ts"
+    # Verified in full once (Flask): from now on the segment fast path answers for this token.
+    assert client.get("/api/video/", headers=headers).status_code == 200
+    assert client.get(segment, headers=headers, buffered=True).status_code == 200
+    assert client.get(segment, headers=headers, buffered=True).status_code == 200
+
+    thief = app.test_client()
+    thief.set_cookie("refresh_token", stolen)
+    reused = thief.post("/api/token/refresh/")
+    assert reused.status_code == 401 and "reuse" in reused.get_json()["detail"]
+
+    for url in ("/api/video/", f"/api/video/{video_id}/", segment, f"/api/video/{video_id}/480p/index.m3u8"):
+        response = client.get(url, headers=headers, buffered=True)
+        assert response.status_code == 401, url
+        assert response.get_json() == {"detail": "Token has been revoked."}
+    # Another login of the same user (another family) is unaffected.
+    fresh = app.test_client()
+    login_from(fresh, "user@example.com")
+    assert fresh.get(segment, buffered=True).status_code == 200

@@ -6,10 +6,12 @@ import re
 import m3u8
 import pytest
 
+from tests.fixtures.subtitles import SRT, stored_files, stored_text
 from tests.fixtures.videos import csrf, row, sign_in_staff
-from tests.jobs.test_subtitle_tracks import SRT, stored_files, stored_text
 from videoflix.extensions import db
 from videoflix.videos.models import Subtitle
+
+pytestmark = pytest.mark.media_store
 
 
 @pytest.fixture

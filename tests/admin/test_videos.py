@@ -13,6 +13,8 @@ from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def staff(make_user, client):
@@ -231,7 +233,7 @@ def test_an_upload_whose_transcode_cannot_be_queued_is_kept(app, client, staff, 
     def queue_down(video_id):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks, "enqueue_transcode", queue_down)
+    monkeypatch.setattr(tasks, "_put_on_queue", queue_down)
     response = upload(client, clip_360p, title="Kept")
 
     assert response.status_code == 302

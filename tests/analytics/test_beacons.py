@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.analytics.helpers import beacon, new_session, roll_up, sessions
 from tests.conftest import PASSWORD
 from tests.fixtures.catalogue_rows import PENDING, add_videos
+from tests.fixtures.playback import beacon, new_session, roll_up, sessions
 from videoflix.analytics.models import PlaybackSession
 from videoflix.extensions import db
 from videoflix.videos.models import WatchProgress

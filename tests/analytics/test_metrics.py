@@ -8,8 +8,8 @@ import textwrap
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.analytics.helpers import beacon, new_session
 from tests.fixtures.catalogue_rows import add_videos
+from tests.fixtures.playback import beacon, new_session
 from tests.fixtures.videos import add_clip
 
 STRANGER = {"REMOTE_ADDR": "203.0.113.7"}
@@ -96,6 +96,7 @@ PROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_with_metrics_dir_every_process_is_counted(tmp_path):
     env = {**os.environ, "METRICS_DIR": str(tmp_path / "metrics")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -149,6 +150,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_the_worker_serves_its_metrics_on_metrics_port(tmp_path):
     import socket
 
@@ -181,6 +183,7 @@ def test_the_grafana_dashboard_asks_only_for_metrics_we_export(client):
 
 
 @pytest.mark.slow
+@pytest.mark.s3
 def test_bucket_errors_are_counted_by_operation(app_config, seaweedfs, s3_bucket):
     """A real SeaweedFS that refuses the signature (a wrong secret key): every call is a 403."""
     from botocore.exceptions import ClientError

@@ -3,9 +3,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.analytics.helpers import beacon, roll_up, sessions, watch
 from tests.conftest import PASSWORD
 from tests.fixtures.catalogue_rows import add_videos
+from tests.fixtures.playback import beacon, roll_up, sessions, watch
 from videoflix.analytics import rollup
 from videoflix.analytics.models import PlaybackSession, RollupClaim, VideoDay
 from videoflix.auth.models import User

@@ -16,6 +16,8 @@ from videoflix.auth.sessions import _claims
 from videoflix.extensions import db
 from videoflix.videos.models import FAILED, PROCESSING, READY, Video
 
+pytestmark = pytest.mark.media_store
+
 VIDEO_FIELDS = {"id", "created_at", "title", "description", "thumbnail_url", "category"}
 
 # --- the catalogue --------------------------------------------------------------------------------

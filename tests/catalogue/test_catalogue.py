@@ -143,7 +143,7 @@ def test_catalogue_routes_need_authentication(client, shelf):
 
 def test_migrations_index_the_videos_that_existed_before_and_follow_later_ones(tmp_path, database_url):
     """The migrations build the search index and the category counts over existing rows; their
-    triggers (and PostgreSQL's expression index) serve the rows written after them."""
+    triggers (and PostgreSQL's generated column) serve the rows written after them."""
     def check(url):
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MEDIA_ROOT": str(tmp_path)})
         with app.app_context():

@@ -1,13 +1,15 @@
 """The back office's analytics pages in Chromium under the admin's CSP: the charts (uPlot, served
 from this server) are drawn and nothing is refused; the numbers shown are the rolled-up ones."""
+import os
+
 import pytest
 
-from tests.analytics.helpers import roll_up, watch
 from tests.conftest import PASSWORD
-from tests.e2e.test_admin_csp import base_url, chromium_page  # noqa: F401  (the browser fixtures)
-from tests.fixtures.live_server import file_database
+from tests.fixtures.browser import CHROMIUM, chromium_page, require_tool
+from tests.fixtures.live_server import file_database, serve
+from tests.fixtures.playback import roll_up, watch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
@@ -16,7 +18,14 @@ def app_config(app_config, tmp_path):
     return app_config
 
 
-def test_analytics_pages_draw_their_charts_under_the_csp(app, client, base_url, make_user, login, make_video):  # noqa: F811
+@pytest.fixture
+def base_url(app):
+    require_tool(os.path.exists(CHROMIUM), "Debian's chromium (/usr/bin/chromium)")
+    with serve(app) as url:
+        yield url
+
+
+def test_analytics_pages_draw_their_charts_under_the_csp(app, client, base_url, make_user, login, make_video):
     video_id = make_video(title="Charted")
     make_user("viewer@example.com")
     make_user("staff@example.com", staff=True)

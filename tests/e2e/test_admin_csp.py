@@ -2,25 +2,15 @@
 without a single CSP violation, and the inline handlers Flask-Admin needs (the bulk actions, the
 row delete confirmation) still run. Nothing is mocked: a werkzeug server thread, a real browser.
 """
-import contextlib
 import os
 
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.fixtures.browser import CHROMIUM, chromium_page, require_tool
 from tests.fixtures.live_server import file_database, serve
 
-pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Registered before any page script runs: every violation the page causes, in order.
-RECORD_VIOLATIONS = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-    e => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));
-"""
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
@@ -32,31 +22,9 @@ def app_config(app_config, tmp_path):
 
 @pytest.fixture
 def base_url(app):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing in CI: .ci/run installs it")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_tool(os.path.exists(CHROMIUM), "Debian's chromium (/usr/bin/chromium)")
     with serve(app) as url:
         yield url
-
-
-@contextlib.contextmanager
-def chromium_page(timeout=15_000):
-    """A page of Debian's Chromium that records CSP violations in window.__csp; `timeout` (ms) is
-    its default wait."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.add_init_script(RECORD_VIOLATIONS)
-        page = context.new_page()
-        page.set_default_timeout(timeout)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 def test_admin_pages_render_without_csp_violations(base_url, make_user, make_video):

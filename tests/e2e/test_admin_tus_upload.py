@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.e2e.test_admin_csp import CHROMIUM, chromium_page
+from tests.fixtures.browser import CHROMIUM, chromium_page
 from tests.fixtures.live_server import file_database, serve
 from tests.fixtures.videos import row
 from videoflix.admin.uploads import ResumableUploadView
@@ -21,6 +21,7 @@ from videoflix.videos.uploads import tus
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     # The reload aborts the browser's downloads mid-answer: werkzeug's test server then leaves a
     # static file's wrapper to the garbage collector (a test-server artefact, not the app's).
     pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"),

@@ -6,19 +6,16 @@ carry the task when LOG_JSON is set.
 """
 import json
 import signal
-import subprocess
-import time
 
 import pytest
 from huey.api import PeriodicTask
 
 from tests.fixtures import workers
 from tests.fixtures.worker_app import busy_job, slow_job
-from tests.fixtures.workers import kill_group, queue_app
+from tests.fixtures.workers import WAIT_SECONDS, queue_app, stop, wait_for
 from videoflix.auth.emails import deliver_email
 from videoflix.tasks import QUEUES, queue_of
 
-WAIT_SECONDS = 60  # a bound on waiting, not a timing assertion
 pytestmark = pytest.mark.slow
 
 
@@ -36,27 +33,6 @@ def pending_jobs(huey):
     """Tasks waiting on the queue, but for periodic ones (the scheduler may enqueue a sweep at any
     minute)."""
     return sum(not isinstance(task, PeriodicTask) for task in huey.pending())
-
-
-def wait_for(predicate, proc, what):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    kill_group(proc)
-    pytest.fail(f"gave up waiting for {what}; worker log:\n{proc.log_path.read_text()}")
-
-
-def stop(proc, sig):
-    proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=WAIT_SECONDS)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        pytest.fail(f"worker did not exit after {sig!r}; log:\n{proc.log_path.read_text()}")
 
 
 def json_lines(path):

@@ -1,5 +1,8 @@
-"""Recognising dead workers from any host by their heartbeat, and picking up queued videos whose
-task was lost. Huey runs inline."""
+"""Recognising dead workers from any host by their heartbeat, picking up queued videos whose task
+was lost, and every worker process's recovery loop, which queues a killed worker's video again
+without any restart (another host's by its stale heartbeat, this host's by its gone pid). Huey
+runs inline."""
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +15,7 @@ from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode
 
 pytestmark = pytest.mark.slow
 HEARTBEAT_STALE = timedelta(seconds=TestingConfig.TRANSCODE_STALE_SECONDS)
@@ -70,7 +73,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
         writer(40)
         with app.app_context():
             assert not state.claim_is_dead(db.session.get(Video, video_id))
-        queue_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
+        request_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
         writer.at = 0
         with pytest.raises(state.ClaimLost):
             writer(40)
@@ -89,7 +92,7 @@ def test_a_starting_worker_process_recovers_dead_claims(app, clip_360p):
 
 def queue_without_task(app, video_id, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(tasks, "enqueue_transcode", lambda video_id: None)  # e.g. Redis was down
+        m.setattr(tasks, "_put_on_queue", lambda video_id: None)  # e.g. Redis was down
         queue(app, video_id)
 
 
@@ -112,7 +115,7 @@ def test_worker_start_does_not_duplicate_tasks_still_on_the_queue(app, clip_360p
     with app.app_context():
         task = tasks.transcode_video.s(waiting)
     monkeypatch.setattr(app.extensions["huey"], "pending", lambda limit=None: [task])
-    monkeypatch.setattr(tasks, "enqueue_transcode", enqueued.append)
+    monkeypatch.setattr(tasks, "_put_on_queue", enqueued.append)
 
     tasks.recover_on_worker_start(app)
 
@@ -139,3 +142,45 @@ def test_flask_worker_runs_recovery_in_every_worker_process(app_config, tmp_path
 
     assert result.exit_code == 0, result.output
     assert started == ["_fresh_connections", "recover_on_process_start"]
+
+
+def wait_until(predicate, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.1)
+
+
+def test_the_recovery_loop_is_started_in_every_worker_process(app, monkeypatch):
+    assert tasks.recover_on_process_start in queues._process_start_hooks
+    started = []
+    monkeypatch.setattr(tasks.RecoveryLoop, "start", lambda loop: started.append(loop.app))
+    app.config["RECOVERY_INTERVAL"] = 60
+    tasks.recover_on_process_start(app)
+    assert started == [app]
+    app.config["RECOVERY_INTERVAL"] = 0  # off
+    tasks.recover_on_process_start(app)
+    assert started == [app]
+
+
+@pytest.mark.parametrize("host_is_ours", [False, True])
+def test_a_killed_workers_video_is_ready_again_without_a_restart(app, clip_360p, host_is_ours):
+    app.config.update(RECOVERY_INTERVAL=0.2, TRANSCODE_STALE_SECONDS=1)
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    # another host's worker, silent since it was killed; or a worker of this host whose pid is gone
+    if host_is_ours:  # its heartbeat is fresh, but its pid is dead
+        strand(app, video_id, pid=dead_pid(), claimed_at=datetime.now(UTC))
+    else:  # a live pid here means nothing; its heartbeat is older than TRANSCODE_STALE_SECONDS
+        strand(app, video_id, pid=os.getpid(), host="worker-container",
+               claimed_at=datetime.now(UTC) - timedelta(seconds=2))
+    assert row(app, video_id)["status"] == "processing"
+
+    loop = tasks.RecoveryLoop(app)
+    loop.start()
+    try:
+        wait_until(lambda: row(app, video_id)["status"] == "ready")
+    finally:
+        loop.stopped.set()
+        loop.join()
+    video = row(app, video_id)
+    assert video["claimed_by"] is None and video["hls_dir"] and video["progress"] == 100

@@ -5,47 +5,14 @@ import codecs
 import m3u8
 import pytest
 
+from tests.fixtures.subtitles import SRT, VTT, add, master, stored, stored_files
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
-from videoflix.videos.media import hls
+from videoflix.videos.media import hls, webvtt
 from videoflix.videos.models import Subtitle, Video
-from videoflix.videos.storage.keys import media_store, read_hls
 
-SRT = ("1\n00:00:00,500 --> 00:00:01,250\nHallo <i>Welt</i>\n\n"
-       "2\n00:00:01,500 --> 00:00:02,900\nÄrger über Öl\nzweite Zeile\n")
-VTT = ("WEBVTT\n\nNOTE made by hand\n\n00:00.200 --> 00:01.000 align:start\n<v Ana>Olá, mundo\n\n"
-       "intro\n00:00:01.000 --> 00:00:03.000\nÇa va?\n")
-
-
-def add(runner, tmp_path, video_id, data, language="de", label="Deutsch", name="track.srt"):
-    path = tmp_path / name
-    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return runner.invoke(args=["add-subtitle", str(video_id), str(path), "--language", language, "--label", label])
-
-
-def master(client, video_id):
-    response = client.get(f"/api/video/{video_id}/master.m3u8")
-    assert response.status_code == 200
-    return m3u8.loads(response.get_data(as_text=True))
-
-
-def stored_files(app, *parts):
-    """The files below hls/<parts...> in the app's media store (local files or bucket objects)."""
-    prefix = "/".join(("hls", *parts))
-    with app.app_context():
-        return [key[len(prefix) + 1:] for key in media_store().list(prefix)]
-
-
-def stored_text(app, *parts):
-    with app.app_context():
-        return read_hls("/".join(parts)).decode("utf-8")
-
-
-def stored(app, video_id):
-    with app.app_context():
-        return [(s.language, s.label) for s in db.session.execute(
-            db.select(Subtitle).where(Subtitle.video_id == video_id)).scalars()]
+pytestmark = pytest.mark.media_store
 
 
 def test_an_srt_track_is_converted_listed_served_and_named_by_the_master(app, runner, client, auth,
@@ -110,7 +77,7 @@ def test_each_kind_of_file_is_accepted(app, runner, client, auth, make_video, tm
     (b"1\n00:00:04,000 --> 00:00:05,000\nafter the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:09,000\nfar past the end\n", "beyond the end of the video"),
     (b"1\n00:00:01,000 --> 00:00:02,000\nnul\x00byte\n", "not a text file"),
-    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (subtitle_tracks.MAX_BYTES + 1), "larger than 1024 KB"),
+    (b"1\n" + b"00:00:01,000 --> 00:00:02,000\n" + b"x" * (webvtt.MAX_BYTES + 1), "larger than 1024 KB"),
 ])
 def test_a_file_that_does_not_pass_is_refused_and_nothing_is_stored(app, runner, client, auth, make_video,
                                                                      tmp_path, data, message):

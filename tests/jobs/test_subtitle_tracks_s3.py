@@ -8,13 +8,15 @@ from urllib.parse import urljoin
 import m3u8
 import pytest
 
+from tests.fixtures.object_store import keys, scratch_files
+from tests.fixtures.subtitles import SRT, add
 from tests.fixtures.videos import add_clip, queue, row
-from tests.jobs.test_subtitle_tracks import SRT, add
-from tests.storage.test_s3 import keys, scratch_files
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Subtitle
 from videoflix.videos.storage.keys import media_store
+
+pytestmark = pytest.mark.media_store
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from videoflix.extensions import db
 from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import source_path
-from videoflix.videos.tasks import queue_transcode, recover_on_worker_start
+from videoflix.videos.tasks import recover_on_worker_start, request_transcode
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
 
 @local_files_only
@@ -130,7 +130,7 @@ def test_a_claim_is_exclusive_and_a_stale_worker_changes_nothing(app, clip_360p)
 
     with app.app_context():  # the claim is dropped (as for a dead worker) and someone else takes it
         video = db.session.get(Video, video_id)
-        queue_transcode(video, force=True)
+        request_transcode(video, force=True)
     assert row(app, video_id)["status"] == "ready"
     with app.app_context():
         with pytest.raises(state.ClaimLost):

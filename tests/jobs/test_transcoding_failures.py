@@ -17,7 +17,7 @@ from videoflix.videos.jobs import state, transcoding
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import publish
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
 
 def no_space(*args, **kwargs):
@@ -27,7 +27,7 @@ def no_space(*args, **kwargs):
 def queued_without_task(app, video_id, monkeypatch):
     """The row is queued (committed) but its task never reaches the queue."""
     with monkeypatch.context() as m:
-        m.setattr(tasks, "enqueue_transcode", lambda video_id: None)
+        m.setattr(tasks, "_put_on_queue", lambda video_id: None)
         queue(app, video_id)
 
 

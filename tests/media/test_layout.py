@@ -15,7 +15,7 @@ import pytest
 
 from videoflix.videos.media import layout
 from videoflix.videos.media.probe import SourceInfo
-from videoflix.videos.media.transcode import plan_renditions
+from videoflix.videos.media.plan import plan_renditions
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_RUNG = '    Rung("1440p", 1440, 9_000_000, 18_000_000, 160_000),\n'
@@ -43,7 +43,7 @@ from videoflix.extensions import db
 from videoflix.videos.delivery.fastpath import SegmentFastPath
 from videoflix.videos.media import layout
 from videoflix.videos.media.probe import SourceInfo
-from videoflix.videos.media.transcode import plan_renditions
+from videoflix.videos.media.plan import plan_renditions
 from videoflix.videos.models import READY, Video
 
 info = SourceInfo(path="x", width=2560, height=1440, coded_width=2560, coded_height=1440, rotation=0,

@@ -9,12 +9,17 @@ import pytest
 import webvtt
 
 from tests.fixtures.clips import _H264, _make
-from tests.jobs.test_subtitle_tracks import stored_files
+from tests.fixtures.subtitles import stored_files
 from tests.fixtures.videos import add_clip, files_below, row
+from videoflix.extensions import db
 from videoflix.videos.media import storyboard
 from videoflix.videos.media.probe import probe
-from videoflix.videos.media.transcode import build_command, plan_renditions, transcode
-from videoflix.videos.storage.keys import read_hls
+from videoflix.videos.media.plan import plan_renditions
+from videoflix.videos.media.transcode import build_command, transcode
+from videoflix.videos.models import Video
+from videoflix.videos.storage.keys import media_store, read_hls
+
+pytestmark = pytest.mark.media_store
 
 SECONDS = 12
 
@@ -121,9 +126,20 @@ def jpeg_bytes(folder, data):
     return jpeg(path)
 
 
-def test_the_detail_names_no_storyboard_for_a_version_without_one(client, auth, make_video):
-    video_id = make_video()
-    assert client.get(f"/api/video/{video_id}/").json["storyboard_url"] is None
+def test_the_detail_names_the_storyboard_the_row_records_and_no_other(app, client, auth, make_video):
+    """The detail reads the row, never the store: a version made before storyboards has none, even
+    where a file of that name lies in its folder, and one whose row records it gets its URL."""
+    without, with_one = make_video(), make_video()
+    with app.app_context():
+        for video_id in (without, with_one):
+            hls_dir = db.session.get(Video, video_id).hls_dir
+            media_store().put_file(f"hls/{hls_dir}/storyboard.vtt", __file__)
+        recorded = db.session.get(Video, with_one)
+        recorded.storyboard = f"{recorded.hls_dir}/storyboard.vtt"
+        db.session.commit()
+    assert client.get(f"/api/video/{without}/").json["storyboard_url"] is None
+    assert client.get(f"/api/video/{with_one}/").json["storyboard_url"] == (
+        f"http://localhost/api/video/{with_one}/storyboard.vtt")
 
 
 def stored_bytes(app, hls_dir, names):

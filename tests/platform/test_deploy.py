@@ -234,3 +234,13 @@ def test_gunicorn_config_reads_the_environment():
     # Unset is what keeps sendfile() on: any value of gunicorn's `sendfile` setting turns it off.
     assert settings["sendfile"] == "None" and settings["accesslog"] == "None"
     assert settings["worker_class"] == "gthread"
+
+
+# nginx passes tus requests through unbuffered, with a per-request body limit that fits a chunk.
+@pytest.mark.parametrize("config", ["videoflix.conf", "compose.conf.template"])
+def test_nginx_streams_tus_chunks_to_the_app(config):
+    text = (NGINX_DIR / config).read_text()
+    block = re.search(r"location /api/uploads/ \{(.*?)\n    \}", text, re.S).group(1)
+    directives = {line.strip().rstrip(";") for line in block.splitlines() if line.strip()}
+    assert {"client_max_body_size 64m", "proxy_request_buffering off", "proxy_pass http://videoflix_app",
+            "include /etc/nginx/videoflix/proxy-app.conf"} <= directives

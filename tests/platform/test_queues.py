@@ -1,5 +1,11 @@
 """Two apps in one process never share a queue: each has its own Huey instances, a declared task
-enqueues on the queue of the app that calls it and runs in that app's context."""
+enqueues on the queue of the app that calls it and runs in that app's context. A process forked
+while the queue file is open still sees what is queued later."""
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 from huey import crontab
 
@@ -129,3 +135,27 @@ def test_tasks_run_inline_in_immediate_mode_in_their_own_app(tmp_path):
         db.create_all()
         which_app("now")
     assert ran == [("now", "https://inline.example")]
+
+
+def test_a_child_forked_while_the_queue_file_is_open_sees_what_is_queued_later(tmp_path):
+    """As `flask worker` forks its e-mail consumer: the parent has the file open (its start hooks
+    list the pending transcodes), then closes it (Huey's consumer does, before forking its workers),
+    then a web process queues an e-mail. SQLite forbids taking a connection across fork(); the
+    child used to read a deleted copy of the file's WAL index and never saw the e-mail."""
+    app = queued_app(tmp_path, "forking")
+    queue_of(app).pending()
+    child = os.fork()
+    if child == 0:  # the e-mail consumer: its own storage object, polling
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and queue_of(app, MAIL).storage.dequeue() is None:
+                time.sleep(0.05)
+            os._exit(0 if time.monotonic() < deadline else 1)
+        finally:
+            os._exit(2)
+    queue_of(app).storage.close()
+    mail = queue_of(app, MAIL).storage
+    web = "import sys; from huey.storage import SqliteStorage as S; S(sys.argv[1], filename=sys.argv[2]).enqueue(b'x')"
+    subprocess.run([sys.executable, "-c", web, mail.name, mail.filename], check=True)  # the web process
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked consumer never saw the e-mail"

@@ -67,7 +67,9 @@ def test_cookie_authenticated_write_from_foreign_origin_is_refused(client, auth)
 def test_writes_without_cookies_are_not_checked(client, make_user):
     make_user()
     response = client.post("/api/login/", json={"email": "user@example.com", "password": PASSWORD}, headers={"Origin": "http://evil.example"})
-    assert response.status_code == 200  # no ambient credentials: not a forgery
+    # No ambient credentials, so not a forgery: the login happens and sets its cookies.
+    assert response.status_code == 200 and response.get_json()["user"]["email"] == "user@example.com"
+    assert {c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")} >= {"access_token", "refresh_token"}
 
 
 def test_production_refuses_weak_or_missing_secret_key():

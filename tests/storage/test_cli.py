@@ -6,6 +6,8 @@ from tests.fixtures.videos import add_clip, media, row
 from videoflix.videos.storage.backends import S3Store
 from videoflix.videos.storage.keys import STORE_KEY, read_hls
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def app_config(app_config, s3_settings):

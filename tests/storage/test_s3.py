@@ -6,9 +6,10 @@ import time
 import urllib.error
 import urllib.request
 
+import m3u8
 import pytest
 
-from tests.fixtures.object_store import free_ports
+from tests.fixtures.object_store import free_ports, keys, scratch_files
 from tests.fixtures.videos import add_clip, queue, row
 from videoflix import health
 from videoflix.extensions import db
@@ -18,24 +19,13 @@ from videoflix.videos.storage.keys import media_store, scratch_root
 from videoflix.videos.tasks import recover_on_process_start
 from videoflix.videos.uploads.service import UploadRefused, accept
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def app_config(app_config, s3_settings):
     app_config.update(s3_settings)
     return app_config
-
-
-def keys(app, prefix=""):
-    """Every key of the app's prefix in the bucket, relative to it."""
-    with app.app_context():
-        store = media_store()
-        raw = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.prefix + prefix).get("Contents", [])
-        return sorted(item["Key"][len(store.prefix):] for item in raw)
-
-
-def scratch_files(app):
-    root = app.config["MEDIA_SCRATCH"]
-    return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files) if os.path.isdir(root) else []
 
 
 def get(url):
@@ -210,10 +200,25 @@ def test_signed_mode_names_presigned_segment_urls_that_work(app_config, app, cli
     assert segment.status_code == 200 and segment.data in bodies
 
 
-def test_signed_playlists_need_a_user_and_the_master_stays_relative(app, client, make_video):
+def test_signed_playlists_need_a_user_and_the_master_stays_relative(app, client, make_user, login, make_video):
     app.config["MEDIA_DELIVERY"] = "signed"
     video_id = make_video()
-    assert client.get(f"/api/video/{video_id}/480p/index.m3u8").status_code == 401
+    for path in (f"/api/video/{video_id}/master.m3u8", f"/api/video/{video_id}/480p/index.m3u8"):
+        refused = client.get(path)
+        assert refused.status_code == 401
+        assert refused.json == {"detail": "Authentication credentials were not provided."}
+    make_user()
+    login()
+    master = client.get(f"/api/video/{video_id}/master.m3u8")
+    assert master.status_code == 200
+    # The master names the media playlists relatively, so they go through the API (which checks the
+    # user and signs their segments); only media playlists carry presigned URLs.
+    variants = m3u8.loads(master.text).playlists
+    assert [p.uri for p in variants] == ["480p/index.m3u8", "720p/index.m3u8"]
+    assert "http" not in master.text and "X-Amz-" not in master.text
+    media = client.get(f"/api/video/{video_id}/480p/index.m3u8").text
+    assert all(line.startswith("http") and "X-Amz-Signature=" in line
+               for line in media.splitlines() if line and not line.startswith("#"))
 
 
 def test_a_presigned_url_of_another_video_is_not_derivable(app, client, auth, make_video):

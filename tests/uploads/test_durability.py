@@ -3,11 +3,15 @@ local store fsyncs a stored upload and its directory entry before the row commit
 of a published version before the row switches to it (and the previous version is removed)."""
 import os
 
+import pytest
+
 from tests.fixtures.object_store import local_files_only
 from tests.fixtures.videos import add_clip, files_below, fsyncs_before, media, row
 from videoflix.extensions import db
 from videoflix.videos.jobs import state
 from videoflix.videos.uploads.service import accept
+
+pytestmark = pytest.mark.media_store
 
 
 @local_files_only

@@ -11,7 +11,7 @@ from tests.fixtures.clips import _AAC, _AUDIO, _H264, _make, _video
 from tests.fixtures.videos import csrf, files_below, media, row, sign_in_staff
 from videoflix.extensions import db
 from videoflix.videos.models import Video
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode
 
 pytestmark = pytest.mark.slow
 EXTENSIONS = [".m3u8", ".mp4", ".mkv", ".ts", ""]
@@ -112,7 +112,7 @@ def test_the_worker_refuses_a_playlist_stored_by_older_code(app, hostile, secret
         db.session.add(video)
         db.session.commit()
         video_id = video.id
-        queue_transcode(video)
+        request_transcode(video)
 
     video = row(app, video_id)
     assert video["status"] == "failed" and video["hls_dir"] is None

@@ -14,6 +14,8 @@ from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.uploads import chunks, tus
 from videoflix.videos.uploads.headers import UploadLocked
 
+pytestmark = pytest.mark.media_store
+
 ORIGIN = "http://127.0.0.1:5500"
 
 

@@ -14,6 +14,8 @@ from videoflix.videos.models.tus_upload import TusUpload
 from videoflix.videos.storage.keys import media_store
 from videoflix.videos.uploads import tus
 
+pytestmark = pytest.mark.media_store
+
 
 @pytest.fixture
 def app_config(app_config, s3_settings, tmp_path):

@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, InputRequired
 from videoflix.admin.views import FileCreateView
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
+from videoflix.videos.media import webvtt
 from videoflix.videos.models import Video
 
 FORM_OVERHEAD = 64 * 1024  # multipart headers and the text fields around the file
@@ -37,7 +38,7 @@ class SubtitleView(FileCreateView):
         return SubtitleForm
 
     def create_body_limit(self):
-        return subtitle_tracks.MAX_BYTES + FORM_OVERHEAD
+        return webvtt.MAX_BYTES + FORM_OVERHEAD
 
     def create_model(self, form):
         upload = request.files.get("file")
@@ -47,7 +48,7 @@ class SubtitleView(FileCreateView):
                 raise subtitle_tracks.SubtitleRefused("video_id", f"There is no video {form.video_id.data}.")
             if upload is None or not upload.filename:
                 raise subtitle_tracks.SubtitleRefused("file", "Choose a .vtt or .srt file.")
-            return subtitle_tracks.add(video, upload.stream.read(subtitle_tracks.MAX_BYTES + 1),
+            return subtitle_tracks.add(video, upload.stream.read(webvtt.MAX_BYTES + 1),
                                  language=form.language.data, label=form.label.data)
         except subtitle_tracks.SubtitleRefused as error:
             db.session.rollback()

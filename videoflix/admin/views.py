@@ -22,7 +22,7 @@ from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
 from videoflix.videos.storage.backends import NotStored
 from videoflix.videos.storage.keys import read_hls
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import request_transcode, transcode_new_video
 from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge, accept, field_error, max_upload_bytes
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class VideoView(FileCreateView):
         "thumbnail": _thumbnail,
         "duration": _duration,
         "renditions": lambda v, c, m, n: ", ".join(m.resolutions),
-        "job": lambda v, c, m, n: m.job_label,
+        "job": lambda v, c, m, n: state.job_label(m),
     }
     column_searchable_list = ["title", "category"]
     column_filters = ["status", "category"]
@@ -272,11 +272,8 @@ class VideoView(FileCreateView):
             return False
         finally:
             upload.close()
-        try:
-            queue_transcode(video)
-        except Exception as error:  # the queue (Redis) is down: the stored upload must not be lost
-            log.exception("Video %s stored, but its transcode could not be queued", video.id)
-            db.session.rollback()
+        error = transcode_new_video(video)
+        if error is not None:
             flash(f"Video {video.id} was stored, but its transcode could not be queued ({error}). Use "
                   f"Re-transcode (or flask transcode {video.id}) once the queue is reachable again.", "error")
         return video
@@ -300,7 +297,7 @@ class VideoView(FileCreateView):
             if video is None:
                 continue
             try:
-                queue_transcode(video)
+                request_transcode(video)
                 queued += 1
             except state.StateError as error:
                 flash(str(error), "error")

@@ -40,6 +40,15 @@ CACHE_SIZE = 10_000
 # Every answer that depends on who asks varies on these (a shared cache must never mix two users
 # up; CORS headers depend on the Origin).
 VARY = ("Cookie", "Authorization", "Origin")
+
+
+def vary_on_credentials(response):
+    """An after_request hook for blueprints whose every answer depends on who asks: a shared cache
+    must never mix two users up, and a browser must not reuse a same-origin answer cross-origin
+    (the CORS headers depend on the Origin)."""
+    response.vary.update(VARY)
+    return response
+
 # On every answer (unless the route set its own).
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 # JSON is never framed nor allowed to load anything.

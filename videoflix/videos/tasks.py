@@ -11,6 +11,7 @@ import threading
 
 from flask import current_app
 
+from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos.jobs import state
 from videoflix.videos.jobs.transcoding import run_transcode
@@ -19,8 +20,9 @@ from videoflix.videos.storage.keys import clean_scratch
 log = logging.getLogger(__name__)
 
 
-def enqueue_transcode(video_id):
-    """Put a transcode job for the video on the queue (runs inline when HUEY_IMMEDIATE)."""
+def _put_on_queue(video_id):
+    """Put a transcode job for the video on the queue (runs inline when HUEY_IMMEDIATE). Only for
+    videos the row already says are queued: request_transcode, and the recovery below."""
     config = current_app.config
     transcode_video(
         video_id, retries=config["TRANSCODE_RETRIES"], retry_delay=config["TRANSCODE_RETRY_DELAY"],
@@ -29,12 +31,25 @@ def enqueue_transcode(video_id):
     )
 
 
-def queue_transcode(video, *, force=False):
+def request_transcode(video, *, force=False):
     """Mark the video queued (state.queue: StateError when that is not possible now), then put its
     job on the queue. Every way to (re)transcode a video goes through here."""
     video_id = video.id
     state.queue(video, force=force)
-    enqueue_transcode(video_id)
+    _put_on_queue(video_id)
+
+
+def transcode_new_video(video):
+    """Request the first transcode of a video that was just stored; None, or the error when the
+    queue could not be reached. The stored upload is never lost for that: the video stays pending,
+    and `flask transcode --pending` or the admin's Re-transcode queues it once the queue is back."""
+    try:
+        request_transcode(video)
+    except Exception as error:  # noqa: BLE001 - the queue (Redis) is down; the caller says so
+        log.exception("Video %s stored, but its transcode could not be queued", video.id)
+        db.session.rollback()
+        return error
+    return None
 
 
 @task(context=True)
@@ -58,7 +73,7 @@ def recover_on_worker_start(app):
         waiting = set(_queued_task_video_ids())
         lost = [video_id for video_id in state.waiting_ids() if video_id not in waiting]
         for video_id in lost:
-            enqueue_transcode(video_id)  # a duplicate is harmless: only one run can claim the video
+            _put_on_queue(video_id)  # a duplicate is harmless: only one run can claim the video
         if lost:
             log.warning("Queued videos without a task, enqueued again: %s", lost)
 
@@ -104,7 +119,7 @@ def recover_dead_claims():
     """Queue again the videos whose worker died mid-job; their ids."""
     recovered = state.recover_dead_claims()
     for video_id in recovered:
-        enqueue_transcode(video_id)
+        _put_on_queue(video_id)
     if recovered:
         log.warning("Re-queued videos left by dead workers: %s", recovered)
     return recovered

@@ -5,12 +5,13 @@ import time
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
-from videoflix.videos.models import FAILED, READY, Video
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.media import webvtt
+from videoflix.videos.models import READY, Video
+from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
 
 POLL_SECONDS = 0.5
@@ -32,7 +33,7 @@ def add_video_command(file, title, description, category, wait):
             )
         except UploadRefused as error:
             raise click.ClickException(f"{file}: {error}") from None
-    queue_transcode(video)
+    request_transcode(video)
     click.echo(f"Video {video.id} stored; transcode queued.")
     if wait:
         _wait_or_exit([video.id])
@@ -67,7 +68,7 @@ def transcode_command(ids, pending, failed, force, wait, storyboards):
     for video in videos:
         video_id = video.id
         try:
-            queue_transcode(video, force=force)
+            request_transcode(video, force=force)
         except state.StateError as error:
             problems += 1
             click.secho(str(error), fg="red", err=True)
@@ -109,7 +110,7 @@ def add_subtitle_command(video_id, file, language, label):
     """Add FILE (WebVTT or SRT, UTF-8) as the subtitle track of that language to the video."""
     video = _get_or_fail(video_id)
     with open(file, "rb") as stream:
-        data = stream.read(subtitle_tracks.MAX_BYTES + 1)
+        data = stream.read(webvtt.MAX_BYTES + 1)
     try:
         track = subtitle_tracks.add(video, data, language=language, label=label)
     except subtitle_tracks.SubtitleRefused as error:
@@ -128,11 +129,8 @@ def _select(*, pending, failed):
     conditions = []
     if pending:
         conditions.append(state.pending())
-    if failed:  # the last job ended in failure (a published video stays ready on its old version)
-        conditions.append(
-            and_(Video.claimed_by.is_(None), Video.queued_at.is_(None),
-                 or_(Video.status == FAILED, Video.error.isnot(None)))
-        )
+    if failed:
+        conditions.append(state.last_job_failed())
     if not conditions:
         return []
     return list(db.session.execute(select(Video).where(or_(*conditions)).order_by(Video.id)).scalars())
@@ -154,7 +152,7 @@ def _wait_or_exit(ids):
     with click.progressbar(length=total, label="Transcoding", show_percent=True) as bar:
         while True:
             rows = _snapshot(ids)
-            done = [i for i in ids if i not in rows or (rows[i].queued_at is None and rows[i].claimed_by is None)]
+            done = [i for i in ids if i not in rows or state.job_over(rows[i])]
             current = sum(100 if i in done else rows[i].progress for i in ids)
             if current > shown:
                 bar.update(current - shown)
@@ -167,7 +165,7 @@ def _wait_or_exit(ids):
         row = rows.get(video_id)
         if row is None:
             failures.append(f"Video {video_id} was deleted.")
-        elif row.status == FAILED or row.error:
+        elif state.job_failed(row):
             failures.append(f"Video {video_id} failed: {row.error}")
         else:
             click.echo(f"Video {video_id}: {row.status}.")

@@ -1,4 +1,4 @@
-"""Schemas of the videos API (the catalogue's query, the list, details, progress), and the
+"""Schemas of the videos API (the catalogue's query, the list, details, watch progress), and the
 absolute URLs they carry."""
 from json.encoder import encode_basestring_ascii as json_string
 
@@ -20,7 +20,7 @@ def api_base():
     items must not each pay for url_for)."""
     base = g.get("videoflix_video_base")
     if base is None:
-        base = g.videoflix_video_base = url_for("videos.list_videos", _external=True)
+        base = g.videoflix_video_base = url_for("viewing.list_videos", _external=True)
     return base
 
 
@@ -135,6 +135,8 @@ class JSONNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+# The watch-progress schemas keep their names: a class name is the OpenAPI component's ("Progress",
+# "ProgressBody"), which clients' generated code may use.
 class ProgressBodySchema(BaseSchema):
     position = JSONNumber(
         required=True, allow_nan=False, validate=validate.Range(min=0),
@@ -144,7 +146,7 @@ class ProgressBodySchema(BaseSchema):
 
 
 class ProgressSchema(Schema):
-    """PUT/GET /api/video/<id>/progress/."""
+    """A viewer's watch progress in a video: PUT/GET /api/video/<id>/progress/."""
 
     video_id = fields.Integer()
     position = fields.Float()
@@ -196,8 +198,8 @@ videos_schema = VideoListSchema(many=True)
 subtitles_schema = SubtitleSchema(many=True)
 catalogue_query_schema = CatalogueQuerySchema()
 categories_schema = CategorySchema(many=True)
-progress_body_schema = ProgressBodySchema()
-progress_schema = ProgressSchema()
+watch_progress_body_schema = ProgressBodySchema()
+watch_progress_schema = ProgressSchema()
 continue_watching_schema = ContinueWatchingSchema(many=True)
 video_schema = VideoSchema()
 staff_video_schema = StaffVideoSchema()

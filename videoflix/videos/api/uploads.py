@@ -10,7 +10,7 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 from werkzeug.http import http_date
 
 from videoflix.auth import current_account
-from videoflix.auth.credentials import VARY
+from videoflix.auth.credentials import vary_on_credentials
 from videoflix.errors import APIError, error_response
 from videoflix.videos.uploads import tus
 from videoflix.videos.uploads.headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
@@ -34,8 +34,7 @@ def _check_version():
 def _tus_headers(response):
     response.headers["Tus-Resumable"] = tus.VERSION
     response.headers["Cache-Control"] = "no-store"
-    response.vary.update(VARY)
-    return response
+    return vary_on_credentials(response)
 
 
 @bp.errorhandler(TusError)

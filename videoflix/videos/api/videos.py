@@ -1,35 +1,27 @@
-"""The videos API (see "Videos" in API.md): the catalogue, details, and HLS delivery.
+"""The videos API (see "Videos" in API.md): a video's details and its media: the master and media
+playlists, segments, the thumbnail, subtitle tracks and the storyboard.
 
-The catalogue and details are JSON (never cached: security.py adds no-store). Playlists,
-segments and thumbnails are files below MEDIA_ROOT/hls, sent by videoflix.videos.delivery.
+Details are JSON (never cached: security.py adds no-store). The media are files of the published
+version in the store, found and sent by videoflix.videos.delivery. The list is the catalogue's
+(api/catalogue.py).
 """
 from functools import partial
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request
 from flask_jwt_extended import jwt_required
 
 from videoflix.auth import current_account
-from videoflix.auth.credentials import VARY, media_access_required
+from videoflix.auth.credentials import media_access_required, vary_on_credentials
 from videoflix.errors import APIError
 from videoflix.extensions import db, limiter
-from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
+from videoflix.openapi import ErrorSchema, doc, file_response
 from videoflix.videos.api.schemas import (
-    catalogue_query_schema,
-    list_response,
     staff_video_schema,
     subtitles_schema,
     video_schema,
-    videos_schema,
 )
-from videoflix.videos.catalogue.queries import all_ready_rows, ready_page
 from videoflix.videos.catalogue.watch_progress import VIDEO_NOT_FOUND
-from videoflix.videos.delivery.files import (
-    NOT_FOUND,
-    master_file,
-    rendition_file,
-    thumbnail_file,
-    version_file,
-)
+from videoflix.videos.delivery.files import NOT_FOUND, master_file, rendition_file, thumbnail_file, version_file
 from videoflix.videos.delivery.send import (
     IMMUTABLE,
     JPEG_TYPE,
@@ -59,64 +51,20 @@ def _media_is_not_rate_limited():
     return request.endpoint in MEDIA_ENDPOINTS
 
 
-def _file(content_type, description, schema=None):
-    return {"description": description, "content": {content_type: {"schema": schema or {"type": "string"}}}}
-
-
-PLAYLIST_DOC = _file(PLAYLIST_TYPE, "An HLS playlist")
+PLAYLIST_DOC = file_response(PLAYLIST_TYPE, "An HLS playlist")
 FILE_RESPONSES = {
     304: "Not modified (If-None-Match / If-Modified-Since)",
     404: (ErrorSchema, "Unknown video, not ready, or no such rendition or file"),
 }
 SEGMENT_DOC = {
-    200: _file(SEGMENT_TYPE, "An MPEG-TS segment", {"type": "string", "format": "binary"}),
-    206: _file(SEGMENT_TYPE, "A byte range of the segment", {"type": "string", "format": "binary"}),
+    200: file_response(SEGMENT_TYPE, "An MPEG-TS segment", {"type": "string", "format": "binary"}),
+    206: file_response(SEGMENT_TYPE, "A byte range of the segment", {"type": "string", "format": "binary"}),
     416: "Range not satisfiable",
     **FILE_RESPONSES,
 }
 
-PAGE_HEADERS = {
-    "X-Total-Count": {"description": "The number of matches (with any parameter)", "schema": {"type": "integer"}},
-    "Link": {"description": '`<absolute url>; rel="next"` while more remain', "schema": {"type": "string"}},
-}
 
-
-@bp.after_request
-def _vary_on_credentials(response):
-    # Every answer here depends on who asks (a shared cache must never mix two users up), and its
-    # CORS headers on the Origin (a browser must not reuse a same-origin answer cross-origin).
-    response.vary.update(VARY)
-    return response
-
-
-@bp.get("/")
-@doc("The ready videos, newest first; filtered, searched and paged with the parameters", auth=True,
-     query=catalogue_query_schema,
-     responses={200: {"description": "The videos", "headers": PAGE_HEADERS,
-                      "content": {"application/json": {"schema": videos_schema}}},
-                400: BAD_REQUEST,
-                # A query string past the server's request-line limit (gunicorn: 4094 bytes) is
-                # refused by gunicorn or nginx before the app, with their HTML page.
-                414: _file("text/html", "Request line too long (answered by the web server)")})
-@jwt_required()
-def list_videos():
-    """Ready videos, newest first (API.md, "GET /api/video/" and "Catalogue").
-
-    Without parameters: all of them, one SELECT of six columns. With any: the page and its
-    X-Total-Count and Link headers. Bad parameters: ValidationError (400 keyed by parameter).
-    """
-    params = catalogue_query_schema.load(request.args)
-    if not params:
-        return list_response(all_ready_rows())
-    page = ready_page(**params)
-    response = list_response(page.rows)
-    response.headers["X-Total-Count"] = str(page.total)
-    # Readable by the SPA's cross-origin fetch (only this answer has them, so it is set here).
-    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, Link"
-    if page.next_offset is not None:
-        url = url_for("videos.list_videos", _external=True, **{**params, "offset": page.next_offset})
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    return response
+bp.after_request(vary_on_credentials)
 
 
 @bp.get("/<id:video_id>/")
@@ -178,8 +126,8 @@ def media_segment(video_id, resolution, segment):
 
 @bp.get(f"/<id:video_id>/{layout.THUMBNAIL}", strict_slashes=True)
 @doc("The video's JPEG thumbnail", auth=True,
-     responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
-                206: _file(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
+     responses={200: file_response(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}),
+                206: file_response(JPEG_TYPE, "A byte range", {"type": "string", "format": "binary"}),
                 416: "Range not satisfiable", **FILE_RESPONSES})
 @media_access_required
 def thumbnail(video_id):
@@ -198,7 +146,7 @@ def thumbnail(video_id):
 # ---------------------------------------------------------------- subtitles and storyboard
 
 VTT_TYPE = "text/vtt"  # send_file adds "; charset=utf-8" to text types
-VTT_DOC = _file(VTT_TYPE, "A WebVTT file")
+VTT_DOC = file_response(VTT_TYPE, "A WebVTT file")
 
 
 @bp.get("/<id:video_id>/subtitles/")
@@ -215,7 +163,7 @@ def subtitle_list(video_id):
 @doc("A subtitle track (<language>.vtt) or its HLS subtitle media playlist (<language>.m3u8)", auth=True,
      responses={200: VTT_DOC, **FILE_RESPONSES})
 @media_access_required
-def subtitle_file(video_id, name):
+def subtitlefile_response(video_id, name):
     match = subtitle_tracks.FILE_RE.fullmatch(name)
     if not match:
         raise APIError(404, NOT_FOUND)
@@ -235,7 +183,7 @@ def storyboard_index(video_id):
 
 @bp.get("/<id:video_id>/storyboard/<sprite>", strict_slashes=True)
 @doc("A storyboard sprite (JPEG, tiles as the storyboard's #xywh fragments say)", auth=True,
-     responses={200: _file(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}), **FILE_RESPONSES})
+     responses={200: file_response(JPEG_TYPE, "A JPEG", {"type": "string", "format": "binary"}), **FILE_RESPONSES})
 @media_access_required
 def storyboard_sprite(video_id, sprite):
     if not layout.SPRITE_RE.fullmatch(sprite):

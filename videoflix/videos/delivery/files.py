@@ -15,9 +15,7 @@ from videoflix.videos.storage.keys import hls_file, is_local
 STORED_JPEG_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*\.jpg")
 
 
-
 NOT_FOUND = "Not found."
-
 
 
 @dataclass(frozen=True)
@@ -34,13 +32,11 @@ class MediaFile:
     version: str                  # "ab34cd": the version folder, the `?v=` of immutable URLs
 
 
-
 def _find(relative, version):
     """The MediaFile of `relative`; ValueError when a local file is not there."""
     if is_local():
         return MediaFile(relative, *hls_file(relative), version)
     return MediaFile(relative, None, None, version)
-
 
 
 def _locate(video_id, relative_of, version=None):
@@ -67,7 +63,6 @@ def _locate(video_id, relative_of, version=None):
     raise APIError(404, NOT_FOUND)
 
 
-
 def rendition_file(video_id, label, name, version=None):
     """A rendition's playlist (`index.m3u8`) or segment (`segNNN.ts`) of the current version
     (re-read when `version`, the client's `?v=`, is not the cached one) as a MediaFile.
@@ -80,11 +75,9 @@ def rendition_file(video_id, label, name, version=None):
     return _locate(video_id, lambda e: e.rendition_file(label, name), version)
 
 
-
 def master_file(video_id):
     """The master playlist the transcoder wrote into the version folder; APIError(404)."""
     return _locate(video_id, lambda e: f"{e.hls_dir}/{MASTER}")
-
 
 
 def thumbnail_file(video_id):
@@ -93,13 +86,11 @@ def thumbnail_file(video_id):
     return MediaFile(media.relative, media.path, media.stat, thumbnail_version(media.relative))
 
 
-
 def thumbnail_version(thumbnail):
     """The version folder a thumbnail lives in ("12/ab34cd/thumbnail.jpg" -> "ab34cd"): the base
     name of its folder, as posixpath.basename(posixpath.dirname(...)) says, in string operations
     (the unpaged list asks for thousands)."""
     return thumbnail.rpartition("/")[0].rstrip("/").rpartition("/")[2] or "0"
-
 
 
 def version_file(video_id, name):

@@ -9,19 +9,17 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import event
 
 from videoflix.extensions import db
 from videoflix.videos.media.layout import LABELS
 from videoflix.videos.models import READY, Video
+from videoflix.videos.models.video import videos_committed
 
 # hls_dir and thumbnail come from the database, never from the client; checked anyway.
 STORED_DIR_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
-
 EXTENSION_KEY = "videoflix_media_index"
-
 
 
 @dataclass(frozen=True)
@@ -52,13 +50,12 @@ class MediaEntry:
         return f"{self.hls_dir}/{label}/{name}" if label in self.labels else None
 
 
-
 class MediaIndex:
     """video id -> MediaEntry, cached in process for a few seconds.
 
     Positive answers live `ttl` seconds, misses `negative_ttl` (a video that just became ready
     shows up quickly in every worker). Commits in this process invalidate at once (see
-    `_track_changes`); other processes rely on the TTL, and a vanished file forces a re-read.
+    `_invalidate_committed`); other processes rely on the TTL, and a vanished file forces a re-read.
     """
 
     def __init__(self, ttl=5.0, negative_ttl=1.0, max_entries=10_000):
@@ -98,7 +95,6 @@ class MediaIndex:
             self._entries.pop(video_id, None)
 
 
-
 def media_index(app=None):
     app = app or current_app
     index = app.extensions.get(EXTENSION_KEY)
@@ -108,26 +104,9 @@ def media_index(app=None):
     return index
 
 
-
-# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
-@event.listens_for(db.session, "after_flush")
-def _track_changes(session, flush_context):
-    changed = {o.id for o in (*session.dirty, *session.deleted, *session.new) if isinstance(o, Video)}
-    if changed:
-        session.info.setdefault("videoflix_changed_videos", set()).update(changed)
-
-
-
-@event.listens_for(db.session, "after_commit")
-def _invalidate_committed(session):
-    changed = session.info.pop("videoflix_changed_videos", None)
-    if changed and current_app:
-        index = current_app.extensions.get(EXTENSION_KEY)
-        for video_id in changed if index is not None else ():
-            index.invalidate(video_id)
-
-
-
-@event.listens_for(db.session, "after_rollback")
-def _forget_changes(session):
-    session.info.pop("videoflix_changed_videos", None)
+@videos_committed.connect
+def _invalidate_committed(app, video_ids):
+    """Commits in this process take effect at once here; other processes wait for the TTL."""
+    index = app.extensions.get(EXTENSION_KEY)
+    for video_id in video_ids if index is not None else ():
+        index.invalidate(video_id)

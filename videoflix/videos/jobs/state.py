@@ -11,7 +11,7 @@ heartbeat_interval() while it works; a claim whose heartbeat is older than stale
 at once).
 
 This module only changes rows; it never enqueues. Who marks a video queued also puts its job on
-the queue (videos.tasks.queue_transcode): tasks depend on state, never the reverse.
+the queue (videoflix.videos.tasks.request_transcode): tasks depend on state, never the reverse.
 
 Every transition after `claim` is a conditional UPDATE on the claim token (`claimed_by`), so a
 worker that lost its claim (recovered as dead, or the row deleted) changes nothing. Each
@@ -219,6 +219,34 @@ def set_storyboard(video_id, hls_dir, storyboard):
         update(Video).where(Video.id == video_id, Video.hls_dir == hls_dir).values(storyboard=storyboard)
     ).rowcount
     return _commit_if_one(done)
+
+
+def job_label(video):
+    """A short human description of the video's transcode job, for the admin and the CLI."""
+    if video.claimed_by:
+        return f"transcoding {video.progress}%"
+    if video.queued_at:
+        return "queued"
+    if video.error:
+        return "failed"
+    return ""
+
+
+def job_over(row):
+    """Whether no transcode job is wanted or running for the row (a Video, or a row of its columns)."""
+    return row.queued_at is None and row.claimed_by is None
+
+
+def job_failed(row):
+    """Whether the row's last job failed: failed outright, or a re-transcode of a published video
+    that failed (it stays ready on its old version, with the error)."""
+    return row.status == FAILED or bool(row.error)
+
+
+def last_job_failed():
+    """The condition "no job wanted or running, and the last one failed" (see job_failed)."""
+    return and_(Video.claimed_by.is_(None), Video.queued_at.is_(None),
+                or_(Video.status == FAILED, Video.error.isnot(None)))
 
 
 def pending():

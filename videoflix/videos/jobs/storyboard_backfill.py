@@ -9,7 +9,8 @@ from flask import current_app
 
 from videoflix.videos.jobs import state
 from videoflix.videos.media import hls, layout, storyboard
-from videoflix.videos.media.ffmpeg import FFmpegFailed, ffmpeg_exe, run_ffmpeg
+from videoflix.videos.media.errors import MediaError
+from videoflix.videos.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from videoflix.videos.storage.versions import VersionFiles
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def add_storyboard(video):
             binary = ffmpeg_exe(current_app.config["FFMPEG_BINARY"])
             run_ffmpeg(storyboard.backfill_command(binary, local_segments, work, plan), duration=duration,
                        progress_cb=None, deadline=None, what="ffmpeg storyboard")
-        except FFmpegFailed as error:
+        except MediaError as error:
             raise PreviewFailed(f"Video {video.id}: {error}") from error
         if not os.listdir(sprites):
             raise PreviewFailed(f"Video {video.id}: ffmpeg produced no storyboard sprite")

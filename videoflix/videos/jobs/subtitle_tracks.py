@@ -7,31 +7,22 @@ this module. A track's files live in the version folder next to the renditions::
     subtitles/<language>.vtt     the WebVTT text (with the X-TIMESTAMP-MAP hls.js needs)
     subtitles/<language>.m3u8    its subtitle media playlist, named by master.m3u8
 
-Adding or removing a track rewrites these files and master.m3u8; nothing is re-transcoded.
-
-Encoding rule: UTF-8 (a byte order mark is dropped) and UTF-16 with a byte order mark are read;
-anything else (Latin-1, Windows-1252...) is refused with a sentence saying so, never guessed,
-since a wrong guess silently garbles every accented letter.
+Adding or removing a track rewrites these files and master.m3u8; nothing is re-transcoded. The
+file itself is decoded, parsed and checked by videoflix.videos.media.webvtt.
 """
-import codecs
-import io
 import logging
 import re
 
 import m3u8
-import webvtt
 from sqlalchemy.exc import IntegrityError
-from webvtt.errors import MalformedFileError
 
 from videoflix.extensions import db
-from videoflix.videos.media import hls, layout
+from videoflix.videos.media import hls, layout, webvtt
 from videoflix.videos.models import Subtitle
 from videoflix.videos.storage.versions import VersionFiles
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 1024 * 1024   # a two-hour film's subtitles are ~100 KB
-END_SLACK = 5.0           # seconds a cue may end after the video (credits, rounding)
 MAX_LABEL = 100
 # RFC 5646 language tags (ISO 639 2-3 letter languages; no extensions, no private use):
 # language, script, region, variants.
@@ -74,42 +65,12 @@ def check_label(label):
     return label
 
 
-def decode(data):
-    """The text of an uploaded file; SubtitleRefused unless it is UTF-8 or UTF-16 with a BOM."""
-    if len(data) > MAX_BYTES:
-        raise SubtitleRefused("file", f"The subtitle file is larger than {MAX_BYTES // 1024} KB.", 413)
+def _to_webvtt(data, duration):
+    """webvtt.to_webvtt, its refusal as the form's: a file too large is a 413, anything else a 400."""
     try:
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            text = data.decode("utf-16")
-        else:
-            text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SubtitleRefused("file", "The subtitle file is not UTF-8 text (Latin-1 or Windows-1252?): "
-                                      "save it as UTF-8 and upload it again.") from None
-    if "\x00" in text:
-        raise SubtitleRefused("file", "The subtitle file is not a text file.")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def to_webvtt(data, duration=None):
-    """The WebVTT text of a .vtt or .srt upload (SRT converted), its cues checked against the
-    video's `duration` when known. Raises SubtitleRefused for anything it cannot vouch for."""
-    text = decode(data)
-    kind = "vtt" if text.lstrip().startswith("WEBVTT") else "srt"
-    try:
-        track = webvtt.from_buffer(io.StringIO(text), format=kind)
-    except (MalformedFileError, ValueError, IndexError) as error:
-        raise SubtitleRefused("file", f"The file is neither valid WebVTT nor SRT ({error}).") from None
-    if not track.captions:
-        raise SubtitleRefused("file", "The subtitle file has no cues.")
-    for number, cue in enumerate(track.captions, 1):
-        start, end = cue.start_time.in_milliseconds() / 1000, cue.end_time.in_milliseconds() / 1000
-        if start < 0 or end <= start:
-            raise SubtitleRefused("file", f"Cue {number} ends before it starts ({cue.start} --> {cue.end}).")
-        if duration and (start >= duration or end > duration + END_SLACK):
-            raise SubtitleRefused("file", f"Cue {number} ({cue.start} --> {cue.end}) lies beyond the end "
-                                          f"of the video ({duration:.1f} s).")
-    return track.content
+        return webvtt.to_webvtt(data, duration)
+    except webvtt.InvalidSubtitles as error:
+        raise SubtitleRefused("file", error.message, 413 if error.too_large else 400) from None
 
 
 def add(video, data, *, language, label):
@@ -120,7 +81,7 @@ def add(video, data, *, language, label):
     taken = SubtitleRefused("language", f"Video {video.id} already has a {language} track; delete it first.", 409)
     if any(s.language == language for s in video.subtitles):
         raise taken
-    subtitle = Subtitle(video=video, language=language, label=label, content=to_webvtt(data, video.duration))
+    subtitle = Subtitle(video=video, language=language, label=label, content=_to_webvtt(data, video.duration))
     db.session.add(subtitle)
     try:
         db.session.commit()
@@ -155,7 +116,7 @@ def publish_tracks(video_id, hls_dir):
     entries = []
     folder = layout.SUBTITLES_DIR
     for track in tracks:
-        files.write(f"{folder}/{track.language}.vtt", _with_timestamp_map(track.content, timestamp_map))
+        files.write(f"{folder}/{track.language}.vtt", webvtt.with_timestamp_map(track.content, timestamp_map))
         files.write(f"{folder}/{track.language}.m3u8", hls.subtitle_playlist(f"{track.language}.vtt", duration))
         entries.append(hls.SubtitleEntry(track.language, track.label, f"{folder}/{track.language}.m3u8"))
     # The master changes after the files it names exist, and before those it no longer names go.
@@ -177,10 +138,3 @@ def _timing(files):
     with files.local_files([first]) as (segment,):
         pts = hls.first_pts(segment)
     return duration, f"X-TIMESTAMP-MAP=MPEGTS:{pts},LOCAL:00:00:00.000"
-
-
-def _with_timestamp_map(content, line):
-    head, _, rest = content.partition("\n")
-    rest = "\n".join(ln for ln in rest.split("\n") if not ln.startswith("X-TIMESTAMP-MAP="))
-    return f"{head}\n{line}\n{rest}"
-

@@ -19,8 +19,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, subtitle_tracks
 from videoflix.videos.media import hls
-from videoflix.videos.media.probe import InvalidMedia, SourceInfo
-from videoflix.videos.media.transcode import TranscodeError, transcode
+from videoflix.videos.media.errors import MediaError
+from videoflix.videos.media.probe import SourceInfo
+from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import (
     new_version,
@@ -102,9 +103,7 @@ def run_transcode(video_id, *, retries_left=0):
     except state.ClaimLost:
         log.warning("Video %s: claim lost during the transcode; output discarded.", video_id)
         return None
-    except InvalidMedia as error:
-        return _failed(video_id, token, error.message, transient=False, retries_left=0, error=error)
-    except TranscodeError as error:
+    except MediaError as error:  # invalid input (InvalidMedia) is never transient: failed at once
         return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
                        error=error)
     except Exception as error:  # disk full, database gone, Huey's timeout, a bug...

@@ -16,6 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from .errors import MediaError
+
 import os
 
 log = logging.getLogger(__name__)
@@ -85,19 +87,10 @@ def _tail(lines, limit: int = 1000) -> str:
     return text[-limit:] if len(text) > limit else text
 
 
-class FFmpegFailed(Exception):
-    """An ffmpeg run failed; ``transient`` says whether running it again may help."""
-
-    def __init__(self, message: str, transient: bool):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-
-
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
                min_interval: float = 1.0, keepalive: float = 5.0) -> None:
-    """Run ffmpeg; raise FFmpegFailed when it fails (not transient when it ran past ``deadline``:
+    """Run ffmpeg; raise MediaError when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
     ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
@@ -109,14 +102,14 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace")
     except OSError as exc:
-        raise FFmpegFailed(f"Could not start ffmpeg: {exc}", transient=True) from exc
+        raise MediaError(f"Could not start ffmpeg: {exc}", transient=True) from exc
     run = _Run(proc)
     try:
         timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive)
     finally:
         run.stop()
     if timed_out:
-        raise FFmpegFailed(f"{what} timed out and was killed", transient=False)
+        raise MediaError(f"{what} timed out and was killed", transient=False)
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, run.errlines)
 
@@ -185,7 +178,7 @@ class _Run:
         self.proc.stderr.close()
 
 
-def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
+def _failure(what: str, rc: int, errlines) -> MediaError:
     """The error for a non-zero exit: killed by a signal, or a known transient or permanent cause
     in stderr (unknown causes count as transient)."""
     tail = _tail(errlines) or f"{what} exited with status {rc}"
@@ -199,4 +192,4 @@ def _failure(what: str, rc: int, errlines) -> FFmpegFailed:
     else:
         transient = True
     log.warning("%s failed (rc=%s, transient=%s): %s", what, rc, transient, tail)
-    return FFmpegFailed(tail[-1000:], transient=transient)
+    return MediaError(tail[-1000:], transient=transient)

@@ -6,6 +6,10 @@ transcoder needs to plan renditions and decide on stream copy: display size, dur
 rate, codec details, bitrate and keyframe timestamps. ``SourceInfo.to_dict()`` is what the upload
 stores on the row, so the worker reuses it instead of reading the file again.
 
+One idea, one pass over the file, hence one module of ~400 lines: the checks (allowed container,
+no playlist, limits, truncation) and the facts (sizes, rates, keyframes) come from the same scan of
+every packet, and splitting them would read a multi-gigabyte file twice.
+
 Pure Python + PyAV: no Flask, no app imports.
 """
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+
+from .errors import MediaError
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +52,11 @@ _TICK_PACKETS = 2000  # call the caller's tick (its heartbeat) this often while 
 _END_TOLERANCE_FRACTION, _END_TOLERANCE_SECONDS = 0.05, 0.25
 
 
-class InvalidMedia(Exception):
+class InvalidMedia(MediaError):
     """The input is not a whole, decodable video that may be accepted. Never transient."""
 
-    transient = False
-
     def __init__(self, message: str = NOT_A_VIDEO):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
+        super().__init__(message, transient=False)
 
 
 @dataclass(frozen=True)

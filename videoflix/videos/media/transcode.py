@@ -19,47 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import storyboard as sb
-from . import layout
-from .ffmpeg import FFmpegFailed, default_threads, even, ffmpeg_exe, run_ffmpeg
+from . import layout, plan
+from .plan import Rendition, plan_renditions
+from .errors import MediaError
+from .ffmpeg import default_threads, even, ffmpeg_exe, run_ffmpeg
 from .hls import MasterEntry, measure_playlist, segment_codecs, write_master
 from .probe import PROTOCOL_WHITELIST, InvalidMedia, SourceInfo, check_format, probe
 
 log = logging.getLogger(__name__)
 
-SEGMENT_SECONDS = 6
 X264_PRESET = "veryfast"
 X264_CRF = 21
 THUMB_MAX_WIDTH = 640
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress callbacks with a percent that grew
 PROGRESS_KEEPALIVE = 5.0  # seconds: a callback at least this often while ffmpeg runs
-MAX_FPS = 60.0
-
-COPY_PROFILES = {"Baseline", "Constrained Baseline", "Main", "High"}
-COPY_MAX_LEVEL = 42
-COPY_MAX_KEYFRAME_GAP = 10.0
-
-
-class TranscodeError(Exception):
-    """A transcode failed. ``transient`` says whether retrying may help."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
-
-
-@dataclass
-class Rendition:
-    label: str
-    width: int
-    height: int
-    maxrate: int
-    bufsize: int
-    audio_bitrate: int
-    copy: bool = False
 
 
 @dataclass
@@ -84,68 +57,6 @@ class TranscodeResult:
     command: list[str]
     storyboard: str | None = None   # "storyboard.vtt" when made
     info: SourceInfo | None = field(default=None, repr=False)
-
-
-# ---------------------------------------------------------------- planning
-
-def plan_renditions(info: SourceInfo) -> list[Rendition]:
-    """The rungs of layout.LADDER at or below the source's short side, smallest first."""
-    short, long_ = min(info.width, info.height), max(info.width, info.height)
-    out: list[Rendition] = []
-    for rung in layout.LADDER:
-        if rung.short_side > short:
-            continue
-        if rung.short_side == short:
-            short_side, long_side = short - short % 2, long_ - long_ % 2
-        else:
-            short_side, long_side = rung.short_side, even(long_ * rung.short_side / short)
-        w, h = (short_side, long_side) if info.portrait else (long_side, short_side)
-        out.append(Rendition(rung.label, w, h, rung.maxrate, rung.bufsize, rung.audio_bitrate))
-    if not out:  # smaller than the lowest rung: one rendition at its own size
-        rung = layout.LADDER[0]
-        out.append(Rendition(rung.label, info.width - info.width % 2,
-                             info.height - info.height % 2, rung.maxrate, rung.bufsize, rung.audio_bitrate))
-    top = out[-1]
-    top.copy = copy_eligible(info, top)
-    return out
-
-
-def copy_eligible(info: SourceInfo, r: Rendition) -> bool:
-    """Can the source video be stream-copied as rendition ``r``?"""
-    return (
-        info.video_codec == "h264"
-        and info.pix_fmt in ("yuv420p", "yuvj420p")
-        and (info.profile or "") in COPY_PROFILES
-        and info.level is not None and info.level <= COPY_MAX_LEVEL
-        and info.rotation == 0
-        and (info.coded_width, info.coded_height) == (info.width, info.height)
-        and (info.width, info.height) == (r.width, r.height)
-        and 0 < info.fps <= MAX_FPS
-        and 0 < info.video_bitrate <= r.maxrate
-        and info.peak_bitrate <= 2 * r.maxrate
-        and bool(info.keyframe_times) and info.keyframe_times[0] <= 0.05
-        and info.max_keyframe_gap <= COPY_MAX_KEYFRAME_GAP
-    )
-
-
-def _audio_copyable(info: SourceInfo) -> bool:
-    return (info.audio_codec == "aac" and (info.audio_profile or "") == "LC"
-            and 1 <= info.audio_channels <= 2 and 0 < info.audio_bitrate <= 256_000)
-
-
-def _forced_keyframes(info: SourceInfo) -> str:
-    """Source keyframe times, so re-encoded variants cut where the copy does."""
-    times = [max(0.0, t - 0.001) for t in info.keyframe_times]
-    text = ",".join(f"{t:.3f}" for t in times)
-    if len(text) > 100_000:  # stay far below the kernel's per-argument limit
-        # keep only the keyframes the HLS muxer can cut on (first at/after k*6 s)
-        kept, k = [], 1
-        for t in info.keyframe_times:
-            if t >= k * SEGMENT_SECONDS - 0.5:
-                kept.append(max(0.0, t - 0.001))
-                k = int(t // SEGMENT_SECONDS) + 1
-        text = ",".join(f"{t:.3f}" for t in kept) or "0"
-    return text
 
 
 def input_args(info: SourceInfo) -> list[str]:
@@ -189,8 +100,8 @@ def _filter_args(info: SourceInfo, encoded: list[Rendition], threads: int,
     for i, r in enumerate(encoded):
         inp = f"[s{i}]" if branches > 1 else src
         flt = f"scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p"
-        if info.fps > MAX_FPS:
-            flt = f"fps={MAX_FPS:g}," + flt
+        if info.fps > plan.MAX_FPS:
+            flt = f"fps={plan.MAX_FPS:g}," + flt
         chains.append(f"{inp}{flt}[v{i}]")
     if storyboard is not None:
         chains.append(sb.filter_chain(f"[s{branches - 1}]" if branches > 1 else src, storyboard))
@@ -213,13 +124,13 @@ def _map_args(info: SourceInfo, renditions: list[Rendition]) -> list[str]:
 
 def _video_codec_args(info: SourceInfo, renditions: list[Rendition], threads: int) -> list[str]:
     """Copy, or x264 with keyframes where the copy (or the segment grid) cuts."""
-    fps = min(info.fps, MAX_FPS) if info.fps > 0 else 30.0
+    fps = min(info.fps, plan.MAX_FPS) if info.fps > 0 else 30.0
     if any(r.copy for r in renditions):
         gop = int(math.ceil((info.max_keyframe_gap + 1) * fps))
-        keyframes = _forced_keyframes(info)
+        keyframes = plan.forced_keyframes(info)
     else:
-        gop = int(round(SEGMENT_SECONDS * fps))
-        keyframes = f"expr:gte(t,n_forced*{SEGMENT_SECONDS})"
+        gop = int(round(plan.SEGMENT_SECONDS * fps))
+        keyframes = f"expr:gte(t,n_forced*{plan.SEGMENT_SECONDS})"
     args = []
     for i, r in enumerate(renditions):
         if r.copy:
@@ -237,7 +148,7 @@ def _video_codec_args(info: SourceInfo, renditions: list[Rendition], threads: in
 def _audio_codec_args(info: SourceInfo, renditions: list[Rendition]) -> list[str]:
     if not info.has_audio:
         return []
-    acopy = _audio_copyable(info)
+    acopy = plan.audio_copyable(info)
     args = []
     for i, r in enumerate(renditions):
         if acopy:
@@ -251,7 +162,7 @@ def _hls_args(info: SourceInfo, out_dir: str, renditions: list[Rendition]) -> li
     stream_map = " ".join(
         f"v:{i},a:{i},name:{r.label}" if info.has_audio else f"v:{i},name:{r.label}"
         for i, r in enumerate(renditions))
-    return ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
+    return ["-f", "hls", "-hls_time", str(plan.SEGMENT_SECONDS), "-hls_playlist_type", "vod",
             "-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
             "-hls_segment_filename", os.path.join(out_dir, "%v", layout.SEGMENT_TEMPLATE),
             "-var_stream_map", stream_map, os.path.join(out_dir, "%v", layout.MEDIA_PLAYLIST)]
@@ -280,7 +191,7 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     ``progress_cb(percent)`` gets 0 first and 100 last; in between see ``ffmpeg.run_ffmpeg``
     (a grown percent at most every PROGRESS_MIN_INTERVAL, a call at least every
     PROGRESS_KEEPALIVE). ``heartbeat()`` is called now and then while probing (without ``info``)
-    and measuring, where no progress is reported. Raises TranscodeError, or InvalidMedia for a
+    and measuring, where no progress is reported. Raises MediaError, or InvalidMedia for a
     source that is no acceptable video. ``storyboard=False`` leaves out the seek previews.
     """
     started = time.monotonic()
@@ -324,15 +235,12 @@ def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
     try:
         sb.write_vtt(out_dir, board, duration)
     except ValueError as exc:
-        raise TranscodeError(str(exc), transient=False) from exc
+        raise MediaError(str(exc), transient=False) from exc
 
 
 def _run(cmd: list[str], **kwargs) -> None:
-    """ffmpeg.run_ffmpeg with this module's progress pacing; TranscodeError when it fails."""
-    try:
-        run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
-    except FFmpegFailed as exc:
-        raise TranscodeError(exc.message, transient=exc.transient) from exc
+    """ffmpeg.run_ffmpeg with this module's progress pacing; MediaError when it fails."""
+    run_ffmpeg(cmd, min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, **kwargs)
 
 
 def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
@@ -346,19 +254,19 @@ def _finish(info: SourceInfo, out_dir: str, renditions: list[Rendition],
         rel = layout.media_playlist(r.label)
         path = os.path.join(out_dir, rel)
         if not os.path.exists(path):
-            raise TranscodeError(f"ffmpeg produced no playlist for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no playlist for {r.label}", transient=False)
         stats = measure_playlist(path)
         if stats.segments == 0:
-            raise TranscodeError(f"ffmpeg produced no segments for {r.label}", transient=False)
+            raise MediaError(f"ffmpeg produced no segments for {r.label}", transient=False)
         first = os.path.join(out_dir, r.label, stats.first_segment)
         codecs = segment_codecs(first, info.has_audio)
         results.append(RenditionResult(r.label, r.width, r.height, stats.peak_bandwidth,
                                        stats.average_bandwidth, codecs, stats.segments,
                                        r.copy, rel, stats.bytes))
         entries.append(MasterEntry(rel, stats.peak_bandwidth, stats.average_bandwidth,
-                                   r.width, r.height, codecs, min(info.fps, MAX_FPS)))
+                                   r.width, r.height, codecs, min(info.fps, plan.MAX_FPS)))
     if not os.path.exists(os.path.join(out_dir, layout.THUMBNAIL)):
-        raise TranscodeError("ffmpeg produced no thumbnail", transient=False)
+        raise MediaError("ffmpeg produced no thumbnail", transient=False)
     order = sorted(range(len(entries)), key=lambda i: entries[i].bandwidth)
     write_master(os.path.join(out_dir, layout.MASTER), [entries[i] for i in order])
     return [results[i] for i in order]

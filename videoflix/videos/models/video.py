@@ -3,8 +3,11 @@
 State changes go through videoflix.videos.jobs.state only. Deleting a row (any ORM delete that is
 committed) deletes the video's files too: see the session hooks at the end of this module.
 """
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from blinker import Namespace
+from flask import current_app, has_app_context
 from sqlalchemy import JSON, BigInteger, Index, String, Text, delete, event
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,52 +74,61 @@ class Video(db.Model):
     def resolutions(self):
         return [r["label"] for r in self.renditions or []]
 
-    @property
-    def job_label(self):
-        """A short human description of the transcode job, for the admin and the CLI."""
-        if self.claimed_by:
-            return f"transcoding {self.progress}%"
-        if self.queued_at:
-            return "queued"
-        if self.error:
-            return "failed"
-        return ""
 
-
-
-# The search index is not a model (an FTS5 table on SQLite, an expression index on PostgreSQL):
+# The search index is not a model (an FTS5 table on SQLite, a generated column with a GIN index on
+# PostgreSQL):
 # databases built by create_all() get it with the table, as migrated ones do.
 event.listen(Video.__table__, "after_create", lambda target, connection, **kw: fulltext.create_index(connection))
 event.listen(Video.__table__, "before_drop", lambda target, connection, **kw: fulltext.drop_index(connection))
 
 
+# Sent after db.session commits a transaction that inserted, updated or deleted videos, with the
+# app that committed and `video_ids`; videoflix.videos.delivery.index drops its cached entries of them.
+videos_committed = Namespace().signal("videos-committed")
+
+_CHANGES_KEY = "videoflix_video_changes"
 
 
+@dataclass
+class _Changes:
+    """What one transaction did to videos, kept in session.info until it commits or rolls back."""
 
-_DELETED_KEY = "videoflix_deleted_videos"
+    ids: set = field(default_factory=set)
+    deleted_files: list = field(default_factory=list)
 
 
-# On the sessions Flask-SQLAlchemy makes for the apps (db.session), not on every Session class.
+# The one set of session hooks on videos, on the sessions Flask-SQLAlchemy makes for the apps
+# (db.session), not on every Session class.
 @event.listens_for(db.session, "after_flush")
-def _remember_deleted_videos(session, flush_context):
-    """Deleted videos' files are deleted after the commit; their (and deleted users') progress
-    rows in the same transaction (PostgreSQL's cascade already did it there; SQLite needs it)."""
-    # Paths are resolved now, while the app context that deletes the row is certainly there.
+def _record_changes(session, flush_context):
+    """Remember which videos changed, and the files of deleted ones (resolved now, while the app
+    context that deletes the row is certainly there), for after the commit. The watch progress of
+    deleted videos and users goes in the same transaction (PostgreSQL's cascade already did it
+    there; SQLite needs it)."""
     progress = WatchProgress.__table__
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Video):
+            session.info.setdefault(_CHANGES_KEY, _Changes()).ids.add(obj.id)
     for obj in session.deleted:
         if isinstance(obj, Video):
-            session.info.setdefault(_DELETED_KEY, []).append(files_of(obj))
+            session.info[_CHANGES_KEY].deleted_files.append(files_of(obj))
             session.connection().execute(delete(progress).where(progress.c.video_id == obj.id))
         elif isinstance(obj, User):
             session.connection().execute(delete(progress).where(progress.c.user_id == obj.id))
 
 
 @event.listens_for(db.session, "after_commit")
-def _delete_files_of_deleted_videos(session):
-    for files in session.info.pop(_DELETED_KEY, []):
+def _after_commit(session):
+    """Delete the files of deleted videos, then tell the app which videos changed."""
+    changes = session.info.pop(_CHANGES_KEY, None)
+    if changes is None:
+        return
+    for files in changes.deleted_files:
         delete_files(files)
+    if has_app_context():
+        videos_committed.send(current_app._get_current_object(), video_ids=frozenset(changes.ids))
 
 
 @event.listens_for(db.session, "after_rollback")
-def _forget_deleted_videos(session):
-    session.info.pop(_DELETED_KEY, None)
+def _forget_changes(session):
+    session.info.pop(_CHANGES_KEY, None)

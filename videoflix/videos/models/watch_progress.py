@@ -9,7 +9,8 @@ from videoflix.models_base import UTCDateTime, utcnow
 
 
 class WatchProgress(db.Model):
-    """Where a user stopped watching a video ("continue watching"); written by videos.viewing.
+    """Where a user stopped watching a video ("continue watching"); written by
+    videoflix.videos.catalogue.watch_progress.
 
     Deleting the user or the video deletes the row: ON DELETE CASCADE on PostgreSQL, and the
     session hook below wherever foreign keys are not enforced (SQLite)."""

@@ -1,15 +1,18 @@
 """Media stores: one interface with small verbs, one class per backend.
 
 Keys are relative, "/"-separated names such as "uploads/<uuid>" or "hls/12/ab34cd/480p/seg000.ts";
-videoflix.videos.storage decides the layout, a store only keeps bytes under keys.
+videoflix.videos.storage.keys decides the layout, a store only keeps bytes under keys.
 
     LocalStore   files below a root folder (MEDIA_ROOT): MEDIA_STORAGE=local, the default
     S3Store      an S3-compatible bucket through boto3: MEDIA_STORAGE=s3
 
 Verbs: stat, open (a whole object or a byte range), read, put_file, link_file, put_dir, fetch,
 exists, delete, delete_prefix, list, url (a presigned GET; None for local files).
-No Flask, no model: the app builds its store once (storage.media_store).
+The app types its store as MediaStore (the Protocol below) and builds it once (keys.media_store).
+No Flask, no model.
 """
+from __future__ import annotations
+
 import errno
 import hashlib
 import logging
@@ -20,6 +23,7 @@ import stat as stat_module
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -81,6 +85,28 @@ def check_key(key):
     if not isinstance(key, str) or any(part in ("", ".", "..") for part in key.split("/")):
         raise NotStored(f"{key!r} is not a valid key")
     return key
+
+
+class MediaStore(Protocol):
+    """The interface every store offers; the app's code is written against it alone (`local`
+    says whether `stat(key).path` is a file ffmpeg can read in place)."""
+
+    local: bool
+
+    def stat(self, key: str) -> ObjectInfo: ...
+    def exists(self, key: str) -> bool: ...
+    def open(self, key: str, start: int | None = None, end: int | None = None) -> BinaryIO: ...
+    def read(self, key: str) -> bytes: ...
+    def put_file(self, key: str, source: os.PathLike | str, *, move: bool = False) -> None: ...
+    def link_file(self, key: str, source: os.PathLike | str) -> None: ...
+    def put_dir(self, prefix: str, folder: os.PathLike | str) -> None: ...
+    def fetch(self, key: str, dest: os.PathLike | str) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+    def checksum(self, key: str) -> str: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def children(self, prefix: str) -> list[str]: ...
+    def url(self, key: str, seconds: int) -> str | None: ...
 
 
 class Store:
@@ -380,7 +406,7 @@ def round_trip(store):
         raise OSError("a deleted object is still there")
 
 
-def make_store(config):
+def make_store(config) -> MediaStore:
     """The store MEDIA_STORAGE names (ValueError for another name)."""
     kind = (config.get("MEDIA_STORAGE") or "local").lower()
     if kind == "local":

@@ -6,6 +6,9 @@ Keys (in the store MEDIA_STORAGE names: files below MEDIA_ROOT, or objects in a 
                             extension: nothing may pick a demuxer from it; older rows may still
                             name uploads/<uuid><.ext>)
     hls/<id>/<version>/     a complete, published transcode; Video.hls_dir = "<id>/<version>"
+                            (inside it, the file names of videoflix.videos.media.layout)
+    tus/<id>/<offset>       the parts of an unfinished resumable upload (MEDIA_STORAGE=s3;
+                            locally its bytes wait in MEDIA_ROOT/tus/<id>/data: uploads.chunks)
 
 Local scratch (never shared, never served)::
 
@@ -14,9 +17,9 @@ Local scratch (never shared, never served)::
     s3:    MEDIA_SCRATCH/<pid>-<job>/       the worker's copy of the source and its transcode output
            MEDIA_SCRATCH/incoming-<uuid>    an upload being received and probed
 
-Everything that reads or writes media goes through `media_store()` (videoflix.videos.storage.backends) and
-the helpers here; nothing else knows a key or a path. No model, no database: `models` imports
-this module, never the reverse.
+Everything that reads or writes media goes through `media_store()` (a store of
+videoflix.videos.storage.backends) with keys made here: no other module writes a key out. No model,
+no database: `models` imports this module, never the reverse.
 """
 import contextlib
 import functools
@@ -31,13 +34,13 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.storage.backends import make_store
+from videoflix.videos.storage.backends import MediaStore, make_store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
 
 
-def media_store(app=None):
+def media_store(app=None) -> MediaStore:
     """The app's store (built once per app from MEDIA_STORAGE and the S3_* settings)."""
     app = app or current_app
     store = app.extensions.get(STORE_KEY)
@@ -72,6 +75,16 @@ def _below(base, relative):
 
 def source_key(name):
     return f"uploads/{name}"
+
+
+TUS_PREFIX = "tus"
+
+
+def tus_key(upload_id, offset=None):
+    """The prefix of an unfinished upload's parts (tus/<id>), or the key of its part that starts
+    at `offset` (tus/<id>/<offset as 20 digits>, so the keys sort as the parts do)."""
+    prefix = f"{TUS_PREFIX}/{upload_id}"
+    return prefix if offset is None else f"{prefix}/{offset:020d}"
 
 
 def hls_key(relative):

@@ -20,7 +20,7 @@ import tempfile
 from datetime import datetime, timedelta
 
 from videoflix.videos.storage.backends import NotStored
-from videoflix.videos.storage.keys import media_root, scratch_root
+from videoflix.videos.storage.keys import TUS_PREFIX, media_root, scratch_root, tus_key
 from videoflix.videos.uploads.headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
 
 # Bytes read from the request at a time: gunicorn's largest single read (MAX_READ_STEP). Less
@@ -28,7 +28,6 @@ from videoflix.videos.uploads.headers import ChecksumMismatch, OffsetMismatch, T
 # A client slower than this per TUS_LOCK_SECONDS (17 kB/s at 60 s) may see a retry take its lock
 # over; the lock is checked before each write, so the request that lost it writes nothing more.
 CHUNK = 1024 * 1024
-PART_DIGITS = 20
 
 
 def copy_body(stream, out, room, digest, lock):
@@ -142,8 +141,8 @@ class BucketChunks:
 
     def _parts(self, upload_id):
         """[(start, key)] of the upload's parts, in order."""
-        prefix = f"tus/{upload_id}/"
-        return sorted((int(key[len(prefix):]), key) for key in self.store.list(f"tus/{upload_id}"))
+        prefix = tus_key(upload_id) + "/"
+        return sorted((int(key[len(prefix):]), key) for key in self.store.list(tus_key(upload_id)))
 
     def create(self, upload_id):
         """Nothing to make: an upload without parts has 0 bytes."""
@@ -165,7 +164,7 @@ class BucketChunks:
         own part (what arrived is kept, as in local mode) unless it was to be checked."""
         _check_start(offset, self.offset(upload_id), content_length, room)
         digest = hashlib.sha1() if checksum is not None else None
-        key = f"tus/{upload_id}/{offset:0{PART_DIGITS}d}"
+        key = tus_key(upload_id, offset)
         with tempfile.NamedTemporaryFile(dir=self.scratch, prefix="tus-part-") as out:
             try:
                 copy_body(stream, out, room, digest, lock)
@@ -198,10 +197,10 @@ class BucketChunks:
         return None
 
     def delete(self, upload_id):
-        self.store.delete_prefix(f"tus/{upload_id}")
+        self.store.delete_prefix(tus_key(upload_id))
 
     def sweep(self, known, expired, now, seconds):
-        for upload_id in self.store.children("tus"):
+        for upload_id in self.store.children(TUS_PREFIX):
             if upload_id in known:
                 continue
             parts = self._parts(upload_id)

@@ -3,7 +3,7 @@
 `accept()` checks the fields (one schema), receives the file, probes it (a whole, decodable video
 in an allowed container, within the size and duration limits), keeps it under a neutral name and
 creates its row with the probe's result. It does not queue the transcode: the caller does
-(videos.tasks.queue_transcode), and decides what a queue outage means to it.
+(videoflix.videos.tasks.request_transcode), and decides what a queue outage means to it.
 """
 import logging
 import os

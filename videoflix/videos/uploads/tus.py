@@ -39,7 +39,7 @@ from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos.models.tus_upload import DONE, TusUpload
 from videoflix.videos.storage.keys import media_store, sources
-from videoflix.videos.tasks import queue_transcode
+from videoflix.videos.tasks import transcode_new_video
 from videoflix.videos.uploads.chunks import chunk_store
 from videoflix.videos.uploads.headers import Gone, OffsetMismatch, TooLarge, TusError, UploadLocked
 from videoflix.videos.uploads.service import UploadRefused, accept, load_fields, max_upload_bytes
@@ -240,11 +240,7 @@ def _complete(upload):
     video_id = video.id
     store.delete(upload.id)
     log.info("Upload %s complete: video %s", upload.id, video_id)
-    try:
-        queue_transcode(video)
-    except Exception:  # the queue is down: the video stays pending; the admin can re-transcode it
-        log.exception("Video %s stored, but its transcode could not be queued", video_id)
-        db.session.rollback()
+    transcode_new_video(video)  # a queue outage leaves it pending (logged), never lost
     return video_id
 
 

@@ -1,10 +1,7 @@
 """Every malformed body gets a 4xx JSON answer and changes nothing."""
 import pytest
-from sqlalchemy import func, select
 
-from tests.fixtures.accounts import STRONG
-from videoflix.auth.models import User
-from videoflix.extensions import db
+from tests.fixtures.accounts import STRONG, count_users
 
 ROUTES = ["/api/register/", "/api/login/", "/api/password_reset/", "/api/password_confirm/MQ/abc/"]
 BAD_BODIES = [
@@ -18,10 +15,6 @@ BAD_BODIES = [
     ("bad utf-8", b'{"email": "\xff\xfe"}', "application/json", 400),
 ]
 
-
-def count_users(app):
-    with app.app_context():
-        return db.session.scalar(select(func.count(User.id)))
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -101,3 +94,29 @@ def test_the_html_docs_page_lives_outside_the_json_api(client):
 
     playlist = spec["paths"]["/api/video/{video_id}/{resolution}/index.m3u8"]["get"]
     assert playlist["parameters"][0]["schema"]["maximum"] == MAX_ID
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"email": ' + "[" * 100_000, "[" * 50_000 + "]" * 50_000])
+def test_deeply_nested_json_is_a_400(client, app, route, body):
+    response = client.post(route, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"detail": "Malformed JSON body."}
+    assert count_users(app) == 0
+
+
+@pytest.mark.parametrize("route,body", [
+    ("/api/login/", {"email": "user@example.com", "password": "\ud800"}),
+    ("/api/login/", {"email": "user@example.com", "password": "abc\udfffdef"}),
+    ("/api/register/",
+     {"email": "a@example.com", "password": "\ud800" + STRONG, "confirmed_password": "\ud800" + STRONG}),
+    ("/api/register/", {"email": "a\udc80@example.com", "password": STRONG, "confirmed_password": STRONG}),
+    ("/api/password_reset/", {"email": "\ud800@example.com"}),
+    ("/api/password_confirm/MQ/abc/", {"new_password": "\ud800", "confirm_password": "\ud800"}),
+])
+def test_lone_surrogates_are_a_400(client, app, make_user, outbox, route, body):
+    make_user("user@example.com")
+    response = client.post(route, json=body)  # the test client escapes them: {"password": "\\ud800"}
+    assert response.status_code == 400
+    assert response.get_json() == {"detail": "Malformed JSON body."}
+    assert count_users(app) == 1 and outbox == []

@@ -3,34 +3,23 @@ lists the subtitle track of the master playlist and shows its cues at the right 
 the seek bar shows the storyboard's preview tile (its sprite loaded with the viewer's cookie)."""
 import pytest
 
-from tests.e2e.test_player import (  # noqa: F401  (fixtures)
-    api_base,
-    app_config,
-    browser,
-    browser_tools,
-    hls_js,
-    logged_in,
-    player_origin,
-    ready_video,
-    source_clip,
-)
 from videoflix.extensions import db
 from videoflix.videos.jobs import subtitle_tracks
 from videoflix.videos.models import Video
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SRT = "1\n00:00:00,500 --> 00:00:07,000\nHallo <i>Welt</i>\n"
 
 
 @pytest.fixture
-def subtitled_video(app, ready_video):  # noqa: F811  (fixtures imported above)
+def subtitled_video(app, ready_video):
     with app.app_context():
         subtitle_tracks.add(db.session.get(Video, ready_video["id"]), SRT.encode(), language="de", label="Deutsch")
     return ready_video
 
 
-def test_subtitle_menu_and_storyboard_preview(logged_in, api_base, subtitled_video):  # noqa: F811
+def test_subtitle_menu_and_storyboard_preview(logged_in, api_base, subtitled_video):
     page, video_id = logged_in.page, subtitled_video["id"]
     page.click(f'.video-card[data-video-id="{video_id}"]')
     try:

@@ -1,5 +1,5 @@
-"""Our player's playback beacons, in Chromium against a real API server (the fixtures of
-tests/e2e/test_player.py):
+"""Our player's playback beacons, in Chromium against a real API server (the player's fixtures,
+conftest.py):
 start with the time to first frame, progress while playing, a stall while the network holds the
 next segment back, and the end; counted in the session row, and by the roll-up."""
 import json
@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from tests.e2e.test_player import (  # noqa: F401  (fixtures)
     api_base,
     app_config,
     browser,
@@ -24,11 +23,10 @@ from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.videos.models import Video
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def test_the_player_reports_start_progress_a_stall_and_the_end(app, logged_in, player_origin, api_base,  # noqa: F811
-                                                               ready_video):  # noqa: F811
+def test_the_player_reports_start_progress_a_stall_and_the_end(app, logged_in, player_origin, api_base, ready_video):
     page, video_id = logged_in.page, ready_video["id"]
     beacons = []
     page.on("request", lambda r: beacons.append(json.loads(r.post_data))

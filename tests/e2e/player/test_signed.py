@@ -7,27 +7,18 @@ from dataclasses import asdict
 
 import pytest
 
-from tests.e2e.test_player import (  # noqa: F401 - fixtures of the browser test, reused
-    CHROMIUM,
-    EMAIL,
-    PASSWORD,
-    api_base,
-    browser,
-    browser_tools,
-    hls_js,
-    player_origin,
-    source_clip,
-)
+from tests.fixtures.browser import CHROMIUM
+from tests.e2e.player.conftest import EMAIL, PASSWORD
 from videoflix.extensions import db
 from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import READY, Video
 from videoflix.videos.storage.keys import media_store, publish
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.media_store]
 
 
 @pytest.fixture
-def app_config(app_config, tmp_path, player_origin, s3_settings):  # noqa: F811
+def app_config(app_config, tmp_path, player_origin, s3_settings):
     app_config.update(s3_settings)
     app_config.update(CORS_ORIGINS=[player_origin], MEDIA_DELIVERY="signed")
     if app_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -36,7 +27,7 @@ def app_config(app_config, tmp_path, player_origin, s3_settings):  # noqa: F811
 
 
 @pytest.fixture
-def signed_video(app, source_clip, player_origin):  # noqa: F811
+def signed_video(app, source_clip, player_origin):
     """A READY video transcoded for real and published in the bucket; the bucket allows the
     player's origin (as `flask storage init` sets it)."""
     with app.app_context():
@@ -57,7 +48,7 @@ def signed_video(app, source_clip, player_origin):  # noqa: F811
         return video.id
 
 
-def test_the_player_plays_segments_from_presigned_urls(browser, player_origin, api_base, make_user,  # noqa: F811
+def test_the_player_plays_segments_from_presigned_urls(browser, player_origin, api_base, make_user,
                                                          signed_video, app):
     page = browser.page
     make_user(EMAIL, PASSWORD)
