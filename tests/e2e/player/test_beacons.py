@@ -7,16 +7,6 @@ import re
 
 import pytest
 
-    api_base,
-    app_config,
-    browser,
-    browser_tools,
-    hls_js,
-    logged_in,
-    player_origin,
-    ready_video,
-    source_clip,
-)
 from videoflix.analytics import rollup
 from videoflix.analytics.models import PlaybackSession, VideoDay
 from videoflix.extensions import db

@@ -5,6 +5,8 @@ another port (another origin, the same site), and the video is a real transcode 
 two-rendition clip. Nothing is mocked: cookies, CORS, hls.js, MSE and H.264/AAC decoding are real.
 """
 
+import json
+
 import pytest
 
 from videoflix.extensions import db
