@@ -7,7 +7,7 @@ ARG NGINX_IMAGE=nginx:1.27-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---------------------------------------------------------------- assets: browser libraries from npm
-# tus-js-client for the back office's resumable uploads, at the version player/package-lock.json pins
+# tus-js-client for the back office's resumable uploads and uPlot for its charts, at the versions player/package-lock.json pins
 # (no CDN); the same file `make player-deps` copies for a checkout.
 FROM ${NODE_IMAGE} AS assets
 WORKDIR /assets
@@ -36,6 +36,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
 # Static files for nginx: Flask-Admin's assets, and the app's own if it has any.
 COPY videoflix ./videoflix
 COPY --from=assets /assets/node_modules/tus-js-client/dist/tus.min.js ./videoflix/static/vendor/tus.min.js
+COPY --from=assets /assets/node_modules/uplot/dist/uPlot.iife.min.js /assets/node_modules/uplot/dist/uPlot.min.css ./videoflix/static/vendor/
 RUN mkdir -p /srv/static/admin /srv/static/app \
     && cp -r /opt/venv/lib/python3*/site-packages/flask_admin/static/. /srv/static/admin/ \
     && if [ -d videoflix/static ]; then cp -r videoflix/static/. /srv/static/app/; fi
@@ -86,6 +87,7 @@ COPY wsgi.py gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY videoflix ./videoflix
 COPY --from=assets /assets/node_modules/tus-js-client/dist/tus.min.js ./videoflix/static/vendor/tus.min.js
+COPY --from=assets /assets/node_modules/uplot/dist/uPlot.iife.min.js /assets/node_modules/uplot/dist/uPlot.min.css ./videoflix/static/vendor/
 RUN python -m compileall -q /app/videoflix /app/wsgi.py
 # Numeric, so an orchestrator can verify it is not root (runAsNonRoot) without the passwd file.
 USER ${APP_UID}:${APP_UID}

@@ -6,13 +6,13 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage clean help player player-deps smoke smoke-s3
+.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics clean help player player-deps smoke smoke-s3
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
 	@echo "make test   - set up .venv, run ruff and the import layers (make lint) and the whole test suite"
 	@echo "make test-fast - the quick loop: the suite without ffmpeg runs, real processes, browsers or a bucket"
-	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage - benchmarks (see bench/)"
+	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
 	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
@@ -71,6 +71,11 @@ bench-catalogue: dev-venv
 bench-storage: dev-venv
 	$(PY) bench/storage.py $(BENCH_ARGS)
 
+# Playback beacons at 200/s under gunicorn, segment and list latency beside them, the roll-up of a day
+# (PostgreSQL + Redis: BENCH_DATABASE_URL, BENCH_REDIS_URL).
+bench-analytics: dev-venv
+	$(PY) bench/analytics.py $(BENCH_ARGS)
+
 # The player's only dependency (hls.js) comes from npm at the version pinned in player/package-lock.json.
 player/node_modules/.package-lock.json: player/package.json player/package-lock.json
 	cd player && npm ci --ignore-scripts --no-audit --no-fund
@@ -82,7 +87,12 @@ videoflix/static/vendor/tus.min.js: player/node_modules/.package-lock.json
 	mkdir -p $(@D)
 	cp player/node_modules/tus-js-client/dist/tus.min.js $@
 
-player-deps: player/node_modules/.package-lock.json videoflix/static/vendor/tus.min.js
+# The back office's charts use uPlot (pinned there too), served the same way.
+videoflix/static/vendor/uPlot.iife.min.js: player/node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp player/node_modules/uplot/dist/uPlot.iife.min.js player/node_modules/uplot/dist/uPlot.min.css $(@D)/
+
+player-deps: player/node_modules/.package-lock.json videoflix/static/vendor/tus.min.js videoflix/static/vendor/uPlot.iife.min.js
 
 player: player-deps
 	$(PYTHON) -m http.server 5500 --bind 127.0.0.1 --directory player

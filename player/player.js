@@ -1,5 +1,5 @@
 // Videoflix player: log in, browse (search, categories, continue watching, pages loaded as you
-// scroll), play with hls.js (resuming where you stopped, progress saved while playing), pick a
+// scroll), play with hls.js (resuming where you stopped; playback beacons save the position), pick a
 // quality, log out. The API is on another origin (?api=..., default http://127.0.0.1:8000); every
 // request carries the HttpOnly cookies the API sets (credentials: 'include' / withCredentials).
 "use strict";
@@ -9,7 +9,7 @@ const API = (PARAMS.get("api") || "http://127.0.0.1:8000").replace(/\/+$/, "");
 const REFRESH_EVERY_MS = 20 * 60 * 1000; // the contract: clients refresh every 20 minutes
 const PAGE_SIZE = Math.min(100, Math.max(1, Number(PARAMS.get("page")) || 24)); // ?page=: tests
 const ROW_SIZE = 12; // videos per category row
-const SAVE_EVERY_MS = 10 * 1000; // progress while playing (and on pause)
+const SAVE_EVERY_MS = 10 * 1000; // a beacon (and the watch position) while playing, and on pause
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -17,7 +17,6 @@ const quality = $("quality");
 let hls = null;
 let refreshTimer = null;
 const list = { query: "", category: "", next: null, loading: false, generation: 0 };
-let lastSave = 0;
 
 /** fetch() against the API (a path, or an absolute URL such as a Link) with the cookies; resolves
  * to {status, body, headers} (body: parsed JSON or null). */
@@ -300,7 +299,9 @@ async function play(videoId, resumeAt = 0) {
   video.dataset.videoId = String(videoId);
   say("");
 
-  lastSave = performance.now();
+  openSession(videoId);
+  beacon.levelSeen = false;
+  beacon.rendition = null;
   if (window.Hls && Hls.isSupported()) {
     startHls(source, resumeAt);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -331,6 +332,7 @@ function startHls(source, resumeAt) {
     const mode = hls.autoLevelEnabled ? "auto" : "manual";
     $("level-status").textContent = `Playing ${levelLabel(level)} (${mode})`;
     $("level-status").dataset.level = levelLabel(level);
+    noteLevel(levelLabel(level));
   });
   hls.on(Hls.Events.ERROR, async (_event, data) => {
     if (!data.fatal) return;
@@ -345,6 +347,7 @@ function startHls(source, resumeAt) {
       return;
     }
     say(`Playback stopped: ${data.details}${code ? ` (HTTP ${code})` : ""}.`, true);
+    if (beacon.started) sendBeacon("error");
     stopPlayback(false);
   });
   hls.loadSource(source);
@@ -352,25 +355,145 @@ function startHls(source, resumeAt) {
   document.dispatchEvent(new CustomEvent("videoflix:play", { detail: { hls, video, videoId: video.dataset.videoId } }));
 }
 
-// --- progress ---------------------------------------------------------------------------------
+// --- playback sessions (beacons) ----------------------------------------------------------------
+// One playback session per video played: a "start" beacon at the first frame (with the time to
+// first frame), "progress" every BEACON_EVERY_MS while playing, "pause", "seek" (before the jump),
+// "end" and "error". Each says what happened since the previous one (seconds watched, stalls,
+// seconds stalled, quality switches) and where the viewer is, which the API also saves as the
+// watch position: one request, never a second PUT /progress/. Beacons never wait on anything the
+// player does; on leaving the page the last one goes with navigator.sendBeacon.
 
-/** PUT where the viewer is (every SAVE_EVERY_MS while playing, on pause, and on leaving). */
-async function saveProgress() {
-  const videoId = video.dataset.videoId;
-  if (!videoId || !(video.currentTime > 0)) return;
-  lastSave = performance.now();
-  const result = await api(`/api/video/${videoId}/progress/`, {
-    method: "PUT", body: { position: video.currentTime },
-  });
-  if (result.status === 200) video.dataset.savedPosition = String(result.body.position);
+const BEACON_EVERY_MS = (Number(PARAMS.get("beacon")) || SAVE_EVERY_MS / 1000) * 1000; // ?beacon=s: tests
+const beacon = { session: null, seq: 0, videoId: null, requestedAt: 0, started: false, ended: false,
+  lastTime: null, watched: 0, stalls: 0, stalled: 0, stallStart: null, switches: 0, rendition: null,
+  levelSeen: false, lastSent: 0 };
+
+/** A random (version 4) UUID; crypto.randomUUID exists only in secure contexts. */
+function uuid4() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** A new session for the video being loaded (its first frame sends "start"). */
+function openSession(videoId, requestedAt = performance.now()) {
+  Object.assign(beacon, { session: uuid4(), seq: 0, videoId, requestedAt, started: false, ended: false,
+    lastTime: null, watched: 0, stalls: 0, stalled: 0, stallStart: null, switches: 0, lastSent: 0 });
+}
+
+/** The body of the next beacon; the increments it carries start again from zero. */
+function nextBeacon(event, extra = {}) {
+  const position = extra.position !== undefined ? extra.position : video.currentTime || 0;
+  const body = { session: beacon.session, seq: beacon.seq, event, position: Math.max(0, position),
+    watched: Math.round(beacon.watched * 1000) / 1000, stalls: beacon.stalls,
+    stalled: Math.round(beacon.stalled * 1000) / 1000, switches: beacon.switches, rendition: beacon.rendition,
+    ...extra };
+  beacon.seq += 1;
+  Object.assign(beacon, { watched: 0, stalls: 0, stalled: 0, switches: 0, lastSent: performance.now() });
+  return body;
+}
+
+/** Send a beacon now (fetch, keepalive); a closed session (409) goes on as a new one. */
+async function sendBeacon(event, extra = {}) {
+  if (!beacon.session || !beacon.videoId) return;
+  const videoId = beacon.videoId;
+  const body = nextBeacon(event, extra);
+  let response;
+  try {
+    response = await fetch(`${API}/api/video/${videoId}/playback/`, {
+      method: "POST", credentials: "include", keepalive: true,
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+  } catch {
+    return; // lost: the session tolerates it
+  }
+  const data = await response.json().catch(() => null);
+  if (response.status === 200 && data) {
+    video.dataset.savedPosition = String(data.position);
+    video.dataset.beacons = String(Number(video.dataset.beacons || 0) + 1);
+  } else if (response.status === 409 && beacon.videoId === videoId) {
+    openSession(videoId);
+    beacon.started = true;
+    sendBeacon(event === "start" ? "start" : "progress", { ...extra, watched: body.watched });
+  } else if (response.status === 401) {
+    refreshToken();
+  }
+}
+
+/** On leaving the page: the last beacon as navigator.sendBeacon (text/plain: no preflight). */
+function sendLastBeacon() {
+  if (!beacon.session || !beacon.started || beacon.ended) return;
+  const body = nextBeacon(video.paused ? "pause" : "progress");
+  const blob = new Blob([JSON.stringify(body)], { type: "text/plain" });
+  navigator.sendBeacon(`${API}/api/video/${beacon.videoId}/playback/`, blob);
+}
+
+function finishStall() {
+  if (beacon.stallStart !== null) {
+    beacon.stalled += (performance.now() - beacon.stallStart) / 1000;
+    beacon.stallStart = null;
+  }
+}
+
+video.addEventListener("playing", () => {
+  finishStall();
+  if (!beacon.session) return;
+  if (beacon.ended) { // played again after the end: a new session
+    openSession(beacon.videoId);
+    beacon.requestedAt = null;
+  }
+  if (!beacon.started) {
+    beacon.started = true;
+    beacon.lastTime = video.currentTime;
+    const ttff = beacon.requestedAt === null ? null : Math.round(performance.now() - beacon.requestedAt);
+    sendBeacon("start", { ttff_ms: ttff });
+  }
+});
 video.addEventListener("timeupdate", () => {
-  if (!video.paused && performance.now() - lastSave >= SAVE_EVERY_MS) saveProgress();
+  if (!beacon.started || video.seeking) return;
+  const now = video.currentTime;
+  if (beacon.lastTime !== null) {
+    const delta = now - beacon.lastTime;
+    if (delta > 0 && delta < 1.5) beacon.watched += delta; // a jump is a seek, not playback
+  }
+  beacon.lastTime = now;
+  if (!video.paused && performance.now() - beacon.lastSent >= BEACON_EVERY_MS) sendBeacon("progress");
 });
+video.addEventListener("waiting", () => {
+  if (beacon.started && !video.seeking && beacon.stallStart === null) {
+    beacon.stalls += 1;
+    beacon.stallStart = performance.now();
+  }
+});
+video.addEventListener("seeking", () => {
+  if (!beacon.started || beacon.lastTime === null) return;
+  sendBeacon("seek", { position: beacon.lastTime }); // the range watched ends where the jump left
+  beacon.lastTime = null;
+});
+video.addEventListener("seeked", () => { beacon.lastTime = video.currentTime; });
 video.addEventListener("pause", () => {
-  if (video.dataset.videoId) saveProgress().then(loadContinueWatching);
+  if (!beacon.started || video.ended) return;
+  finishStall();
+  sendBeacon("pause").then(loadContinueWatching);
 });
+video.addEventListener("ended", () => {
+  if (!beacon.started || beacon.ended) return;
+  finishStall();
+  sendBeacon("end", { position: video.duration || video.currentTime });
+  beacon.ended = true;
+});
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") sendLastBeacon(); });
+window.addEventListener("pagehide", sendLastBeacon);
+
+/** The rendition playing, and every later switch, for the beacons. */
+function noteLevel(label) {
+  if (beacon.levelSeen && label !== beacon.rendition) beacon.switches += 1;
+  beacon.levelSeen = true;
+  beacon.rendition = label;
+}
 
 function buildQualityMenu() {
   const options = [new Option("Auto", "-1")];
@@ -392,7 +515,8 @@ function chooseQuality() {
 }
 
 function stopPlayback(hide = true) {
-  if (video.dataset.videoId && !video.paused) saveProgress();
+  if (beacon.started && !beacon.ended && !video.paused) sendBeacon("pause");
+  beacon.session = null;
   if (video.dataset.videoId) document.dispatchEvent(new CustomEvent("videoflix:stop", { detail: { hls, video } }));
   delete video.dataset.videoId;
   if (hls) {

@@ -2,7 +2,6 @@
 import logging
 import os
 
-from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from videoflix import logs, security, tasks
@@ -10,6 +9,7 @@ from videoflix.auth.credentials import IdConverter
 from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
 from videoflix.errors import register_error_handlers
 from videoflix.extensions import cors, db, jwt, limiter, mail, migrate
+from videoflix.metrics.middleware import MeasuredFlask
 from videoflix.videos.delivery.fastpath import SegmentFastPath
 
 TUS_EXPOSED_HEADERS = ["Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata",
@@ -24,7 +24,7 @@ def create_app(config=None):
     or None for the environment's profile (VIDEOFLIX_ENV, else DEBUG).
     Raises RuntimeError when a non-debug profile has no strong SECRET_KEY.
     """
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = MeasuredFlask(__name__, instance_path=str(INSTANCE_DIR))
     app.url_map.converters["id"] = IdConverter
     # A path without its trailing slash is answered directly: Werkzeug's redirect would have an
     # HTML body, and clients read every API answer as JSON. "//" is not silently merged either.
@@ -80,17 +80,20 @@ def register_extensions(app):
 def register_middleware(app):
     """The WSGI layers around Flask, innermost first: ProxyFix (when PROXY_COUNT proxies set
     X-Forwarded-*), then the segment fast path, which answers the requests it is sure of before
-    any of them (videos/fastpath.py)."""
+    any of them (videos/fastpath.py). (The request metrics time them all from the app's own
+    entry point: metrics.middleware.MeasuredFlask.)"""
     if n := app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     app.wsgi_app = SegmentFastPath(app, app.wsgi_app)
 
 
 def register_blueprints(app):
-    from videoflix import admin, auth, health, openapi, videos
+    from videoflix import admin, analytics, auth, health, metrics, openapi, videos
 
     auth.init_app(app)
     videos.init_app(app)
+    analytics.init_app(app)
+    metrics.init_app(app)
     admin.init_app(app)
     health.init_app(app)
     openapi.init_app(app)

@@ -203,6 +203,22 @@ class Config:
     MEDIA_CACHE_TTL = env_float("MEDIA_CACHE_TTL", 5.0)
     API_VERSION = "1.0.0"  # info.version of the OpenAPI document (/api/openapi.json)
 
+    # Viewing analytics (videoflix.analytics): playback sessions (who watched what) are kept this
+    # many days, then only the per-video-day counts remain; a session is a view from this many
+    # seconds watched (or 90 % of a shorter video); beacons allowed per playback session.
+    ANALYTICS_RAW_DAYS = max(1, env_int("ANALYTICS_RAW_DAYS", 30))
+    ANALYTICS_VIEW_SECONDS = env_int("ANALYTICS_VIEW_SECONDS", 10)
+    ANALYTICS_BEACONS_PER_MINUTE = env_int("ANALYTICS_BEACONS_PER_MINUTE", 30)
+    # Operator metrics (/metrics, videoflix.metrics): who may read them (addresses or networks, after
+    # PROXY_COUNT), or anyone presenting METRICS_TOKEN as a Bearer token. (METRICS_DIR, read from the
+    # environment when videoflix.metrics.instruments is imported, shares the counters of every
+    # process of a host through prometheus_client's multiprocess files.)
+    METRICS_ALLOW = [a.strip() for a in os.environ.get("METRICS_ALLOW", "127.0.0.1,::1").split(",") if a.strip()]
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    # `flask worker` serves METRICS_DIR on this port too (0: not), for worker hosts without a web server.
+    METRICS_PORT = env_int("METRICS_PORT", 0)
+    METRICS_HOST = os.environ.get("METRICS_HOST", "127.0.0.1")
+
     SEED_DEMO_USERS = False
     LOG_JSON = env_bool("LOG_JSON")
     # How many proxies (nginx) set X-Forwarded-*; 0 trusts none.

@@ -8,6 +8,7 @@ def init_app(app):
     from flask_admin.theme import Bootstrap4Theme
 
     from videoflix.admin import auth, csp, subtitles, uploads, views
+    from videoflix.analytics.admin import AnalyticsView
     from videoflix.auth.models import User
     from videoflix.extensions import db
     from videoflix.videos.models import Subtitle, Video
@@ -23,6 +24,7 @@ def init_app(app):
     admin.add_view(uploads.ResumableUploadView(name="Upload", endpoint="admin_upload", url="videos/upload"))
     admin.add_view(subtitles.SubtitleView(Subtitle, db, name="Subtitles", endpoint="admin_subtitles", url="subtitles"))
     admin.add_view(views.UserView(User, db, name="Users", endpoint="admin_users", url="users"))
+    admin.add_view(AnalyticsView(name="Analytics", endpoint="admin_analytics", url="analytics"))
     admin.add_view(views.LoginView(name="Sign in", endpoint="admin_login", url="login"))
     admin.add_view(views.LogoutView(name="Sign out", endpoint="admin_logout", url="logout"))
     admin.init_app(app)

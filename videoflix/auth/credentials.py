@@ -22,7 +22,7 @@ WSGI segment fast path (videos/delivery/fastpath.py) alike.
 import time
 from functools import wraps
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
@@ -156,14 +156,20 @@ def verified_access_payload():
 
 
 def media_access_required(view):
-    """@jwt_required() for the media hot path (playlists, segments, thumbnails), cheaper per request."""
+    """@jwt_required() for the hot paths (playlists, segments, thumbnails, playback beacons),
+    cheaper per request; the view reads who asks with `access_identity()`."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        verified_access_payload()
+        g.videoflix_access = verified_access_payload()
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def access_identity():
+    """The user id of the access token media_access_required verified for this request."""
+    return int(g.videoflix_access["sub"])
 
 
 def admin_page_headers(nonce, script_hashes=(), style_hashes=()):

@@ -5,6 +5,8 @@ another port (another origin, the same site), and the video is a real transcode 
 two-rendition clip. Nothing is mocked: cookies, CORS, hls.js, MSE and H.264/AAC decoding are real.
 """
 
+import json
+
 import pytest
 
 from videoflix.extensions import db
@@ -135,8 +137,10 @@ def test_progress_is_saved_on_pause_and_continue_watching_resumes_there(logged_i
     assert page.is_hidden("#continue-row")
     page.click(f'#videos .video-card[data-video-id="{video_id}"]')
     page.wait_for_function("() => document.getElementById('video').currentTime > 2.5", timeout=30_000)
-    progress_url = f"{api_base}/api/video/{video_id}/progress/"
-    with page.expect_response(lambda r: r.url == progress_url and r.request.method == "PUT") as saved:
+    # The pause beacon saves the watch position (one request: no PUT /progress/ beside it).
+    beacon_url = f"{api_base}/api/video/{video_id}/playback/"
+    paused = lambda r: r.url == beacon_url and json.loads(r.request.post_data)["event"] == "pause"  # noqa: E731
+    with page.expect_response(paused) as saved:
         page.evaluate("() => document.getElementById('video').pause()")
     assert saved.value.status == 200, logged_in.diagnostics()
     body = saved.value.json()

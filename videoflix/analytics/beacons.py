@@ -1,0 +1,237 @@
+"""Playback beacons: the player's reports of a playback session, and the watch position they carry.
+
+A beacon is one request (`POST /api/video/<id>/playback/`) and, on the hot path, two statements in
+one transaction: one upsert of the session, from the video's row (so it also checks that the
+account may watch the video), and the watch-position save (videoflix.videos.catalogue.watch_progress) when the
+beacon is the session's newest. Beacons may arrive twice, late or never:
+
+- each carries the session's sequence number; the session row keeps the newest (`last_seq`) and a
+  bit per number of the WINDOW before it (`seen`), so a beacon is counted once, in any order (a
+  beacon more than WINDOW numbers late is dropped as already seen: 10 minutes at one per 10 s);
+- its quantities are increments since the player's previous beacon (seconds watched, stalls,
+  seconds stalled, quality switches), so a lost beacon loses only its own;
+- the range it watched (position - watched .. position) sets bits of the retention curve's 21
+  points, an OR that order cannot change;
+- only the newest beacon moves the session's (and the viewer's watch) position and rendition;
+- the same upsert keeps the per-session rate limit (ANALYTICS_BEACONS_PER_MINUTE in a fixed
+  minute), so a beacon costs no round trip to a rate-limit store.
+
+A session rolled up already (closed: ended, or silent for SESSION_IDLE) takes no more beacons:
+409, and the player starts a new session.
+"""
+import functools
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from videoflix.analytics.models import PlaybackSession
+from videoflix.auth.models import User
+from videoflix.errors import APIError
+from videoflix.extensions import db
+from videoflix.models_base import UTCDateTime, utcnow
+from videoflix.videos.catalogue import watch_progress
+from videoflix.videos.models import READY, Video
+
+WINDOW = 62  # sequence numbers remembered below the newest (a signed 64-bit integer's bits, kept clear of the sign)
+WINDOW_MASK = (1 << WINDOW) - 1
+POINTS = 21  # retention points: 0 %, 5 %, ..., 100 % of the duration
+SESSION_CLOSED = "This playback session is closed; start a new one."
+SESSION_TAKEN = "This playback session belongs to another video or account."
+TOO_MANY = "Too many beacons for this playback session; slow down."
+RATE_WINDOW = timedelta(minutes=1)
+EVENTS = ("start", "progress", "pause", "seek", "end", "error")
+EMPTY = 1e18  # an empty range: from EMPTY to -EMPTY
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+@dataclass
+class Beacon:
+    """A loaded beacon body (schemas.BeaconSchema)."""
+
+    session: str
+    seq: int
+    event: str
+    position: float
+    watched: float = 0.0
+    ttff_ms: int | None = None
+    stalls: int = 0
+    stalled: float = 0.0
+    switches: int = 0
+    rendition: str | None = None
+
+
+@dataclass
+class Outcome:
+    counted: bool  # False: a duplicate (or a beacon too late to tell)
+    position: watch_progress.Position
+
+
+def record(user_id, video_id, beacon, *, now=None):
+    """Count `beacon` in its session (created by the first beacon to arrive) and, when it is the
+    session's newest, save the viewer's watch position; commits. Returns an Outcome.
+
+    Raises APIError 404 (video not watchable) or 401 (account gone) as watch_progress.save, and 409 when
+    the session is closed or belongs to another video or account.
+    """
+    now = now or utcnow()
+    row = db.session.execute(_upsert(db.session.get_bind().dialect.name),
+                             _params(user_id, video_id, beacon, now)).first()
+    if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
+        db.session.rollback()
+        watch_progress.watchable_duration(user_id, video_id)  # raises 404 or 401
+        _refuse_unless_duplicate(user_id, video_id, beacon.session, now)
+        return Outcome(False, watch_progress.load(user_id, video_id))
+    if row.last_seq == beacon.seq:  # the newest: the viewer is there now
+        return Outcome(True, watch_progress.save(user_id, video_id, beacon.position))  # commits both
+    db.session.commit()
+    return Outcome(True, watch_progress.load(user_id, video_id))
+
+
+def _params(user_id, video_id, beacon, now):
+    # The range played since the previous beacon; none: an empty range (start after end).
+    start, end = (max(0.0, beacon.position - beacon.watched), beacon.position) if beacon.watched else (EMPTY, -EMPTY)
+    return {
+        "id": beacon.session, "user_id": user_id, "video_given": video_id, "day": now.date(), "now": now,
+        "seq": beacon.seq, "position_given": beacon.position, "range_start": start, "range_end": end,
+        "watched": beacon.watched, "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
+        "switches": beacon.switches, "errors": int(beacon.event == "error"), "rendition": beacon.rendition,
+        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW,
+        "per_minute": current_app.config["ANALYTICS_BEACONS_PER_MINUTE"],
+    }
+
+
+def _refuse_unless_duplicate(user_id, video_id, session_id, now):
+    """After an upsert that wrote nothing to a watchable video: APIError 409 unless the session is
+    this viewer's, on this video, and still open; 429 when its minute's beacons are spent; else the
+    beacon was a duplicate."""
+    row = db.session.execute(
+        select(PlaybackSession.user_id, PlaybackSession.video_id, PlaybackSession.rolled_up_at,
+               PlaybackSession.window_start, PlaybackSession.window_beacons)
+        .where(PlaybackSession.id == session_id)
+    ).first()
+    if row is None or (row.user_id, row.video_id) != (user_id, video_id):
+        raise APIError(409, SESSION_TAKEN)
+    if row.rolled_up_at is not None:
+        raise APIError(409, SESSION_CLOSED)
+    window_left = (row.window_start + RATE_WINDOW - now).total_seconds()
+    if window_left > 0 and row.window_beacons >= current_app.config["ANALYTICS_BEACONS_PER_MINUTE"]:
+        raise APIError(429, TOO_MANY, headers={"Retry-After": str(math.ceil(window_left))})
+
+
+def coverage(duration, start, end):
+    """SQL: the retention points (bit k: k * 5 % of `duration`) the range start..end passed. A point
+    counts within a tolerance of half the distance between two points, at most 0.5 s, since
+    players report positions at their own ticks; the range is clipped to the video."""
+    tolerance = case((duration / (2 * (POINTS - 1)) < 0.5, duration / (2 * (POINTS - 1))), else_=0.5)
+    low, high = start - tolerance, case((end > duration, duration), else_=end) + tolerance
+    bits = sum(case((and_(low <= duration * k / (POINTS - 1), duration * k / (POINTS - 1) <= high), 1 << k),
+                    else_=0) for k in range(POINTS))
+    return case((duration > 0, bits), else_=0)
+
+
+@functools.cache
+def _upsert(dialect):
+    """The beacon's statement for a dialect, built once: INSERT the session from the video's row
+    (only when the video is watchable and the account active: then no row, nothing written) ...
+    ON CONFLICT DO UPDATE (only when the beacon is new to an open session of this viewer and
+    video) RETURNING the newest sequence number."""
+    table = PlaybackSession.__table__
+    c = table.c
+    given = bindparam("position_given", type_=Float)
+    played = (bindparam("range_start", type_=Float), bindparam("range_end", type_=Float))
+    columns = {
+        "id": bindparam("id", type_=String), "user_id": bindparam("user_id", type_=Integer), "video_id": Video.id,
+        "day": bindparam("day", type_=Date), "started_at": bindparam("now", type_=UTCDateTime),
+        "last_beacon_at": bindparam("now", type_=UTCDateTime), "last_seq": bindparam("seq", type_=Integer),
+        "seen": cast(literal(1), BigInteger), "position": case((Video.duration < given, Video.duration), else_=given),
+        "duration": Video.duration,
+        "coverage": coverage(Video.duration, *played),
+        **{name: bindparam(name, type_=kind) for name, kind in (
+            ("watched", Float), ("ttff_ms", Integer), ("stalls", Integer), ("stalled", Float), ("switches", Integer),
+            ("errors", Integer), ("rendition", String), ("ended", Boolean))},
+        "window_start": bindparam("now", type_=UTCDateTime), "window_beacons": literal(1),
+        "rolled_up_at": null(), "counted_viewer": false(),
+    }
+    viewer = exists().where(User.id == bindparam("user_id"), User.is_active.is_(True))
+    source = select(*(value.label(name) for name, value in columns.items())).where(
+        Video.id == bindparam("video_given", type_=Integer), Video.status == READY, viewer)
+    insert = _INSERT[dialect](table).from_select(list(columns), source)
+    return insert.on_conflict_do_update(
+        index_elements=[c.id], set_=_merge(c, insert.excluded),
+        where=and_(c.user_id == insert.excluded.user_id, c.video_id == insert.excluded.video_id,
+                   c.rolled_up_at.is_(None), _unseen(c, insert.excluded),
+                   or_(_new_window(c), c.window_beacons < bindparam("per_minute", type_=Integer))),
+    ).returning(c.last_seq)
+
+
+def _new_window(c):
+    """The session's rate-limit window is over (a minute since it began)."""
+    return c.window_start < bindparam("window_from", type_=UTCDateTime)
+
+
+def _unseen(c, new):
+    """The beacon's number is new: above the newest, or within the window and not seen."""
+    behind = c.last_seq - new.last_seq
+    one = cast(literal(1), BigInteger)
+    return case((new.last_seq > c.last_seq, True),
+                (behind < WINDOW, c.seen.op(">>")(behind).op("&")(one) == 0), else_=False)
+
+
+def _merge(c, new):
+    """The session's columns after a new beacon: increments added, coverage OR-ed, and the
+    position and rendition of the newest beacon."""
+    newer = new.last_seq > c.last_seq
+    one = cast(literal(1), BigInteger)
+    ahead, behind = new.last_seq - c.last_seq, c.last_seq - new.last_seq
+    return {
+        "last_seq": case((newer, new.last_seq), else_=c.last_seq),
+        "seen": case(
+            (and_(newer, ahead >= WINDOW), one),
+            (newer, c.seen.op("<<")(ahead).op("|")(one).op("&")(cast(literal(WINDOW_MASK), BigInteger))),
+            else_=c.seen.op("|")(one.op("<<")(behind)),
+        ),
+        "last_beacon_at": new.last_beacon_at,
+        "window_start": case((_new_window(c), new.last_beacon_at), else_=c.window_start),
+        "window_beacons": case((_new_window(c), 1), else_=c.window_beacons + 1),
+        "position": case((newer, new.position), else_=c.position),
+        "rendition": case((and_(newer, new.rendition.isnot(None)), new.rendition), else_=c.rendition),
+        "watched": c.watched + new.watched,
+        "coverage": c.coverage.op("|")(new.coverage),
+        "ttff_ms": func.coalesce(c.ttff_ms, new.ttff_ms),
+        "stalls": c.stalls + new.stalls,
+        "stalled": c.stalled + new.stalled,
+        "switches": c.switches + new.switches,
+        "errors": c.errors + new.errors,
+        "ended": or_(c.ended, new.ended),
+    }
+
+
+def active_sessions(since: datetime):
+    """How many sessions are playing: not ended, not rolled up, a beacon since `since`."""
+    return db.session.execute(
+        select(func.count()).select_from(PlaybackSession)
+        .where(PlaybackSession.rolled_up_at.is_(None), PlaybackSession.ended.is_(False),
+               PlaybackSession.last_beacon_at >= since)
+    ).scalar_one()
