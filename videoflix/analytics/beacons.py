@@ -43,8 +43,10 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from videoflix.analytics.models import PlaybackSession
 from videoflix.auth.models import User
@@ -52,7 +54,7 @@ from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
 from videoflix.videos.catalogue import watch_progress
-from videoflix.videos.models import READY, Video
+from videoflix.videos.models import READY, Video, WatchProgress
 
 WINDOW = 62  # sequence numbers remembered below the newest (a signed 64-bit integer's bits, kept clear of the sign)
 WINDOW_MASK = (1 << WINDOW) - 1
@@ -93,23 +95,49 @@ def record(user_id, video_id, beacon, *, now=None):
     session's newest, save the viewer's watch position; commits. Returns an Outcome.
 
     Raises APIError 404 (video not watchable) or 401 (account gone) as watch_progress.save, and 409 when
-    the session is closed or belongs to another video or account.
+    the session is closed or belongs to another video or account, 429 past the session's limit.
     """
     now = now or utcnow()
-    row = db.session.execute(_upsert(db.session.get_bind().dialect.name),
-                             _params(user_id, video_id, beacon, now)).first()
-    if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
+    try:
+        outcome = count(db.session, user_id, video_id, beacon, now, current_app.config["ANALYTICS_BEACONS_PER_MINUTE"])
+    except IntegrityError:  # the account was deleted meanwhile
+        outcome = None
+    if outcome is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
         db.session.rollback()
         watch_progress.watchable_duration(user_id, video_id)  # raises 404 or 401
         _refuse_unless_duplicate(user_id, video_id, beacon.session, now)
         return Outcome(False, watch_progress.load(user_id, video_id))
-    if row.last_seq == beacon.seq:  # the newest: the viewer is there now
-        return Outcome(True, watch_progress.save(user_id, video_id, beacon.position))  # commits both
     db.session.commit()
-    return Outcome(True, watch_progress.load(user_id, video_id))
+    return outcome
 
 
-def _params(user_id, video_id, beacon, now):
+def count(executor, user_id, video_id, beacon, now, per_minute):
+    """The beacon's writes on `executor` (the session, or a Connection), not committed: the
+    Outcome of a counted beacon, or None when nothing was written (then `record` says why).
+
+    On PostgreSQL it is one statement (`_counted`); elsewhere the session's upsert, then the watch
+    position's save when the beacon is the session's newest, then the position as it is.
+    """
+    params = _params(user_id, video_id, beacon, now, per_minute)
+    dialect = watch_progress.dialect_of(executor)
+    if dialect == "postgresql":
+        row = executor.execute(_counted(), params).first()
+        if row is None:
+            return None
+        if row.saved_at is not None:
+            return Outcome(True, watch_progress.Position(video_id, row.saved, row.duration, row.saved_completed,
+                                                         row.saved_at))
+        return Outcome(True, watch_progress.Position(video_id, row.position or 0, row.duration,
+                                                     bool(row.completed), row.updated_at))
+    row = executor.execute(_upsert(dialect), params).first()
+    if row is None:
+        return None
+    if row.last_seq == beacon.seq:  # the newest: the viewer is there now
+        return Outcome(True, watch_progress.save_on(executor, user_id, video_id, beacon.position, now))
+    return Outcome(True, watch_progress.position_on(executor, user_id, video_id))
+
+
+def _params(user_id, video_id, beacon, now, per_minute):
     # The range played since the previous beacon; none: an empty range (start after end).
     start, end = (max(0.0, beacon.position - beacon.watched), beacon.position) if beacon.watched else (EMPTY, -EMPTY)
     return {
@@ -117,9 +145,32 @@ def _params(user_id, video_id, beacon, now):
         "seq": beacon.seq, "position_given": beacon.position, "range_start": start, "range_end": end,
         "watched": beacon.watched, "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
         "switches": beacon.switches, "errors": int(beacon.event == "error"), "rendition": beacon.rendition,
-        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW,
-        "per_minute": current_app.config["ANALYTICS_BEACONS_PER_MINUTE"],
+        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW, "per_minute": per_minute,
+        **watch_progress.save_params(user_id, video_id, beacon.position, now),
     }
+
+
+@functools.cache
+def _counted():
+    """PostgreSQL: the beacon in one statement. The session's upsert (`_upsert`) and the watch
+    position's save gated on it (only when the upsert made this beacon the newest) as
+    data-modifying CTEs, then the position the viewer has after it: the one just saved, else the
+    one before the statement (a CTE's snapshot). No row: the upsert wrote nothing."""
+    session = _upsert("postgresql").cte("beacon")
+    newest = select(session.c.last_seq).where(session.c.last_seq == bindparam("seq", type_=Integer)).subquery("newest")
+    saved = watch_progress.save_statement("postgresql", newest).cte("saved")
+    before = WatchProgress.__table__.alias("before")
+    video = Video.__table__.alias("beacon_video")
+    return (
+        select(session.c.last_seq, saved.c.position.label("saved"), saved.c.completed.label("saved_completed"),
+               saved.c.updated_at.label("saved_at"), before.c.position, before.c.completed, before.c.updated_at,
+               video.c.duration)
+        .select_from(session)
+        .join(video, video.c.id == bindparam("video_given", type_=Integer))
+        .outerjoin(saved, true())
+        .outerjoin(before, and_(before.c.user_id == bindparam("user_id", type_=Integer),
+                                before.c.video_id == video.c.id))
+    )
 
 
 def _refuse_unless_duplicate(user_id, video_id, session_id, now):
