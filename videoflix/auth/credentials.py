@@ -30,9 +30,10 @@ from werkzeug.http import parse_cookie
 from werkzeug.routing import IntegerConverter
 
 from videoflix.auth import EXPIRED_TOKEN, INVALID_TOKEN, NO_CREDENTIALS, REVOKED_TOKEN
-from videoflix.auth.revocation import is_revoked
+from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.config import origin_of
 from videoflix.errors import APIError
+from videoflix.extensions import redis_client
 
 CACHE_KEY = "videoflix_verified_tokens"
 CACHE_SIZE = 10_000
@@ -115,6 +116,32 @@ def cached_payload(app, token):
     None (revocation still to be checked by the caller): the fast path's shortcut."""
     payload = verified_tokens(app).get(token) if token else None
     return payload if payload is not None and payload["exp"] > now() else None
+
+
+def known_unrevoked(app, payload):
+    """The WSGI fast paths' revocation check of a cached payload: True or False as the revocation
+    list says, None when it could not be asked (then Flask asks again and answers with its own
+    error handling). The same single lookup as `verified_payload`'s, outside a request.
+
+    Redis is asked through the app's one client, so the connection always goes back to its pool,
+    whatever thread asks and however many there are.
+    """
+    client = redis_client(app)
+    try:
+        if client is None:
+            with app.app_context():
+                return is_revoked(payload)
+        listed, cutoff = client.mget(lookup_keys(payload, app.config["REDIS_PREFIX"]))
+    except Exception:  # noqa: BLE001 - Redis or the database is down: Flask's answer, not ours
+        return None
+    return revoked(payload, listed, cutoff)
+
+
+def fast_path_token(app, environ):
+    """The payload of the request's access token when a fast path may act on it: a token this
+    process verified in full before and that has not expired (revocation is the caller's last
+    check, `known_unrevoked`); None sends the request to Flask."""
+    return cached_payload(app, access_token(environ, app.config))
 
 
 def verified_payload(token):
