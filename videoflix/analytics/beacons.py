@@ -65,6 +65,7 @@ TOO_MANY = "Too many beacons for this playback session; slow down."
 RATE_WINDOW = timedelta(minutes=1)
 EVENTS = ("start", "progress", "pause", "seek", "end", "error")
 EMPTY = 1e18  # an empty range: from EMPTY to -EMPTY
+EDGE = 1e-9  # of a point: a range ending exactly on a point passes it, whatever the rounding
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -194,12 +195,23 @@ def _refuse_unless_duplicate(user_id, video_id, session_id, now):
 def coverage(duration, start, end):
     """SQL: the retention points (bit k: k * 5 % of `duration`) the range start..end passed. A point
     counts within a tolerance of half the distance between two points, at most 0.5 s, since
-    players report positions at their own ticks; the range is clipped to the video."""
-    tolerance = case((duration / (2 * (POINTS - 1)) < 0.5, duration / (2 * (POINTS - 1))), else_=0.5)
-    low, high = start - tolerance, case((end > duration, duration), else_=end) + tolerance
-    bits = sum(case((and_(low <= duration * k / (POINTS - 1), duration * k / (POINTS - 1) <= high), 1 << k),
-                    else_=0) for k in range(POINTS))
+    players report positions at their own ticks; the range is clipped to the video.
+
+    The points passed are a run of bits, first..last: (1 << last + 1) - (1 << first), a handful of
+    operations (21 comparisons made PostgreSQL spend most of a beacon's time planning them)."""
+    step = duration / float(POINTS - 1)
+    tolerance = case((step / 2 < 0.5, step / 2), else_=0.5)
+    low = (start - tolerance) / step  # in points
+    high = (case((end > duration, duration), else_=end) + tolerance) / step
+    first = cast(func.ceil(_clamp(low - EDGE, 0, POINTS)), Integer)
+    last = cast(func.floor(_clamp(high + EDGE, -1, POINTS - 1)), Integer)
+    one = cast(literal(1), BigInteger)
+    bits = case((last >= first, one.op("<<")(last + 1) - one.op("<<")(first)), else_=0)
     return case((duration > 0, bits), else_=0)
+
+
+def _clamp(value, lowest, highest):
+    return case((value < lowest, lowest), (value > highest, highest), else_=value)
 
 
 @functools.cache
