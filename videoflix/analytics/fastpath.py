@@ -7,8 +7,9 @@ for a beacon that is counted, and only when everything about the request is plai
 
 - a JSON object body (`application/json`, or `text/plain` as navigator.sendBeacon sends it) of a
   known length that BeaconSchema loads without an error (the schema is the one of the route);
-- the access token is one this process has verified in full before, not expired, not revoked
-  (auth.credentials' `fast_path_token` and `known_unrevoked`, as for segments);
+- the access token is valid, not expired, not revoked (auth.credentials' `fast_path_token` and
+  `known_unrevoked`, as for segments; unlike a segment's, a token this process has not seen yet is
+  verified here: 2,000 viewers' first beacons in each of gunicorn's processes);
 - no cross-site question: without the auth cookies, or without an Origin/Referer, or from an
   allowed CORS origin (an Origin, when there is one, also gets flask-cors's two headers);
 - `beacons.count` wrote the beacon (on PostgreSQL one statement, in autocommit).
@@ -91,7 +92,7 @@ class BeaconFastPath:
         origin = plain_origin(environ, config, cookies)
         if origin is False:
             return None
-        payload = fast_path_token(self.app, environ)
+        payload = fast_path_token(self.app, environ, verify=True)
         if payload is None:
             return None
         raw = read_body(environ)

@@ -137,11 +137,21 @@ def known_unrevoked(app, payload):
     return revoked(payload, listed, cutoff)
 
 
-def fast_path_token(app, environ):
+def fast_path_token(app, environ, *, verify=False):
     """The payload of the request's access token when a fast path may act on it: a token this
-    process verified in full before and that has not expired (revocation is the caller's last
-    check, `known_unrevoked`); None sends the request to Flask."""
-    return cached_payload(app, access_token(environ, app.config))
+    process verified in full before (or, with `verify`, now: its signature and type, then cached)
+    and that has not expired (revocation is the caller's last check, `known_unrevoked`); None
+    sends the request to Flask, which answers any failure with its own error."""
+    token = access_token(environ, app.config)
+    payload = cached_payload(app, token)
+    if payload is None and verify and token:
+        with app.app_context():
+            try:
+                payload = _verified_signature(token)
+            except APIError:
+                return None
+        payload = payload if payload["exp"] > now() else None
+    return payload
 
 
 def verified_payload(token):
@@ -151,6 +161,17 @@ def verified_payload(token):
     """
     if not token:
         raise APIError(401, NO_CREDENTIALS)
+    payload = _verified_signature(token)
+    if payload["exp"] <= now():
+        raise APIError(401, EXPIRED_TOKEN)
+    if is_revoked(payload):
+        raise APIError(401, REVOKED_TOKEN)
+    return payload
+
+
+def _verified_signature(token):
+    """The token's payload from the process's cache, else decoded (signature and type checked;
+    APIError 401 otherwise) and cached (in an app context)."""
     cache = verified_tokens(current_app)
     payload = cache.get(token)
     if payload is None:
@@ -158,10 +179,6 @@ def verified_payload(token):
         if len(cache) >= CACHE_SIZE:
             cache.clear()  # bounded; refilling costs one decode per token
         cache[token] = payload
-    if payload["exp"] <= now():
-        raise APIError(401, EXPIRED_TOKEN)
-    if is_revoked(payload):
-        raise APIError(401, REVOKED_TOKEN)
     return payload
 
 
