@@ -379,6 +379,9 @@ def cpu_per_request(report, before, loaded, args):
     result["generator_share_of_busy_cpu"] = round(generator / load["machine"], 3) if load["machine"] else None
     result["generator_cores"] = round(generator / load["wall"], 3) if load["wall"] else None
     result["machine_busy_cores"] = round(load["machine"] / load["wall"], 2) if load["wall"] else None
+    # What the rest of the machine (other people's work) took meanwhile: the noise of this run.
+    ours = load["gunicorn"] + load["postgres"] + load["bench"] + report["beacons"].get("generator_cpu_s", 0.0)
+    result["others_cores"] = round((load["machine"] - ours) / load["wall"], 2) if load["wall"] else None
     return result
 
 
