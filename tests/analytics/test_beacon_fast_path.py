@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from werkzeug.test import Client
 
 from tests.conftest import PASSWORD
@@ -278,3 +278,24 @@ def test_other_requests_pass_through_untouched(app, paths, films):
     query = post(paths.fast, paths.url + "?x=1", body(new_session(), 0, "start"), paths.bearer)
     assert query.status_code == 200
     assert paths.calls == [("PUT", f"/api/video/{films[0]}/progress/"), ("POST", paths.url)]
+
+
+def test_a_stale_connection_costs_one_beacon_to_flask(app, paths):
+    """On PostgreSQL the fast path's engine has no pre-ping: after the server dropped its
+    connections (a restart), the next beacon's statement fails, writes nothing and Flask counts
+    it; the pool is renewed and the following beacon is the fast path's again."""
+    if paths.layer.engine().dialect.name != "postgresql":
+        pytest.skip("the fast path's own engine: PostgreSQL (TEST_DATABASE_URL)")
+    session = new_session()
+    assert post(paths.fast, paths.url, body(session, 0, "start"), paths.bearer).status_code == 200
+    with app.app_context():
+        db.session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        db.session.commit()
+    assert paths.calls == []
+    answer = post(paths.fast, paths.url, body(session, 1, watched=10.0, position=10.0), paths.bearer)
+    assert answer.status_code == 200 and answer.get_json()["counted"] is True
+    assert paths.calls == [("POST", paths.url)]
+    assert post(paths.fast, paths.url, body(session, 2, watched=10.0, position=20.0), paths.bearer).status_code == 200
+    assert paths.calls == [("POST", paths.url)]
+    assert (sessions(app)[session].watched, sessions(app)[session].last_seq) == (20.0, 2)

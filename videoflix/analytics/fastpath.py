@@ -12,7 +12,8 @@ for a beacon that is counted, and only when everything about the request is plai
   verified here: 2,000 viewers' first beacons in each of gunicorn's processes);
 - no cross-site question: without the auth cookies, or without an Origin/Referer, or from an
   allowed CORS origin (an Origin, when there is one, also gets flask-cors's two headers);
-- `beacons.count` wrote the beacon (on PostgreSQL one statement, in autocommit).
+- `beacons.count` wrote the beacon (on PostgreSQL one prepared statement, in autocommit, on an
+  engine of this layer's without the pool's pre-ping).
 
 Anything else goes to Flask with the body it sent: a beacon the count did not write (a duplicate,
 an unknown or unready video, an inactive account, a closed or foreign session, the session's rate
@@ -28,6 +29,7 @@ from dataclasses import asdict
 from io import BytesIO
 
 from marshmallow import ValidationError
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import parse_cookie, parse_options_header
 
@@ -116,8 +118,6 @@ class BeaconFastPath:
         per_minute = self.app.config["ANALYTICS_BEACONS_PER_MINUTE"]
         try:
             with engine.connect() as connection:
-                if engine.dialect.name == "postgresql":  # one statement: its own transaction
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 outcome = beacons.count(connection, user_id, video_id, beacon, utcnow(), per_minute)
                 if outcome is None:
                     connection.rollback()
@@ -128,9 +128,17 @@ class BeaconFastPath:
             return None
 
     def engine(self):
+        """The app's engine; on PostgreSQL a small one of this layer's, in autocommit (the beacon
+        is one statement) and without the pool's pre-ping (a round trip per beacon): a connection
+        that went stale fails its statement, which writes nothing, and Flask answers instead."""
         if self._engine is None:
             with self.app.app_context():
-                self._engine = db.engine
+                engine = db.engine
+            if engine.dialect.name == "postgresql":
+                options = {**self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}), "pool_pre_ping": False,
+                           "isolation_level": "AUTOCOMMIT"}
+                engine = create_engine(engine.url, **options)
+            self._engine = engine
         return self._engine
 
     def rule(self):
