@@ -182,7 +182,7 @@ def test_nginx_accepts_both_configs_and_they_share_the_snippets(tmp_path, config
     text = (NGINX_DIR / config).read_text()
     # The compose image renders these two with envsubst (body-size.envsh computes the first).
     text = (text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
-            .replace("${S3_UPSTREAM}", "127.0.0.1:8333"))
+            .replace("${S3_UPSTREAM}", "127.0.0.1:8333").replace("${NGINX_PORT}", "80"))
     for snippet in ("protected-media.conf", "proxy-app.conf"):
         assert f"include /etc/nginx/videoflix/{snippet};" in text
     # The maps the proxy snippet needs sit at http level, as videoflix.conf is included there.
