@@ -36,21 +36,33 @@ RUN --mount=type=secret,id=extra_ca \
     fi \
     && apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99extra-ca
+    && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99extra-ca /tmp/ca.pem
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY requirements.txt ./
 # Every dependency becomes a wheel here, then installs from those wheels alone (--no-index), so
-# the venv holds exactly what requirements.txt pins. The final image runs Debian's ffmpeg, so
-# the copy bundled in imageio-ffmpeg (~165 MB) is dropped (IMAGEIO_FFMPEG_EXE points at Debian's).
-# The venv's own pip makes the wheels: a base image needs only python and its venv module.
+# the venv holds exactly what requirements.txt pins. FFMPEG=debian (the default): the final image
+# runs Debian's ffmpeg, so the copy bundled in imageio-ffmpeg (~165 MB) is dropped; FFMPEG=wheel
+# (`make images`): that copy becomes /opt/venv/bin/ffmpeg and Debian's (~650 MB with its libraries)
+# is not installed. The venv's own pip makes the wheels (a base image needs only python and its venv
+# module), then leaves the venv with pip and setuptools.
+ARG FFMPEG=debian
 RUN --mount=type=secret,id=extra_ca \
-    if [ -s /run/secrets/extra_ca ]; then export PIP_CERT=/tmp/ca.pem; fi \
+    if [ -s /run/secrets/extra_ca ]; then \
+        cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem 2>/dev/null \
+            || cp /run/secrets/extra_ca /tmp/ca.pem; \
+        export PIP_CERT=/tmp/ca.pem; \
+    fi \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip wheel --no-cache-dir --index-url "$PIP_INDEX_URL" --wheel-dir /wheels -r requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt \
-    && rm -rf /opt/venv/lib/python3*/site-packages/imageio_ffmpeg/binaries/* /tmp/ca.pem
+    && for binaries in /opt/venv/lib/python3*/site-packages/imageio_ffmpeg/binaries; do \
+        if [ "$FFMPEG" = wheel ]; then mv "$binaries"/ffmpeg-* /opt/venv/bin/ffmpeg; fi; \
+        rm -rf "${binaries:?}"/*; \
+    done \
+    && rm -f /tmp/ca.pem \
+    && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools
 # Static files for nginx: Flask-Admin's assets, and the app's own if it has any.
 COPY videoflix ./videoflix
 COPY --from=assets /assets/node_modules/tus-js-client/dist/tus.min.js ./videoflix/static/vendor/tus.min.js
@@ -79,7 +91,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # ---------------------------------------------------------------- runtime: the app (default target)
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
-# ffmpeg from Debian does the transcoding; nothing else is installed, and no compiler.
+ARG FFMPEG=debian
+# ffmpeg from Debian (or the wheel's, FFMPEG=wheel) does the transcoding; nothing else is installed,
+# and no compiler.
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then \
@@ -87,9 +101,12 @@ RUN --mount=type=secret,id=extra_ca \
             || cp /run/secrets/extra_ca /tmp/ca.pem; \
         echo 'Acquire::https::CAInfo "/tmp/ca.pem";' > /etc/apt/apt.conf.d/99extra-ca; \
     fi \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
-    && rm -rf /var/lib/apt/lists/* /tmp/ca.pem /etc/apt/apt.conf.d/99extra-ca \
+    && if [ "$FFMPEG" = debian ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends ffmpeg \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && rm -rf /tmp/ca.pem /etc/apt/apt.conf.d/99extra-ca \
     && groupadd --system --gid "${APP_UID}" videoflix \
     && useradd --system --uid "${APP_UID}" --gid videoflix --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin videoflix \
@@ -103,7 +120,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     MEDIA_ROOT=/srv/media \
-    IMAGEIO_FFMPEG_EXE=/usr/bin/ffmpeg
+    IMAGEIO_FFMPEG_EXE=ffmpeg
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 # The code belongs to root and is only readable by the app's user: a compromised process cannot

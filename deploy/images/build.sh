@@ -53,12 +53,32 @@ common_args() {
   [ -z "${NPM_REGISTRY:-}" ] || args+=(--build-arg "NPM_REGISTRY=$NPM_REGISTRY")
 }
 
+# As Debian's own slim images: no documentation, manual pages or translations, now or from any
+# package installed later; no recommended packages; no package lists or .deb files left.
+ROOTFS_VERSION=2  # part of the cached tarball's name: change it when slim_root changes
+slim_root() {
+  local dir=$1
+  cat > "$dir/etc/dpkg/dpkg.cfg.d/01-slim" <<'CONF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+CONF
+  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' > "$dir/etc/apt/apt.conf.d/01-slim"
+  find "$dir/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$dir/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/usr/share/locale/* \
+    "$dir"/var/cache/apt/archives/*.deb "$dir"/var/cache/apt/*.bin "$dir"/var/lib/apt/lists/*
+}
+
 root_image() {
   if $DOCKER image inspect "$ROOT_IMAGE" >/dev/null 2>&1; then
     say "$ROOT_IMAGE is there"
     return
   fi
-  local tarball=$CACHE/bookworm-minbase.tar
+  local tarball=$CACHE/bookworm-minbase-$ROOTFS_VERSION.tar
   mkdir -p "$CACHE/debs"
   if [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
@@ -67,7 +87,8 @@ root_image() {
     say "debootstrap --variant=minbase bookworm from $MIRROR"
     debootstrap --variant=minbase --cache-dir="$CACHE/debs" bookworm "$dir" "$MIRROR" > "$dir.log" 2>&1 \
       || { tail -n 20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; die "debootstrap failed"; }
-    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir.log"
+    slim_root "$dir"
+    rm -f "$dir.log"
     tar -C "$dir" --numeric-owner -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$dir"
   fi
@@ -87,8 +108,9 @@ base_images() {
 
 app_images() {
   common_args
+  # FFMPEG=wheel: the ffmpeg of the imageio-ffmpeg wheel instead of Debian's (~650 MB with its libraries).
   local bases=(--build-arg "PYTHON_IMAGE=$PREFIX/python:bookworm" --build-arg "NODE_IMAGE=$PREFIX/node:bookworm"
-               --build-arg "NGINX_IMAGE=$PREFIX/nginx:bookworm")
+               --build-arg "NGINX_IMAGE=$PREFIX/nginx:bookworm" --build-arg "FFMPEG=${FFMPEG:-wheel}")
   say "app image ${VIDEOFLIX_IMAGE:-videoflix:latest}"
   buildkit "${args[@]}" "${bases[@]}" --target runtime -t "${VIDEOFLIX_IMAGE:-videoflix:latest}" .
   say "nginx image ${VIDEOFLIX_NGINX_IMAGE:-videoflix-nginx:latest}"
