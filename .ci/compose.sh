@@ -38,7 +38,7 @@ export DOCKER=/usr/bin/docker
 COMPOSE_BIN=/usr/bin/docker-compose
 $DOCKER --version && $COMPOSE_BIN --version
 
-WORK=$(mktemp -d /tmp/videoflix-compose.XXXXXX)
+WORK=$(mktemp -d "${COMPOSE_WORK_PREFIX:-/tmp/videoflix-compose}.XXXXXX")
 export DOCKER_HOST="unix://$WORK/docker.sock"
 DOCKERD_PID=""
 SMTP_PID=""
