@@ -96,7 +96,21 @@ root_image() {
   $DOCKER import --change 'ENV LANG=C.UTF-8' --change 'CMD ["bash"]' "$tarball" "$ROOT_IMAGE" >/dev/null
 }
 
+# The base images, saved with `docker save` once built: a later run on this machine loads them
+# (seconds) instead of building them (minutes) while deploy/images/, this script's root settings and
+# the week are the same (so Debian's security updates come in at least weekly). BASE_CACHE=0: build.
+base_key() {
+  { cat deploy/images/*; echo "$ROOTFS_VERSION $MIRROR $PREFIX"; date -u +%G-%V; } | sha256sum | cut -c1-16
+}
+
 base_images() {
+  local saved
+  saved=$CACHE/bases-$(base_key).tar
+  if [ "${BASE_CACHE:-1}" != 0 ] && [ -s "$saved" ]; then
+    say "docker load < $saved (base images built by an earlier run)"
+    $DOCKER load -q -i "$saved" >/dev/null
+    return
+  fi
   root_image
   common_args
   for target in "${TARGETS[@]}"; do
@@ -104,6 +118,13 @@ base_images() {
     buildkit "${args[@]}" --build-arg "ROOT_IMAGE=$ROOT_IMAGE" --target "$target" \
       -t "$PREFIX/$target:bookworm" -f deploy/images/Dockerfile deploy/images
   done
+  if [ "${BASE_CACHE:-1}" != 0 ]; then
+    say "docker save the base images to $saved"
+    rm -f "$CACHE"/bases-*.tar
+    local target tags=("$ROOT_IMAGE")
+    for target in "${TARGETS[@]}"; do tags+=("$PREFIX/$target:bookworm"); done
+    $DOCKER save -o "$saved.part" "${tags[@]}" && mv "$saved.part" "$saved"
+  fi
 }
 
 app_images() {
