@@ -79,6 +79,21 @@ export EXTRA_CA_BUNDLE=${EXTRA_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 [ -s "$EXTRA_CA_BUNDLE" ] || unset EXTRA_CA_BUNDLE
 bash deploy/images/build.sh all
 
+step "images worth shipping: non-root app, no compiler or pip, no trace of the build's CA, app <= 600 MB"
+user=$($DOCKER image inspect --format '{{.Config.User}}' videoflix:latest)
+[ "$user" = "10001:10001" ] || fail "the app image runs as '$user'"
+$DOCKER run --rm --network none --entrypoint sh videoflix:latest -c \
+  '! command -v gcc && ! command -v cc && ! command -v pip && ! test -e /opt/venv/bin/pip && ffmpeg -hide_banner -version | head -n 1' \
+  || fail "the app image holds a compiler or pip, or has no ffmpeg"
+for image in videoflix:latest videoflix-nginx:latest videoflix-base/{python,node,nginx,postgres,redis,seaweedfs}:bookworm; do
+  $DOCKER run --rm --network none --user 0 --entrypoint sh "$image" -c \
+    'test ! -e /tmp/ca.pem && test ! -e /tmp/apt-ca.pem && test ! -e /etc/apt/apt.conf.d/99extra-ca && test ! -e /run/secrets/extra_ca' \
+    || fail "$image keeps the build's CA bundle"
+done
+size=$($DOCKER image inspect --format '{{.Size}}' videoflix:latest)
+[ "$size" -le 600000000 ] || fail "the app image is $size bytes (> 600 MB)"
+echo "app image: $((size / 1000000)) MB, runs as $user; no compiler, no pip; no image keeps the CA"
+
 step "the stack: host network, ports ${PORT_BASE}xx, an SMTP sink on ${PORT_BASE}90"
 # Compose 1.29 cannot take a published port away in an override file (v2's `!reset` can), and
 # Docker refuses one on the host's network: nginx's `ports:` is left out of this run's copy.

@@ -11,7 +11,6 @@ published port to watch the job's state; every request goes to nginx.
 """
 import argparse
 import mailbox
-import os
 import re
 import secrets
 import subprocess
