@@ -152,9 +152,10 @@ all_healthy || fail "not every healthcheck reports healthy"
 step "db, redis, objectstore, web and nginx report healthy; migrate and storage-init exited 0"
 
 step "end to end through nginx (.ci/compose_e2e.py)"
-set -a; . "$WORK/.env"; set +a
+env_value() { grep -E "^$1=" "$WORK/.env" | tail -n 1 | cut -d= -f2-; }
 "$PY" .ci/compose_e2e.py --base-url "http://127.0.0.1:${PORT_BASE}80" --compose "$WORK/compose" \
-  --dsn "postgresql://$DB_USER:$DB_PASSWORD@127.0.0.1:${PORT_BASE}32/$DB_NAME" --maildir "$WORK/maildir"
+  --dsn "postgresql://$(env_value DB_USER):$(env_value DB_PASSWORD)@127.0.0.1:${PORT_BASE}32/$(env_value DB_NAME)" \
+  --maildir "$WORK/maildir"
 for _ in $(seq 150); do all_healthy && break; sleep 1; done
 all_healthy || fail "after down + up, not every healthcheck reports healthy"
 step "after down + up every healthcheck reports healthy again"
