@@ -1,7 +1,7 @@
 """The compose stack end to end (.ci/compose.sh runs it against a stack it started), through nginx only.
 
 register -> activate from the e-mail the worker container sent (an SMTP sink on the host) -> login ->
-a staff user uploads a 20 s 1080p clip with tus (tuspy) -> the worker container transcodes it ->
+a staff user uploads a 40 s 1080p clip with tus (tuspy) -> the worker container transcodes it ->
 `docker stop` of the worker mid-transcode re-queues the job -> a restarted worker finishes it -> every
 segment of every rendition is fetched and ffmpeg decodes each rendition as an HLS client -> `down` and
 `up` again -> the same account signs in, the video is listed and plays (volumes kept everything).
@@ -106,9 +106,9 @@ def register_and_activate(stack, maildir):
 
 
 def make_clip(path):
-    """20 s of 1080p with sound: long enough to stop the worker in the middle of it."""
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=20",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
+    """40 s of 1080p with sound: long enough to stop the worker in the middle of it."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=40",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=40", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=300)
 
 
@@ -126,8 +126,9 @@ def upload_with_tus(stack, clip):
 
 
 def stop_worker_mid_transcode(stack, video_id):
-    claimed = wait_for(lambda: (r := stack.row(video_id)) and r["claimed_by"] and r["progress"] >= 5 and r,
-                       "the worker container's progress")
+    claimed = wait_for(lambda: (r := stack.row(video_id)) and (r["claimed_by"] or r["status"] == "ready") and r,
+                       "the worker container to claim the video")
+    check(claimed["status"] != "ready" and claimed["progress"] < 90, f"transcoded before the stop: {claimed}")
     step(f"docker stop of the worker at {claimed['progress']}% (claimed by {claimed['claimed_by']})")
     stack.run("stop", "worker")
     after = stack.row(video_id)
