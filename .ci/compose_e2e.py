@@ -126,8 +126,9 @@ def upload_with_tus(stack, clip):
 
 
 def stop_worker_mid_transcode(stack, video_id):
-    claimed = wait_for(lambda: (r := stack.row(video_id)) and (r["claimed_by"] or r["status"] == "ready") and r,
-                       "the worker container to claim the video")
+    claimed = wait_for(lambda: (r := stack.row(video_id)) and ((r["claimed_by"] and r["progress"] > 0)
+                                                               or r["status"] == "ready") and r,
+                       "the worker container's progress")
     check(claimed["status"] != "ready" and claimed["progress"] < 90, f"transcoded before the stop: {claimed}")
     step(f"docker stop of the worker at {claimed['progress']}% (claimed by {claimed['claimed_by']})")
     stack.run("stop", "worker")
