@@ -62,6 +62,16 @@ class Stack:
         check(done.returncode == 0, f"compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def ffmpeg_running(self, service):
+        """Whether an ffmpeg process runs in the service's container (its /proc: no ps in the image)."""
+        probe = ("import os\nfor pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                 "    try:\n        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')[0]\n"
+                 "    except OSError:\n        continue\n"
+                 "    if os.path.basename(cmd) == b'ffmpeg':\n        print(pid)")
+        done = subprocess.run([self.compose, "exec", "-T", service, "python", "-c", probe], capture_output=True,
+                              text=True, timeout=60)
+        return done.returncode == 0 and done.stdout.strip() != ""
+
     def row(self, video_id):
         with psycopg2.connect(self.dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT status, claimed_by, progress FROM video WHERE id = %s", (video_id,))
@@ -126,11 +136,13 @@ def upload_with_tus(stack, clip):
 
 
 def stop_worker_mid_transcode(stack, video_id):
-    claimed = wait_for(lambda: (r := stack.row(video_id)) and ((r["claimed_by"] and r["progress"] > 0)
-                                                               or r["status"] == "ready") and r,
-                       "the worker container's progress")
-    check(claimed["status"] != "ready" and claimed["progress"] < 90, f"transcoded before the stop: {claimed}")
-    step(f"docker stop of the worker at {claimed['progress']}% (claimed by {claimed['claimed_by']})")
+    wait_for(lambda: (r := stack.row(video_id)) and (r["claimed_by"] or r["status"] == "ready"),
+             "the worker container to claim the video")
+    wait_for(lambda: stack.ffmpeg_running("worker"), "ffmpeg to run in the worker container", 60)
+    claimed = stack.row(video_id)
+    check(claimed["status"] == "processing" and claimed["claimed_by"], f"not transcoding at the stop: {claimed}")
+    step(f"docker stop of the worker while its ffmpeg runs, at {claimed['progress']}% "
+         f"(claimed by {claimed['claimed_by']})")
     stack.run("stop", "worker")
     after = stack.row(video_id)
     check(after["status"] != "ready" and not after["claimed_by"], f"not re-queued after the stop: {after}")
