@@ -92,8 +92,8 @@ def create(owner_id, length, metadata):
     """
     if length > max_size():
         raise TooLarge(f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB.")
-    fields = load_fields({k: metadata.get(k) for k in ("title", "description", "category")})
-    fields["filename"] = (metadata.get("filename") or "")[:255]
+    fields = load_fields({k: metadata.get(k) for k in ("title", "description", "category", "filename")})
+    fields["filename"] = fields["filename"][:255]
     upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
                        expires_at=expires_from())
     store = chunks()
