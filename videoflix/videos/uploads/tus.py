@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from huey import crontab
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
@@ -140,36 +140,48 @@ def _discard(upload_id, done):
 class locked:
     """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
     request holds it); `lock.row` is the upload's (status, video_id, length) as the claim found
-    them, so the holder reads nothing again; `lock.refresh()` proves the holder alive
-    (UploadLocked once it lost it); `lock.on_release` are column values written with the release.
-    A request costs two commits: the claim, and the release with what the request changed."""
+    them, so the holder reads nothing again; `lock.taken_over` says whether the claim took a lapsed
+    lock from another request (which may still be alive: see chunks' `fence`); `lock.refresh()`
+    proves the holder alive (UploadLocked once it lost it); `lock.on_release` are column values
+    written with the release. A request costs two commits: the claim, and the release with what
+    the request changed. `conditions` narrow the claim (the sweep's: still expired, not done)."""
 
-    def __init__(self, upload_id):
-        self.upload_id, self.token = upload_id, secrets.token_hex(16)
+    def __init__(self, upload_id, *conditions):
+        self.upload_id, self.token, self.conditions = upload_id, secrets.token_hex(16), conditions
         self.refreshed = 0.0
+        self.taken_over = False
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
     def _claim(self, *conditions, ahead=0):
         """The row's (status, video_id, length) when this request now holds the lock; else None."""
+        started = time.monotonic()  # the lock runs from before the statement, never from after it
         row = db.session.execute(
             update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
             .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
             .returning(TusUpload.status, TusUpload.video_id, TusUpload.length)
         ).first()
         db.session.commit()
-        self.refreshed = time.monotonic()
+        if row is not None:
+            self.refreshed = started
         return row
 
     def __enter__(self):
-        stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
-        self.row = self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale))
+        self.row = self._claim(TusUpload.locked_by.is_(None), *self.conditions)
+        if self.row is None:
+            stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
+            self.row = self._claim(TusUpload.locked_at < stale, *self.conditions)
+            self.taken_over = self.row is not None
         if self.row is None:
             raise UploadLocked("Another request is writing to this upload; try again shortly.")
         return self
 
-    def refresh(self):
-        stale = time.monotonic() - self.refreshed >= LOCK_REFRESH_SECONDS
-        if stale and not self._claim(TusUpload.locked_by == self.token):
+    def refresh(self, force=False):
+        """Prove the lock still ours before a change: asked of the database when `force`, or once a
+        quarter of TUS_LOCK_SECONDS (at most LOCK_REFRESH_SECONDS) has passed since the last claim,
+        so whatever follows happens while no other request can have taken the lock over."""
+        interval = min(LOCK_REFRESH_SECONDS, current_app.config["TUS_LOCK_SECONDS"] / 4)
+        if (force or time.monotonic() - self.refreshed >= interval) and not self._claim(
+                TusUpload.locked_by == self.token):
             raise UploadLocked("The upload's lock was lost.")
 
     def hold(self, seconds):
@@ -203,7 +215,10 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
             if offset != length:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the {length} bytes received.")
             return Written(length, video_id)
-        new_offset = chunks().append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
+        store = chunks()
+        if lock.taken_over:  # its last holder may be alive, with the file still open: cut it off
+            store.fence(upload_id, lock)
+        new_offset = store.append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
