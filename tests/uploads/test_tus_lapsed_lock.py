@@ -95,7 +95,7 @@ def request_a(app, location, stream, checksum=None):
     """Run request A (the body `stream` from offset 0) as the route would; what it raised."""
     with app.app_context():
         upload = db.session.get(TusUpload, id_of(location))
-        with pytest.raises(TusError) as raised:
+        with pytest.raises((TusError, ClientDisconnected)) as raised:
             tus.write(upload, stream, 0, checksum=checksum)
     return raised.value
 
@@ -124,6 +124,9 @@ def test_a_request_that_lost_its_lock_changes_nothing(client, app, staff, path):
     assert head(client, staff, location) == offset  # what B was told stands
     assert received(app, id_of(location)) == data
     assert upload_row(app, id_of(location))["locked_by"] is None
+    # Locally A learns it lost the lock (423) before it would cut the file; from the bucket it
+    # simply puts nothing (its part waits in a local file until a refresh of the lock).
+    assert isinstance(error, UploadLocked) or not local(app), error
 
 
 def stored(app, video_id):
@@ -159,7 +162,9 @@ def test_the_stored_original_of_a_completed_upload_stays_whole(client, app, staf
     assert row(app, video_id)["status"] == "ready" and row(app, video_id)["source_size"] == len(body)
     assert stored(app, video_id) == (len(body), hashlib.sha256(body).hexdigest())
     assert upload_row(app, id_of(location))["status"] == "done"
-    assert isinstance(error, UploadLocked), error
+    # Locally A learns it lost the lock (423) before it would cut the file; from the bucket it
+    # simply puts nothing (its part waits in a local file until a refresh of the lock).
+    assert isinstance(error, UploadLocked) or not local(app), error
 
 
 def test_a_taken_over_upload_is_out_of_reach_of_its_last_holders_open_file(client, app, staff, clip_360p):
