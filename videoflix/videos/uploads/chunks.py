@@ -8,7 +8,7 @@
                     PATCH was checked against, under the upload's lock), so it is durable by
                     construction and every web process reads the same.
 
-Verbs: create, offset, fence, append, open (all the bytes, in order), local_file (the finished
+Verbs: create, offset, free_bytes, fence, append, open (all the bytes, in order), local_file (the finished
 upload as one local file, when it is one), delete, sweep. The caller
 (videoflix.videos.uploads.tus) holds the upload's lock around fence and append; `lock.refresh()`
 is called before every change (each chunk written, each part put, a refused body cut off), so a
@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from videoflix.videos.storage.backends import NotStored, sync_file
 from videoflix.videos.storage.keys import TUS_PREFIX, media_root, scratch_root, tus_key
@@ -58,6 +59,15 @@ def _check_start(offset, start, content_length, room):
         raise TooLarge("The body goes past the upload's Upload-Length.")
 
 
+def _free_bytes(folder):
+    """Free bytes (for an unprivileged user) on the filesystem of `folder`, or of its nearest
+    existing parent."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
 def _older_than(mtime, now, seconds):
     return now - datetime.fromtimestamp(mtime, now.tzinfo) > timedelta(seconds=seconds)
 
@@ -67,6 +77,12 @@ class ScratchChunks:
 
     def __init__(self, root, fsync=True):
         self.root, self.fsync = root, fsync
+
+    held_locally = True  # unfinished uploads' bytes take room on free_bytes()' disk
+
+    def free_bytes(self):
+        """Free bytes on the filesystem of the scratch files (the stored originals' too)."""
+        return _free_bytes(self.root)
 
     def path(self, upload_id):
         """The upload's scratch file (ids are hex, so the path never leaves the scratch root)."""
@@ -175,6 +191,12 @@ class BucketChunks:
 
     def __init__(self, store, scratch):
         self.store, self.scratch = store, scratch
+
+    held_locally = False  # parts wait in the bucket
+
+    def free_bytes(self):
+        """Free bytes on the scratch folder's filesystem, where a completion receives the file."""
+        return _free_bytes(self.scratch)
 
     def _parts(self, upload_id):
         """[(start, key)] of the upload's parts, in order."""

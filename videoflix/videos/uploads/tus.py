@@ -40,6 +40,7 @@ from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos.models.tus_upload import DONE, TusUpload
 from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import transcode_new_video
+from videoflix.videos.uploads import limits
 from videoflix.videos.uploads.chunks import chunk_store
 from videoflix.videos.uploads.headers import Gone, OffsetMismatch, TooLarge, TusError, UploadLocked
 from videoflix.videos.uploads.service import UploadRefused, accept, load_fields, max_upload_bytes
@@ -88,7 +89,9 @@ def expires_from(now=None):
 def create(owner_id, length, metadata):
     """A new upload of `length` bytes with its (validated) metadata and an empty scratch file.
 
-    Raises TooLarge past Tus-Max-Size, UploadRefused for bad fields.
+    Raises TooLarge past Tus-Max-Size, UploadRefused for bad fields, limits.TooManyUnfinished past
+    TUS_MAX_UNFINISHED unfinished uploads of the owner, limits.InsufficientStorage when the bytes
+    would not fit the disk that will hold them.
     """
     if length > max_size():
         raise TooLarge(f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB.")
@@ -97,6 +100,11 @@ def create(owner_id, length, metadata):
     upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
                        expires_at=expires_from())
     store = chunks()
+    try:
+        limits.check(owner_id, length, store)
+    except TusError:
+        db.session.rollback()  # the owner's row lock goes with it
+        raise
     store.create(upload.id)
     db.session.add(upload)
     try:
@@ -146,8 +154,9 @@ class locked:
     written with the release. A request costs two commits: the claim, and the release with what
     the request changed. `conditions` narrow the claim (the sweep's: still expired, not done)."""
 
-    def __init__(self, upload_id, *conditions):
+    def __init__(self, upload_id, *conditions, now=None):
         self.upload_id, self.token, self.conditions = upload_id, secrets.token_hex(16), conditions
+        self.now = now  # when the claim happens, for the staleness of another's lock (tests pass time)
         self.refreshed = 0.0
         self.taken_over = False
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
@@ -168,7 +177,7 @@ class locked:
     def __enter__(self):
         self.row = self._claim(TusUpload.locked_by.is_(None), *self.conditions)
         if self.row is None:
-            stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
+            stale = (self.now or utcnow()) - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
             self.row = self._claim(TusUpload.locked_at < stale, *self.conditions)
             self.taken_over = self.row is not None
         if self.row is None:
@@ -263,22 +272,32 @@ def _complete(upload):
 
 def sweep_expired(now=None):
     """Delete expired uploads (rows and stored chunks) and chunks that have no row and are older
-    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
+    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted.
+
+    Each expired upload is deleted under its lock, as a request writing to it would hold it: an
+    upload a request is writing to (a last PATCH completing it just as it expired) is left for the
+    next sweep, so the sweep never deletes the bytes, the row or the stored original of a
+    completion under way."""
     now = now or utcnow()
-    rows = db.session.execute(select(TusUpload.id, TusUpload.status).where(TusUpload.expires_at <= now)).all()
-    expired = [upload_id for upload_id, _ in rows]
-    if expired:
-        db.session.execute(delete(TusUpload).where(TusUpload.id.in_(expired)))
-        db.session.commit()
+    candidates = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
+    expired = [upload_id for upload_id in candidates if _sweep_one(upload_id, now)]
     known = set(db.session.execute(select(TusUpload.id)).scalars())
     chunks().sweep(known, set(expired), now, current_app.config["TUS_EXPIRE_SECONDS"])
-    originals = sources()
-    for upload_id, status in rows:
-        if status != DONE:  # what a completion that crashed before its commit stored
-            originals.delete(upload_id)
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired
+
+
+def _sweep_one(upload_id, now):
+    """Delete the upload if it is still expired and no request holds its lock; whether it did."""
+    try:
+        with locked(upload_id, TusUpload.expires_at <= now, now=now) as lock:
+            db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
+            db.session.commit()
+            _discard(upload_id, done=lock.row.status == DONE)
+    except UploadLocked:  # being written to, completed, deleted or given more time meanwhile
+        return False
+    return True
 
 
 @periodic_task(crontab(minute="*/15"))
