@@ -24,6 +24,12 @@ NOT_ASCII_DIGITS = ["²", "1²", "³", "٣", "१२", "１２", "𝟗"]
 
 
 @pytest.fixture
+def app_config(app_config):
+    app_config["TUS_MAX_UNFINISHED"] = 0  # the properties create an upload per example
+    return app_config
+
+
+@pytest.fixture
 def staff(client, make_user):
     make_user("staff@example.com", staff=True)
     return bearer(client, "staff@example.com")
