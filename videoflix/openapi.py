@@ -15,7 +15,9 @@ from videoflix.auth.credentials import MAX_ID
 
 OPENAPI_VERSION = "3.0.3"
 # Realistic values for the docs page and the fuzzer's examples phase.
-PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ"}
+# upload_id: the unfinished upload .ci/fuzz.sh seeds, so the tus routes are reached past their 404.
+PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ",
+                  "upload_id": "f" * 32}
 _PARAM = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
 
@@ -48,13 +50,20 @@ def file_response(content_type, description, schema=None):
     return {"description": description, "content": {content_type: {"schema": schema or {"type": "string"}}}}
 
 
-def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None):
+def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None,
+        headers=None, raw_body=None, methods=None):
     """Describe a view for the OpenAPI document.
 
     `query` is the Schema its query string is loaded with (one parameter per field).
 
     `responses` maps a status code to a Schema (class or instance), a (Schema, description) pair,
-    a plain description (no body), or a dict {"content": {...}} for non-JSON bodies.
+    a plain description (no body), or a dict {"content": {...}, "headers": {...}} for non-JSON
+    bodies or answers with headers.
+
+    `headers` are the request headers it reads (OpenAPI parameter objects without "in");
+    `raw_body` is {"content_type": ..., "required": bool} for a body of bytes (not JSON);
+    `methods` the methods documented (default: the rule's, without HEAD and OPTIONS, which Flask
+    adds to every rule; a HEAD or OPTIONS view names them here). A HEAD's answers have no body.
     """
 
     def decorator(fn):
@@ -66,6 +75,9 @@ def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None
             "responses": responses or {},
             "auth": auth,
             "tags": tags,
+            "headers": headers or [],
+            "raw_body": raw_body,
+            "methods": methods,
         }
         return fn
 
@@ -97,13 +109,16 @@ def _response(spec_value):
     return {"description": description or "", "content": {"application/json": {"schema": schema}}}
 
 
-def _operation(info, params, tag):
+def _operation(info, params, tag, method="get"):
     responses = {str(code): _response(value) for code, value in info["responses"].items()}
     # Anything else (405, 413, 415, 429, 500, ...) is an error envelope.
     responses.setdefault(
         "default",
         {**BAD_REQUEST, "description": "An error (405, 413, 415, 429, ...)"},
     )
+    if method == "head":  # the same answers, without their bodies
+        responses = {code: {k: v for k, v in r.items() if k != "content"} for code, r in responses.items()}
+    params = [*params, *({"in": "header", **header} for header in info["headers"])]
     operation = {"summary": info["summary"], "tags": info["tags"] or [tag], "responses": responses}
     if info["description"]:
         operation["description"] = info["description"]
@@ -113,6 +128,9 @@ def _operation(info, params, tag):
         operation["parameters"] = params
     if info["body"] is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": info["body"]}}}
+    if info["raw_body"] is not None:
+        operation["requestBody"] = {"required": info["raw_body"]["required"], "content": {
+            info["raw_body"]["content_type"]: {"schema": {"type": "string", "format": "binary"}}}}
     if info["auth"]:
         operation["security"] = [{"cookieAuth": []}, {"bearerAuth": []}]
         responses.setdefault("401", _response((ErrorSchema, "No valid, unrevoked access token")))
@@ -139,8 +157,9 @@ def build_spec(app):
             continue
         path, params = _path_and_params(rule)
         tag = rule.endpoint.split(".")[0]
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(info, params, tag)
+        methods = info["methods"] or (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        for method in sorted(methods):
+            paths.setdefault(path, {})[method.lower()] = _operation(info, params, tag, method.lower())
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
