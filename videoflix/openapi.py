@@ -116,8 +116,6 @@ def _operation(info, params, tag, method="get"):
         "default",
         {**BAD_REQUEST, "description": "An error (405, 413, 415, 429, ...)"},
     )
-    if method == "head":  # the same answers, without their bodies
-        responses = {code: {k: v for k, v in r.items() if k != "content"} for code, r in responses.items()}
     params = [*params, *({"in": "header", **header} for header in info["headers"])]
     operation = {"summary": info["summary"], "tags": info["tags"] or [tag], "responses": responses}
     if info["description"]:
@@ -134,6 +132,9 @@ def _operation(info, params, tag, method="get"):
     if info["auth"]:
         operation["security"] = [{"cookieAuth": []}, {"bearerAuth": []}]
         responses.setdefault("401", _response((ErrorSchema, "No valid, unrevoked access token")))
+    if method == "head":  # the same answers, without their bodies
+        for code, answer in responses.items():
+            responses[code] = {k: v for k, v in answer.items() if k != "content"}
     return operation
 
 
