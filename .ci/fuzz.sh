@@ -39,16 +39,17 @@ with app.app_context():
     from videoflix.auth.users import find_user
     from videoflix.auth.sessions import issue
     from videoflix.extensions import db
-    from videoflix.openapi import PARAM_EXAMPLES
+    from videoflix.openapi import PARAM_EXAMPLES, TERMINATED_UPLOAD_EXAMPLE
     from videoflix.videos.models.tus_upload import TusUpload
     from videoflix.videos.uploads import tus
 
     user = find_user("fuzz@example.com")
     access, _ = issue(user)
-    upload_id = PARAM_EXAMPLES["upload_id"]  # an unfinished upload the examples phase reaches
-    tus.chunks().create(upload_id)
-    db.session.add(TusUpload(id=upload_id, owner_id=user.id, length=1 << 20, expires_at=tus.expires_from(),
-                             upload_metadata={"title": "Fuzzed", "category": "Test", "filename": "f.mp4"}))
+    # Unfinished uploads the examples phase reaches: one for HEAD and PATCH, one for DELETE.
+    for upload_id in (PARAM_EXAMPLES["upload_id"], TERMINATED_UPLOAD_EXAMPLE):
+        tus.chunks().create(upload_id)
+        db.session.add(TusUpload(id=upload_id, owner_id=user.id, length=1 << 20, expires_at=tus.expires_from(),
+                                 upload_metadata={"title": "Fuzzed", "category": "Test", "filename": "f.mp4"}))
     db.session.commit()
     print(access)
 PY

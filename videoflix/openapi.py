@@ -15,9 +15,11 @@ from videoflix.auth.credentials import MAX_ID
 
 OPENAPI_VERSION = "3.0.3"
 # Realistic values for the docs page and the fuzzer's examples phase.
-# upload_id: the unfinished upload .ci/fuzz.sh seeds, so the tus routes are reached past their 404.
+# upload_id: an unfinished upload .ci/fuzz.sh seeds, so the tus routes are reached past their 404
+# (DELETE has one of its own: TERMINATED_UPLOAD_EXAMPLE).
 PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ",
                   "upload_id": "f" * 32}
+TERMINATED_UPLOAD_EXAMPLE = "e" * 32
 _PARAM = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
 
@@ -51,7 +53,7 @@ def file_response(content_type, description, schema=None):
 
 
 def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None,
-        headers=None, raw_body=None, methods=None):
+        headers=None, raw_body=None, methods=None, examples=None):
     """Describe a view for the OpenAPI document.
 
     `query` is the Schema its query string is loaded with (one parameter per field).
@@ -64,6 +66,7 @@ def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None
     `raw_body` is {"content_type": ..., "required": bool} for a body of bytes (not JSON);
     `methods` the methods documented (default: the rule's, without HEAD and OPTIONS, which Flask
     adds to every rule; a HEAD or OPTIONS view names them here). A HEAD's answers have no body.
+    `examples` override PARAM_EXAMPLES for this view's path parameters.
     """
 
     def decorator(fn):
@@ -78,22 +81,24 @@ def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None
             "headers": headers or [],
             "raw_body": raw_body,
             "methods": methods,
+            "examples": examples,
         }
         return fn
 
     return decorator
 
 
-def _path_and_params(rule):
+def _path_and_params(rule, examples=None):
     params = []
+    examples = {**PARAM_EXAMPLES, **(examples or {})}
 
     def replace(match):
         converter = match.group("converter") or "string"
         schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "id" else {"type": "string"}
         name = match.group("name")
         param = {"in": "path", "name": name, "required": True, "schema": schema}
-        if name in PARAM_EXAMPLES:
-            param["example"] = PARAM_EXAMPLES[name]
+        if name in examples:
+            param["example"] = examples[name]
         params.append(param)
         return "{" + match.group("name") + "}"
 
@@ -156,7 +161,7 @@ def build_spec(app):
         info = getattr(app.view_functions.get(rule.endpoint), "_openapi", None)
         if info is None:
             continue
-        path, params = _path_and_params(rule)
+        path, params = _path_and_params(rule, info["examples"])
         tag = rule.endpoint.split(".")[0]
         methods = info["methods"] or (rule.methods or set()) - {"HEAD", "OPTIONS"}
         for method in sorted(methods):

@@ -12,7 +12,7 @@ from werkzeug.http import http_date
 from videoflix.auth import current_account
 from videoflix.auth.credentials import vary_on_credentials
 from videoflix.errors import APIError, error_response
-from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc
+from videoflix.openapi import BAD_REQUEST, TERMINATED_UPLOAD_EXAMPLE, ErrorSchema, doc
 from videoflix.videos.uploads import tus
 from videoflix.videos.uploads.headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
 from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge
@@ -198,7 +198,8 @@ def append(upload_id):
 
 @bp.delete(UPLOAD_URL)
 @doc("tus termination: the upload and its bytes go (a finished upload's video stays)", auth=True,
-     tags=["uploads"], headers=[TUS_RESUMABLE], responses={**ERRORS, 204: {"description": "Deleted",
+     tags=["uploads"], headers=[TUS_RESUMABLE], examples={"upload_id": TERMINATED_UPLOAD_EXAMPLE},
+     responses={**ERRORS, 204: {"description": "Deleted",
                                                                              "headers": TUS_OUT}})
 @jwt_required()
 def terminate(upload_id):
