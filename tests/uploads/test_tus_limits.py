@@ -4,11 +4,15 @@ the new video's original mid-completion), a creation must fit the free space of 
 will hold its bytes (507), and a staff member has at most TUS_MAX_UNFINISHED unfinished uploads
 (429)."""
 import hashlib
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.fixtures.live_server import file_database
+from tests.fixtures.live_server import file_database, serve
 from tests.fixtures.object_store import local_files_only
 from tests.fixtures.tus_uploads import STREAM, TUS, bearer, id_of, kept, metadata, upload_row
 from tests.fixtures.videos import row
@@ -169,3 +173,24 @@ def test_unfinished_uploads_per_staff_member_are_capped(client, app, staff, make
 def test_no_cap_when_tus_max_unfinished_is_0(client, app, staff):
     app.config["TUS_MAX_UNFINISHED"] = 0
     assert {create(client, staff, 4).status_code for _ in range(25)} == {201}
+
+
+def test_creations_at_once_never_pass_the_cap(app, staff):
+    """Four creations of one staff member at the same moment, one place left: one gets it."""
+    app.config["TUS_MAX_UNFINISHED"] = 1
+    start = threading.Barrier(4)
+
+    def create_over_http(base):
+        request = urllib.request.Request(f"{base}/api/uploads/", method="POST", headers={
+            **TUS, **staff, "Upload-Length": "4", "Upload-Metadata": metadata()})
+        start.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    with serve(app) as base, ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: create_over_http(base), range(4)))
+    assert sorted(statuses) == [201, 429, 429, 429]
+    assert len(uploads(app)) == 1

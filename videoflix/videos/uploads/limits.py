@@ -9,7 +9,7 @@ it does not copy); with the bucket it is the web process's scratch folder, where
 receives the whole file before it is probed (the bucket's own space is not known).
 """
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from videoflix.auth.models import User
 from videoflix.extensions import db
@@ -35,9 +35,10 @@ def _size(count):
 def check(owner_id, length, store):
     """Raise TooManyUnfinished or InsufficientStorage when an upload of `length` bytes by
     `owner_id` may not be created. The owner's row stays locked until the caller's commit (or
-    rollback), so two creations of one staff member never both take the last place (PostgreSQL;
-    SQLite writes one at a time anyway)."""
-    db.session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+    rollback), so two creations of one staff member never both take the last place: a write
+    that changes nothing takes the lock on every database (PostgreSQL: the row; SQLite: the file,
+    before anything is read)."""
+    db.session.execute(update(User).where(User.id == owner_id).values(updated_at=User.updated_at))
     unfinished = db.session.execute(
         select(TusUpload.id, TusUpload.owner_id, TusUpload.length)
         .where(TusUpload.status != DONE, TusUpload.expires_at > utcnow())).all()
