@@ -12,7 +12,10 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
 - A request writing to an upload first claims the row's lock with one conditional UPDATE
   (`locked_by`), which works across processes and hosts on every database; a second writer gets
   UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
-  TUS_LOCK_SECONDS belonged to a dead process and may be taken over.
+  TUS_LOCK_SECONDS belonged to a dead (or stalled) process and may be taken over. A request
+  whose lock lapsed changes nothing more: it proves the lock still its own before every write and
+  before it cuts off a refused body, and the request taking a lapsed lock over first gives the
+  scratch file a new inode (chunks' `fence`), out of reach of the old holder's open file.
 - The last byte hands the file to the upload service (accept: the same fields, probe,
   refusals and limits as every other way in); an accepted file becomes a pending video with its
   transcode queued. Locally the scratch file becomes the stored file without a second copy (a
@@ -21,7 +24,10 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   upload's id: a crash leaves either the unfinished upload (whose retried last PATCH, or expiry,
   replaces or deletes what the crash stored) or the video, never both, never neither.
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
-  worker) deletes their rows and chunks (scratch files, or parts in the bucket).
+  worker) deletes their rows and chunks (scratch files, or parts in the bucket), each under its
+  lock, so never an upload a request is completing.
+- A creation claims room (videoflix.videos.uploads.limits): at most TUS_MAX_UNFINISHED unfinished
+  uploads per staff member (429), and bytes that fit the disk that will hold them (507).
 """
 import logging
 import re
