@@ -3,16 +3,19 @@ absolute URLs they carry."""
 from json.encoder import encode_basestring_ascii as json_string
 
 from flask import current_app, g, jsonify, url_for
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from videoflix.auth.credentials import MAX_ID
 from videoflix.validation import BaseSchema, StrictString
+from videoflix.videos.catalogue.queries import SEARCH_WINDOW, is_search
 from videoflix.videos.delivery.files import thumbnail_version
 from videoflix.videos.media.layout import MASTER, STORYBOARD_VTT, THUMBNAIL
 from videoflix.videos.models import READY
 
 MAX_PAGE = 100
 MAX_QUERY = 200
+SEARCH_TOO_DEEP = (f"A search pages through its first {SEARCH_WINDOW} matches: offset must be less than "
+                   f"{SEARCH_WINDOW} with q. Add words or a category to narrow it.")
 
 
 def api_base():
@@ -118,7 +121,15 @@ class CatalogueQuerySchema(BaseSchema):
         metadata={"description": "Every word must start a word of the title or description", "example": "ocean"},
     )
     limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 24})
-    offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={"example": 0})
+    offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={
+        "example": 0, "description": f"With `q`: less than {SEARCH_WINDOW} (a search pages through its first "
+                                     f"{SEARCH_WINDOW} matches)"})
+
+    @validates_schema
+    def search_window(self, data, **kwargs):
+        """A search pages through its first SEARCH_WINDOW matches (queries.py says why)."""
+        if data.get("offset", 0) >= SEARCH_WINDOW and is_search(data.get("q")):
+            raise ValidationError(SEARCH_TOO_DEEP, "offset")
 
 
 class CategorySchema(Schema):

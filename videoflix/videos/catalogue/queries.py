@@ -1,14 +1,25 @@
 """The catalogue (API.md, "Catalogue"): ready videos filtered by category and searched by words,
 one page at a time, and the categories that have ready videos.
 
-Everything is done by the database: the search by its index (videoflix.videos.models.fulltext), the
-order and the page by ORDER BY ... LIMIT/OFFSET. The totals of the unfiltered and category lists,
-and the categories, come from the counts its triggers keep (videoflix.videos.models.category_counts): a few rows
-at any table size. A search's total is a COUNT of its matches.
+Everything is done by the database, and every paged request reads a bounded number of rows
+whatever its parameters (the cost cliff of issue 18: at 100,000 videos no request may read the
+table):
+- The totals of the unfiltered and category lists, and the categories, come from the counts its
+  triggers keep (videoflix.videos.models.category_counts): a few rows at any table size.
+- A list page's ids come from an index-only scan (`ix_video_status_created_at_id`, or
+  `ix_video_category_newest` for a category), read from the nearer end of the list: a deep
+  offset skips index entries only, at most half the list; then its rows by primary key.
+- A search (videoflix.videos.models.fulltext) counts its matches up to EXACT_TOTAL + 1 and stops:
+  beyond, its total is an estimate (a sample of the table; `estimated`, the answer's
+  `X-Total-Count-Estimated: true`). Its pages reach its first SEARCH_WINDOW matches (the API
+  refuses a deeper offset with a sentence): on PostgreSQL, the title matches and the other
+  matches, each newest first, are two streams of at most SEARCH_WINDOW rows that the planner
+  reads from the created_at index or from the GIN indexes, whichever is cheaper, and the page is
+  cut from their concatenation. SQLite gives the same rows and an exact total, in one query.
 """
 from dataclasses import dataclass
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import case, desc, func, literal, not_, select, text, union_all
 
 from videoflix.extensions import db
 from videoflix.videos.models import READY, CategoryCount, Video, fulltext
@@ -16,6 +27,13 @@ from videoflix.videos.models import READY, CategoryCount, Video, fulltext
 # The six list fields' columns, in schemas.list_items' order.
 LIST_COLUMNS = (Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
 NEWEST_FIRST = (Video.created_at.desc(), Video.id.desc())
+OLDEST_FIRST = (Video.created_at.asc(), Video.id.asc())
+# A search's total is exact up to this many matches, an estimate beyond (API.md).
+EXACT_TOTAL = 1000
+# A search's pages reach its first SEARCH_WINDOW matches: offset + limit beyond it is cut.
+SEARCH_WINDOW = 1000
+# How many rows the estimate of a large search's total looks at.
+SAMPLE_ROWS = 2000
 
 
 @dataclass
@@ -24,6 +42,13 @@ class Page:
     total: int
     # The offset of the next page, None when this one is the last.
     next_offset: int | None
+    # `total` is an estimate (a search with more than EXACT_TOTAL matches, on PostgreSQL).
+    estimated: bool = False
+
+
+def is_search(q):
+    """Whether `q` searches (has a word): what the search rate limit and SEARCH_WINDOW apply to."""
+    return bool(fulltext.words(q or ""))
 
 
 def all_ready_rows():
@@ -35,27 +60,109 @@ def all_ready_rows():
 
 def ready_page(category=None, q=None, limit=None, offset=0):
     """The ready videos of `category` (any letter case) whose title or description contain every
-    word of `q` as a word prefix (title matches first, then newest); `limit` of them from
-    `offset` (all when limit is None)."""
-    conditions = [Video.status == READY]
-    order = list(NEWEST_FIRST)
-    if category is not None:
-        conditions.append(func.lower(Video.category) == category.lower())
+    word of `q` (as a word prefix, fulltext.is_prefix): title matches first, then newest; `limit`
+    of them from `offset` (all when limit is None; a search: up to SEARCH_WINDOW)."""
     terms = fulltext.words(q or "")
     if terms:
-        where, title_first = fulltext.matches(db.session.get_bind().dialect.name, terms)
-        conditions.append(where)
-        order.insert(0, desc(title_first))
-    stmt = select(*LIST_COLUMNS).where(*conditions).order_by(*order).offset(offset or None)
-    rows = db.session.execute(stmt.limit(limit) if limit is not None else stmt).all()
-    if limit is None or (len(rows) < limit and (rows or not offset)):
-        total = offset + len(rows)  # this page is the last one: no need to count
-    elif terms:
-        total = db.session.execute(select(func.count()).select_from(Video).where(*conditions)).scalar_one()
-    else:
-        total = ready_total(category)
+        return _search_page(category, terms, limit, offset)
+    total = ready_total(category)
+    rows = _list_rows(_ready(category), offset, limit, total)
     more = limit is not None and offset + len(rows) < total
     return Page(rows, total, offset + limit if more else None)
+
+
+def _ready(category):
+    conditions = [Video.status == READY]
+    if category is not None:
+        conditions.append(func.lower(Video.category) == category.lower())
+    return conditions
+
+
+def _list_rows(conditions, offset, limit, total):
+    """Rows [offset, offset + limit) of the list, newest first (all from offset when limit is None).
+
+    The page's ids come from an index-only scan started at the nearer end of the list (`total`
+    rows, from catalogue_count), then its rows by primary key."""
+    if limit is None:
+        stmt = select(*LIST_COLUMNS).where(*conditions).order_by(*NEWEST_FIRST).offset(offset or None)
+        return db.session.execute(stmt).all()
+    if offset >= total:
+        return []
+    after = total - offset - limit  # rows after this page
+    if after < offset:
+        order, skip, take = OLDEST_FIRST, max(0, after), min(limit, total - offset)
+    else:
+        order, skip, take = NEWEST_FIRST, offset, limit
+    ids = select(Video.id).where(*conditions).order_by(*order).offset(skip or None).limit(take).subquery()
+    stmt = select(*LIST_COLUMNS).join(ids, ids.c.id == Video.id).order_by(*NEWEST_FIRST)
+    return db.session.execute(stmt).all()
+
+
+def _search_page(category, terms, limit, offset):
+    dialect = db.session.get_bind().dialect.name
+    conditions = _ready(category)
+    where, title = fulltext.matches(dialect, terms)
+    total, estimated = _search_total(dialect, conditions, where, category)
+    end = min(SEARCH_WINDOW, total, offset + limit if limit is not None else SEARCH_WINDOW)
+    rows = []
+    if offset < end:
+        ranked = _ranked_postgresql if dialect == "postgresql" else _ranked_any
+        rows = db.session.execute(ranked(conditions, where, title, offset, end)).all()
+    more = limit is not None and offset + len(rows) < min(total, SEARCH_WINDOW)
+    return Page(rows, total, offset + limit if more else None, estimated)
+
+
+def _ranked_any(conditions, where, title, offset, end):
+    """Matches [offset, end): title matches first, then newest (one query, any database)."""
+    return (select(*LIST_COLUMNS).where(*conditions, where).order_by(desc(title), *NEWEST_FIRST)
+            .offset(offset or None).limit(end - offset))
+
+
+def _ranked_postgresql(conditions, where, title, offset, end):
+    """Matches [offset, end) as _ranked_any, from two streams of at most `end` rows each: the
+    title matches newest first, then the other matches newest first (see the module's doc)."""
+    def stream(group, *matching):
+        newest = (select(Video.id, Video.created_at, literal(group).label("grp"))
+                  .where(*conditions, *matching).order_by(*NEWEST_FIRST).limit(end).subquery())
+        return select(newest)
+
+    both = union_all(stream(0, title), stream(1, where, not_(title))).subquery()
+    page = (select(both.c.id, both.c.grp).order_by(both.c.grp, both.c.created_at.desc(), both.c.id.desc())
+            .offset(offset or None).limit(end - offset).subquery())
+    return select(*LIST_COLUMNS).join(page, page.c.id == Video.id).order_by(page.c.grp, *NEWEST_FIRST)
+
+
+def _search_total(dialect, conditions, where, category):
+    """(total, estimated): the number of matches, counted up to EXACT_TOTAL + 1 only; beyond,
+    an estimate on PostgreSQL (a full count elsewhere)."""
+    capped = select(literal(1)).where(*conditions, where).limit(EXACT_TOTAL + 1).subquery()
+    count = db.session.execute(select(func.count()).select_from(capped)).scalar_one()
+    if count <= EXACT_TOTAL:
+        return count, False
+    if dialect != "postgresql":
+        return db.session.execute(select(func.count()).select_from(Video).where(*conditions, where)).scalar_one(), False
+    return _estimate(conditions, where, category), True
+
+
+def _estimate(conditions, where, category):
+    """More than EXACT_TOTAL matches: their share of a sample of the ready videos (of `category`)
+    times their number. The sample is about SAMPLE_ROWS rows of the table (TABLESAMPLE SYSTEM,
+    the same pages every time, so a search's total does not change from page to page); when too
+    few of them are in the category, its SAMPLE_ROWS newest videos instead."""
+    ready = ready_total(category)
+    percent = min(100.0, 100.0 * SAMPLE_ROWS / max(1, ready_total()))
+    filters = ["video.status = 'ready'"] + (["lower(video.category) = :sample_category"] if category else [])
+    sampled = (select(func.count().filter(where), func.count())
+               .select_from(text("video TABLESAMPLE SYSTEM (:sample_percent) REPEATABLE (0)"))
+               .where(text(" AND ".join(filters))))
+    params = {"sample_percent": percent, "sample_category": (category or "").lower()}
+    matched, seen = db.session.execute(sampled, params).one()
+    if seen < SAMPLE_ROWS // 10:
+        newest = (select(case((where, 1), else_=0).label("hit")).where(*conditions).order_by(*NEWEST_FIRST)
+                  .limit(SAMPLE_ROWS).subquery())
+        matched, seen = db.session.execute(select(func.coalesce(func.sum(newest.c.hit), 0), func.count())).one()
+    share = matched / seen if seen else 0
+    return max(EXACT_TOTAL + 1, min(ready, round(share * ready)))
 
 
 def ready_total(category=None):

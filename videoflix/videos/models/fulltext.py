@@ -22,7 +22,8 @@ search syntax of either database, only quoted words.
 """
 import re
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, literal_column, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 10
@@ -116,11 +117,10 @@ def matches(dialect, terms):
     """(where, title): SQL clauses on `video` for videos whose title or description contain every
     term (as a word prefix, see is_prefix), and (parenthesised) for those whose title alone does."""
     if dialect == "postgresql":
-        query = " & ".join(f"{t}:*" if is_prefix(t) else t for t in terms)
-        where = text(f"video.{PG_COLUMN} @@ to_tsquery('simple', :search_query)").bindparams(search_query=query)
-        title = text(f"(video.{PG_TITLE_COLUMN} @@ to_tsquery('simple', :search_title))").bindparams(
-            search_title=query
-        )
+        query = bindparam("search_query", " & ".join(f"{t}:*" if is_prefix(t) else t for t in terms))
+        # Expressions (not text): the catalogue negates the title's.
+        where = literal_column(f"video.{PG_COLUMN}", TSVECTOR).bool_op("@@")(func.to_tsquery("simple", query))
+        title = literal_column(f"video.{PG_TITLE_COLUMN}", TSVECTOR).bool_op("@@")(func.to_tsquery("simple", query))
         return where, title
     query = " ".join(f'"{t}"*' if is_prefix(t) else f'"{t}"' for t in terms)
     where = text(f"video.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_all)").bindparams(
