@@ -219,6 +219,21 @@ PAGE_URLS = {
 }
 
 
+def estimates(cat):
+    """The estimated totals of the big searches against their exact counts."""
+    print(f"\n== estimated X-Total-Count against the exact count, {LARGE:,} videos ==")
+    for q, category in (("ta", None), ("ta lo", None), (EVERY, None), ("mar den ka", None), ("ta", "nature")):
+        url = f"/api/video/?q={q.replace(' ', '%20')}&limit=24" + (f"&category={category}" if category else "")
+        response = cat.client.get(url, headers=cat.headers)
+        tsquery = " & ".join(f"{word}:*" for word in q.split())
+        with cat.app.app_context():
+            exact = db.session.execute(text(
+                "SELECT count(*) FROM video WHERE status = 'ready' AND search_vector @@ to_tsquery('simple', :q)"
+                + (" AND lower(category) = :c" if category else "")), {"q": tsquery, "c": category}).scalar_one()
+        shown = int(response.headers["X-Total-Count"])
+        print(f"  {url:48s} {total(response):>9s}  exact {exact:7,}  ({100 * (shown - exact) / exact:+.1f} %)")
+
+
 def page_benchmarks(small, large, args):
     print(f"\n== {SMALL:,} and {LARGE:,} ready videos (PostgreSQL, in process; requests alternate "
           "between the two catalogues) ==")
@@ -228,6 +243,7 @@ def page_benchmarks(small, large, args):
         a, b, ratio, small_response, response = paired(small, large, url, args.repeat)
         print(f"  {label:52s} {statistics.median(a):7.2f} / {p95(a):6.2f} ms {statistics.median(b):7.2f} / "
               f"{p95(b):6.2f} ms   x{ratio:.2f}   {total(small_response)} / {total(response)}")
+    estimates(large)
     print(f"\n== EXPLAIN ANALYZE of the search page, {LARGE:,} videos ==")
     plans = explain(large.app, large.client, f"/api/video/?q={NEEDLE}&limit=24", large.headers)
     for plan in plans:

@@ -12,14 +12,14 @@ table):
 - A search (videoflix.videos.models.fulltext) counts its matches up to EXACT_TOTAL + 1 and stops:
   beyond, its total is an estimate (a sample of the table; `estimated`, the answer's
   `X-Total-Count-Estimated: true`). Its pages reach its first SEARCH_WINDOW matches (the API
-  refuses a deeper offset with a sentence): on PostgreSQL, the title matches and the other
-  matches, each newest first, are two streams of at most SEARCH_WINDOW rows that the planner
-  reads from the created_at index or from the GIN indexes, whichever is cheaper, and the page is
-  cut from their concatenation. SQLite gives the same rows and an exact total, in one query.
+  refuses a deeper offset with a sentence): the title matches, newest first, then the other
+  matches, newest first, each a query of at most offset + limit ids that the planner serves from
+  the created_at index or from the full-text indexes, whichever is cheaper; the page is cut from
+  their concatenation. The same queries on SQLite (FTS5), whose total is always exact.
 """
 from dataclasses import dataclass
 
-from sqlalchemy import case, desc, func, literal, not_, select, text, union_all
+from sqlalchemy import case, func, literal, not_, select, text
 
 from videoflix.extensions import db
 from videoflix.videos.models import READY, CategoryCount, Video, fulltext
@@ -99,42 +99,46 @@ def _list_rows(conditions, offset, limit, total):
 
 
 def _search_page(category, terms, limit, offset):
-    dialect = db.session.get_bind().dialect.name
     conditions = _ready(category)
-    where, title = fulltext.matches(dialect, terms)
-    total, estimated = _search_total(dialect, conditions, where, category)
-    end = min(SEARCH_WINDOW, total, offset + limit if limit is not None else SEARCH_WINDOW)
-    rows = []
-    if offset < end:
-        ranked = _ranked_postgresql if dialect == "postgresql" else _ranked_any
-        rows = db.session.execute(ranked(conditions, where, title, offset, end)).all()
+    where, title = fulltext.matches(db.session.get_bind().dialect.name, terms)
+    end = min(SEARCH_WINDOW, offset + limit if limit is not None else SEARCH_WINDOW)
+    ranked = _ranked_ids(conditions, where, title, end) if offset < end else []
+    if offset < end and len(ranked) < end:
+        total, estimated = len(ranked), False  # every match is in `ranked`
+    else:
+        total, estimated = _search_total(conditions, where, category)
+    rows = _rows_in_order(ranked[offset:end])
     more = limit is not None and offset + len(rows) < min(total, SEARCH_WINDOW)
     return Page(rows, total, offset + limit if more else None, estimated)
 
 
-def _ranked_any(conditions, where, title, offset, end):
-    """Matches [offset, end): title matches first, then newest (one query, any database)."""
-    return (select(*LIST_COLUMNS).where(*conditions, where).order_by(desc(title), *NEWEST_FIRST)
-            .offset(offset or None).limit(end - offset))
+def _ranked_ids(conditions, where, title, end):
+    """The ids of the first `end` matches: title matches newest first, then the others newest
+    first. Two queries, each of at most `end` rows, that the planner serves from the created_at
+    index (many matches: it stops early) or from the full-text indexes (few matches); the second
+    only when the title matches are fewer than `end` (a word in every title never reads the rest)."""
+    def newest(limit, *matching):
+        stmt = select(Video.id).where(*conditions, *matching).order_by(*NEWEST_FIRST).limit(limit)
+        return db.session.execute(stmt).scalars().all()
+
+    ids = newest(end, title)
+    if len(ids) < end:
+        ids += newest(end - len(ids), where, not_(title))
+    return ids
 
 
-def _ranked_postgresql(conditions, where, title, offset, end):
-    """Matches [offset, end) as _ranked_any, from two streams of at most `end` rows each: the
-    title matches newest first, then the other matches newest first (see the module's doc)."""
-    def stream(group, *matching):
-        newest = (select(Video.id, Video.created_at, literal(group).label("grp"))
-                  .where(*conditions, *matching).order_by(*NEWEST_FIRST).limit(end).subquery())
-        return select(newest)
-
-    both = union_all(stream(0, title), stream(1, where, not_(title))).subquery()
-    page = (select(both.c.id, both.c.grp).order_by(both.c.grp, both.c.created_at.desc(), both.c.id.desc())
-            .offset(offset or None).limit(end - offset).subquery())
-    return select(*LIST_COLUMNS).join(page, page.c.id == Video.id).order_by(page.c.grp, *NEWEST_FIRST)
+def _rows_in_order(ids):
+    """The list rows of `ids`, in that order."""
+    if not ids:
+        return []
+    found = {row.id: row for row in db.session.execute(select(*LIST_COLUMNS).where(Video.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
-def _search_total(dialect, conditions, where, category):
+def _search_total(conditions, where, category):
     """(total, estimated): the number of matches, counted up to EXACT_TOTAL + 1 only; beyond,
     an estimate on PostgreSQL (a full count elsewhere)."""
+    dialect = db.session.get_bind().dialect.name
     capped = select(literal(1)).where(*conditions, where).limit(EXACT_TOTAL + 1).subquery()
     count = db.session.execute(select(func.count()).select_from(capped)).scalar_one()
     if count <= EXACT_TOTAL:

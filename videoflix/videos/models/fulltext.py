@@ -22,7 +22,7 @@ search syntax of either database, only quoted words.
 """
 import re
 
-from sqlalchemy import bindparam, func, literal_column, text
+from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 WORD = re.compile(r"[^\W_]+")
@@ -54,7 +54,8 @@ PG_CREATE = [
     # size of a category.
     f"CREATE STATISTICS IF NOT EXISTS {PG_CATEGORY_STATISTICS} ON (lower(category)) FROM video",
 ]
-PG_DROP = [f"DROP STATISTICS IF EXISTS {PG_CATEGORY_STATISTICS}", f"DROP INDEX IF EXISTS {PG_CATEGORY_INDEX}", f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_TITLE_COLUMN}",
+PG_DROP = [f"DROP STATISTICS IF EXISTS {PG_CATEGORY_STATISTICS}", f"DROP INDEX IF EXISTS {PG_CATEGORY_INDEX}",
+           f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_TITLE_COLUMN}",
            f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_COLUMN}"]
 
 FTS_TABLE = "video_search"
@@ -127,10 +128,9 @@ def matches(dialect, terms):
         title = literal_column(f"video.{PG_TITLE_COLUMN}", TSVECTOR).bool_op("@@")(func.to_tsquery("simple", query))
         return where, title
     query = " ".join(f'"{t}"*' if is_prefix(t) else f'"{t}"' for t in terms)
-    where = text(f"video.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_all)").bindparams(
-        search_all=query
-    )
-    title = text(f"(video.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_title))").bindparams(
-        search_title=f"title : ({query})"
-    )
+    rowid = literal_column("rowid")
+    where = literal_column("video.id").in_(select(rowid).select_from(text(FTS_TABLE)).where(
+        text(f"{FTS_TABLE} MATCH :search_all").bindparams(search_all=query)))
+    title = literal_column("video.id").in_(select(rowid).select_from(text(FTS_TABLE)).where(
+        text(f"{FTS_TABLE} MATCH :search_title").bindparams(search_title=f"title : ({query})")))
     return where, title
