@@ -38,18 +38,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask import jsonify  # noqa: E402
+from flask import jsonify, request  # noqa: E402
 from flask_jwt_extended import jwt_required  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event, insert, select, text  # noqa: E402
+from sqlalchemy import desc, event, func, insert, select, text  # noqa: E402
 
 from tests.fixtures.databases import scratch_database  # noqa: E402
 from videoflix import create_app  # noqa: E402
 from videoflix.auth.models import User  # noqa: E402
 from videoflix.auth.sessions import issue  # noqa: E402
 from videoflix.extensions import db, redis_client  # noqa: E402
-from videoflix.videos.api.schemas import videos_schema  # noqa: E402
-from videoflix.videos.models import READY, Video  # noqa: E402
+from videoflix.videos.api.schemas import list_response, videos_schema  # noqa: E402
+from videoflix.videos.catalogue.queries import ready_total  # noqa: E402
+from videoflix.videos.models import READY, Video, fulltext  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "mar", "quil", "bro", "zen", "pha", "tor"]
 CATEGORIES = ["Drama", "Comedy", "Documentary", "Nature", "Action", "Animation", "Music", "Sports"]
@@ -147,6 +148,44 @@ def add_old_list(app):
     app.add_url_rule("/bench/old-list/", "bench_old_list", old_list)
 
 
+def old_ready_page(category, q, limit, offset):
+    """The catalogue page as it was before issue 18 (commit 2df7a05's queries.ready_page), for a
+    same-run comparison: every search counted and sorted all its matches, offsets were skipped
+    through the table, a one-letter word was a prefix."""
+    conditions, order = [Video.status == READY], [Video.created_at.desc(), Video.id.desc()]
+    if category is not None:
+        conditions.append(func.lower(Video.category) == category.lower())
+    terms = fulltext.words(q or "")
+    if terms:
+        conditions.append(text("video.search_vector @@ to_tsquery('simple', :old_query)").bindparams(
+            old_query=" & ".join(f"{t}:*" for t in terms)))
+        order.insert(0, desc(text("(video.search_vector @@ to_tsquery('simple', :old_title))").bindparams(
+            old_title=" & ".join(f"{t}:*A" for t in terms))))
+    columns = (Video.id, Video.created_at, Video.title, Video.description, Video.thumbnail, Video.category)
+    rows = db.session.execute(select(*columns).where(*conditions).order_by(*order).offset(offset or None)
+                              .limit(limit)).all()
+    if len(rows) < limit and (rows or not offset):
+        return rows, offset + len(rows)
+    if terms:
+        return rows, db.session.execute(select(func.count()).select_from(Video).where(*conditions)).scalar_one()
+    return rows, ready_total(category)
+
+
+def add_old_page(app):
+    """/bench/old-page/: GET /api/video/ with limit as it was before issue 18."""
+
+    @jwt_required()
+    def old_page():
+        args = request.args
+        rows, count = old_ready_page(args.get("category"), args.get("q"), int(args["limit"]),
+                                     int(args.get("offset", 0)))
+        response = list_response(rows)
+        response.headers["X-Total-Count"] = str(count)
+        return response
+
+    app.add_url_rule("/bench/old-page/", "bench_old_page", old_page)
+
+
 def make_viewers(app, count, name="viewer"):
     """`count` active accounts (bulk-inserted) and an access token each."""
     now = datetime.now(UTC)
@@ -215,8 +254,29 @@ PAGE_URLS = {
     "worst: q=mar den ka, limit=100 offset=900": "/api/video/?q=mar%20den%20ka&limit=100&offset=900",
     "worst: category=nature&q=ta, offset 976": "/api/video/?category=nature&q=ta&limit=24&offset=976",
     f"worst: category=nature&q={COMMON}, offset 476": f"/api/video/?category=nature&q={COMMON}&limit=24&offset=476",
-    "worst: q=ta without limit (the first 1,000)": "/api/video/?q=ta",
+    "worst: q=ta without limit (a page of 100)": "/api/video/?q=ta",
+    "unpaged: category=nature without limit (all of it)": "/api/video/?category=nature",
 }
+
+
+def before_after(cat, args):
+    """The paged requests at LARGE videos, before issue 18 (/bench/old-page/) and now, interleaved."""
+    print(f"\n== {LARGE:,} videos: before issue 18 (the old queries, /bench/old-page/) and now, interleaved ==")
+    print(f"  {'request':52s} {'before: median / p95':>24s} {'now: median / p95':>22s}  before/now")
+    for label, url in PAGE_URLS.items():
+        url = url(LARGE) if callable(url) else url
+        if "limit=" not in url:
+            continue  # the old unpaged search sent every match
+        olds, news = [], []
+        for n in range(args.repeat // 2 + 2):
+            old, old_response = timed(cat.client, url.replace("/api/video/", "/bench/old-page/"), cat.headers, 1, 0)
+            new, _ = timed(cat.client, url, cat.headers, 1, 0)
+            if n >= 2:
+                olds.append(old)
+                news.append(new)
+        print(f"  {label:52s} {statistics.median(olds):8.2f} / {p95(olds):7.2f} ms {statistics.median(news):7.2f} / "
+              f"{p95(news):7.2f} ms  x{statistics.median(olds) / statistics.median(news):.1f}  "
+              f"(before: X-Total-Count {old_response.headers['X-Total-Count']})")
 
 
 def estimates(cat):
@@ -244,6 +304,7 @@ def page_benchmarks(small, large, args):
         print(f"  {label:52s} {statistics.median(a):7.2f} / {p95(a):6.2f} ms {statistics.median(b):7.2f} / "
               f"{p95(b):6.2f} ms   x{ratio:.2f}   {total(small_response)} / {total(response)}")
     estimates(large)
+    before_after(large, args)
     print(f"\n== EXPLAIN ANALYZE of the search page, {LARGE:,} videos ==")
     plans = explain(large.app, large.client, f"/api/video/?q={NEEDLE}&limit=24", large.headers)
     for plan in plans:
@@ -344,6 +405,7 @@ def catalogue(args, videos, rng):
                           "REDIS_PREFIX": prefix, "RATELIMIT_KEY_PREFIX": prefix + "rl",
                           "RATELIMIT_STORAGE_URI": args.redis_url})
         add_old_list(app)
+        add_old_page(app)
         try:
             with app.app_context():
                 upgrade()

@@ -95,8 +95,10 @@ def test_a_search_pages_through_its_first_1000_matches(app, client, auth):
     assert nearly.headers["Link"].endswith('offset=984>; rel="next"')
     deep = client.get("/api/video/?q=common&limit=24&offset=1000")
     assert deep.status_code == 400 and deep.get_json() == {"offset": [SEARCH_TOO_DEEP]}
-    # Without limit: the window; a query without words is no search (any offset).
-    assert ids(client.get("/api/video/?q=common")) == expected[:1000]
+    # Without limit: one page of 100, with its Link; a query without words is no search (any offset).
+    unpaged = client.get("/api/video/?q=common")
+    assert ids(unpaged) == expected[:100] and unpaged.headers["Link"].endswith("?q=common&offset=100>; rel=\"next\"")
+    assert ids(client.get("/api/video/?q=common&offset=900")) == expected[900:1000]
     assert ids(client.get("/api/video/?q=%21%21&offset=1400&limit=24")) == ids(
         client.get("/api/video/?offset=1400&limit=24"))
     # A small search: any offset inside the window past its end is an empty page, exact total.

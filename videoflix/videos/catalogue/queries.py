@@ -32,6 +32,8 @@ OLDEST_FIRST = (Video.created_at.asc(), Video.id.asc())
 EXACT_TOTAL = 1000
 # A search's pages reach its first SEARCH_WINDOW matches: offset + limit beyond it is cut.
 SEARCH_WINDOW = 1000
+# A search without `limit` answers one page of this many (with its Link): searches are always paged.
+SEARCH_PAGE = 100
 # How many rows the estimate of a large search's total looks at.
 SAMPLE_ROWS = 2000
 
@@ -61,10 +63,10 @@ def all_ready_rows():
 def ready_page(category=None, q=None, limit=None, offset=0):
     """The ready videos of `category` (any letter case) whose title or description contain every
     word of `q` (as a word prefix, fulltext.is_prefix): title matches first, then newest; `limit`
-    of them from `offset` (all when limit is None; a search: up to SEARCH_WINDOW)."""
+    of them from `offset` (all when limit is None; a search: SEARCH_PAGE, within SEARCH_WINDOW)."""
     terms = fulltext.words(q or "")
     if terms:
-        return _search_page(category, terms, limit, offset)
+        return _search_page(category, terms, limit or SEARCH_PAGE, offset)
     total = ready_total(category)
     rows = _list_rows(_ready(category), offset, limit, total)
     more = limit is not None and offset + len(rows) < total
@@ -101,14 +103,14 @@ def _list_rows(conditions, offset, limit, total):
 def _search_page(category, terms, limit, offset):
     conditions = _ready(category)
     where, title = fulltext.matches(db.session.get_bind().dialect.name, terms)
-    end = min(SEARCH_WINDOW, offset + limit if limit is not None else SEARCH_WINDOW)
+    end = min(SEARCH_WINDOW, offset + limit)
     ranked = _ranked_ids(conditions, where, title, end) if offset < end else []
     if offset < end and len(ranked) < end:
         total, estimated = len(ranked), False  # every match is in `ranked`
     else:
         total, estimated = _search_total(conditions, where, category)
     rows = _rows_in_order(ranked[offset:end])
-    more = limit is not None and offset + len(rows) < min(total, SEARCH_WINDOW)
+    more = offset + len(rows) < min(total, SEARCH_WINDOW)
     return Page(rows, total, offset + limit if more else None, estimated)
 
 
