@@ -34,7 +34,11 @@ MIN_PREFIX = 2
 PG_COLUMN = "search_vector"
 PG_INDEX = "ix_video_fulltext"
 # The title alone, and its GIN index: "title matches first" (models' metadata knows neither).
+# Its lexemes are every prefix (from MIN_PREFIX letters) of every title word, and the words
+# themselves: a title query looks its terms up as whole lexemes, one posting list each, instead
+# of expanding each prefix over the index's vocabulary (a two-letter prefix: hundreds of entries).
 PG_TITLE_COLUMN = "title_vector"
+PG_PREFIXES = "videoflix_word_prefixes"
 PG_TITLE_INDEX = "ix_video_title_fulltext"
 # The category filter's index: only ready videos, in the list's order; `category` included so a
 # deep page's offset is skipped in the index alone (an index-only scan), never in the table.
@@ -45,8 +49,14 @@ PG_CREATE = [
     f"ALTER TABLE video ADD COLUMN IF NOT EXISTS {PG_COLUMN} tsvector GENERATED ALWAYS AS "
     "(setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', description), 'B')) STORED",
     f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON video USING gin ({PG_COLUMN})",
+    f"""CREATE OR REPLACE FUNCTION {PG_PREFIXES}(words tsvector) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+  SELECT coalesce(array_to_tsvector(array_agg(DISTINCT p)), ''::tsvector) FROM (
+    SELECT left(w, n) AS p FROM unnest(tsvector_to_array(words)) AS w,
+      generate_series(least({MIN_PREFIX}, length(w)), length(w)) AS n) AS prefixes
+$$""",
     f"ALTER TABLE video ADD COLUMN IF NOT EXISTS {PG_TITLE_COLUMN} tsvector GENERATED ALWAYS AS "
-    "(to_tsvector('simple', title)) STORED",
+    f"({PG_PREFIXES}(to_tsvector('simple', title))) STORED",
     f"CREATE INDEX IF NOT EXISTS {PG_TITLE_INDEX} ON video USING gin ({PG_TITLE_COLUMN})",
     f"CREATE INDEX IF NOT EXISTS {PG_CATEGORY_INDEX} ON video (lower(category), created_at, id) "
     "INCLUDE (category) WHERE status = 'ready'",
@@ -56,7 +66,7 @@ PG_CREATE = [
 ]
 PG_DROP = [f"DROP STATISTICS IF EXISTS {PG_CATEGORY_STATISTICS}", f"DROP INDEX IF EXISTS {PG_CATEGORY_INDEX}",
            f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_TITLE_COLUMN}",
-           f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_COLUMN}"]
+           f"ALTER TABLE video DROP COLUMN IF EXISTS {PG_COLUMN}", f"DROP FUNCTION IF EXISTS {PG_PREFIXES}(tsvector)"]
 
 FTS_TABLE = "video_search"
 # FTS5's shadow tables, created with the virtual table.
@@ -123,9 +133,11 @@ def matches(dialect, terms):
     term (as a word prefix, see is_prefix), and (parenthesised) for those whose title alone does."""
     if dialect == "postgresql":
         query = bindparam("search_query", " & ".join(f"{t}:*" if is_prefix(t) else t for t in terms))
-        # Expressions (not text): the catalogue negates the title's.
+        # Expressions (not text): the catalogue negates the title's. The title's vector holds the
+        # prefixes themselves (PG_PREFIXES): its terms are whole lexemes there.
         where = literal_column(f"video.{PG_COLUMN}", TSVECTOR).bool_op("@@")(func.to_tsquery("simple", query))
-        title = literal_column(f"video.{PG_TITLE_COLUMN}", TSVECTOR).bool_op("@@")(func.to_tsquery("simple", query))
+        title = literal_column(f"video.{PG_TITLE_COLUMN}", TSVECTOR).bool_op("@@")(
+            func.to_tsquery("simple", bindparam("search_title", " & ".join(terms))))
         return where, title
     query = " ".join(f'"{t}"*' if is_prefix(t) else f'"{t}"' for t in terms)
     rowid = literal_column("rowid")
