@@ -104,9 +104,14 @@ def _search_page(category, terms, limit, offset):
     conditions = _ready(category)
     where, title = fulltext.matches(db.session.get_bind().dialect.name, terms)
     end = min(SEARCH_WINDOW, offset + limit)
-    ranked = _ranked_ids(conditions, where, title, end) if offset < end else []
-    if offset < end and len(ranked) < end:
-        total, estimated = len(ranked), False  # every match is in `ranked`
+    # One match more than the page needs: fewer means every match is in `ranked` (an exact total
+    # without counting), and more than EXACT_TOTAL of them (a page at the end of the window) means
+    # the total is an estimate without counting either.
+    ranked = _ranked_ids(conditions, where, title, end + 1) if offset < end else []
+    if offset < end and len(ranked) <= end:
+        total, estimated = len(ranked), False
+    elif len(ranked) > EXACT_TOTAL:
+        total, estimated = _estimate(conditions, where, category)
     else:
         total, estimated = _search_total(conditions, where, category)
     rows = _rows_in_order(ranked[offset:end])
@@ -118,7 +123,8 @@ def _ranked_ids(conditions, where, title, end):
     """The ids of the first `end` matches: title matches newest first, then the others newest
     first. Two queries, each of at most `end` rows, that the planner serves from the created_at
     index (many matches: it stops early) or from the full-text indexes (few matches); the second
-    only when the title matches are fewer than `end` (a word in every title never reads the rest)."""
+    only when the title matches are fewer than `end` (a word in every title never reads the rest).
+    """
     def newest(limit, *matching):
         stmt = select(Video.id).where(*conditions, *matching).order_by(*NEWEST_FIRST).limit(limit)
         return db.session.execute(stmt).scalars().all()
@@ -140,21 +146,21 @@ def _rows_in_order(ids):
 def _search_total(conditions, where, category):
     """(total, estimated): the number of matches, counted up to EXACT_TOTAL + 1 only; beyond,
     an estimate on PostgreSQL (a full count elsewhere)."""
-    dialect = db.session.get_bind().dialect.name
     capped = select(literal(1)).where(*conditions, where).limit(EXACT_TOTAL + 1).subquery()
     count = db.session.execute(select(func.count()).select_from(capped)).scalar_one()
     if count <= EXACT_TOTAL:
         return count, False
-    if dialect != "postgresql":
-        return db.session.execute(select(func.count()).select_from(Video).where(*conditions, where)).scalar_one(), False
-    return _estimate(conditions, where, category), True
+    return _estimate(conditions, where, category)
 
 
 def _estimate(conditions, where, category):
-    """More than EXACT_TOTAL matches: their share of a sample of the ready videos (of `category`)
-    times their number. The sample is about SAMPLE_ROWS rows of the table (TABLESAMPLE SYSTEM,
-    the same pages every time, so a search's total does not change from page to page); when too
-    few of them are in the category, its SAMPLE_ROWS newest videos instead."""
+    """(total, estimated) of a search with more than EXACT_TOTAL matches. On PostgreSQL, their
+    share of a sample of the ready videos (of `category`) times their number: about SAMPLE_ROWS
+    rows of the table (TABLESAMPLE SYSTEM, the same pages every time, so a search's total does not
+    change from page to page), or, when too few of those are in the category, its SAMPLE_ROWS
+    newest videos. Elsewhere (SQLite): all of them counted."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(select(func.count()).select_from(Video).where(*conditions, where)).scalar_one(), False
     ready = ready_total(category)
     percent = min(100.0, 100.0 * SAMPLE_ROWS / max(1, ready_total()))
     filters = ["video.status = 'ready'"] + (["lower(video.category) = :sample_category"] if category else [])
@@ -168,7 +174,7 @@ def _estimate(conditions, where, category):
                   .limit(SAMPLE_ROWS).subquery())
         matched, seen = db.session.execute(select(func.coalesce(func.sum(newest.c.hit), 0), func.count())).one()
     share = matched / seen if seen else 0
-    return max(EXACT_TOTAL + 1, min(ready, round(share * ready)))
+    return max(EXACT_TOTAL + 1, min(ready, round(share * ready))), True
 
 
 def ready_total(category=None):
