@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from videoflix.auth.credentials import MAX_ID
 from videoflix.validation import BaseSchema, StrictString
-from videoflix.videos.catalogue.queries import SEARCH_WINDOW, is_search
+from videoflix.videos.catalogue.queries import SEARCH_PAGE, SEARCH_WINDOW, is_search
 from videoflix.videos.delivery.files import thumbnail_version
 from videoflix.videos.media.layout import MASTER, STORYBOARD_VTT, THUMBNAIL
 from videoflix.videos.models import READY
@@ -118,9 +118,11 @@ class CatalogueQuerySchema(BaseSchema):
     )
     q = StrictString(
         validate=validate.Length(max=MAX_QUERY, error=f"Ensure this field has no more than {MAX_QUERY} characters."),
-        metadata={"description": "Every word must start a word of the title or description", "example": "ocean"},
+        metadata={"description": "Every word must start a word of the title or description (a one-letter "
+                                 "word: be one); counts against SEARCH_LIMIT", "example": "ocean"},
     )
-    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 24})
+    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={
+        "example": 24, "description": f"One page of this many; a search without it: {SEARCH_PAGE}"})
     offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={
         "example": 0, "description": f"With `q`: less than {SEARCH_WINDOW} (a search pages through its first "
                                      f"{SEARCH_WINDOW} matches)"})
