@@ -1,7 +1,8 @@
 """The catalogue's bounds (issue 18, finding 9), on SQLite and PostgreSQL: a search's total is exact
 up to 1,000 matches and an estimate beyond (PostgreSQL: `X-Total-Count-Estimated: true`), its
-pages reach its first 1,000 matches, one-letter words match whole words only, deep list pages
-are read from the nearer end and are the same rows, and searches are rate-limited per account."""
+pages reach every match (API.md: any offset) and without a limit it answers them all, one-letter
+words match whole words only, deep list pages are read from the nearer end and are the same rows,
+and searches are rate-limited per account."""
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -13,7 +14,6 @@ from sqlalchemy import insert, select
 from tests.fixtures.catalogue_rows import T0, add_videos
 from tests.fixtures.properties import FEW
 from videoflix.extensions import db
-from videoflix.videos.api.schemas import SEARCH_TOO_DEEP
 from videoflix.videos.models import READY, Video
 
 
@@ -86,32 +86,53 @@ def test_beyond_1000_matches_the_total_is_an_estimate_on_postgresql(app, client,
     assert client.get("/api/video/?q=clip%201499&limit=5").headers["X-Total-Count"] == "1"
 
 
-def test_a_search_pages_through_its_first_1000_matches(app, client, auth):
-    bulk_videos(app, 1500)
-    expected = ranked(app, "common")
-    # Pages anywhere in the window are the same rows as the full ranking (title matches, then
-    # description matches; the window's edge falls among the description matches).
-    for offset in (0, 24, 730, 749, 750, 976):
-        assert ids(client.get(f"/api/video/?q=common&limit=24&offset={offset}")) == expected[offset:offset + 24]
-    last = client.get("/api/video/?q=common&limit=24&offset=990")
-    assert ids(last) == expected[990:1000] and "Link" not in last.headers
-    if postgresql(app):  # more than 1,000 matches seen on the way: an estimate, as on the first page
-        assert last.headers["X-Total-Count-Estimated"] == "true" and 1000 < int(last.headers["X-Total-Count"]) <= 1500
-    else:
-        assert last.headers["X-Total-Count"] == "1500" and "X-Total-Count-Estimated" not in last.headers
-    nearly = client.get("/api/video/?q=common&limit=24&offset=960")
-    assert nearly.headers["Link"].endswith('offset=984>; rel="next"')
-    deep = client.get("/api/video/?q=common&limit=24&offset=1000")
-    assert deep.status_code == 400 and deep.get_json() == {"offset": [SEARCH_TOO_DEEP]}
-    # Without limit: one page of 100, with its Link; a query without words is no search (any offset).
-    unpaged = client.get("/api/video/?q=common")
-    assert ids(unpaged) == expected[:100] and unpaged.headers["Link"].endswith("?q=common&offset=100>; rel=\"next\"")
-    assert ids(client.get("/api/video/?q=common&offset=900")) == expected[900:1000]
+def test_a_search_pages_through_every_match(app, client, auth):
+    bulk_videos(app, 2400)
+    expected = ranked(app, "common")  # 1,200 title matches, then 1,200 description matches
+    # Pages anywhere are the same rows as the full ranking: within the first 1,000 matches, across
+    # their end (990), past it among the title matches (1000), across the title matches' end
+    # (1190), past every title match (1500) and near the end (2350).
+    for offset in (0, 24, 730, 976, 990, 1000, 1190, 1500, 2350):
+        page = client.get(f"/api/video/?q=common&limit=24&offset={offset}")
+        assert ids(page) == expected[offset:offset + 24], offset
+        assert page.headers["Link"].endswith(f'offset={offset + 24}>; rel="next"'), offset
+        if postgresql(app):  # more than 1,000 matches: an estimate, never fewer than the rows seen
+            assert page.headers["X-Total-Count-Estimated"] == "true"
+            assert offset + 25 <= int(page.headers["X-Total-Count"]) <= 2400
+        else:
+            assert page.headers["X-Total-Count"] == "2400" and "X-Total-Count-Estimated" not in page.headers
+    # The last page ends the ranking: no Link, and its total is exact (every match was seen).
+    last = client.get("/api/video/?q=common&limit=24&offset=2390")
+    assert ids(last) == expected[2390:] and "Link" not in last.headers
+    assert last.headers["X-Total-Count"] == "2400" and "X-Total-Count-Estimated" not in last.headers
+    beyond = client.get("/api/video/?q=common&limit=24&offset=3000")
+    assert beyond.get_json() == [] and "Link" not in beyond.headers
+    assert 1000 < int(beyond.headers["X-Total-Count"]) <= 2400
+    # A category narrows the deep pages the same way (its title matches are counted too).
+    nature = ranked(app, "common", "nature")
+    for offset in (590, 600, 1176):
+        assert ids(client.get(f"/api/video/?q=common&category=Nature&limit=24&offset={offset}")) == \
+            nature[offset:offset + 24]
+    # A query without words is no search (any offset).
     assert ids(client.get("/api/video/?q=%21%21&offset=1400&limit=24")) == ids(
         client.get("/api/video/?offset=1400&limit=24"))
-    # A small search: any offset inside the window past its end is an empty page, exact total.
-    small = client.get("/api/video/?q=clip%201499&offset=900&limit=5")
-    assert small.get_json() == [] and small.headers["X-Total-Count"] == "1"
+    # A small search: any offset past its end is an empty page, exact total.
+    for offset in (900, 1500):
+        small = client.get(f"/api/video/?q=clip%202399&offset={offset}&limit=5")
+        assert small.get_json() == [] and small.headers["X-Total-Count"] == "1" and "Link" not in small.headers
+
+
+def test_a_search_without_limit_answers_every_match(app, client, auth):
+    bulk_videos(app, 1500)
+    expected = ranked(app, "common")
+    every = client.get("/api/video/?q=common")
+    assert ids(every) == expected and len(expected) == 1500
+    assert every.headers["X-Total-Count"] == "1500"
+    assert "Link" not in every.headers and "X-Total-Count-Estimated" not in every.headers
+    rest = client.get("/api/video/?q=common&offset=900")
+    assert ids(rest) == expected[900:] and rest.headers["X-Total-Count"] == "1500" and "Link" not in rest.headers
+    assert ids(client.get("/api/video/?q=common&category=nature")) == ranked(app, "common", "nature")
+    assert client.get("/api/video/?q=common&offset=1500").get_json() == []
 
 
 def test_deep_list_pages_are_the_same_rows_from_either_end(app, client, auth):
@@ -169,7 +190,8 @@ def no_search_limit(app_config):
 
 
 @FEW
-@given(q=st.text(max_size=60), offset=st.sampled_from([None, 0, 999, 1000]), limit=st.sampled_from([None, 1, 100]))
+@given(q=st.text(max_size=60), offset=st.sampled_from([None, 0, 999, 1000, 1500]),
+       limit=st.sampled_from([None, 1, 100]))
 def test_any_query_text_is_200_or_a_4xx_with_json(no_search_limit, app, client, auth, q, offset, limit):
     url = f"/api/video/?q={quote(q, safe='')}"
     url += "" if offset is None else f"&offset={offset}"

@@ -3,19 +3,16 @@ absolute URLs they carry."""
 from json.encoder import encode_basestring_ascii as json_string
 
 from flask import current_app, g, jsonify, url_for
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from videoflix.auth.credentials import MAX_ID
 from videoflix.validation import BaseSchema, StrictString
-from videoflix.videos.catalogue.queries import SEARCH_PAGE, SEARCH_WINDOW, is_search
 from videoflix.videos.delivery.files import thumbnail_version
 from videoflix.videos.media.layout import MASTER, STORYBOARD_VTT, THUMBNAIL
 from videoflix.videos.models import READY
 
 MAX_PAGE = 100
 MAX_QUERY = 200
-SEARCH_TOO_DEEP = (f"A search pages through its first {SEARCH_WINDOW} matches: offset must be less than "
-                   f"{SEARCH_WINDOW} with q. Add words or a category to narrow it.")
 
 
 def api_base():
@@ -122,16 +119,10 @@ class CatalogueQuerySchema(BaseSchema):
                                  "word: be one); counts against SEARCH_LIMIT", "example": "ocean"},
     )
     limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={
-        "example": 24, "description": f"One page of this many; a search without it: {SEARCH_PAGE}"})
+        "example": 24, "description": "One page of this many (without it: every match from `offset`)"})
     offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={
-        "example": 0, "description": f"With `q`: less than {SEARCH_WINDOW} (a search pages through its first "
-                                     f"{SEARCH_WINDOW} matches)"})
-
-    @validates_schema
-    def search_window(self, data, **kwargs):
-        """A search pages through its first SEARCH_WINDOW matches (queries.py says why)."""
-        if data.get("offset", 0) >= SEARCH_WINDOW and is_search(data.get("q")):
-            raise ValidationError(SEARCH_TOO_DEEP, "offset")
+        "example": 0, "description": "Matches to skip (with `q`, a page past the first 1,000 matches is "
+                                     "slower the deeper it is)"})
 
 
 class CategorySchema(Schema):

@@ -11,11 +11,14 @@ table):
   offset skips index entries only, at most half the list; then its rows by primary key.
 - A search (videoflix.videos.models.fulltext) counts its matches up to EXACT_TOTAL + 1 and stops:
   beyond, its total is an estimate (a sample of the table; `estimated`, the answer's
-  `X-Total-Count-Estimated: true`). Its pages reach its first SEARCH_WINDOW matches (the API
-  refuses a deeper offset with a sentence): the title matches, newest first, then the other
-  matches, newest first, each a query of at most offset + limit ids that the planner serves from
-  the created_at index or from the full-text indexes, whichever is cheaper; the page is cut from
-  their concatenation. The same queries on SQLite (FTS5), whose total is always exact.
+  `X-Total-Count-Estimated: true`). Its ranking is the title matches, newest first, then the
+  other matches, newest first: two queries of at most offset + limit ids each, that the planner
+  serves from the created_at index or from the full-text indexes, whichever is cheaper; the page
+  is cut from their concatenation. Within its first SEARCH_WINDOW matches a page reads at most
+  that many ids; a deeper page skips `offset` matches in the database, so its cost grows with the
+  offset (and from past the last title match, the title matches are counted). A search without
+  `limit` answers every match, as the unpaged list does. The same queries on SQLite (FTS5),
+  whose total is always exact.
 """
 from dataclasses import dataclass
 
@@ -30,10 +33,9 @@ NEWEST_FIRST = (Video.created_at.desc(), Video.id.desc())
 OLDEST_FIRST = (Video.created_at.asc(), Video.id.asc())
 # A search's total is exact up to this many matches, an estimate beyond (API.md).
 EXACT_TOTAL = 1000
-# A search's pages reach its first SEARCH_WINDOW matches: offset + limit beyond it is cut.
+# A search page that ends within its first SEARCH_WINDOW matches reads at most that many ids; a
+# deeper one skips its offset in the database (slower the deeper it is).
 SEARCH_WINDOW = 1000
-# A search without `limit` answers one page of this many (with its Link): searches are always paged.
-SEARCH_PAGE = 100
 # How many rows the estimate of a large search's total looks at.
 SAMPLE_ROWS = 2000
 
@@ -49,7 +51,7 @@ class Page:
 
 
 def is_search(q):
-    """Whether `q` searches (has a word): what the search rate limit and SEARCH_WINDOW apply to."""
+    """Whether `q` searches (has a word): what the search rate limit applies to."""
     return bool(fulltext.words(q or ""))
 
 
@@ -63,10 +65,10 @@ def all_ready_rows():
 def ready_page(category=None, q=None, limit=None, offset=0):
     """The ready videos of `category` (any letter case) whose title or description contain every
     word of `q` (as a word prefix, fulltext.is_prefix): title matches first, then newest; `limit`
-    of them from `offset` (all when limit is None; a search: SEARCH_PAGE, within SEARCH_WINDOW)."""
+    of them from `offset` (all when limit is None)."""
     terms = fulltext.words(q or "")
     if terms:
-        return _search_page(category, terms, limit or SEARCH_PAGE, offset)
+        return _search_page(category, terms, limit, offset)
     total = ready_total(category)
     rows = _list_rows(_ready(category), offset, limit, total)
     more = limit is not None and offset + len(rows) < total
@@ -101,37 +103,59 @@ def _list_rows(conditions, offset, limit, total):
 
 
 def _search_page(category, terms, limit, offset):
+    """The search's page [offset, offset + limit) (every match from `offset` when limit is None)."""
     conditions = _ready(category)
     where, title = fulltext.matches(db.session.get_bind().dialect.name, terms)
-    end = min(SEARCH_WINDOW, offset + limit)
-    # One match more than the page needs: fewer means every match is in `ranked` (an exact total
-    # without counting), and more than EXACT_TOTAL of them (a page at the end of the window) means
-    # the total is an estimate without counting either.
-    ranked = _ranked_ids(conditions, where, title, end + 1) if offset < end else []
-    if offset < end and len(ranked) <= end:
-        total, estimated = len(ranked), False
-    elif len(ranked) > EXACT_TOTAL:
-        total, estimated = _estimate(conditions, where, category)
+    if limit is None:
+        return _search_all(conditions, where, title, offset)
+    # A page within the first SEARCH_WINDOW matches ranks them from the first; a deeper one skips
+    # `offset` matches in the database (its cost grows with the offset: README, "Catalogue").
+    start = 0 if offset + limit <= SEARCH_WINDOW else offset
+    # One match more than the page needs: fewer means every match from `start` is in `ranked` (an
+    # exact total without counting, unless there is none from a deep `start`).
+    ranked = _ranked_ids(conditions, where, title, start, offset + limit + 1 - start)
+    seen = start + len(ranked) if ranked else 0  # at least this many matches
+    more = seen > offset + limit
+    if not more and (ranked or not start):
+        total, estimated = seen, False
     else:
-        total, estimated = _search_total(conditions, where, category)
-    rows = _rows_in_order(ranked[offset:end])
-    more = offset + len(rows) < min(total, SEARCH_WINDOW)
+        total, estimated = _estimate(conditions, where, category) if seen > EXACT_TOTAL else \
+            _search_total(conditions, where, category)
+        # An estimate is never fewer than the matches seen, nor more than a page past the end says.
+        total = max(total, seen) if more else min(total, max(offset, EXACT_TOTAL + 1))
+    rows = _rows_in_order(ranked[offset - start:offset - start + limit])
     return Page(rows, total, offset + limit if more else None, estimated)
 
 
-def _ranked_ids(conditions, where, title, end):
-    """The ids of the first `end` matches: title matches newest first, then the others newest
-    first. Two queries, each of at most `end` rows, that the planner serves from the created_at
-    index (many matches: it stops early) or from the full-text indexes (few matches); the second
-    only when the title matches are fewer than `end` (a word in every title never reads the rest).
+def _search_all(conditions, where, title, offset):
+    """Every match from `offset` (a search without `limit`: no paging, an exact total): the title
+    matches newest first, then the others newest first, read whole."""
+    def newest(*matching):
+        stmt = select(*LIST_COLUMNS).where(*conditions, *matching).order_by(*NEWEST_FIRST)
+        return db.session.execute(stmt).all()
+
+    rows = newest(title) + newest(where, not_(title))
+    return Page(rows[offset:], len(rows), None)
+
+
+def _ranked_ids(conditions, where, title, offset, count):
+    """The ids of matches [offset, offset + count) of the ranking: title matches newest first, then
+    the others newest first. Two queries, each of at most offset + count rows, that the planner
+    serves from the created_at index (many matches: it stops early) or from the full-text indexes
+    (few matches); the second only when the title matches run out before the end (a word in every
+    title never reads the rest). From a deep offset past every title match, the title matches are
+    counted to know where the others start.
     """
-    def newest(limit, *matching):
-        stmt = select(Video.id).where(*conditions, *matching).order_by(*NEWEST_FIRST).limit(limit)
+    def newest(skip, limit, *matching):
+        stmt = (select(Video.id).where(*conditions, *matching).order_by(*NEWEST_FIRST)
+                .offset(skip or None).limit(limit))
         return db.session.execute(stmt).scalars().all()
 
-    ids = newest(end, title)
-    if len(ids) < end:
-        ids += newest(end - len(ids), where, not_(title))
+    ids = newest(offset, count, title)
+    if len(ids) < count:
+        titles = offset + len(ids) if ids or not offset else db.session.execute(
+            select(func.count()).select_from(Video).where(*conditions, title)).scalar_one()
+        ids += newest(max(0, offset - titles), count - len(ids), where, not_(title))
     return ids
 
 
