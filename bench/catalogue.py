@@ -18,7 +18,9 @@ PostgreSQL and Redis:
 Part 1 also measures the worst cases of issue 18 (a catalogue request at 100,000 videos must
 answer in 50 ms on PostgreSQL whatever its parameters): the last page of the list and of a
 category, one-letter words, prefixes matching most of the table, a word in every title, the
-last page of a search's window, category + q; medians and p95 beside the easy requests.
+first 1,000 matches' last page, category + q; medians and p95 beside the easy requests; then
+search pages past the first 1,000 matches and searches without limit (every match), which the
+contract allows and which are not bounded.
 
 Rows are bulk-inserted with SQL (executemany), never through the API. Everything lives in
 scratch databases (dropped at exit) and under unique Redis key prefixes (deleted at exit).
@@ -254,7 +256,14 @@ PAGE_URLS = {
     "worst: q=mar den ka, limit=100 offset=900": "/api/video/?q=mar%20den%20ka&limit=100&offset=900",
     "worst: category=nature&q=ta, offset 976": "/api/video/?category=nature&q=ta&limit=24&offset=976",
     f"worst: category=nature&q={COMMON}, offset 476": f"/api/video/?category=nature&q={COMMON}&limit=24&offset=476",
-    "worst: q=ta without limit (a page of 100)": "/api/video/?q=ta",
+    # Past the first 1,000 matches a search page skips its offset in the database (README):
+    # among the title matches, past them (the title matches counted), the last page.
+    f"deep: q={EVERY}, offset n/2 (title matches)": lambda n: f"/api/video/?q={EVERY}&limit=24&offset={n // 2}",
+    "deep: q=ta, offset n/2 (past the title matches)": lambda n: f"/api/video/?q=ta&limit=24&offset={n // 2}",
+    f"deep: q={EVERY}, the last page": lambda n: f"/api/video/?q={EVERY}&limit=24&offset={n - 24}",
+    "deep: category=nature&q=ta, offset 2000": "/api/video/?category=nature&q=ta&limit=24&offset=2000",
+    f"unpaged: q={COMMON} without limit (every match)": f"/api/video/?q={COMMON}",
+    "unpaged: q=ta without limit (every match, ~70 %)": "/api/video/?q=ta",
     "unpaged: category=nature without limit (all of it)": "/api/video/?category=nature",
 }
 
