@@ -109,7 +109,7 @@ def _search_page(category, terms, limit, offset):
     if limit is None:
         return _search_all(conditions, where, title, offset)
     # A page within the first SEARCH_WINDOW matches ranks them from the first; a deeper one skips
-    # `offset` matches in the database (its cost grows with the offset: README, "Catalogue").
+    # `offset` matches in the database (its cost grows with the offset: README, "Catalogue limits").
     start = 0 if offset + limit <= SEARCH_WINDOW else offset
     # One match more than the page needs: fewer means every match from `start` is in `ranked` (an
     # exact total without counting, unless there is none from a deep `start`).
