@@ -27,7 +27,9 @@ import http.client
 import json
 import os
 import random
+import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -164,6 +166,98 @@ def beacon_load(port, tokens, seconds, senders):
     return threads, results
 
 
+def wrk_load(port, tokens, seconds, tmp, connections):
+    """Start wrk with bench/analytics_beacons.lua on the same schedule as `beacon_load` (a viewer
+    per token, each its own session, beaconing every 10 s, spread evenly). Returns (process,
+    the monotonic time beacon 0 is due)."""
+    rng = random.Random(7)
+    viewers = tmp / "viewers.txt"
+    viewers.write_text("".join(f"{token} {rng.randint(1, VIDEOS)} {uuid.uuid4()}\n" for token in tokens))
+    start = time.monotonic() + 1.5
+    env = {**os.environ, "BEACON_VIEWERS": str(viewers), "BEACON_RATE": str(len(tokens) / BEACON_EVERY),
+           "BEACON_START": repr(start), "BEACON_TOTAL": str(len(tokens) * int(seconds / BEACON_EVERY)),
+           "BEACON_THREADS": "1"}
+    # Run for the schedule (it starts 1.5 s after wrk) and 2.5 s more for the last answers.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds + 4}s", "--timeout", "10s",
+               "-s", str(ROOT / "bench" / "analytics_beacons.lua"), f"http://127.0.0.1:{port}"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True), start
+
+
+def wrk_results(process):
+    """wrk's report (the script's BEACONS line) and the CPU seconds wrk used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output, _ = process.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(line for line in output.splitlines() if line.startswith("BEACONS "))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return json.loads(line.split(" ", 1)[1]), cpu
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) a process has used, or 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def machine_busy():
+    """CPU seconds the whole machine spent busy (all cores, /proc/stat), and the wall clock."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / TICK, time.monotonic()
+
+
+class CpuMeter:
+    """CPU seconds used over a window by gunicorn (master and workers), this database's PostgreSQL
+    backends, this bench process (the prober, and the Python senders when they are used) and the
+    whole machine."""
+
+    def __init__(self, server_pid, app):
+        self.server_pid, self.app = server_pid, app
+
+    def backends(self):
+        from sqlalchemy import text
+
+        from videoflix.extensions import db
+
+        with self.app.app_context():
+            return db.session.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND pid <> pg_backend_pid()")).scalars().all()
+
+    def read(self):
+        server = [self.server_pid, *children(self.server_pid)]
+        return {"gunicorn": {pid: process_cpu(pid) for pid in server},
+                "postgres": {pid: process_cpu(pid) for pid in self.backends()},
+                "bench": time.process_time(), "machine": machine_busy()}
+
+    @staticmethod
+    def spent(before, after):
+        """{gunicorn, postgres, bench, machine, other, wall}: CPU seconds between two reads."""
+        used = {name: sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
+                for name in ("gunicorn", "postgres")}
+        used["bench"] = after["bench"] - before["bench"]
+        used["machine"] = after["machine"][0] - before["machine"][0]
+        used["wall"] = after["machine"][1] - before["machine"][1]
+        return {name: round(value, 2) for name, value in used.items()}
+
+
 def probe(port, token, stop, seconds=None):
     """Segment and list requests in turn, 4 of each a second, until `stop` is set (or `seconds`)."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -267,6 +361,30 @@ def request_costs(app, token, repeat=300):
                    "wall_median_ms": round(statistics.median(c["wall"]), 2)} for name, c in costs.items()}
 
 
+def cpu_per_request(report, before, loaded, args):
+    """The server's CPU per request (gunicorn and PostgreSQL, ms): a probe request's from the
+    baseline window (the prober alone), a beacon's from the load window minus the probes' share;
+    and the load generator's share of the machine's busy CPU during the load."""
+    base, load = report["cpu_seconds"]["baseline"], report["cpu_seconds"]["load"]
+    probes_before = len(before["segment"]) + len(before["list"])
+    probes_loaded = len(loaded["segment"]) + len(loaded["list"])
+    beacons = report["beacons"]["n"]
+    result = {}
+    for name in ("gunicorn", "postgres"):
+        per_probe = base[name] / probes_before if probes_before else 0.0
+        result[f"{name}_per_probe"] = round(per_probe * 1000, 3)
+        beacon_share = (load[name] - per_probe * probes_loaded) / beacons if beacons else float("nan")
+        result[f"{name}_per_beacon"] = round(beacon_share * 1000, 3)
+    generator = report["beacons"].get("generator_cpu_s", load["bench"])
+    result["generator_share_of_busy_cpu"] = round(generator / load["machine"], 3) if load["machine"] else None
+    result["generator_cores"] = round(generator / load["wall"], 3) if load["wall"] else None
+    result["machine_busy_cores"] = round(load["machine"] / load["wall"], 2) if load["wall"] else None
+    # What the rest of the machine (other people's work) took meanwhile: the noise of this run.
+    ours = load["gunicorn"] + load["postgres"] + load["bench"] + report["beacons"].get("generator_cpu_s", 0.0)
+    result["others_cores"] = round((load["machine"] - ours) / load["wall"], 2) if load["wall"] else None
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
@@ -278,6 +396,10 @@ def main():
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--sessions-per-viewer", type=int, default=10)
+    parser.add_argument("--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+                        help="the beacon load: wrk with bench/analytics_beacons.lua (default when installed: a "
+                             "fraction of the CPU) or the Python sender threads of this process")
+    parser.add_argument("--connections", type=int, default=32, help="wrk's keep-alive connections")
     args = parser.parse_args()
 
     prefix = f"vfbench:{uuid.uuid4().hex[:8]}:"
@@ -302,18 +424,29 @@ def main():
         try:
             wait_http(f"http://127.0.0.1:{port}/api/health/")
             prober_token = tokens[0]
+            meter = CpuMeter(server.pid, app)
             probe(port, prober_token, threading.Event(), seconds=3)  # warm up
+            cpu_start = meter.read()
             before = probe(port, prober_token, threading.Event(), seconds=args.baseline)
-            threads, results = beacon_load(port, tokens, args.seconds, args.senders)
+            cpu_baseline = CpuMeter.spent(cpu_start, meter.read())
+            if args.generator == "wrk":
+                generator, load_start = wrk_load(port, tokens, args.seconds, tmp, args.connections)
+            else:
+                threads, results = beacon_load(port, tokens, args.seconds, args.senders)
             stop = threading.Event()
             loaded = {}
             prober = threading.Thread(target=lambda: loaded.update(probe(port, prober_token, stop)), daemon=True)
             time.sleep(2)  # the load is running
+            cpu_start = meter.read()
             prober.start()
-            for thread in threads:
-                thread.join()
+            if args.generator == "wrk":
+                wrk_report, wrk_cpu = wrk_results(generator)
+            else:
+                for thread in threads:
+                    thread.join()
             stop.set()
             prober.join()
+            cpu_load = CpuMeter.spent(cpu_start, meter.read())
             after = probe(port, prober_token, threading.Event(), seconds=args.baseline)
             rolled = rollup_benchmark(app, args.viewers, args.sessions_per_viewer)
         finally:
@@ -328,21 +461,34 @@ def main():
                 if keys:
                     client.delete(*keys)
 
-    errors = [r for r in results if r[0] != 200]
-    beacons = summary([r[1] for r in results])
-    report = {
-        "beacons": {**beacons, "per_second": round(len(results) / args.seconds, 1), "errors": len(errors),
-                    "error_statuses": sorted({r[0] for r in errors}),
-                    "sender_late_p95_ms": round(percentile([r[2] for r in results], 0.95), 1)},
-        "probes": {}, "rollup": rolled, "in_process_cost": costs,
-    }
+    if args.generator == "wrk":
+        beacons = {key: wrk_report[key] for key in ("median_ms", "p95_ms", "p99_ms", "max_ms")}
+        errors = wrk_report["non200"] + wrk_report["socket_errors"] + wrk_report["timeouts"]
+        expected = args.viewers * int(args.seconds / BEACON_EVERY)
+        errors += max(0, expected - wrk_report["requests"])  # never answered
+        beacon_report = {"n": wrk_report["requests"], **beacons,
+                         "per_second": round(wrk_report["requests"] / args.seconds, 1),
+                         "errors": errors, "error_statuses": wrk_report["statuses"].split(),
+                         "sender_late_p95_ms": wrk_report["late_p95_ms"], "generator": "wrk",
+                         "generator_cpu_s": round(wrk_cpu, 2)}
+    else:
+        failed = [r for r in results if r[0] != 200]
+        beacons = summary([r[1] for r in results])
+        errors = len(failed)
+        beacon_report = {**beacons, "per_second": round(len(results) / args.seconds, 1), "errors": errors,
+                         "error_statuses": sorted({r[0] for r in failed}),
+                         "sender_late_p95_ms": round(percentile([r[2] for r in results], 0.95), 1),
+                         "generator": "python (this process's threads)"}
+    report = {"beacons": beacon_report, "probes": {}, "rollup": rolled, "in_process_cost": costs,
+              "cpu_seconds": {"baseline": cpu_baseline, "load": cpu_load}}
+    report["cpu_per_request_ms"] = cpu_per_request(report, before, loaded, args)
     for name in ("segment", "list"):
         base = before[name] + after[name]
         report["probes"][name] = {"baseline": summary(base), "under_load": summary(loaded[name]),
                                   "median_ratio": round(statistics.median(loaded[name]) / statistics.median(base), 3)}
     print(json.dumps(report, indent=2))
     checks = {
-        "beacons: 0 errors": not errors,
+        "beacons: 0 errors": errors == 0,
         "beacons: p95 <= 20 ms": beacons["p95_ms"] <= 20,
         "segment median within 10 %": report["probes"]["segment"]["median_ratio"] <= 1.10,
         "list median within 10 %": report["probes"]["list"]["median_ratio"] <= 1.10,

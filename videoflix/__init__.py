@@ -5,6 +5,7 @@ import os
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from videoflix import logs, security, tasks
+from videoflix.analytics.fastpath import BeaconFastPath
 from videoflix.auth.credentials import IdConverter
 from videoflix.config import INSTANCE_DIR, TestingConfig, select_profile
 from videoflix.errors import register_error_handlers
@@ -79,12 +80,13 @@ def register_extensions(app):
 
 def register_middleware(app):
     """The WSGI layers around Flask, innermost first: ProxyFix (when PROXY_COUNT proxies set
-    X-Forwarded-*), then the segment fast path, which answers the requests it is sure of before
-    any of them (videos/fastpath.py). (The request metrics time them all from the app's own
-    entry point: metrics.middleware.MeasuredFlask.)"""
+    X-Forwarded-*), then the beacon fast path (POST only: analytics/fastpath.py) and the segment
+    fast path (GET only: videos/delivery/fastpath.py), which answer the requests they are sure of
+    before any of them. (The request metrics time them all from the app's own entry point:
+    metrics.middleware.MeasuredFlask.)"""
     if n := app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
-    app.wsgi_app = SegmentFastPath(app, app.wsgi_app)
+    app.wsgi_app = SegmentFastPath(app, BeaconFastPath(app, app.wsgi_app))
 
 
 def register_blueprints(app):

@@ -92,6 +92,11 @@ def init_app(app):
         return response
 
 
+# The WSGI environ's key for the request's URL rule (the route template), set by Flask's first
+# hook or by a fast path that answers without Flask: request metrics count by it.
+ROUTE_KEY = "videoflix.route"
+
+
 def request_id_from(incoming):
     """The caller's X-Request-ID when it is sane (printable, at most 64 characters), else a new one."""
     return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex

@@ -20,6 +20,7 @@ from werkzeug.test import Client
 from tests.conftest import PASSWORD
 from tests.fixtures.videos import media, row
 from videoflix import create_app
+from videoflix.analytics.fastpath import BeaconFastPath
 from videoflix.auth import INVALID_TOKEN, NO_CREDENTIALS, credentials
 from videoflix.auth.credentials import CACHE_KEY, access_token, cors_allows, csrf_allows
 from videoflix.extensions import redis_client
@@ -378,11 +379,12 @@ def test_a_redis_failure_is_flasks_to_answer(own_redis, paths, caplog):
 
 
 def test_create_app_mounts_the_fast_path_outside_proxy_fix(app_config):
-    """The middleware order is create_app's (register_middleware): the fast path first, then
-    ProxyFix when proxies are trusted, then Flask."""
+    """The middleware order is create_app's (register_middleware): the segment fast path first,
+    the beacon fast path (analytics), then ProxyFix when proxies are trusted, then Flask."""
     app_config["PROXY_COUNT"] = 1
     app = create_app(app_config)
     assert isinstance(app.wsgi_app, SegmentFastPath)
-    assert isinstance(app.wsgi_app.wsgi_app, ProxyFix)
-    assert app.wsgi_app.wsgi_app.app.__self__ is app  # Flask's own wsgi_app
-    assert isinstance(create_app({**app_config, "PROXY_COUNT": 0}).wsgi_app.wsgi_app.__self__, type(app))
+    assert isinstance(app.wsgi_app.wsgi_app, BeaconFastPath)
+    assert isinstance(app.wsgi_app.wsgi_app.wsgi_app, ProxyFix)
+    assert app.wsgi_app.wsgi_app.wsgi_app.app.__self__ is app  # Flask's own wsgi_app
+    assert isinstance(create_app({**app_config, "PROXY_COUNT": 0}).wsgi_app.wsgi_app.wsgi_app.__self__, type(app))

@@ -43,16 +43,20 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from videoflix import prepared
 from videoflix.analytics.models import PlaybackSession
 from videoflix.auth.models import User
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.models_base import UTCDateTime, utcnow
 from videoflix.videos.catalogue import watch_progress
-from videoflix.videos.models import READY, Video
+from videoflix.videos.models import READY, Video, WatchProgress
 
 WINDOW = 62  # sequence numbers remembered below the newest (a signed 64-bit integer's bits, kept clear of the sign)
 WINDOW_MASK = (1 << WINDOW) - 1
@@ -63,7 +67,9 @@ TOO_MANY = "Too many beacons for this playback session; slow down."
 RATE_WINDOW = timedelta(minutes=1)
 EVENTS = ("start", "progress", "pause", "seek", "end", "error")
 EMPTY = 1e18  # an empty range: from EMPTY to -EMPTY
+EDGE = 1e-9  # of a point: a range ending exactly on a point passes it, whatever the rounding
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+PREPARED = "videoflix_beacon"  # the statement's name in each PostgreSQL connection
 
 
 @dataclass
@@ -93,23 +99,52 @@ def record(user_id, video_id, beacon, *, now=None):
     session's newest, save the viewer's watch position; commits. Returns an Outcome.
 
     Raises APIError 404 (video not watchable) or 401 (account gone) as watch_progress.save, and 409 when
-    the session is closed or belongs to another video or account.
+    the session is closed or belongs to another video or account, 429 past the session's limit.
     """
     now = now or utcnow()
-    row = db.session.execute(_upsert(db.session.get_bind().dialect.name),
-                             _params(user_id, video_id, beacon, now)).first()
-    if row is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
+    try:
+        outcome = count(db.session, user_id, video_id, beacon, now, current_app.config["ANALYTICS_BEACONS_PER_MINUTE"])
+    except IntegrityError:  # the account was deleted meanwhile
+        outcome = None
+    if outcome is None:  # nothing written: not watchable, a duplicate, or a session that takes no beacon
         db.session.rollback()
         watch_progress.watchable_duration(user_id, video_id)  # raises 404 or 401
         _refuse_unless_duplicate(user_id, video_id, beacon.session, now)
         return Outcome(False, watch_progress.load(user_id, video_id))
-    if row.last_seq == beacon.seq:  # the newest: the viewer is there now
-        return Outcome(True, watch_progress.save(user_id, video_id, beacon.position))  # commits both
     db.session.commit()
-    return Outcome(True, watch_progress.load(user_id, video_id))
+    return outcome
 
 
-def _params(user_id, video_id, beacon, now):
+def count(executor, user_id, video_id, beacon, now, per_minute):
+    """The beacon's writes on `executor` (the session, or a Connection), not committed: the
+    Outcome of a counted beacon, or None when nothing was written (then `record` says why).
+
+    On PostgreSQL it is one statement (`_counted`), prepared once per database connection
+    (videoflix.prepared: PostgreSQL planned it in more time than it ran); elsewhere the session's
+    upsert, then the watch position's save when the beacon is the session's newest, then the
+    position as it is.
+    """
+    params = _params(user_id, video_id, beacon, now, per_minute)
+    dialect = watch_progress.dialect_of(executor)
+    if dialect == "postgresql":
+        connection = executor if isinstance(executor, Connection) else executor.connection()
+        row = prepared.execute(connection, PREPARED, _counted(), params).first()
+        if row is None:
+            return None
+        if row.saved_at is not None:
+            return Outcome(True, watch_progress.Position(video_id, row.saved, row.duration, row.saved_completed,
+                                                         row.saved_at))
+        return Outcome(True, watch_progress.Position(video_id, row.position or 0, row.duration,
+                                                     bool(row.completed), row.updated_at))
+    row = executor.execute(_upsert(dialect), params).first()
+    if row is None:
+        return None
+    if row.last_seq == beacon.seq:  # the newest: the viewer is there now
+        return Outcome(True, watch_progress.save_on(executor, user_id, video_id, beacon.position, now))
+    return Outcome(True, watch_progress.position_on(executor, user_id, video_id))
+
+
+def _params(user_id, video_id, beacon, now, per_minute):
     # The range played since the previous beacon; none: an empty range (start after end).
     start, end = (max(0.0, beacon.position - beacon.watched), beacon.position) if beacon.watched else (EMPTY, -EMPTY)
     return {
@@ -117,9 +152,32 @@ def _params(user_id, video_id, beacon, now):
         "seq": beacon.seq, "position_given": beacon.position, "range_start": start, "range_end": end,
         "watched": beacon.watched, "ttff_ms": beacon.ttff_ms, "stalls": beacon.stalls, "stalled": beacon.stalled,
         "switches": beacon.switches, "errors": int(beacon.event == "error"), "rendition": beacon.rendition,
-        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW,
-        "per_minute": current_app.config["ANALYTICS_BEACONS_PER_MINUTE"],
+        "ended": beacon.event == "end", "window_from": now - RATE_WINDOW, "per_minute": per_minute,
+        **watch_progress.save_params(user_id, video_id, beacon.position, now),
     }
+
+
+@functools.cache
+def _counted():
+    """PostgreSQL: the beacon in one statement. The session's upsert (`_upsert`) and the watch
+    position's save gated on it (only when the upsert made this beacon the newest) as
+    data-modifying CTEs, then the position the viewer has after it: the one just saved, else the
+    one before the statement (a CTE's snapshot). No row: the upsert wrote nothing."""
+    session = _upsert("postgresql").cte("beacon")
+    newest = select(session.c.last_seq).where(session.c.last_seq == bindparam("seq", type_=Integer)).subquery("newest")
+    saved = watch_progress.save_statement("postgresql", newest).cte("saved")
+    before = WatchProgress.__table__.alias("before")
+    video = Video.__table__.alias("beacon_video")
+    return (
+        select(session.c.last_seq, saved.c.position.label("saved"), saved.c.completed.label("saved_completed"),
+               saved.c.updated_at.label("saved_at"), before.c.position, before.c.completed, before.c.updated_at,
+               video.c.duration)
+        .select_from(session)
+        .join(video, video.c.id == bindparam("video_given", type_=Integer))
+        .outerjoin(saved, true())
+        .outerjoin(before, and_(before.c.user_id == bindparam("user_id", type_=Integer),
+                                before.c.video_id == video.c.id))
+    )
 
 
 def _refuse_unless_duplicate(user_id, video_id, session_id, now):
@@ -143,12 +201,23 @@ def _refuse_unless_duplicate(user_id, video_id, session_id, now):
 def coverage(duration, start, end):
     """SQL: the retention points (bit k: k * 5 % of `duration`) the range start..end passed. A point
     counts within a tolerance of half the distance between two points, at most 0.5 s, since
-    players report positions at their own ticks; the range is clipped to the video."""
-    tolerance = case((duration / (2 * (POINTS - 1)) < 0.5, duration / (2 * (POINTS - 1))), else_=0.5)
-    low, high = start - tolerance, case((end > duration, duration), else_=end) + tolerance
-    bits = sum(case((and_(low <= duration * k / (POINTS - 1), duration * k / (POINTS - 1) <= high), 1 << k),
-                    else_=0) for k in range(POINTS))
+    players report positions at their own ticks; the range is clipped to the video.
+
+    The points passed are a run of bits, first..last: (1 << last + 1) - (1 << first), a handful of
+    operations (21 comparisons made PostgreSQL spend most of a beacon's time planning them)."""
+    step = duration / float(POINTS - 1)
+    tolerance = case((step / 2 < 0.5, step / 2), else_=0.5)
+    low = (start - tolerance) / step  # in points
+    high = (case((end > duration, duration), else_=end) + tolerance) / step
+    first = cast(func.ceil(_clamp(low - EDGE, 0, POINTS)), Integer)
+    last = cast(func.floor(_clamp(high + EDGE, -1, POINTS - 1)), Integer)
+    one = cast(literal(1), BigInteger)
+    bits = case((last >= first, one.op("<<")(last + 1) - one.op("<<")(first)), else_=0)
     return case((duration > 0, bits), else_=0)
+
+
+def _clamp(value, lowest, highest):
+    return case((value < lowest, lowest), (value > highest, highest), else_=value)
 
 
 @functools.cache

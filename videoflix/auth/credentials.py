@@ -30,9 +30,10 @@ from werkzeug.http import parse_cookie
 from werkzeug.routing import IntegerConverter
 
 from videoflix.auth import EXPIRED_TOKEN, INVALID_TOKEN, NO_CREDENTIALS, REVOKED_TOKEN
-from videoflix.auth.revocation import is_revoked
+from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
 from videoflix.config import origin_of
 from videoflix.errors import APIError
+from videoflix.extensions import redis_client
 
 CACHE_KEY = "videoflix_verified_tokens"
 CACHE_SIZE = 10_000
@@ -117,6 +118,42 @@ def cached_payload(app, token):
     return payload if payload is not None and payload["exp"] > now() else None
 
 
+def known_unrevoked(app, payload):
+    """The WSGI fast paths' revocation check of a cached payload: True or False as the revocation
+    list says, None when it could not be asked (then Flask asks again and answers with its own
+    error handling). The same single lookup as `verified_payload`'s, outside a request.
+
+    Redis is asked through the app's one client, so the connection always goes back to its pool,
+    whatever thread asks and however many there are.
+    """
+    client = redis_client(app)
+    try:
+        if client is None:
+            with app.app_context():
+                return is_revoked(payload)
+        listed, cutoff = client.mget(lookup_keys(payload, app.config["REDIS_PREFIX"]))
+    except Exception:  # noqa: BLE001 - Redis or the database is down: Flask's answer, not ours
+        return None
+    return revoked(payload, listed, cutoff)
+
+
+def fast_path_token(app, environ, *, verify=False):
+    """The payload of the request's access token when a fast path may act on it: a token this
+    process verified in full before (or, with `verify`, now: its signature and type, then cached)
+    and that has not expired (revocation is the caller's last check, `known_unrevoked`); None
+    sends the request to Flask, which answers any failure with its own error."""
+    token = access_token(environ, app.config)
+    payload = cached_payload(app, token)
+    if payload is None and verify and token:
+        with app.app_context():
+            try:
+                payload = _verified_signature(token)
+            except APIError:
+                return None
+        payload = payload if payload["exp"] > now() else None
+    return payload
+
+
 def verified_payload(token):
     """The payload of a valid, unexpired, unrevoked access token (in an app context).
 
@@ -124,6 +161,17 @@ def verified_payload(token):
     """
     if not token:
         raise APIError(401, NO_CREDENTIALS)
+    payload = _verified_signature(token)
+    if payload["exp"] <= now():
+        raise APIError(401, EXPIRED_TOKEN)
+    if is_revoked(payload):
+        raise APIError(401, REVOKED_TOKEN)
+    return payload
+
+
+def _verified_signature(token):
+    """The token's payload from the process's cache, else decoded (signature and type checked;
+    APIError 401 otherwise) and cached (in an app context)."""
     cache = verified_tokens(current_app)
     payload = cache.get(token)
     if payload is None:
@@ -131,10 +179,6 @@ def verified_payload(token):
         if len(cache) >= CACHE_SIZE:
             cache.clear()  # bounded; refilling costs one decode per token
         cache[token] = payload
-    if payload["exp"] <= now():
-        raise APIError(401, EXPIRED_TOKEN)
-    if is_revoked(payload):
-        raise APIError(401, REVOKED_TOKEN)
     return payload
 
 

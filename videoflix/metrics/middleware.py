@@ -3,12 +3,12 @@ import time
 
 from flask import Flask, request
 
+from videoflix.logs import ROUTE_KEY
 from videoflix.metrics.instruments import FAILURES, REQUEST_SECONDS, REQUESTS
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "(unmatched)"
 SEGMENT_ENDPOINT = "videos.media_segment"
-ROUTE_KEY = "videoflix.route"
 SEGMENT_RULE_KEY = "videoflix_segment_rule"
 
 
@@ -24,8 +24,8 @@ class MeasuredFlask(Flask):
     route template (Flask's URL rule, never the path itself, so ids do not multiply the series),
     method and status, and times it until the app returns its body (not while the body streams:
     segments keep gunicorn's sendfile). Every layer of `wsgi_app` is inside, the segment fast path
-    included; a request it answered never met Flask (no hook named its route): it is the segment
-    route's."""
+    included; a request a fast path answered never met Flask: the beacon's names its route itself,
+    a segment's is the segment route's."""
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -35,7 +35,7 @@ class MeasuredFlask(Flask):
             status.append(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
-        environ[ROUTE_KEY] = None  # Flask's first hook names the route; the fast path leaves it
+        environ[ROUTE_KEY] = None  # Flask's first hook names the route (or the beacon fast path)
         try:
             return super().__call__(environ, capture)
         finally:

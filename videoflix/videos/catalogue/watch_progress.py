@@ -59,19 +59,27 @@ def _viewer(user_id):
 
 
 @functools.cache
-def _upsert(dialect):
-    """The save statement of a dialect, built once (its parameters: viewer, video, position, now)."""
+def save_statement(dialect, gate=None):
+    """The save statement of a dialect, built once (its parameters: viewer_given, video_given,
+    position_given, now_given), RETURNING position, completed, updated_at and the duration.
+
+    `gate`, a selectable, is joined into the statement's source: when it has no row nothing is
+    saved (analytics.beacons: only a session's newest beacon moves the position, decided in the
+    same statement).
+    """
     table = WatchProgress.__table__
     given = bindparam("position_given", type_=Float)
     clamped = case((Video.duration < given, Video.duration), else_=given)
     completed = case((and_(Video.duration > 0, clamped >= COMPLETED_SHARE * Video.duration), true()), else_=false())
     video_id = bindparam("video_given", type_=Integer)
     source = select(bindparam("viewer_given", type_=Integer), Video.id, clamped, completed,
-                    bindparam("now_given", type_=UTCDateTime))
+                    bindparam("now_given", type_=UTCDateTime)).select_from(Video)
     if dialect == "postgresql":
         # The transaction's commit does not wait for the WAL flush (see the module's doc).
         nosync = select(func.set_config("synchronous_commit", "off", true())).cte("nosync")
-        source = source.join_from(Video, nosync, true())
+        source = source.join(nosync, true())
+    if gate is not None:
+        source = source.join(gate, true())
     source = source.where(Video.id == video_id, Video.status == READY, _viewer(bindparam("viewer_given")))
     insert = _INSERT[dialect](table).from_select(["user_id", "video_id", "position", "completed", "updated_at"],
                                                   source)
@@ -80,7 +88,24 @@ def _upsert(dialect):
     return insert.on_conflict_do_update(
         index_elements=[table.c.user_id, table.c.video_id],
         set_={c: insert.excluded[c] for c in ("position", "completed", "updated_at")},
-    ).returning(table.c.position, table.c.completed, table.c.updated_at, duration)
+    ).returning(table.c.position, table.c.completed, table.c.updated_at, duration.label("duration"))
+
+
+def dialect_of(executor):
+    """The dialect name ("postgresql", "sqlite") of the session or of a Connection."""
+    dialect = getattr(executor, "dialect", None) or executor.get_bind().dialect
+    return dialect.name
+
+
+def save_params(user_id, video_id, position, now):
+    return {"viewer_given": user_id, "video_given": video_id, "position_given": position, "now_given": now}
+
+
+def save_on(executor, user_id, video_id, position, now):
+    """Run the save on `executor` (the session, or a Connection) without committing: the saved
+    Position, or None when nothing was written (the video is not watchable, the account inactive)."""
+    row = executor.execute(save_statement(dialect_of(executor)), save_params(user_id, video_id, position, now)).first()
+    return None if row is None else Position(video_id, row.position, row.duration, row.completed, row.updated_at)
 
 
 def save(user_id, video_id, position):
@@ -90,18 +115,32 @@ def save(user_id, video_id, position):
     One statement: INSERT ... SELECT FROM video (only when the video is watchable and the account
     active) ON CONFLICT DO UPDATE ... RETURNING; when nothing was written, watchable_duration says why.
     """
-    statement = _upsert(db.session.get_bind().dialect.name)
-    params = {"viewer_given": user_id, "video_given": video_id, "position_given": position, "now_given": utcnow()}
     try:
-        row = db.session.execute(statement, params).first()
+        saved = save_on(db.session, user_id, video_id, position, utcnow())
         db.session.commit()
     except IntegrityError:  # the account was deleted meanwhile
         db.session.rollback()
-        row = None
-    if row is None:
+        saved = None
+    if saved is None:
         watchable_duration(user_id, video_id)  # raises the reason
         raise APIError(404, VIDEO_NOT_FOUND)
-    return Position(video_id, row[0], row[3], row[1], row[2])
+    return saved
+
+
+def position_on(executor, user_id, video_id):
+    """Where `user_id` stopped in a video, read on `executor` (no check that it is watchable):
+    position 0, never updated, when nowhere; None for an unknown video."""
+    row = executor.execute(
+        select(Video.duration, WatchProgress.position, WatchProgress.completed, WatchProgress.updated_at)
+        .select_from(Video)
+        .outerjoin(WatchProgress, and_(WatchProgress.video_id == Video.id, WatchProgress.user_id == user_id))
+        .where(Video.id == video_id)
+    ).first()
+    if row is None:
+        return None
+    if row.updated_at is None:
+        return Position(video_id, 0, row.duration, False, None)
+    return Position(video_id, row.position, row.duration, row.completed, row.updated_at)
 
 
 def load(user_id, video_id):

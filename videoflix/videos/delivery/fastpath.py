@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
-from videoflix.auth.credentials import MAX_ID, SECURITY_HEADERS, VARY, access_token, cached_payload, cors_allows
-from videoflix.auth.revocation import is_revoked, lookup_keys, revoked
-from videoflix.extensions import redis_client
+from videoflix.auth.credentials import MAX_ID, SECURITY_HEADERS, VARY, cors_allows, fast_path_token, known_unrevoked
 from videoflix.logs import log_access, request_id_from
 from videoflix.videos.delivery.files import MediaFile
 from videoflix.videos.delivery.index import media_index
@@ -109,7 +107,7 @@ class SegmentFastPath:
         segment = segment_request(environ, config)
         if segment is None:
             return None
-        payload = cached_payload(self.app, access_token(environ, config))
+        payload = fast_path_token(self.app, environ)
         if payload is None:
             return None
         media = self.media_file(segment)
@@ -137,21 +135,8 @@ class SegmentFastPath:
             return None
 
     def revoked(self, payload):
-        """True or False as the revocation list says; None when it could not be asked (Flask
-        then asks again and answers with its own error handling).
-
-        Redis is asked through the app's one client, so the connection always goes back to its
-        pool, whatever thread asks and however many there are.
-        """
-        client = redis_client(self.app)
-        try:
-            if client is None:
-                with self.app.app_context():
-                    return is_revoked(payload)
-            listed, cutoff = client.mget(lookup_keys(payload, self.app.config["REDIS_PREFIX"]))
-        except Exception:  # noqa: BLE001 - Redis or the database is down: Flask's answer, not ours
-            return None
-        return revoked(payload, listed, cutoff)
+        """True or False as the revocation list says; None when it could not be asked."""
+        return known_unrevoked(self.app, payload)
 
 
 def respond(environ, config, segment, media):
