@@ -1,4 +1,5 @@
 """Application-wide commands: the Huey worker and the one-command development server."""
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -111,6 +112,7 @@ def dev_command(host, port, no_worker):
     from videoflix.auth.cli import seed_demo_accounts
 
     app = current_app._get_current_object()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: every thread's stack
     host = host or app.config["HOST"]
     port = port or app.config["PORT"]
     for email, password, staff in seed_demo_accounts():

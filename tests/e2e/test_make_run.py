@@ -36,6 +36,12 @@ def answers(port):
         return False
 
 
+def _as_in_a_terminal():
+    """Ctrl-C reaches `make run` as in a terminal: a suite started in the background by a shell
+    without job control (`cmd &` in a script) inherits SIGINT ignored, and Python then keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def make_run(tmp_path):
     """`make run`'s commands, isolated as .ci/run-check.sh does it (own database, queue file, media
@@ -51,7 +57,7 @@ def make_run(tmp_path):
     log_path = tmp_path / "make-run.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([*FLASK, "dev"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_as_in_a_terminal)
     proc.log_path = log_path
     try:
         wait_for(lambda: answers(port), proc, "make run to serve")
@@ -60,10 +66,12 @@ def make_run(tmp_path):
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            tree = subprocess.run(["ps", "-o", "pid,stat,etime,args", "-g", str(proc.pid)], capture_output=True,
-                                  text=True).stdout
+            tree = subprocess.run(["ps", "-o", "pid,stat,wchan:20,etime,args", "-g", str(proc.pid)],
+                                  capture_output=True, text=True).stdout
+            os.kill(proc.pid, signal.SIGUSR1)  # flask dev writes every thread's stack to its log
+            time.sleep(2)
             pytest.fail(f"Ctrl-C did not stop make run within 60 s.\nprocesses:\n{tree}\n"
-                        f"log:\n{log_path.read_text()[-4000:]}")
+                        f"log:\n{log_path.read_text()[-6000:]}")
     finally:
         kill_group(proc)
 
