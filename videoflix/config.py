@@ -204,7 +204,7 @@ class Config:
     S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 0.5)
     S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 1.0)
     S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 1)
-    S3_TRANSFER_READ_TIMEOUT = env_float("S3_TRANSFER_READ_TIMEOUT", 10.0)
+    S3_TRANSFER_READ_TIMEOUT = env_float("S3_TRANSFER_READ_TIMEOUT", 5.0)
     S3_TRANSFER_ATTEMPTS = env_int("S3_TRANSFER_ATTEMPTS", 3)
     S3_RETRY_AFTER = env_int("S3_RETRY_AFTER", 5)
     # app (the API sends the bytes), accel (nginx does, from the internal location

@@ -32,8 +32,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     IncompleteReadError,
+    ReadTimeoutError,
     ResponseStreamingError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -321,6 +324,10 @@ class LocalStore(Store):
 UNREACHABLE = (BotoConnectionError, HTTPClientError, ResponseStreamingError, IncompleteReadError)
 
 
+# Of those, what says "down or hung" at once: no attempt is made again within the call.
+OUTAGE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
+
+
 def unreachable(error):
     """Whether `error` says the bucket is down, hung or failing (a 5xx answer counts: a store
     whose backend is away answers 500 or 503), as opposed to an answer about the request."""
@@ -371,7 +378,7 @@ class S3Store(Store):
 
     def __init__(self, *, bucket, prefix="", endpoint_url=None, region="us-east-1", access_key=None,
                  secret_key=None, addressing_style=None, concurrency=8, timeouts=(0.5, 1.0), attempts=1,
-                 transfer_timeouts=(0.5, 10.0), transfer_attempts=3, retry_after=5):
+                 transfer_timeouts=(0.5, 5.0), transfer_attempts=3, retry_after=5):
         self.bucket, self.prefix = bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
         style = addressing_style or ("path" if endpoint_url else "auto")
         self.circuit = Circuit(retry_after, lambda seconds: StorageUnavailable(UNAVAILABLE_DETAIL, seconds))
@@ -406,7 +413,7 @@ class S3Store(Store):
                    timeouts=(config.get("S3_CONNECT_TIMEOUT", 0.5), config.get("S3_READ_TIMEOUT", 1.0)),
                    attempts=config.get("S3_MAX_ATTEMPTS", 1),
                    transfer_timeouts=(config.get("S3_CONNECT_TIMEOUT", 0.5),
-                                      config.get("S3_TRANSFER_READ_TIMEOUT", 10.0)),
+                                      config.get("S3_TRANSFER_READ_TIMEOUT", 5.0)),
                    transfer_attempts=config.get("S3_TRANSFER_ATTEMPTS", 3),
                    retry_after=config.get("S3_RETRY_AFTER", 5))
 
@@ -418,12 +425,20 @@ class S3Store(Store):
         events.register("before-call.s3", lambda **_: self.circuit.check())
         events.register("after-call.s3", self._answered)
         events.register("after-call-error.s3", self._failed)
+        events.register("needs-retry.s3", self._attempt_failed)
 
     def _answered(self, http_response=None, **_):
         if http_response is not None and http_response.status_code >= 500:
             self.circuit.trip()
         else:
             self.circuit.success()
+
+    def _attempt_failed(self, caught_exception=None, **_):
+        """No retry after a refused connection or a timeout: the bucket is down or hung, and a
+        retry would only wait again (the circuit opens; other failures retry as configured)."""
+        if isinstance(caught_exception, OUTAGE):
+            self.circuit.trip()
+            raise caught_exception
 
     def _failed(self, exception=None, **_):
         if unreachable(exception):
