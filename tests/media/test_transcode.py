@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 
 import av
 import m3u8
@@ -92,6 +93,39 @@ def test_probe_rotation(clip_rotated):
     assert (info.coded_width, info.coded_height) == (1280, 720)
     assert abs(info.rotation) == 90
     assert (info.width, info.height) == (720, 1280)
+
+
+@pytest.mark.slow
+def test_progress_follows_the_segments_written_with_a_storyboard(monkeypatch, tmp_path):
+    """With the storyboard in the same run, ffmpeg's own out_time is not the encode's (5.1 says
+    nothing until the end, 9.0 says 100 % at once): the percent reported while ffmpeg runs comes
+    from the segments written, so it shows up in between and is never ahead of them."""
+    from videoflix.videos.media.ffmpeg import ffmpeg_exe
+
+    clip = tmp_path / "6s.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10:duration=6",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", str(clip)], check=True)
+    paced = tmp_path / "ffmpeg-paced"  # the real ffmpeg, reading its input at its own pace (-re)
+    paced.write_text(f'#!/bin/sh\nexec "{ffmpeg_exe()}" -re "$@"\n')
+    paced.chmod(0o755)
+    monkeypatch.setattr(plan, "SEGMENT_SECONDS", 1)
+    monkeypatch.setattr(tc, "PROGRESS_MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(tc, "PROGRESS_KEEPALIVE", 3600.0)
+    out = tmp_path / "out"
+    seen: list[tuple[int, float]] = []
+    info = probe(clip)
+
+    rung = out / plan_renditions(info)[0].label
+
+    def record(percent):  # with the seconds of complete segments (all but the newest file)
+        segments = len(list(rung.glob("seg*.ts"))) if rung.is_dir() else 0
+        seen.append((percent, max(0, segments - 1) * plan.SEGMENT_SECONDS))
+
+    res = transcode(clip, out, info=info, progress_cb=record, threads=1, ffmpeg=str(paced))
+    assert res.storyboard and (out / "storyboard").is_dir()
+    between = [(pct, written) for pct, written in seen if 0 < pct < 100]
+    assert len(between) >= 2, seen
+    assert all(pct <= written * 100 / info.duration + 1 for pct, written in between), seen
 
 
 @pytest.mark.parametrize("name", ["clip_corrupt", "clip_garbled", "clip_text", "clip_audio_only"])

@@ -101,13 +101,19 @@ def _tail(lines, limit: int = 1000) -> str:
 
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
-               min_interval: float = 1.0, keepalive: float = 5.0) -> None:
+               min_interval: float = 1.0, keepalive: float = 5.0,
+               position: Callable[[], float] | None = None) -> None:
     """Run ffmpeg; raise MediaError when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
     ``progress_cb(percent)`` (from ``-progress pipe:1``) is called at most every ``min_interval``
     seconds with a percent that grew, and at least every ``keepalive`` seconds while ffmpeg runs,
     then with the last percent again: the caller's heartbeat even when progress stalls.
+
+    ``position()``, when given, says how many seconds of the output are written so far and is
+    read instead of ffmpeg's ``out_time``: with several outputs ffmpeg's own figure is not the
+    encode's (a storyboard's tile filter holds its frames until a sprite is full, so ffmpeg 5.1
+    reports nothing until the end and ffmpeg 9 reports the whole duration at once).
     """
     log.info("running %s: %s", what, shlex.join(cmd))
     try:
@@ -117,7 +123,7 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         raise MediaError(f"Could not start ffmpeg: {exc}", transient=True) from exc
     run = _Run(proc)
     try:
-        timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive)
+        timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive, position)
     finally:
         run.stop()
     if timed_out:
@@ -157,7 +163,7 @@ class _Run:
         except queue.Empty:
             return False
 
-    def follow(self, duration, progress_cb, deadline, min_interval, keepalive) -> bool:
+    def follow(self, duration, progress_cb, deadline, min_interval, keepalive, position=None) -> bool:
         """Report progress until ffmpeg closes stdout and exits; True when ``deadline`` passed."""
         last_pct, last_call = 0, time.monotonic()  # transcode() already reported 0
         while (ev := self._next_event(deadline)) is not None:
@@ -166,8 +172,9 @@ class _Run:
             if progress_cb is None:
                 continue
             pct = last_pct
-            if ev and duration > 0:
-                pct = max(last_pct, min(99, int(ev * 100 / duration)))
+            seconds = position() if position is not None else ev
+            if seconds and duration > 0:
+                pct = max(last_pct, min(99, int(seconds * 100 / duration)))
             now = time.monotonic()
             if (pct > last_pct and now - last_call >= min_interval) or now - last_call >= keepalive:
                 last_pct, last_call = pct, now

@@ -10,6 +10,7 @@ Pure Python + PyAV + subprocess; no Flask, no app imports.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -212,7 +213,8 @@ def transcode(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     try:
         if progress_cb is not None:
             progress_cb(0)
-        _run(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline)
+        _run(cmd, duration=info.duration, progress_cb=progress_cb, deadline=deadline,
+             position=functools.partial(_written_seconds, out_dir, renditions[0].label))
         thumb = layout.THUMBNAIL
         _run(thumbnail_command(info, os.path.join(out_dir, thumb), ffmpeg=ffmpeg),
              duration=0, progress_cb=None, deadline=deadline, what="ffmpeg thumbnail")
@@ -236,6 +238,18 @@ def _write_storyboard(out_dir: str, board: sb.Plan, duration: float) -> None:
         sb.write_vtt(out_dir, board, duration)
     except ValueError as exc:
         raise MediaError(str(exc), transient=False) from exc
+
+
+def _written_seconds(out_dir: str, label: str) -> float:
+    """About how much of a rendition ffmpeg has written: every segment file but the newest (the
+    one being written) is complete, and segments cut every SEGMENT_SECONDS. (The media playlists
+    of a multi-variant run are only written at the end, so they cannot tell.)"""
+    try:
+        names = os.listdir(os.path.join(out_dir, label))
+    except OSError:
+        return 0.0
+    done = sum(1 for name in names if layout.SEGMENT_RE.fullmatch(name)) - 1
+    return max(0, done) * plan.SEGMENT_SECONDS
 
 
 def _run(cmd: list[str], **kwargs) -> None:

@@ -3,14 +3,12 @@ the app) uploads a clip in chunks under a throttled uplink, the page is reloaded
 same file chosen again continues the same upload from the server's offset, and the video ends up
 queued. Nothing is mocked: a werkzeug server thread, a real browser, the admin's real CSP."""
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.fixtures.browser import CHROMIUM, chromium_page
-from tests.fixtures.live_server import file_database, serve
+from tests.fixtures.browser import chromium_page, require_tool
 from tests.fixtures.videos import row
 from videoflix.admin.uploads import ResumableUploadView
 from videoflix.extensions import db
@@ -27,31 +25,23 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-TUS_JS = Path(__file__).resolve().parents[2] / "videoflix" / "static" / "vendor" / "tus.min.js"
+TUS_JS = Path(__file__).resolve().parents[3] / "videoflix" / "static" / "vendor" / "tus.min.js"
 CHUNK = 64 * 1024
 UPLINK = 96 * 1024  # bytes per second while throttled: a 430 KB clip takes seconds
 
 
 @pytest.fixture
 def app_config(app_config, tmp_path):
-    """SQLite becomes a file the server thread shares; the queue is real (no worker), so the
-    uploaded video stays queued."""
-    file_database(app_config, tmp_path / "admin.sqlite3")
+    """The queue is real (no worker), so the uploaded video stays queued."""
     app_config.update(HUEY_IMMEDIATE=False, HUEY_FILE=str(tmp_path / "huey.sqlite3"))
     return app_config
 
 
 @pytest.fixture
-def base_url(app, monkeypatch):
-    for missing, hint in ((not os.path.exists(CHROMIUM), "chromium (apt-get install chromium)"),
-                          (not TUS_JS.is_file(), "tus-js-client (make player-deps)")):
-        if missing:
-            if os.environ.get("CI"):
-                pytest.fail(f"{hint} is missing in CI")
-            pytest.skip(f"{hint} is not installed")
+def base_url(base_url, monkeypatch):
+    require_tool(TUS_JS.is_file(), "tus-js-client (make player-deps)")
     monkeypatch.setattr(ResumableUploadView, "chunk_size", CHUNK)
-    with serve(app) as url:
-        yield url
+    return base_url
 
 
 def uploads_of(app):

@@ -1,28 +1,13 @@
 """The back office's analytics pages in Chromium under the admin's CSP: the charts (uPlot, served
 from this server) are drawn and nothing is refused; the numbers shown are the rolled-up ones."""
-import os
 
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.fixtures.browser import CHROMIUM, chromium_page, require_tool
-from tests.fixtures.live_server import file_database, serve
+from tests.fixtures.browser import chromium_page
 from tests.fixtures.playback import roll_up, watch
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture
-def app_config(app_config, tmp_path):
-    file_database(app_config, tmp_path / "admin.sqlite3")
-    return app_config
-
-
-@pytest.fixture
-def base_url(app):
-    require_tool(os.path.exists(CHROMIUM), "Debian's chromium (/usr/bin/chromium)")
-    with serve(app) as url:
-        yield url
 
 
 def test_analytics_pages_draw_their_charts_under_the_csp(app, client, base_url, make_user, login, make_video):

@@ -2,29 +2,13 @@
 without a single CSP violation, and the inline handlers Flask-Admin needs (the bulk actions, the
 row delete confirmation) still run. Nothing is mocked: a werkzeug server thread, a real browser.
 """
-import os
 
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.fixtures.browser import CHROMIUM, chromium_page, require_tool
-from tests.fixtures.live_server import file_database, serve
+from tests.fixtures.browser import chromium_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture
-def app_config(app_config, tmp_path):
-    """SQLite becomes a file the server thread shares."""
-    file_database(app_config, tmp_path / "admin.sqlite3")
-    return app_config
-
-
-@pytest.fixture
-def base_url(app):
-    require_tool(os.path.exists(CHROMIUM), "Debian's chromium (/usr/bin/chromium)")
-    with serve(app) as url:
-        yield url
 
 
 def test_admin_pages_render_without_csp_violations(base_url, make_user, make_video):
