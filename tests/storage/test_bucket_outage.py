@@ -12,6 +12,7 @@ the bucket is back. Everything works again without a restart.
 The bound on each request (BOUND) only tells a hang from an answer; the timing target (about a
 second) is measured by .ci/bucket-outage.sh, which prints each answer's time.
 """
+import io
 import statistics
 import threading
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from tests.fixtures.object_store import SeaweedFS, keys, scratch_files
 from tests.fixtures.tus_uploads import STREAM, TUS, bearer, id_of, metadata
-from tests.fixtures.videos import add_clip, row
+from tests.fixtures.videos import add_clip, csrf, row, sign_in_staff
 from videoflix import tasks as queues
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, transcoding
@@ -53,7 +54,8 @@ def own_bucket(tmp_path_factory):
 
 
 def _kind(name):
-    return "uploads and workers" if name in ("add-video", "tus patch", "transcode") else "viewer routes"
+    uploads = ("add-video", "tus patch", "transcode", "admin upload")
+    return "uploads and workers" if name in uploads else "viewer routes"
 
 
 @pytest.fixture
@@ -208,6 +210,25 @@ def test_add_video_while_the_bucket_is_away_prints_one_line_and_leaves_nothing(a
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: {clip_360p}: {UNAVAILABLE}"]
     assert "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.execute(db.select(Video)).scalars().all() == []
+    wait_for(lambda: _lists(app), "the bucket to answer")
+    assert keys(app) == [] and scratch_files(app) == []
+
+
+def test_the_admin_upload_form_during_an_outage_says_so_and_keeps_nothing(app, client, make_user, clip_360p,
+                                                                          own_bucket):
+    sign_in_staff(make_user, client)
+    data = {"csrf_token": csrf(client, "/admin/videos/new/"), "title": "Uploaded", "category": "Drama",
+            "file": (io.BytesIO(clip_360p.read_bytes()), clip_360p.name)}
+    own_bucket.hang()
+    try:
+        response = timed("hung", "admin upload", lambda: client.post(
+            "/admin/videos/new/", data=data, content_type="multipart/form-data"))
+    finally:
+        own_bucket.resume()
+    assert response.status_code == 503
+    assert f"The upload was not stored: {UNAVAILABLE}".encode() in response.data
     with app.app_context():
         assert db.session.execute(db.select(Video)).scalars().all() == []
     wait_for(lambda: _lists(app), "the bucket to answer")
