@@ -543,10 +543,12 @@ class S3Store(Store):
         return keys
 
     def delete_prefix(self, prefix):
+        """Delete every key below prefix/, 1000 per call: bulk work, with the whole files' waits
+        (a thousand deletions may take the bucket longer than a viewer's read may wait)."""
         keys = self._raw_keys(prefix)
         with self.guard():
             for start in range(0, len(keys), 1000):
-                self.client.delete_objects(Bucket=self.bucket, Delete={
+                self.transfer_client.delete_objects(Bucket=self.bucket, Delete={
                     "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
 
     def checksum(self, key):
