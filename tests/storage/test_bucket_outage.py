@@ -30,6 +30,7 @@ from videoflix.videos.jobs.transcoding import STORE_AWAY, run_transcode
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, source_key
 from videoflix.videos.tasks import request_transcode
+from videoflix.videos.uploads import tus
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3]
 BOUND = 10.0  # seconds: a request slower than this is a hang (not a timing assertion)
@@ -54,7 +55,7 @@ def own_bucket(tmp_path_factory):
 
 
 def _kind(name):
-    uploads = ("add-video", "tus patch", "transcode", "admin upload")
+    uploads = ("add-video", "tus patch", "transcode", "admin upload", "worker start")
     return "uploads and workers" if name in uploads else "viewer routes"
 
 
@@ -362,3 +363,14 @@ def _finishes(app, video_id):
     assert video["status"] == "ready" and video["error"] is None
     versions = {k.split("/")[2] for k in keys(app, f"hls/{video_id}/")}
     assert versions == {video["hls_dir"].split("/")[1]}  # what the failed publish left is gone
+
+
+def test_a_worker_starts_while_the_bucket_hangs(app, own_bucket, caplog):
+    """The sweep of expired uploads at a worker's start waits for its next round instead of
+    keeping the worker from starting."""
+    own_bucket.hang()
+    try:
+        timed("hung", "worker start", lambda: tus.sweep_on_worker_start(app))
+    finally:
+        own_bucket.resume()
+    assert "Expired uploads not swept now" in caplog.text
