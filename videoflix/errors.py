@@ -93,7 +93,7 @@ def handle_storage_unavailable(error):
     bucket down, hung or failing, or a full media disk): 503 with Retry-After (507 for a full
     disk) and its sentence, logged in one line; the transaction is rolled back. videos.init_app
     registers it (this module knows no store)."""
-    log.warning("Media store unavailable: %s", error)
+    log.warning("Media store unavailable: %s", error.reason() if hasattr(error, "reason") else error)
     db.session.rollback()
     if getattr(error, "full", False):
         return error_response(507, error.detail)

@@ -144,7 +144,8 @@ def _failed_unless_media(video_id, token, error, retries_left):
 def _store_away(video_id, token, fault, error):
     """Queue the video again (not failed, whatever the retries left): the store was away. Staff
     read a sentence, never the SQL or the botocore error behind it (that goes to the log)."""
-    log.warning("Video %s: media store away (%s: %s); queued again.", video_id, type(error).__name__, error)
+    log.warning("Video %s: media store away (%s: %s); queued again.", video_id, type(error).__name__,
+                error.reason() if hasattr(error, "reason") else error)
     db.session.rollback()
     try:
         state.release(video_id, token, STORE_AWAY_MESSAGES[fault.full])

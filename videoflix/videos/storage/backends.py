@@ -69,6 +69,11 @@ class StorageUnavailable(OSError):
     def __str__(self):
         return self.detail
 
+    def reason(self):
+        """The detail and what caused it, for one log line ("... (ReadTimeoutError: ...)")."""
+        cause = self.__cause__
+        return f"{self.detail} ({type(cause).__name__}: {cause})" if cause is not None else self.detail
+
 
 UNAVAILABLE_DETAIL = "The media store is unavailable. Please try again later."
 NO_SPACE_DETAIL = "No space left on the media disk."
@@ -457,7 +462,7 @@ class S3Store(Store):
                 raise
             if isinstance(error, UNREACHABLE):  # e.g. a body cut mid-object: no call saw it
                 self.circuit.trip()
-            log.warning("Media store unavailable: %s: %s", type(error).__name__, error)
+            # Logged once, by whoever answers for it (the error handler, the job): reason().
             raise StorageUnavailable(UNAVAILABLE_DETAIL, self.circuit.retry_after()) from error
 
     def key(self, key):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.storage.backends import MediaStore, make_store
+from videoflix.videos.storage.backends import MediaStore, StorageUnavailable, make_store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
@@ -123,6 +123,8 @@ class Sources:
         name = name or uuid.uuid4().hex
         try:
             put(source_key(name), local, **options)
+        except StorageUnavailable:
+            raise  # a delete now would meet the same outage (its circuit answers at once)
         except BaseException:
             self.delete(name)  # an interrupted multipart upload leaves nothing behind either
             raise
