@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics bench-bucket-outage clean help player player-deps smoke smoke-s3
+.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics bench-bucket-outage clean help player player-deps smoke smoke-s3 base-images images smoke-compose
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
@@ -15,6 +15,9 @@ help:
 	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
+	@echo "make base-images - base images from Debian packages (debootstrap; no registry needed): deploy/images/"
+	@echo "make images - base-images, then the app and nginx images on them (a running Docker engine)"
+	@echo "make smoke-compose - the compose stack end to end on a dockerd of its own (root; .ci/compose.sh)"
 	@echo "make player - serve our test player (player/) on http://127.0.0.1:5500 (API: make run)"
 
 $(VENV)/.installed: requirements.txt
@@ -107,6 +110,20 @@ smoke: dev-venv
 # Scale-out smoke test: no shared MEDIA_ROOT, a SeaweedFS bucket, a worker killed mid-transcode.
 smoke-s3: dev-venv
 	bash .ci/smoke-s3.sh
+
+# Images without a container registry (README "Images from Debian packages"): one debootstrap'ed
+# bookworm root, the bases built on it, then the app and nginx images (deploy/images/build.sh; DOCKER,
+# EXTRA_CA_BUNDLE, PIP_INDEX_URL, NPM_REGISTRY, DEBIAN_MIRROR, IMAGE_CACHE from the environment).
+base-images:
+	bash deploy/images/build.sh base
+
+images:
+	bash deploy/images/build.sh all
+
+# The compose stack for real: its own dockerd, make images, the stack on the host's network, the user
+# flow through nginx (.ci/compose.sh).
+smoke-compose: dev-venv
+	bash .ci/compose.sh
 
 clean:
 	rm -rf $(VENV) instance

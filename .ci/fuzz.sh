@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz the API with schemathesis against the OpenAPI document it serves: no 5xx, and every
 # response (status, content type, body) must match the document. Runs gunicorn on a scratch
-# SQLite database with a seeded, logged-in user so protected routes are reached too.
+# SQLite database with a seeded, logged-in staff member so protected routes are reached too, the
+# tus routes included (an unfinished upload with the document's example id; tus bodies are sent
+# as bytes: .ci/schemathesis_hooks.py). FUZZ_PORT: the port to serve on (default: a free one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -13,15 +15,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=${FUZZ_PORT:-$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 export VIDEOFLIX_ENV=development DEBUG=1 EMAIL_BACKEND=console \
   DATABASE_URL="sqlite:///$work/fuzz.sqlite3" HUEY_FILE="$work/huey.sqlite3" MEDIA_ROOT="$work/media" \
   LOGIN_FAILURES_PER_ACCOUNT_CLIENT="10000/minute" LOGIN_FAILURES_PER_CLIENT="10000/minute" \
   LOGIN_ATTEMPTS_PER_ACCOUNT="10000/minute" REGISTER_LIMIT="10000/minute" \
-  REGISTER_LIMIT_PER_DOMAIN="10000/minute" PASSWORD_RESET_LIMIT="10000/minute"
+  REGISTER_LIMIT_PER_DOMAIN="10000/minute" PASSWORD_RESET_LIMIT="10000/minute" TUS_MAX_UNFINISHED=0 \
+  SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py
 unset REDIS_URL
 $PY -m flask --app wsgi db upgrade >/dev/null
-$PY -m flask --app wsgi create-user fuzz@example.com --password 'Fuzzing-Is-Fun-2026' >/dev/null
+$PY -m flask --app wsgi create-user fuzz@example.com --password 'Fuzzing-Is-Fun-2026' --staff >/dev/null
 # One ready video, so the streaming routes are reached with ids that exist (id 1).
 ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=24:duration=3 -f lavfi -i sine=duration=3 \
   -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest "$work/clip.mp4"
@@ -36,7 +39,17 @@ with app.app_context():
     from videoflix.auth.users import find_user
     from videoflix.auth.sessions import issue
     from videoflix.extensions import db
-    access, _ = issue(find_user("fuzz@example.com"))
+    from videoflix.openapi import PARAM_EXAMPLES, TERMINATED_UPLOAD_EXAMPLE
+    from videoflix.videos.models.tus_upload import TusUpload
+    from videoflix.videos.uploads import tus
+
+    user = find_user("fuzz@example.com")
+    access, _ = issue(user)
+    # Unfinished uploads the examples phase reaches: one for HEAD and PATCH, one for DELETE.
+    for upload_id in (PARAM_EXAMPLES["upload_id"], TERMINATED_UPLOAD_EXAMPLE):
+        tus.chunks().create(upload_id)
+        db.session.add(TusUpload(id=upload_id, owner_id=user.id, length=1 << 20, expires_at=tus.expires_from(),
+                                 upload_metadata={"title": "Fuzzed", "category": "Test", "filename": "f.mp4"}))
     db.session.commit()
     print(access)
 PY

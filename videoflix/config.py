@@ -162,6 +162,8 @@ class Config:
     # minutes). A request's lock on an upload lapses this long after its holder last wrote.
     TUS_EXPIRE_SECONDS = env_int("TUS_EXPIRE_SECONDS", 24 * 3600)
     TUS_LOCK_SECONDS = env_int("TUS_LOCK_SECONDS", 60)
+    # Unfinished uploads a staff member may have at once (0: no limit); one more is refused (429).
+    TUS_MAX_UNFINISHED = env_int("TUS_MAX_UNFINISHED", 20)
     # Each chunk is fsync'ed before its PATCH is answered, so an acknowledged offset survives a
     # power loss. Off: faster on slow disks; a crashed process loses nothing either way, and after
     # an OS crash the offset (the file's size) is still only what reached the disk on journaling

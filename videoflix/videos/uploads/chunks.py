@@ -8,9 +8,11 @@
                     PATCH was checked against, under the upload's lock), so it is durable by
                     construction and every web process reads the same.
 
-Verbs: create, offset, append, open (all the bytes, in order), local_file (the finished upload as
-one local file, when it is one), delete, sweep. The caller
-(videoflix.videos.uploads.tus) holds the upload's lock around append; `lock.refresh()` is called per chunk.
+Verbs: create, offset, free_bytes, fence, append, open (all the bytes, in order), local_file (the finished
+upload as one local file, when it is one), delete, sweep. The caller
+(videoflix.videos.uploads.tus) holds the upload's lock around fence and append; `lock.refresh()`
+is called before every change (each chunk written, each part put, a refused body cut off), so a
+request whose lock lapsed changes nothing once another one may have taken it over.
 """
 import contextlib
 import hashlib
@@ -18,8 +20,9 @@ import os
 import shutil
 import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.backends import NotStored, sync_file
 from videoflix.videos.storage.keys import TUS_PREFIX, media_root, scratch_root, tus_key
 from videoflix.videos.uploads.headers import ChecksumMismatch, OffsetMismatch, TooLarge, UploadLocked
 
@@ -28,6 +31,7 @@ from videoflix.videos.uploads.headers import ChecksumMismatch, OffsetMismatch, T
 # A client slower than this per TUS_LOCK_SECONDS (17 kB/s at 60 s) may see a retry take its lock
 # over; the lock is checked before each write, so the request that lost it writes nothing more.
 CHUNK = 1024 * 1024
+FENCE_STEP = 64 * CHUNK  # bytes copied by a fence between two refreshes of the lock
 
 
 def copy_body(stream, out, room, digest, lock):
@@ -55,6 +59,15 @@ def _check_start(offset, start, content_length, room):
         raise TooLarge("The body goes past the upload's Upload-Length.")
 
 
+def _free_bytes(folder):
+    """Free bytes (for an unprivileged user) on the filesystem of `folder`, or of its nearest
+    existing parent."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
 def _older_than(mtime, now, seconds):
     return now - datetime.fromtimestamp(mtime, now.tzinfo) > timedelta(seconds=seconds)
 
@@ -64,6 +77,12 @@ class ScratchChunks:
 
     def __init__(self, root, fsync=True):
         self.root, self.fsync = root, fsync
+
+    held_locally = True  # unfinished uploads' bytes take room on free_bytes()' disk
+
+    def free_bytes(self):
+        """Free bytes on the filesystem of the scratch files (the stored originals' too)."""
+        return _free_bytes(self.root)
 
     def path(self, upload_id):
         """The upload's scratch file (ids are hex, so the path never leaves the scratch root)."""
@@ -81,6 +100,33 @@ class ScratchChunks:
         except FileNotFoundError:
             return 0
 
+    def fence(self, upload_id, lock):
+        """Give the upload's bytes a new file (a copy, renamed over the old name) after its lock was
+        taken over from a request that may still be alive: that request's open file is then no
+        longer the upload's, so nothing it still writes or cuts off reaches the upload, nor the
+        stored original a completion links to the scratch file. Costs a copy, on takeovers only."""
+        path = self.path(upload_id)
+        tmp = path.with_name(f"data.{lock.token}")
+        try:
+            with open(path, "rb") as source, open(tmp, "xb") as copy:
+                size, done = os.fstat(source.fileno()).st_size, 0
+                while done < size:
+                    lock.refresh()
+                    sent = os.sendfile(copy.fileno(), source.fileno(), done, min(FENCE_STEP, size - done))
+                    if not sent:
+                        break
+                    done += sent
+                self._sync(copy)
+            os.replace(tmp, path)
+        except FileNotFoundError:  # no scratch file: nothing to fence off
+            tmp.unlink(missing_ok=True)
+            return
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if self.fsync:
+            sync_file(path.parent)
+
     def append(self, upload_id, stream, offset, room, content_length, checksum, lock):
         """Append the body at `offset` (OffsetMismatch unless it is the file's size); the new size."""
         with open(self.path(upload_id), "r+b") as out:
@@ -94,18 +140,25 @@ class ScratchChunks:
             except UploadLocked:  # another request owns the file now: leave it alone
                 raise
             except (TooLarge, ChecksumMismatch):  # refused: none of this body is kept
-                out.truncate(start)
-                self._sync(out)
+                self._cut(out, start, lock)
                 raise
             except BaseException:
                 # The client went away (or the disk failed): what arrived is the upload's next
                 # bytes, in order, so it is kept and counted; unless it was to be checked.
                 if digest is not None:
-                    out.truncate(start)
+                    self._cut(out, start, lock)
                 self._sync(out)
                 raise
             self._sync(out)
             return os.fstat(out.fileno()).st_size
+
+    def _cut(self, out, start, lock):
+        """Drop this request's bytes (back to `start`), only while it still holds the lock: once
+        another request may have taken it over, those bytes (and any after them) are that one's
+        (UploadLocked, nothing cut)."""
+        lock.refresh(force=True)
+        out.truncate(start)
+        self._sync(out)
 
     def _sync(self, out):
         """The bytes written reach the file (and, with TUS_FSYNC, the disk) before the answer."""
@@ -139,6 +192,12 @@ class BucketChunks:
     def __init__(self, store, scratch):
         self.store, self.scratch = store, scratch
 
+    held_locally = False  # parts wait in the bucket
+
+    def free_bytes(self):
+        """Free bytes on the scratch folder's filesystem, where a completion receives the file."""
+        return _free_bytes(self.scratch)
+
     def _parts(self, upload_id):
         """[(start, key)] of the upload's parts, in order."""
         prefix = tus_key(upload_id) + "/"
@@ -146,6 +205,10 @@ class BucketChunks:
 
     def create(self, upload_id):
         """Nothing to make: an upload without parts has 0 bytes."""
+
+    def fence(self, upload_id, lock):
+        """Nothing to do: a part is put only after a refresh of the lock, and parts are not files
+        another request could still hold open."""
 
     def offset(self, upload_id):
         parts = self._parts(upload_id)

@@ -1,8 +1,10 @@
 """The header formats of tus 1.0.0 (Upload-Length, Upload-Metadata, Upload-Checksum) and the
 error every refusal of the protocol raises (videoflix.videos.api.uploads answers it as JSON)."""
 import base64
-import binascii
 import hashlib
+import re
+
+DIGITS = re.compile("[0-9]{1,19}")  # ASCII only: str.isdigit() and int() take "²", "٣", "１" too
 
 
 class TusError(Exception):
@@ -39,7 +41,7 @@ class Gone(TusError):
 
 def parse_length(value):
     """Upload-Length / Upload-Offset: a non-negative integer (TusError 400 otherwise)."""
-    if value is None or not value.isdigit() or len(value) > 19:
+    if value is None or not DIGITS.fullmatch(value):
         raise TusError("A non-negative integer is required.")
     return int(value)
 
@@ -56,7 +58,7 @@ def parse_metadata(header):
             raise TusError("Upload-Metadata must be comma-separated pairs of a key and a base64 value.")
         try:
             metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
             raise TusError(f"Upload-Metadata: the value of {key!r} is not base64-encoded UTF-8.") from None
     return metadata
 
@@ -70,7 +72,7 @@ def parse_checksum(header):
         raise TusError("Unsupported checksum algorithm (Tus-Checksum-Algorithm: sha1).")
     try:
         digest = base64.b64decode(value.strip(), validate=True)
-    except binascii.Error:
+    except ValueError:  # not base64 (binascii.Error), or not ASCII
         digest = b""
     if len(digest) != hashlib.sha1().digest_size:
         raise TusError("Upload-Checksum: the sha1 digest is not valid base64.")

@@ -7,6 +7,7 @@ creates its row with the probe's result. It does not queue the transcode: the ca
 """
 import logging
 import os
+import re
 
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
@@ -22,20 +23,44 @@ TITLE_MAX, CATEGORY_MAX, DESCRIPTION_MAX = 200, 80, 5000
 TITLE_RULE = f"A title of 1 to {TITLE_MAX} characters is required."
 CATEGORY_RULE = f"A category of 1 to {CATEGORY_MAX} characters is required (e.g. Drama)."
 DESCRIPTION_RULE = f"The description is longer than {DESCRIPTION_MAX} characters."
+# C0 and C1 controls with DEL (NUL among them, which PostgreSQL refuses), and lone surrogates (not
+# UTF-8: no database or encoder takes them; a CLI argument that is not UTF-8 arrives as one). One-line
+# fields refuse line and paragraph separators too; a description keeps its tabs and line breaks.
+ONE_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def _text(rule, **kwargs):
-    return fields.String(error_messages={"required": rule, "null": rule, "invalid": rule}, **kwargs)
+def _no_controls(pattern, message):
+    """A validator refusing any character `pattern` finds, with `message` (a field error)."""
+
+    def check(value):
+        if pattern.search(value):
+            raise ValidationError(message)
+
+    return check
+
+
+def _text(rule, *, controls=ONE_LINE_CONTROLS, control_rule, validate=(), **kwargs):
+    return fields.String(error_messages={"required": rule, "null": rule, "invalid": rule},
+                         validate=[*validate, _no_controls(controls, control_rule)], **kwargs)
 
 
 class UploadFieldsSchema(Schema):
-    """A video's viewer-facing fields, stripped; the one rule for every way in."""
+    """A video's viewer-facing fields and the file's name, stripped; the one rule for every way in
+    (the tus metadata, the back office's form and edit page, flask add-video)."""
 
-    title = _text(TITLE_RULE, required=True, validate=validate.Length(1, TITLE_MAX, error=TITLE_RULE))
-    description = _text(DESCRIPTION_RULE, load_default="",
-                        validate=validate.Length(max=DESCRIPTION_MAX, error=DESCRIPTION_RULE))
+    title = _text(TITLE_RULE, required=True, validate=[validate.Length(1, TITLE_MAX, error=TITLE_RULE)],
+                  control_rule="The title may not contain control characters.")
+    description = _text(DESCRIPTION_RULE, load_default="", controls=TEXT_CONTROLS,
+                        validate=[validate.Length(max=DESCRIPTION_MAX, error=DESCRIPTION_RULE)],
+                        control_rule="The description may not contain control characters other than line "
+                                     "breaks and tabs.")
     category = _text(CATEGORY_RULE, required=True,
-                     validate=validate.Length(1, CATEGORY_MAX, error=CATEGORY_RULE))
+                     validate=[validate.Length(1, CATEGORY_MAX, error=CATEGORY_RULE)],
+                     control_rule="The category may not contain control characters.")
+    # The name the file had on the client (shown to staff, cut to 255 characters); optional.
+    filename = _text("The file name must be text.", load_default="",
+                     control_rule="The file name may not contain control characters.")
 
     @pre_load
     def _strip(self, data, **kwargs):
@@ -59,7 +84,8 @@ class UploadTooLarge(UploadRefused):
 
 
 def load_fields(data):
-    """The cleaned fields of `data` (title, description, category); UploadRefused otherwise."""
+    """The cleaned fields of `data` (title, description, category, filename); UploadRefused
+    otherwise, with the sentences by field."""
     try:
         return upload_fields_schema.load(data)
     except ValidationError as error:
@@ -131,7 +157,9 @@ def accept(stream=None, *, path=None, filename, title, description="", category,
     MAX_UPLOAD_MB (UploadTooLarge), or a file that is not a whole decodable video in an allowed
     container within the limits raises UploadRefused, and then no row and no file remain.
     """
-    values = load_fields({"title": title, "description": description, "category": category})
+    values = load_fields({"title": title, "description": description, "category": category,
+                          "filename": filename})
+    filename = values.pop("filename")
     store = sources()
     if path is not None:
         size = _size_of(path, max_upload_bytes())

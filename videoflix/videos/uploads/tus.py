@@ -12,7 +12,10 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
 - A request writing to an upload first claims the row's lock with one conditional UPDATE
   (`locked_by`), which works across processes and hosts on every database; a second writer gets
   UploadLocked (423). The holder refreshes `locked_at` while it writes; a lock not refreshed for
-  TUS_LOCK_SECONDS belonged to a dead process and may be taken over.
+  TUS_LOCK_SECONDS belonged to a dead (or stalled) process and may be taken over. A request
+  whose lock lapsed changes nothing more: it proves the lock still its own before every write and
+  before it cuts off a refused body, and the request taking a lapsed lock over first gives the
+  scratch file a new inode (chunks' `fence`), out of reach of the old holder's open file.
 - The last byte hands the file to the upload service (accept: the same fields, probe,
   refusals and limits as every other way in); an accepted file becomes a pending video with its
   transcode queued. Locally the scratch file becomes the stored file without a second copy (a
@@ -21,7 +24,10 @@ Extensions: creation, creation-with-upload, termination, expiration and checksum
   upload's id: a crash leaves either the unfinished upload (whose retried last PATCH, or expiry,
   replaces or deletes what the crash stored) or the video, never both, never neither.
 - Unfinished uploads expire TUS_EXPIRE_SECONDS after their last write; `sweep_expired` (run by the
-  worker) deletes their rows and chunks (scratch files, or parts in the bucket).
+  worker) deletes their rows and chunks (scratch files, or parts in the bucket), each under its
+  lock, so never an upload a request is completing.
+- A creation claims room (videoflix.videos.uploads.limits): at most TUS_MAX_UNFINISHED unfinished
+  uploads per staff member (429), and bytes that fit the disk that will hold them (507).
 """
 import logging
 import re
@@ -32,7 +38,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from huey import crontab
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
@@ -41,6 +47,7 @@ from videoflix.videos.models.tus_upload import DONE, TusUpload
 from videoflix.videos.storage.backends import StorageUnavailable
 from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import transcode_new_video
+from videoflix.videos.uploads import limits
 from videoflix.videos.uploads.chunks import chunk_store
 from videoflix.videos.uploads.headers import Gone, OffsetMismatch, TooLarge, TusError, UploadLocked
 from videoflix.videos.uploads.service import UploadRefused, accept, load_fields, max_upload_bytes
@@ -89,15 +96,22 @@ def expires_from(now=None):
 def create(owner_id, length, metadata):
     """A new upload of `length` bytes with its (validated) metadata and an empty scratch file.
 
-    Raises TooLarge past Tus-Max-Size, UploadRefused for bad fields.
+    Raises TooLarge past Tus-Max-Size, UploadRefused for bad fields, limits.TooManyUnfinished past
+    TUS_MAX_UNFINISHED unfinished uploads of the owner, limits.InsufficientStorage when the bytes
+    would not fit the disk that will hold them.
     """
     if length > max_size():
         raise TooLarge(f"The file is larger than the limit of {current_app.config['MAX_UPLOAD_MB']} MB.")
-    fields = load_fields({k: metadata.get(k) for k in ("title", "description", "category")})
-    fields["filename"] = (metadata.get("filename") or "")[:255]
+    fields = load_fields({k: metadata.get(k) for k in ("title", "description", "category", "filename")})
+    fields["filename"] = fields["filename"][:255]
     upload = TusUpload(id=secrets.token_hex(16), owner_id=owner_id, length=length, upload_metadata=fields,
                        expires_at=expires_from())
     store = chunks()
+    try:
+        limits.check(owner_id, length, store)
+    except TusError:
+        db.session.rollback()  # the owner's row lock goes with it
+        raise
     store.create(upload.id)
     db.session.add(upload)
     try:
@@ -141,36 +155,49 @@ def _discard(upload_id, done):
 class locked:
     """`with locked(upload_id) as lock:` holds the upload's lock (UploadLocked when another live
     request holds it); `lock.row` is the upload's (status, video_id, length) as the claim found
-    them, so the holder reads nothing again; `lock.refresh()` proves the holder alive
-    (UploadLocked once it lost it); `lock.on_release` are column values written with the release.
-    A request costs two commits: the claim, and the release with what the request changed."""
+    them, so the holder reads nothing again; `lock.taken_over` says whether the claim took a lapsed
+    lock from another request (which may still be alive: see chunks' `fence`); `lock.refresh()`
+    proves the holder alive (UploadLocked once it lost it); `lock.on_release` are column values
+    written with the release. A request costs two commits: the claim, and the release with what
+    the request changed. `conditions` narrow the claim (the sweep's: still expired, not done)."""
 
-    def __init__(self, upload_id):
-        self.upload_id, self.token = upload_id, secrets.token_hex(16)
+    def __init__(self, upload_id, *conditions, now=None):
+        self.upload_id, self.token, self.conditions = upload_id, secrets.token_hex(16), conditions
+        self.now = now  # when the claim happens, for the staleness of another's lock (tests pass time)
         self.refreshed = 0.0
+        self.taken_over = False
         self.on_release = {}  # columns to write with the release (one commit fewer per request)
 
     def _claim(self, *conditions, ahead=0):
         """The row's (status, video_id, length) when this request now holds the lock; else None."""
+        started = time.monotonic()  # the lock runs from before the statement, never from after it
         row = db.session.execute(
             update(TusUpload).where(TusUpload.id == self.upload_id, *conditions)
             .values(locked_by=self.token, locked_at=utcnow() + timedelta(seconds=ahead))
             .returning(TusUpload.status, TusUpload.video_id, TusUpload.length)
         ).first()
         db.session.commit()
-        self.refreshed = time.monotonic()
+        if row is not None:
+            self.refreshed = started
         return row
 
     def __enter__(self):
-        stale = utcnow() - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
-        self.row = self._claim(or_(TusUpload.locked_by.is_(None), TusUpload.locked_at < stale))
+        self.row = self._claim(TusUpload.locked_by.is_(None), *self.conditions)
+        if self.row is None:
+            stale = (self.now or utcnow()) - timedelta(seconds=current_app.config["TUS_LOCK_SECONDS"])
+            self.row = self._claim(TusUpload.locked_at < stale, *self.conditions)
+            self.taken_over = self.row is not None
         if self.row is None:
             raise UploadLocked("Another request is writing to this upload; try again shortly.")
         return self
 
-    def refresh(self):
-        stale = time.monotonic() - self.refreshed >= LOCK_REFRESH_SECONDS
-        if stale and not self._claim(TusUpload.locked_by == self.token):
+    def refresh(self, force=False):
+        """Prove the lock still ours before a change: asked of the database when `force`, or once a
+        quarter of TUS_LOCK_SECONDS (at most LOCK_REFRESH_SECONDS) has passed since the last claim,
+        so whatever follows happens while no other request can have taken the lock over."""
+        interval = min(LOCK_REFRESH_SECONDS, current_app.config["TUS_LOCK_SECONDS"] / 4)
+        if (force or time.monotonic() - self.refreshed >= interval) and not self._claim(
+                TusUpload.locked_by == self.token):
             raise UploadLocked("The upload's lock was lost.")
 
     def hold(self, seconds):
@@ -204,7 +231,10 @@ def write(upload, stream, offset, *, content_length=None, checksum=None):
             if offset != length:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the {length} bytes received.")
             return Written(length, video_id)
-        new_offset = chunks().append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
+        store = chunks()
+        if lock.taken_over:  # its last holder may be alive, with the file still open: cut it off
+            store.fence(upload_id, lock)
+        new_offset = store.append(upload_id, stream, offset, length - offset, content_length, checksum, lock)
         if new_offset < length:
             lock.on_release["expires_at"] = expires = expires_from()
             return Written(new_offset, expires=expires)
@@ -249,22 +279,32 @@ def _complete(upload):
 
 def sweep_expired(now=None):
     """Delete expired uploads (rows and stored chunks) and chunks that have no row and are older
-    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted."""
+    than TUS_EXPIRE_SECONDS (a creation that crashed); the ids of the rows deleted.
+
+    Each expired upload is deleted under its lock, as a request writing to it would hold it: an
+    upload a request is writing to (a last PATCH completing it just as it expired) is left for the
+    next sweep, so the sweep never deletes the bytes, the row or the stored original of a
+    completion under way."""
     now = now or utcnow()
-    rows = db.session.execute(select(TusUpload.id, TusUpload.status).where(TusUpload.expires_at <= now)).all()
-    expired = [upload_id for upload_id, _ in rows]
-    if expired:
-        db.session.execute(delete(TusUpload).where(TusUpload.id.in_(expired)))
-        db.session.commit()
+    candidates = db.session.execute(select(TusUpload.id).where(TusUpload.expires_at <= now)).scalars().all()
+    expired = [upload_id for upload_id in candidates if _sweep_one(upload_id, now)]
     known = set(db.session.execute(select(TusUpload.id)).scalars())
     chunks().sweep(known, set(expired), now, current_app.config["TUS_EXPIRE_SECONDS"])
-    originals = sources()
-    for upload_id, status in rows:
-        if status != DONE:  # what a completion that crashed before its commit stored
-            originals.delete(upload_id)
     if expired:
         log.info("Expired uploads deleted: %s", expired)
     return expired
+
+
+def _sweep_one(upload_id, now):
+    """Delete the upload if it is still expired and no request holds its lock; whether it did."""
+    try:
+        with locked(upload_id, TusUpload.expires_at <= now, now=now) as lock:
+            db.session.execute(delete(TusUpload).where(TusUpload.id == upload_id))
+            db.session.commit()
+            _discard(upload_id, done=lock.row.status == DONE)
+    except UploadLocked:  # being written to, completed, deleted or given more time meanwhile
+        return False
+    return True
 
 
 @periodic_task(crontab(minute="*/15"))
