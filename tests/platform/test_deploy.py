@@ -339,9 +339,15 @@ def test_nginx_answers_503_json_when_the_bucket_is_down_or_hung(tmp_path, bucket
     text = ((NGINX_DIR / "compose.conf.template").read_text().replace("${NGINX_MAX_BODY_MB}", "64")
             .replace("${APP_UPSTREAM}", f"127.0.0.1:{app.server_port}")
             .replace("${S3_UPSTREAM}", f"127.0.0.1:{s3_port}")
-            .replace("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;")
-            .replace("listen [::]:80 default_server;", ""))
-    conf = render_nginx(tmp_path, text)
+            .replace("listen ${NGINX_PORT} default_server;", f"listen 127.0.0.1:{port} default_server;")
+            .replace("listen [::]:${NGINX_PORT} default_server;", "").replace("${NGINX_PORT}", str(port)))
+    try:
+        conf = render_nginx(tmp_path, text)
+    except BaseException:
+        app.shutdown()
+        app.server_close()
+        silent.close()
+        raise
     server = subprocess.Popen([nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf),
                                "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -27,13 +27,22 @@ def app_config(app_config, tmp_path):
     subprocess.run(["umount", "-l", str(media)], capture_output=True, timeout=30)
 
 
+def fill_disk(folder, leave):
+    """Write a file into `folder` until only about `leave` bytes are free."""
+    free = shutil.disk_usage(folder).free
+    with open(os.path.join(folder, "filler"), "wb") as out:
+        out.write(b"\0" * max(0, free - leave))
+
+
 def test_a_tus_patch_filling_the_disk_answers_507_and_keeps_the_offset_consistent(app, client, make_user):
     make_user("staff@example.com", staff=True)
     staff = bearer(client, "staff@example.com")
-    length = 4 * 1024 * 1024  # four times the disk
+    length = 512 * 1024  # fits when it is created...
     created = client.post("/api/uploads/", headers={**TUS, **staff, "Upload-Length": str(length),
                                                     "Upload-Metadata": metadata()})
+    assert created.status_code == 201, created.get_json()
     location = created.headers["Location"]
+    fill_disk(app.config["MEDIA_ROOT"], leave=128 * 1024)  # ...then something else fills the disk
 
     answer = client.patch(location, data=os.urandom(length), headers={
         **TUS, **staff, "Upload-Offset": "0", "Content-Type": STREAM})
