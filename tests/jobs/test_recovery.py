@@ -3,12 +3,16 @@ was lost, and every worker process's recovery loop, which queues a killed worker
 without any restart (another host's by its stale heartbeat, this host's by its gone pid). Huey
 runs inline."""
 import os
+import shutil
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.fixtures.videos import add_clip, dead_pid, mark_queued, media, own_pid, queue, row, strand
+from tests.fixtures.workers import ROOT
 from videoflix import tasks as queues
 from videoflix.config import TestingConfig
 from videoflix.extensions import db
@@ -184,3 +188,24 @@ def test_a_killed_workers_video_is_ready_again_without_a_restart(app, clip_360p,
         loop.join()
     video = row(app, video_id)
     assert video["claimed_by"] is None and video["hls_dir"] and video["progress"] == 100
+
+
+def test_a_claim_from_another_pid_namespace_of_this_hostname_is_not_judged_by_its_pid(app, clip_360p):
+    """Containers on the host network share the hostname, not their pids: a worker in another pid
+    namespace (a real one, made by unshare) whose pid does not run here keeps its fresh claim."""
+    unshare = shutil.which("unshare")
+    probe = [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c",
+             "from videoflix.videos.jobs import state; print(state.host_id())"]
+    made = subprocess.run(probe, capture_output=True, text=True, cwd=ROOT) if unshare else None
+    if made is None or made.returncode != 0:
+        pytest.skip(f"no pid namespace here (unshare: {made and made.stderr.strip()})")
+    host = made.stdout.split()[0]
+    assert host != state.host_id() and host.split("~")[0] == state.host_id().split("~")[0]
+    video_id = add_clip(app, clip_360p, enqueue=False)
+    strand(app, video_id, pid=dead_pid(), host=host, claimed_at=datetime.now(UTC))  # not running here
+    with app.app_context():
+        assert not state.claim_is_dead(db.session.get(Video, video_id))
+    strand_here = add_clip(app, clip_360p, enqueue=False)
+    strand(app, strand_here, pid=dead_pid(), claimed_at=datetime.now(UTC), job="feedfacefeedface")
+    with app.app_context():  # the same dead pid claimed in this namespace: dead
+        assert state.claim_is_dead(db.session.get(Video, strand_here))

@@ -21,6 +21,7 @@ A re-transcode of a published video keeps `status == "ready"` and its old `hls_d
 version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
 progress, and a failed re-transcode leaves the old version and records `error`.
 """
+import functools
 import logging
 import os
 import socket
@@ -56,8 +57,19 @@ class ClaimLost(Exception):
     """This worker no longer holds the video (recovered as dead, re-queued by force, deleted)."""
 
 
+@functools.cache
+def host_id():
+    """The host a claim names: the hostname and the pid namespace. Containers on the host network
+    share the hostname but not their pids, so a pid is only looked up where it was taken."""
+    try:
+        namespace = format(os.stat("/proc/self/ns/pid").st_ino, "x")
+    except OSError:  # no /proc: the hostname alone
+        return socket.gethostname()[:60]
+    return f"{socket.gethostname()[:48]}~{namespace}"
+
+
 def worker_id():
-    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+    return f"{host_id()}:{os.getpid()}"
 
 
 def parse_claim(claimed_by):
@@ -93,7 +105,7 @@ def claim_is_dead(video, now=None):
         host, pid, _ = parse_claim(video.claimed_by)
     except ValueError:
         return True
-    return host == socket.gethostname()[:60] and not pid_alive(pid)
+    return host == host_id() and not pid_alive(pid)
 
 
 def _published():
