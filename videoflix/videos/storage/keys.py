@@ -109,6 +109,12 @@ class Sources:
         finally:
             path.unlink(missing_ok=True)
 
+    def check(self):
+        """Raise StorageUnavailable when the store is away, within a request's bounded wait (one
+        small read, S3_READ_TIMEOUT): before an upload is received and kept, whose whole-file
+        transfer would wait longer (S3_TRANSFER_READ_TIMEOUT) to find out."""
+        self.store.exists(source_key(".reachable"))
+
     def put(self, incoming, name=None):
         """Keep the received file `incoming` under `name` (default: a new neutral name), streamed
         into the bucket in parts, never whole in memory; that name. Nothing is stored when it raises."""
