@@ -142,6 +142,9 @@ class Config:
     REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "20/minute;200/day")
     REGISTER_LIMIT_PER_DOMAIN = os.environ.get("REGISTER_LIMIT_PER_DOMAIN", "100/hour")
     PASSWORD_RESET_LIMIT = os.environ.get("PASSWORD_RESET_LIMIT", "5/hour")
+    # Catalogue searches (GET /api/video/ with a word in q) per account: typing in a search box
+    # with a debounce stays far below; a script hammering the search does not.
+    SEARCH_LIMIT = os.environ.get("SEARCH_LIMIT", "60/minute;1000/hour")
 
     # Task queue (Huey): Redis when REDIS_URL is set, else a SQLite file under instance/.
     HUEY_IMMEDIATE = False

@@ -1,4 +1,5 @@
-"""Keys and limits (Flask-Limiter) of the doors attackers knock on: sign-in, register, reset.
+"""Keys and limits (Flask-Limiter) of the doors attackers knock on: sign-in, register, reset,
+and the catalogue's search (per account: charge()).
 
 Sign-in (see README, "Security notes"): failures are limited per client and per (account, client)
 tightly; every attempt on an account counts against a looser per-account budget. Once that budget
@@ -66,6 +67,17 @@ def register_limits(view):
 def limit(config_key, **kwargs):
     """limiter.limit() with the limit read from the app's config (see _configured)."""
     return limiter.limit(_configured(config_key), **kwargs)
+
+
+def charge(config_key, *identifiers):
+    """Count one use of the limits in `config_key` (e.g. SEARCH_LIMIT) by `identifiers` (e.g.
+    ("search", user id)): TooManyRequests (429 with Retry-After) once one of its windows is full.
+    For limits keyed by something only the view knows, such as the signed-in account."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    items = _limits(config_key)
+    if not _hit(items, identifiers):
+        raise _too_many(items, identifiers)
 
 
 def _configured(config_key):

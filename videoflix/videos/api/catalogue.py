@@ -9,6 +9,7 @@ from dataclasses import asdict
 from flask import Blueprint, jsonify, request, url_for
 from flask_jwt_extended import get_jwt_identity, jwt_required
 
+from videoflix import ratelimit
 from videoflix.auth.credentials import vary_on_credentials
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, doc, file_response
 from videoflix.validation import json_body
@@ -32,6 +33,8 @@ WATCH_PROGRESS_DOC = {200: watch_progress_schema, 404: (ErrorSchema, "Unknown vi
 bp.after_request(vary_on_credentials)
 PAGE_HEADERS = {
     "X-Total-Count": {"description": "The number of matches (with any parameter)", "schema": {"type": "integer"}},
+    "X-Total-Count-Estimated": {"description": "`true` when X-Total-Count is an estimate (a search with more "
+                                               "than 1,000 matches)", "schema": {"type": "string", "enum": ["true"]}},
     "Link": {"description": '`<absolute url>; rel="next"` while more remain', "schema": {"type": "string"}},
 }
 
@@ -47,6 +50,7 @@ def _viewer_id():
      responses={200: {"description": "The videos", "headers": PAGE_HEADERS,
                       "content": {"application/json": {"schema": videos_schema}}},
                 400: BAD_REQUEST,
+                429: (ErrorSchema, "SEARCH_LIMIT spent by this account (searches only), with Retry-After"),
                 # A query string past the server's request-line limit (gunicorn: 4094 bytes) is
                 # refused by gunicorn or nginx before the app, with their HTML page.
                 414: file_response("text/html", "Request line too long (answered by the web server)")})
@@ -55,16 +59,21 @@ def list_videos():
     """Ready videos, newest first (API.md, "GET /api/video/" and "Catalogue").
 
     Without parameters: all of them, one SELECT of six columns. With any: the page and its
-    X-Total-Count and Link headers. Bad parameters: ValidationError (400 keyed by parameter).
+    X-Total-Count (X-Total-Count-Estimated) and Link headers. Bad parameters: ValidationError
+    (400 keyed by parameter). A search counts against the account's SEARCH_LIMIT (429).
     """
     params = catalogue_query_schema.load(request.args)
     if not params:
         return list_response(all_ready_rows())
+    if queries.is_search(params.get("q")):
+        ratelimit.charge("SEARCH_LIMIT", "search", _viewer_id())
     page = ready_page(**params)
     response = list_response(page.rows)
     response.headers["X-Total-Count"] = str(page.total)
+    if page.estimated:
+        response.headers["X-Total-Count-Estimated"] = "true"
     # Readable by the SPA's cross-origin fetch (only this answer has them, so it is set here).
-    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, Link"
+    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, X-Total-Count-Estimated, Link"
     if page.next_offset is not None:
         url = url_for("viewing.list_videos", _external=True, **{**params, "offset": page.next_offset})
         response.headers["Link"] = f'<{url}>; rel="next"'

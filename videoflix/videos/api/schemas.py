@@ -115,10 +115,14 @@ class CatalogueQuerySchema(BaseSchema):
     )
     q = StrictString(
         validate=validate.Length(max=MAX_QUERY, error=f"Ensure this field has no more than {MAX_QUERY} characters."),
-        metadata={"description": "Every word must start a word of the title or description", "example": "ocean"},
+        metadata={"description": "Every word must start a word of the title or description (a one-letter "
+                                 "word: be one); counts against SEARCH_LIMIT", "example": "ocean"},
     )
-    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 24})
-    offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={"example": 0})
+    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={
+        "example": 24, "description": "One page of this many (without it: every match from `offset`)"})
+    offset = fields.Integer(validate=validate.Range(min=0, max=MAX_ID), metadata={
+        "example": 0, "description": "Matches to skip (with `q`, a page past the first 1,000 matches is "
+                                     "slower the deeper it is)"})
 
 
 class CategorySchema(Schema):
