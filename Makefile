@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics clean help player player-deps smoke smoke-s3 base-images images smoke-compose
+.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics bench-bucket-outage clean help player player-deps smoke smoke-s3 base-images images smoke-compose
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
@@ -76,6 +76,9 @@ bench-storage: dev-venv
 
 # Playback beacons at 200/s under gunicorn, segment and list latency beside them, the roll-up of a day
 # (PostgreSQL + Redis: BENCH_DATABASE_URL, BENCH_REDIS_URL).
+bench-bucket-outage: dev-venv
+	$(PY) bench/bucket_outage.py $(BENCH_ARGS)
+
 bench-analytics: dev-venv
 	$(PY) bench/analytics.py $(BENCH_ARGS)
 

@@ -180,6 +180,11 @@ class Config:
     # Transient transcode failures (MediaError.transient) are retried this often, this much later.
     TRANSCODE_RETRIES = env_int("TRANSCODE_RETRIES", 2)
     TRANSCODE_RETRY_DELAY = env_int("TRANSCODE_RETRY_DELAY", 60)
+    # A transcode that failed because the media store was away (the bucket down or hung, a full
+    # disk) is not failed and not counted against TRANSCODE_RETRIES: it is queued again after
+    # STORAGE_RETRY_DELAY seconds, doubled after each such failure up to STORAGE_RETRY_MAX_DELAY.
+    STORAGE_RETRY_DELAY = max(1, env_int("STORAGE_RETRY_DELAY", 15))
+    STORAGE_RETRY_MAX_DELAY = env_int("STORAGE_RETRY_MAX_DELAY", 600)
     # None: $FFMPEG_BINARY, else ffmpeg on PATH, else imageio-ffmpeg's (videos.media.ffmpeg.ffmpeg_exe).
     FFMPEG_BINARY = None
     # JSON bodies are small; upload routes raise their own limit to MAX_UPLOAD_MB per request.
@@ -196,6 +201,17 @@ class Config:
     S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE") or None
     S3_PREFIX = os.environ.get("S3_PREFIX", "")
     S3_CONCURRENCY = env_int("S3_CONCURRENCY", 8)  # parallel parts and files per transfer
+    # Bounded waits on the bucket (README, "When a service is down"): seconds to connect and to
+    # wait for an answer, and the attempts of one call, for what a request reads (a segment, a
+    # playlist): a bucket that is down or hung fails such a request (503) within about a second.
+    # Whole files (uploads, publishing, a worker's copy of a source) wait longer for an answer.
+    # After a failure the bucket is not asked again for S3_RETRY_AFTER seconds (the Retry-After).
+    S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 0.5)
+    S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 1.0)
+    S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 1)
+    S3_TRANSFER_READ_TIMEOUT = env_float("S3_TRANSFER_READ_TIMEOUT", 5.0)
+    S3_TRANSFER_ATTEMPTS = env_int("S3_TRANSFER_ATTEMPTS", 3)
+    S3_RETRY_AFTER = env_int("S3_RETRY_AFTER", 5)
     # app (the API sends the bytes), accel (nginx does, from the internal location
     # MEDIA_ACCEL_REDIRECT; setting MEDIA_ACCEL_REDIRECT alone means accel too), signed (media
     # playlists name presigned object URLs, so segments never reach the API; MEDIA_STORAGE=s3 only).

@@ -88,6 +88,19 @@ def handle_database_unavailable(error):
     return error_response(503)
 
 
+def handle_storage_unavailable(error):
+    """The media store cannot be used now (videoflix.videos.storage's StorageUnavailable: the
+    bucket down, hung or failing, or a full media disk): 503 with Retry-After (507 for a full
+    disk) and its sentence, logged in one line; the transaction is rolled back. videos.init_app
+    registers it (this module knows no store)."""
+    log.warning("Media store unavailable: %s", error.reason() if hasattr(error, "reason") else error)
+    db.session.rollback()
+    if getattr(error, "full", False):
+        return error_response(507, error.detail)
+    seconds = getattr(error, "retry_after", None) or current_app.config["S3_RETRY_AFTER"]
+    return error_response(503, error.detail, headers={"Retry-After": str(seconds)})
+
+
 def handle_unexpected(error):
     log.exception("Unhandled error", exc_info=error)
     return handle_http_exception(InternalServerError())

@@ -7,17 +7,11 @@ seconds every command fails at once with CircuitOpen (a redis ConnectionError) i
 again. Then one command is let through: when it succeeds the circuit closes, so a Redis that
 comes back is used again without a restart. errors.py answers these errors with 503 + Retry-After.
 """
-import math
-import threading
-import time
-
 import redis
 from huey.storage import RedisStorage
 
+from videoflix import circuit
 from videoflix.config import REDIS_NO_RETRY, REDIS_TIMEOUTS
-
-# How long the one probing command may take before others may probe again.
-PROBE_SECONDS = 1.0
 
 
 class CircuitOpen(redis.exceptions.ConnectionError):
@@ -28,39 +22,11 @@ class CircuitOpen(redis.exceptions.ConnectionError):
         self.retry_after = retry_after
 
 
-class Circuit:
-    """Open for `seconds` after a connection error or a timeout; then one caller probes."""
+class Circuit(circuit.Circuit):
+    """videoflix.circuit's breaker, raising CircuitOpen (a redis ConnectionError) while open."""
 
     def __init__(self, seconds):
-        self.seconds = seconds
-        self.open_until = 0.0
-        self.tripped = False
-        self._lock = threading.Lock()
-
-    def check(self):
-        """Raise CircuitOpen while open. Once the time is up, let exactly one caller through
-        (the others wait out its probe) until success() or trip() says how it went."""
-        if not self.tripped:
-            return
-        with self._lock:
-            remaining = self.open_until - time.monotonic()
-            if remaining > 0:
-                raise CircuitOpen(max(1, math.ceil(remaining)))
-            self.open_until = time.monotonic() + PROBE_SECONDS
-
-    def trip(self):
-        with self._lock:
-            self.tripped = True
-            self.open_until = time.monotonic() + self.seconds
-
-    def success(self):
-        if self.tripped:
-            with self._lock:
-                self.tripped, self.open_until = False, 0.0
-
-    def retry_after(self):
-        """Seconds until Redis is asked again (at least 1)."""
-        return max(1, math.ceil(self.open_until - time.monotonic()))
+        super().__init__(seconds, CircuitOpen)
 
 
 # The errors that mean "Redis is unreachable or too slow" (a pool without a free connection is a

@@ -2,6 +2,7 @@
 interrupt, a timeout, a deleted row), the claim is released or the job failed, no work folder
 remains and only the version the row points at stays in hls/<id>/. Huey runs inline."""
 import errno
+import sqlite3
 from datetime import UTC, datetime
 
 import m3u8
@@ -11,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.fixtures.object_store import local_files_only
 from tests.fixtures.videos import Transitions, add_clip, files_below, media, queue, row
+from videoflix import tasks as queues
 from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import state, transcoding
@@ -36,33 +38,44 @@ def versions(app, video_id):
     return sorted(p.name for p in media(app, "hls", str(video_id)).iterdir())
 
 
+def run_queued(app, video_id):
+    """Run the video's transcode now (the retry a full disk scheduled for later)."""
+    with app.app_context():
+        return transcoding.run_transcode(video_id)
+
+
 @local_files_only
-def test_a_publish_failure_fails_the_job_and_keeps_the_old_version(app, clip_360p, monkeypatch):
+def test_a_full_disk_while_publishing_keeps_the_old_version_and_queues_the_video_again(app, clip_360p,
+                                                                                      monkeypatch):
     video_id = add_clip(app, clip_360p)
     first = row(app, video_id)
     old_files = files_below(media(app, "hls", first["hls_dir"]))
-    app.config["TRANSCODE_RETRIES"] = 0
+    app.config["TRANSCODE_RETRIES"] = 0  # a full disk is not counted against the retries
     monkeypatch.setattr(transcoding, "publish", no_space)
 
     queue(app, video_id)
 
     video = row(app, video_id)
-    assert video["claimed_by"] is None and video["queued_at"] is None
+    assert video["claimed_by"] is None and video["queued_at"] is not None  # queued again, not failed
     assert video["status"] == "ready" and video["hls_dir"] == first["hls_dir"]
-    assert "No space left on device" in video["error"]
+    assert video["error"] == "No space left on the media disk; the transcode will run again."
     assert files_below(media(app, "hls", first["hls_dir"])) == old_files
     assert versions(app, video_id) == [first["hls_dir"].split("/")[1]]
     assert files_below(media(app, "work")) == []
+    with app.app_context():
+        scheduled = queues.huey.scheduled()
+    assert [(t.args, t.kwargs) for t in scheduled] == [((video_id,), {"store_away": 1})]
 
     monkeypatch.undo()
-    queue(app, video_id)  # the disk has room again
+    assert run_queued(app, video_id) == "ready"  # the disk has room again: the scheduled run
     video = row(app, video_id)
     assert video["status"] == "ready" and video["error"] is None and video["hls_dir"] != first["hls_dir"]
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
 
 
 @local_files_only
-def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypatch):
+def test_a_full_disk_on_the_first_transcode_leaves_the_video_pending_whatever_the_retries(app, clip_360p,
+                                                                                          monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
     real_publish, calls = publish, []
 
@@ -70,15 +83,38 @@ def test_a_publish_failure_with_retries_left_is_retried(app, clip_360p, monkeypa
         calls.append(args)
         return no_space() if len(calls) == 1 else real_publish(*args)
 
+    app.config["TRANSCODE_RETRIES"] = 0
     monkeypatch.setattr(transcoding, "publish", full_once)
     with Transitions(app) as seen:
         queue(app, video_id)
+    assert seen.statuses == ["pending", "processing", "pending"]
+    assert row(app, video_id)["error"] == "No space left on the media disk; the transcode will run again."
 
-    assert seen.statuses == ["pending", "processing", "pending", "processing", "ready"]
+    assert run_queued(app, video_id) == "ready"
     video = row(app, video_id)
     assert video["status"] == "ready" and video["attempts"] == 2 and video["claimed_by"] is None
+    assert video["error"] is None
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
     assert files_below(media(app, "work")) == []
+
+
+def test_a_database_on_a_full_disk_reads_as_a_full_disk_not_sql(app, clip_360p, monkeypatch):
+    """SQLite on the full media disk fails the switch's UPDATE: staff read a sentence, no SQL."""
+    video_id = add_clip(app, clip_360p, enqueue=False)
+
+    def full(*args, **kwargs):
+        raise OperationalError("UPDATE video SET status=?", {}, sqlite3.OperationalError(
+            "database or disk is full"))
+
+    app.config["TRANSCODE_RETRIES"] = 0
+    monkeypatch.setattr(state, "succeed", full)
+    queue(app, video_id)
+    video = row(app, video_id)
+    assert video["status"] == "pending" and video["queued_at"] is not None and video["claimed_by"] is None
+    assert video["error"] == "No space left on the media disk; the transcode will run again."
+
+    monkeypatch.undo()
+    assert run_queued(app, video_id) == "ready"
 
 
 @local_files_only

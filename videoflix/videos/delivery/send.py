@@ -1,6 +1,8 @@
 """Sending a media file: HTTP caching, ranges, nginx X-Accel-Redirect, a bucket's object streamed
 through, and media playlists that name presigned segment URLs (MEDIA_DELIVERY=signed).
 """
+import functools
+import logging
 import posixpath
 import re
 import urllib.parse
@@ -13,9 +15,10 @@ from videoflix.errors import APIError
 from videoflix.videos.delivery.files import NOT_FOUND
 from videoflix.videos.delivery.index import media_index
 from videoflix.videos.media.layout import SEGMENT_PATTERN, playlist_seconds
-from videoflix.videos.storage.backends import NotStored
+from videoflix.videos.storage.backends import NotStored, StorageUnavailable
 from videoflix.videos.storage.keys import hls_key, media_store, read_hls
 
+log = logging.getLogger(__name__)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/MP2T"
 JPEG_TYPE = "image/jpeg"
@@ -139,11 +142,24 @@ def _modified(etag, last_modified):
 
 
 def _chunks(body, size=256 * 1024):
+    """The object's bytes; when the bucket stops answering mid-object (the status is sent by
+    then) the answer ends short, which the client sees as a cut connection and asks again."""
     try:
         while chunk := body.read(size):
             yield chunk
+    except StorageUnavailable as error:
+        log.warning("Media store unavailable mid-object: the answer ends short (%s)", error)
     finally:
         body.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _media_playlist_text(store, relative):
+    """A rendition's media playlist as stored. Kept in memory: a published version's media
+    playlists never change (a new transcode writes a new version folder), so once read, signing
+    it needs no bucket and goes on working while the bucket is away. Raises NotStored or
+    StorageUnavailable (not kept)."""
+    return read_hls(relative).decode("utf-8")
 
 
 SEGMENT_LINE = re.compile(rf"({SEGMENT_PATTERN})(?:\?v=[A-Za-z0-9_-]+)?")
@@ -158,7 +174,7 @@ def send_media_playlist(media):
         return send_media(media, PLAYLIST_TYPE, REVALIDATE)
     store = media_store()
     try:
-        text = read_hls(media.relative).decode("utf-8")
+        text = _media_playlist_text(store, media.relative)
     except NotStored:
         raise APIError(404, NOT_FOUND) from None
     folder = posixpath.dirname(media.relative)

@@ -23,6 +23,7 @@ from videoflix.videos.media.errors import MediaError
 from videoflix.videos.media.probe import SourceInfo
 from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import Video
+from videoflix.videos.storage.backends import storage_fault
 from videoflix.videos.storage.keys import (
     new_version,
     publish,
@@ -34,6 +35,13 @@ from videoflix.videos.storage.keys import (
 )
 
 log = logging.getLogger(__name__)
+# run_transcode's answer when the media store was away (bucket unreachable, disk full): the video
+# is queued again, its job not failed; the task puts it on the queue again later (tasks.py).
+STORE_AWAY = "store-away"
+STORE_AWAY_MESSAGES = {
+    True: "No space left on the media disk; the transcode will run again.",
+    False: "The media store could not be reached; the transcode will run again once it is back.",
+}
 
 
 class _ProgressWriter:
@@ -67,8 +75,11 @@ def ffmpeg_threads():
 
 
 def is_transient(error):
-    """Whether a failure outside ffmpeg may pass on a retry: the disk or the database connection
-    (a lost connection, a server restart), not a bug or a Huey timeout (which would recur)."""
+    """Whether a failure outside ffmpeg may pass on a retry: the disk, the media store or the
+    database connection (a lost connection, a server restart), not a bug or a Huey timeout
+    (which would recur). A missing object (storage's NotStored) is not transient."""
+    if storage_fault(error) is not None:
+        return True
     if isinstance(error, (OSError, OperationalError, InterfaceError)):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
@@ -77,7 +88,9 @@ def is_transient(error):
 def run_transcode(video_id, *, retries_left=0):
     """Transcode one queued video in this process. Returns the final status, or None when there was
     nothing to do (not queued, or another worker holds it). Raises after a transient failure while
-    `retries_left` (the row is then queued again for the retry).
+    `retries_left` (the row is then queued again for the retry). Returns STORE_AWAY when the media
+    store was away (the bucket unreachable, the disk full): the row is queued again whatever
+    `retries_left`, never failed for that, and the caller runs it again later.
 
     Whatever fails, the claim is released (transient) or the job failed, and the work folder is
     removed; a version folder that the row does not point at is removed too.
@@ -103,19 +116,43 @@ def run_transcode(video_id, *, retries_left=0):
     except state.ClaimLost:
         log.warning("Video %s: claim lost during the transcode; output discarded.", video_id)
         return None
-    except MediaError as error:  # invalid input (InvalidMedia) is never transient: failed at once
-        return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
-                       error=error)
-    except Exception as error:  # disk full, database gone, Huey's timeout, a bug...
-        log.exception("Video %s: transcode failed", video_id)
-        return _failed(video_id, token, f"Transcoding failed: {error}", transient=is_transient(error),
-                       retries_left=retries_left, error=error)
+    except Exception as error:
+        if (fault := storage_fault(error)) is not None:
+            remove_work(job)  # first: on a full disk, the release below needs the room
+            return _store_away(video_id, token, fault, error)
+        return _failed_unless_media(video_id, token, error, retries_left)
     except BaseException:  # the worker is stopping (SIGINT): free the video for the re-queued task
         db.session.rollback()
         state.release(video_id, token, "The worker stopped during the transcode; it will run again.")
         raise
     finally:
         remove_work(job)  # the scratch copy, and the output unless it was renamed into place
+
+
+def _failed_unless_media(video_id, token, error, retries_left):
+    """_failed for an error that is not the store's: a MediaError says itself whether it is
+    transient (invalid input never is: failed at once); anything else (the database gone, Huey's
+    timeout, a bug...) is judged by is_transient."""
+    if isinstance(error, MediaError):
+        return _failed(video_id, token, error.message, transient=error.transient, retries_left=retries_left,
+                       error=error)
+    log.error("Video %s: transcode failed", video_id, exc_info=error)
+    return _failed(video_id, token, f"Transcoding failed: {error}", transient=is_transient(error),
+                   retries_left=retries_left, error=error)
+
+
+def _store_away(video_id, token, fault, error):
+    """Queue the video again (not failed, whatever the retries left): the store was away. Staff
+    read a sentence, never the SQL or the botocore error behind it (that goes to the log)."""
+    log.warning("Video %s: media store away (%s: %s); queued again.", video_id, type(error).__name__,
+                error.reason() if hasattr(error, "reason") else error)
+    db.session.rollback()
+    try:
+        state.release(video_id, token, STORE_AWAY_MESSAGES[fault.full])
+    except Exception:  # the database is on the full disk too: recovery re-queues the claim
+        log.exception("Video %s: could not release its claim; the recovery loop will.", video_id)
+        db.session.rollback()
+    return STORE_AWAY
 
 
 def _stored_probe(video, source):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.storage.backends import MediaStore, make_store
+from videoflix.videos.storage.backends import MediaStore, StorageUnavailable, make_store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
@@ -109,6 +109,12 @@ class Sources:
         finally:
             path.unlink(missing_ok=True)
 
+    def check(self):
+        """Raise StorageUnavailable when the store is away, within a request's bounded wait (one
+        small read, S3_READ_TIMEOUT): before an upload is received and kept, whose whole-file
+        transfer would wait longer (S3_TRANSFER_READ_TIMEOUT) to find out."""
+        self.store.exists(source_key(".reachable"))
+
     def put(self, incoming, name=None):
         """Keep the received file `incoming` under `name` (default: a new neutral name), streamed
         into the bucket in parts, never whole in memory; that name. Nothing is stored when it raises."""
@@ -123,6 +129,8 @@ class Sources:
         name = name or uuid.uuid4().hex
         try:
             put(source_key(name), local, **options)
+        except StorageUnavailable:
+            raise  # a delete now would meet the same outage (its circuit answers at once)
         except BaseException:
             self.delete(name)  # an interrupted multipart upload leaves nothing behind either
             raise

@@ -155,12 +155,14 @@ def accept(stream=None, *, path=None, filename, title, description="", category,
 
     The file is received and probed BEFORE anything is kept: a field problem, a file over
     MAX_UPLOAD_MB (UploadTooLarge), or a file that is not a whole decodable video in an allowed
-    container within the limits raises UploadRefused, and then no row and no file remain.
+    container within the limits raises UploadRefused, and then no row and no file remain. A store
+    that is away raises StorageUnavailable (the same: nothing remains).
     """
     values = load_fields({"title": title, "description": description, "category": category,
                           "filename": filename})
     filename = values.pop("filename")
     store = sources()
+    store.check()  # a store that is away: StorageUnavailable now, before the file is received
     if path is not None:
         size = _size_of(path, max_upload_bytes())
         info = _probe(path)

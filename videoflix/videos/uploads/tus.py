@@ -44,6 +44,7 @@ from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.tasks import on_worker_start, periodic_task
 from videoflix.videos.models.tus_upload import DONE, TusUpload
+from videoflix.videos.storage.backends import StorageUnavailable
 from videoflix.videos.storage.keys import media_store, sources
 from videoflix.videos.tasks import transcode_new_video
 from videoflix.videos.uploads import limits
@@ -314,5 +315,9 @@ def sweep_expired_uploads():
 
 @on_worker_start
 def sweep_on_worker_start(app):
+    """A worker starts even while the media store is away: the sweep then waits for its next round."""
     with app.app_context():
-        sweep_expired()
+        try:
+            sweep_expired()
+        except StorageUnavailable as error:
+            log.warning("Expired uploads not swept now (the periodic sweep tries again): %s", error)
