@@ -4,7 +4,9 @@ import inspect
 
 import pytest
 
-from videoflix.videos.storage.backends import LocalStore, MediaStore, S3Store
+from videoflix.videos.storage.backends import MediaStore
+from videoflix.videos.storage.local import LocalStore
+from videoflix.videos.storage.s3 import S3Store
 
 VERBS = [name for name, member in vars(MediaStore).items() if callable(member) and not name.startswith("_")]
 

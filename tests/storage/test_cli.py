@@ -10,8 +10,8 @@ from tests.fixtures.tus_uploads import STREAM, TUS, bearer, id_of, metadata
 from tests.fixtures.videos import add_clip, media, row
 from videoflix.extensions import db
 from videoflix.videos.models.tus_upload import TusUpload
-from videoflix.videos.storage.backends import S3Store
 from videoflix.videos.storage.keys import STORE_KEY, media_store, read_hls
+from videoflix.videos.storage.s3 import S3Store
 
 pytestmark = pytest.mark.media_store
 

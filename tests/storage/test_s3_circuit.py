@@ -7,12 +7,8 @@ import socket
 import pytest
 
 from tests.fixtures.object_store import free_ports
-from videoflix.videos.storage.backends import (
-    S3Store,
-    StorageUnavailable,
-    storage_fault,
-    unreachable,
-)
+from videoflix.videos.storage.backends import StorageUnavailable, storage_fault
+from videoflix.videos.storage.s3 import S3Store, unreachable
 
 
 def store(**options):

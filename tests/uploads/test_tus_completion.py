@@ -16,7 +16,7 @@ from tests.fixtures.videos import fsyncs_before, row
 from videoflix.extensions import db
 from videoflix.videos.models import Video
 from videoflix.videos.models.tus_upload import TusUpload
-from videoflix.videos.storage import backends
+from videoflix.videos.storage import local
 from videoflix.videos.storage.keys import uploads_dir
 from videoflix.videos.uploads import chunks, tus
 from videoflix.videos.uploads.service import accept
@@ -125,7 +125,7 @@ def test_another_filesystem_gets_a_copy(client, app, staff, clip_360p, monkeypat
     def cross_device(source, dest):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(backends.os, "link", cross_device)
+    monkeypatch.setattr(local.os, "link", cross_device)
     body = clip_360p.read_bytes()
     location = start(client, staff, body)
     done = patch(client, staff, location, len(body) - 1, body[-1:])
@@ -146,7 +146,7 @@ def test_a_crash_after_storing_leaves_the_upload_which_a_retry_completes(client,
     body = clip_360p.read_bytes()
     location = start(client, staff, body)
     upload_id = id_of(location)
-    crash_at(app, upload_id, backends.LocalStore, "link_file", body[-1:])
+    crash_at(app, upload_id, local.LocalStore, "link_file", body[-1:])
 
     scratch, stored = paths(app, upload_id)
     assert upload_row(app, upload_id)["status"] == "uploading" and videos(app) == []
@@ -168,7 +168,7 @@ def test_a_crash_after_storing_leaves_the_upload_which_a_retry_completes(client,
 def test_a_crash_after_storing_then_expiry_leaves_nothing(client, app, staff, clip_360p):
     body = clip_360p.read_bytes()
     upload_id = id_of(start(client, staff, body))
-    crash_at(app, upload_id, backends.LocalStore, "link_file", body[-1:])
+    crash_at(app, upload_id, local.LocalStore, "link_file", body[-1:])
     with app.app_context():
         assert tus.sweep_expired(datetime.now(UTC) + timedelta(days=2)) == [upload_id]
     scratch, stored = paths(app, upload_id)

@@ -12,8 +12,10 @@ from flask.cli import AppGroup
 
 from videoflix.extensions import db
 from videoflix.videos.models import Video
-from videoflix.videos.storage.backends import LocalStore, NotStored, S3Store, round_trip
+from videoflix.videos.storage.backends import NotStored, round_trip
 from videoflix.videos.storage.keys import hls_key, media_store, source_key
+from videoflix.videos.storage.local import LocalStore
+from videoflix.videos.storage.s3 import S3Store
 from videoflix.videos.uploads import migration
 from videoflix.videos.uploads.chunks import chunk_store
 

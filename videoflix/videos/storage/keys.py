@@ -34,10 +34,22 @@ from pathlib import Path
 
 from flask import current_app
 
-from videoflix.videos.storage.backends import MediaStore, StorageUnavailable, make_store
+from videoflix.videos.storage.backends import MediaStore, StorageUnavailable
+from videoflix.videos.storage.local import LocalStore
+from videoflix.videos.storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
 STORE_KEY = "videoflix_media_store"
+
+
+def make_store(config) -> MediaStore:
+    """The store MEDIA_STORAGE names (ValueError for another name)."""
+    kind = (config.get("MEDIA_STORAGE") or "local").lower()
+    if kind == "local":
+        return LocalStore(config["MEDIA_ROOT"])
+    if kind == "s3":
+        return S3Store.from_config(config)
+    raise ValueError(f"MEDIA_STORAGE must be local or s3, not {kind!r}")
 
 
 def media_store(app=None) -> MediaStore:
