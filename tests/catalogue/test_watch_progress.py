@@ -2,8 +2,11 @@
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.fixtures.catalogue_rows import PENDING, add_videos
+from tests.fixtures.properties import FEW
 from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.videos.models import Video, WatchProgress
@@ -171,3 +174,30 @@ def test_a_token_of_a_deleted_account_cannot_save_progress(app, client, auth, fi
     response = put(client, films[0], 20)
     assert response.status_code == 401
     assert stored(app) == {}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=8)
+BODIES = (st.builds(lambda value: {"position": value}, JSON)
+          | st.dictionaries(st.sampled_from(["position", "Position", "video_id", ""]), JSON, max_size=3) | JSON)
+
+
+@FEW
+@given(body=BODIES | st.binary(max_size=40))
+def test_any_progress_body_is_saved_or_refused_with_json_never_a_500(app, client, auth, films, body):
+    """Property: whatever the body (any JSON value, any bytes), a save answers 200 with a position
+    within the video's duration that is what is stored, or a 4xx with a JSON body; never a 500."""
+    if isinstance(body, bytes):
+        answer = client.put(f"/api/video/{films[0]}/progress/", data=body, content_type="application/json")
+    else:
+        answer = client.put(f"/api/video/{films[0]}/progress/", json=body)
+    assert answer.status_code in (200, 400, 413, 415), (body, answer.status_code, answer.data[:200])
+    payload = answer.get_json()
+    assert isinstance(payload, dict), answer.data[:200]
+    if answer.status_code == 200:
+        assert 0 <= payload["position"] <= 100.0
+        assert stored(app)[(auth, films[0])][0] == payload["position"]
+    else:
+        assert payload.get("detail") or payload.get("position") or payload.get("errors"), payload
