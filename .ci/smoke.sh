@@ -111,10 +111,11 @@ if command -v nginx >/dev/null; then
   mkdir -p "$WORK/nginx/logs" "$WORK/static/admin" "$WORK/static/app"
   # As the nginx image does: body-size.envsh computes NGINX_MAX_BODY_MB, envsubst renders.
   # S3_UPSTREAM: the bucket's location is unused here (local media), but the template names it.
-  export MAX_UPLOAD_MB=64 APP_UPSTREAM="127.0.0.1:$APP_PORT" S3_UPSTREAM="127.0.0.1:8333"
+  # NGINX_PORT: the image's 80, which the sed below turns into 127.0.0.1:$HTTP_PORT.
+  export MAX_UPLOAD_MB=64 APP_UPSTREAM="127.0.0.1:$APP_PORT" S3_UPSTREAM="127.0.0.1:8333" NGINX_PORT=80
   . deploy/nginx/body-size.envsh
   [ "$NGINX_MAX_BODY_MB" = 80 ] || fail "body-size.envsh computed $NGINX_MAX_BODY_MB, not 64 + 16"
-  envsubst '${NGINX_MAX_BODY_MB} ${APP_UPSTREAM} ${S3_UPSTREAM}' <deploy/nginx/compose.conf.template \
+  envsubst '${NGINX_MAX_BODY_MB} ${APP_UPSTREAM} ${S3_UPSTREAM} ${NGINX_PORT}' <deploy/nginx/compose.conf.template \
     | sed -e "s#listen 80 default_server;#listen 127.0.0.1:$HTTP_PORT default_server;#" \
           -e "/listen \[::\]:80/d" \
           -e "s#/srv/media/#$MEDIA_ROOT/#" -e "s#/srv/static/#$WORK/static/#" \
