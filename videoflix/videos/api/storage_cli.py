@@ -42,26 +42,29 @@ def init_command():
     """Create the bucket when missing, allow the CORS origins to GET objects (presigned segment
     URLs in signed mode), and check that an anonymous read is refused."""
     store = bucket_store()
+    # An operator's command waits as long as a whole-file transfer, not a viewer's request: a
+    # bucket that has just started can take more than a second to answer its first requests.
+    client = store.transfer_client
     try:
-        store.client.head_bucket(Bucket=store.bucket)
+        client.head_bucket(Bucket=store.bucket)
         click.echo(f"Bucket {store.bucket} exists.")
     except ClientError:
-        store.client.create_bucket(Bucket=store.bucket)
+        client.create_bucket(Bucket=store.bucket)
         click.echo(f"Bucket {store.bucket} created.")
     origins = current_app.config["CORS_ORIGINS"]
     try:
-        store.client.put_bucket_cors(Bucket=store.bucket, CORSConfiguration={"CORSRules": [{
+        client.put_bucket_cors(Bucket=store.bucket, CORSConfiguration={"CORSRules": [{
             "AllowedOrigins": origins, "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"],
             "ExposeHeaders": ["Content-Length", "Content-Range", "ETag"], "MaxAgeSeconds": 3600}]})
         click.echo(f"CORS: GET and HEAD allowed from {', '.join(origins)}.")
     except ClientError as error:
         click.echo(f"CORS not set ({error.response['Error'].get('Code')}): set it on the store yourself.", err=True)
     key = "health/anonymous-probe"
-    store.client.put_object(Bucket=store.bucket, Key=store.key(key), Body=b"private")
+    client.put_object(Bucket=store.bucket, Key=store.key(key), Body=b"private")
     try:
         status = anonymous_status(store, key)
     finally:
-        store.delete(key)
+        client.delete_object(Bucket=store.bucket, Key=store.key(key))
     if status < 400:
         raise click.ClickException(f"An anonymous GET was answered {status}: make the bucket private.")
     click.echo(f"Anonymous reads are refused ({status}).")
