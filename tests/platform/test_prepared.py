@@ -1,9 +1,9 @@
-"""videoflix.prepared: a statement PREPAREd once per PostgreSQL connection, then EXECUTEd, with
+"""videoflix.analytics.prepared: a statement PREPAREd once per PostgreSQL connection, then EXECUTEd, with
 the same rows as the statement itself."""
 import pytest
 from sqlalchemy import Integer, String, bindparam, func, literal, select, text
 
-from videoflix import prepared
+from videoflix.analytics import prepared
 from videoflix.extensions import db
 
 STATEMENT = select(

@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from videoflix import prepared
+from videoflix.analytics import prepared
 from videoflix.analytics.models import PlaybackSession
 from videoflix.auth.models import User
 from videoflix.errors import APIError
@@ -120,7 +120,7 @@ def count(executor, user_id, video_id, beacon, now, per_minute):
     Outcome of a counted beacon, or None when nothing was written (then `record` says why).
 
     On PostgreSQL it is one statement (`_counted`), prepared once per database connection
-    (videoflix.prepared: PostgreSQL planned it in more time than it ran); elsewhere the session's
+    (videoflix.analytics.prepared: PostgreSQL planned it in more time than it ran); elsewhere the session's
     upsert, then the watch position's save when the beacon is the session's newest, then the
     position as it is.
     """
