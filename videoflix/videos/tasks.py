@@ -14,7 +14,8 @@ from flask import current_app
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos.jobs import part_state, state
-from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, publish, run_part, run_transcode
+from videoflix.videos.jobs.parts import publish, run_part
+from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, run_transcode
 from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
