@@ -227,10 +227,7 @@ def run(work, procs):
     done_by = wait_for(lambda: len(workers := {w for _, status, _, w in parts() if status == "done"}) >= 2 and workers,
                        "each worker to finish a part", 600)
     step(f"parts done by {len(done_by)} workers: {sorted(done_by)}")
-    number, _, claim, _ = wait_for(lambda: next((p for p in parts() if p[1] == "running"), None), "a running part")
-    pid = int(claim.rsplit(":", 2)[1])
-    victim = next(name for name in ("worker1", "worker2") if _in_group(pid, procs.running[name].pid))
-    check(scratch_files(work), "the transcoding worker has nothing in its scratch folder")
+    number, pid, victim = wait_for(lambda: _running_part_with_files(work, procs), "a part being written")
     step(f"kill -9 {victim} (pid {pid}) in part {number}")
     procs.kill(victim, signal.SIGKILL)
     ready = wait_for(lambda: (r := row()) and r["status"] == "ready" and r, "the other worker to finish", 600)
@@ -255,6 +252,19 @@ def run(work, procs):
     check(not any((work / name / "media").exists() for name in ("web1", "web2", "worker1", "worker2")),
           "a MEDIA_ROOT was written to")
     step("no scratch folder holds a file, no MEDIA_ROOT was created")
+
+
+def _running_part_with_files(work, procs):
+    """(number, pid, worker name) of a running part whose worker has written into its scratch
+    folder, or None."""
+    for number, status, claim, _ in parts():
+        if status != "running" or not claim:
+            continue
+        pid = int(claim.rsplit(":", 2)[1])
+        name = next((n for n in ("worker1", "worker2") if _in_group(pid, procs.running[n].pid)), None)
+        if name and any(Path(p).relative_to(work).parts[0] == name for p in scratch_files(work)):
+            return number, pid, name
+    return None
 
 
 def _answers(url):

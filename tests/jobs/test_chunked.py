@@ -190,3 +190,16 @@ def test_parts_are_planned_at_keyframes_or_on_the_grid(app, planned, clip_mpeg4)
         assert [(r.number, r.start, r.end) for r in rows] == [(0, 0, 6), (1, 6, 12), (2, 12, 18), (3, 18, None)]
     mpeg4_id, mpeg4_job, mpeg4_numbers = planned(clip_mpeg4)  # 2 s: one part, and its audio encoded once
     assert mpeg4_numbers == [-1, 0]
+
+
+def test_a_part_encodes_the_audio_first_when_nobody_does(app, client, auth, planned, clip_mpeg4):
+    """MP3 audio is encoded once, by its own task; a part that finds it not taken (its task behind
+    this one on the queue, or queued again after its worker died) encodes it first instead of
+    waiting for it: the parts of a film never all wait for an audio nobody does."""
+    video_id, job, numbers = planned(clip_mpeg4)
+    assert numbers == [-1, 0]
+    assert run(app, video_id, job, 0) == "done"  # the audio's task never ran
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["error"] is None
+    assert run(app, video_id, job, -1) is None  # its own task, later: nothing left to do
+    assert "mp4a.40.2" in client.get(f"/api/video/{video_id}/master.m3u8").get_data(as_text=True)

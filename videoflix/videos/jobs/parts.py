@@ -27,7 +27,7 @@ from videoflix.videos.media.errors import MediaError
 from videoflix.videos.media.plan import Rendition
 from videoflix.videos.media.probe import SourceInfo
 from videoflix.videos.models import Video
-from videoflix.videos.models.transcode_chunk import AUDIO
+from videoflix.videos.models.transcode_chunk import AUDIO, QUEUED
 from videoflix.videos.storage.backends import NotStored, storage_fault
 from videoflix.videos.storage.keys import (
     job_file,
@@ -183,12 +183,19 @@ def _encode_part(video, job, number, work, progress):
 
 def _audio_piece(video_id, job, cplan, chunk, work, progress):
     """The local path of the part's piece of the continuous audio encode, once it is stored (the
-    audio runs ahead of the parts: its first piece is there within a second)."""
+    audio runs ahead of the parts: its first piece is there within a second). When nobody is
+    encoding the audio (its task waits behind this one, or it was queued again after its worker
+    died), this worker encodes it first: parts never all wait for an audio nobody does."""
     name = f"audio/{parts.audio_piece_name(chunk.number)}"
     while True:
         audio = part_state.audio_row(video_id, job)
         if audio is None:
             raise state.ClaimLost(video_id)
+        if audio.status == QUEUED and audio.claimed_by is None:
+            log.info("Video %s part %s: nobody encodes the audio; encoding it first.", video_id, chunk.number)
+            run_part(video_id, job, AUDIO)
+            progress.heartbeat()
+            continue
         if audio.status == "done" or (chunk.end is not None and audio.position >= chunk.end):
             try:
                 return job_file(video_id, job, name, work / "audio.nut")
