@@ -74,9 +74,16 @@ class Stack:
 
     def row(self, video_id):
         with psycopg2.connect(self.dsn) as conn, conn.cursor() as cur:
-            cur.execute("SELECT status, claimed_by, progress FROM video WHERE id = %s", (video_id,))
+            cur.execute("SELECT status, claimed_by, progress, growing FROM video WHERE id = %s", (video_id,))
             found = cur.fetchone()
-        return dict(zip(["status", "claimed_by", "progress"], found)) if found else None
+        return dict(zip(["status", "claimed_by", "progress", "growing"], found)) if found else None
+
+    def parts(self, video_id):
+        """[(number, status, claimed_by)] of the video's running transcode's parts."""
+        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT number, status, claimed_by FROM transcode_chunk WHERE video_id = %s ORDER BY number",
+                        (video_id,))
+            return cur.fetchall()
 
 
 def login(base, email):
@@ -136,19 +143,24 @@ def upload_with_tus(stack, clip):
 
 
 def stop_worker_mid_transcode(stack, video_id):
-    wait_for(lambda: (r := stack.row(video_id)) and (r["claimed_by"] or r["status"] == "ready"),
-             "the worker container to claim the video")
+    """The worker container is stopped while it writes a part: that part is queued again (the
+    parts done stay done), and the started worker finishes the film."""
+    wait_for(lambda: any(status == "running" for _, status, _ in stack.parts(video_id)),
+             "the worker container to take a part")
     wait_for(lambda: stack.ffmpeg_running("worker"), "ffmpeg to run in the worker container", 60)
     claimed = stack.row(video_id)
-    check(claimed["status"] == "processing" and claimed["claimed_by"], f"not transcoding at the stop: {claimed}")
-    step(f"docker stop of the worker while its ffmpeg runs, at {claimed['progress']}% "
-         f"(claimed by {claimed['claimed_by']})")
+    running = [(n, claim) for n, status, claim in stack.parts(video_id) if status == "running"]
+    check(claimed["claimed_by"] and running, f"not transcoding at the stop: {claimed} {running}")
+    step(f"docker stop of the worker while its ffmpeg runs, at {claimed['progress']}% (parts {running})")
     stack.run("stop", "worker")
-    after = stack.row(video_id)
-    check(after["status"] != "ready" and not after["claimed_by"], f"not re-queued after the stop: {after}")
-    step(f"the stopped worker let go of the job: {after}")
+    after, parts = stack.row(video_id), stack.parts(video_id)
+    check(not any(status == "running" or claim for _, status, claim in parts) and
+          any(status == "queued" for _, status, _ in parts), f"a part not queued again after the stop: {parts}")
+    check(after["claimed_by"] and (after["status"] != "ready" or after["growing"]), f"the job is gone: {after}")
+    step(f"the stopped worker let go of its part: {parts}")
     stack.run("start", "worker")
-    ready = wait_for(lambda: (r := stack.row(video_id)) and r["status"] in ("ready", "failed") and r,
+    ready = wait_for(lambda: (r := stack.row(video_id)) and (r["status"] == "failed" or
+                                                           (r["status"] == "ready" and not r["growing"])) and r,
                      "the restarted worker to finish", 600)
     check(ready["status"] == "ready", f"the transcode failed after the restart: {ready}")
     step("a restarted worker finished it: ready")

@@ -230,7 +230,8 @@ def run(work, procs):
     number, pid, victim = wait_for(lambda: _running_part_with_files(work, procs), "a part being written")
     step(f"kill -9 {victim} (pid {pid}) in part {number}")
     procs.kill(victim, signal.SIGKILL)
-    ready = wait_for(lambda: (r := row()) and r["status"] == "ready" and r, "the other worker to finish", 600)
+    ready = wait_for(lambda: (r := row()) and r["status"] == "ready" and not r["growing"] and r,
+                     "the other worker to finish", 600)
     step(f"video {ready['id']} ready as {ready['hls_dir']}, finished by the other worker")
     check(any(Path(p).relative_to(work).parts[0] == victim for p in scratch_files(work)),
           "the killed worker left no scratch files (kill -9 came too late?)")
