@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 
-from . import chunks, layout, plan
+from . import chunks, feed, layout, plan
 from . import storyboard as sb
 from .ffmpeg import default_threads, ffmpeg_exe
 from .plan import Rendition
@@ -27,9 +27,15 @@ def input_args(info: SourceInfo) -> list[str]:
             "-i", info.path]
 
 
-# A part's ffmpeg reads the NUT stream feed.py writes into its stdin, and nothing else but its
-# audio piece (a local NUT file of ours).
-PIPE_INPUT = ["-protocol_whitelist", "pipe", "-f", "nut", "-i", "pipe:0"]
+# A part's ffmpeg reads the stream feed.py writes into its stdin, and nothing else but its audio
+# piece (a local NUT file of ours).
+def pipe_input(container: str = feed.NUT) -> list[str]:
+    return ["-protocol_whitelist", "pipe", "-f", container, "-i", "pipe:0"]
+
+
+def part_container(cplan: chunks.ChunkPlan) -> str:
+    """The container a part is fed in (feed.py): MPEG-TS when its top rung is a stream copy."""
+    return feed.MPEGTS if cplan.on_keyframes else feed.NUT
 
 
 def build_command(info: SourceInfo, cplan: chunks.ChunkPlan, chunk: chunks.Chunk, out_dir: str,
@@ -41,7 +47,7 @@ def build_command(info: SourceInfo, cplan: chunks.ChunkPlan, chunk: chunks.Chunk
     continuous audio encode (chunks.AUDIO_ENCODE), muxed as they are."""
     threads = threads or default_threads()
     cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
-           "-progress", "pipe:1", "-nostats", "-threads", str(threads), "-copyts", *PIPE_INPUT]
+           "-progress", "pipe:1", "-nostats", "-threads", str(threads), "-copyts", *pipe_input(part_container(cplan))]
     if audio_piece is not None:
         cmd += ["-protocol_whitelist", "file", "-f", "nut", "-i", audio_piece]
     board = cplan.storyboard if chunk.tiles else None
@@ -152,7 +158,7 @@ def audio_command(info: SourceInfo, bitrates: list[int], out: str, *, ffmpeg: st
     """The one AAC encode of the whole audio (from the feed on stdin), one stream per bitrate, as
     NUT into `out` ("pipe:N")."""
     cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error",
-           "-progress", "pipe:1", "-nostats", "-threads", "1", "-copyts", *PIPE_INPUT]
+           "-progress", "pipe:1", "-nostats", "-threads", "1", "-copyts", *pipe_input()]
     for i, bitrate in enumerate(bitrates):
         cmd += ["-map", "0:a:0", f"-c:a:{i}", "aac", f"-b:a:{i}", str(bitrate), f"-ac:a:{i}", "2"]
     return cmd + ["-vn", "-sn", "-dn", "-f", "nut", out]

@@ -1,5 +1,5 @@
 """Feeding ffmpeg one part of a source: the packets of a time range, demuxed with PyAV and written
-as NUT into ffmpeg's stdin, with timestamps moved onto one timeline (from the container start,
+into ffmpeg's stdin, with timestamps moved onto one timeline (from the container start,
 plus chunks.TIMESTAMP_OFFSET) so every part's output continues the one before it.
 
 Cutting packets here, not with ffmpeg's -ss/-to, is what makes the parts exact: a part starts at
@@ -20,6 +20,13 @@ from .chunks import TIMESTAMP_OFFSET
 from .errors import MediaError
 from .probe import SourceInfo, check_format, open_options
 
+# What the feed writes. NUT carries any codec and exact timestamps, but keeps only PTS: a demuxer
+# guesses the first DTS of a stream with B-frames, which a decoder does not mind but a stream
+# copy does (a copied rung's first packets came out with DTS 1.4 s). So a part whose top rung is
+# a copy of the source's H.264 is fed as MPEG-TS, which keeps every DTS (its 90 kHz clock is
+# the HLS output's anyway), with no mux delay: the timestamps ffmpeg reads are the feed's.
+NUT, MPEGTS = "nut", "mpegts"
+_OPTIONS = {NUT: {}, MPEGTS: {"muxdelay": "0", "muxpreload": "0"}}
 # Seconds of tolerance when comparing packet times with the probe's keyframe times (rounded to µs).
 EPSILON = 1e-4
 # Audio packets are interleaved with the video within about this much time in any sane file.
@@ -44,6 +51,7 @@ class Range:
     video: bool = True
     audio: bool = False
     margin: float = 1.0          # how far before `start` to seek (the longest keyframe gap, + 1 s)
+    format: str = NUT            # NUT, or MPEGTS for a part with a stream copy
 
 
 @dataclass
@@ -73,14 +81,14 @@ class _Shift:
 
 
 def feed(info: SourceInfo, source, part: Range, pipe) -> FeedResult:
-    """Write the part's packets as NUT into `pipe` (closed by the caller)."""
+    """Write the part's packets as `part.format` into `pipe` (closed by the caller)."""
     result = FeedResult()
     with open_source(info, source) as container:
         start_s = (container.start_time or 0) / 1e6
         vin = container.streams.video[0] if part.video else None
         ain = container.streams.audio[0] if part.audio and container.streams.audio else None
         inputs = [s for s in (vin, ain) if s is not None]
-        with av.open(pipe, mode="w", format="nut") as out:
+        with av.open(pipe, mode="w", format=part.format, options=_OPTIONS[part.format]) as out:
             outs = {s: out.add_stream_from_template(s) for s in inputs}
             shifts = {s: _Shift(s, start_s) for s in inputs}
             if part.start > 0:  # earlier than the part by its margin: every stream's first packet of it

@@ -16,7 +16,7 @@ import av
 import m3u8
 
 from . import chunks, feed, layout, plan
-from .commands import audio_command, build_command
+from .commands import audio_command, build_command, part_container, pipe_input
 from .errors import MediaError
 from .ffmpeg import ffmpeg_exe, fit, run_ffmpeg
 from .hls import segment_codecs, segment_file
@@ -53,7 +53,7 @@ def part_range(info: SourceInfo, cplan: chunks.ChunkPlan, chunk: chunks.Chunk, *
     """What the feed of a part sends: its video (and the source's audio when it is copied)."""
     return feed.Range(chunk.start, chunk.end, trim=not cplan.on_keyframes, video=video,
                       audio=cplan.audio == chunks.AUDIO_COPY if audio is None else audio,
-                      margin=info.max_keyframe_gap + 1.0)
+                      margin=info.max_keyframe_gap + 1.0, format=part_container(cplan))
 
 
 def encode_part(info: SourceInfo, source, cplan: chunks.ChunkPlan, chunk: chunks.Chunk,
@@ -229,7 +229,7 @@ def make_thumbnail(info: SourceInfo, source, dest: str, *, ffmpeg: str | None = 
     at = max(0.0, min(info.duration * 0.1, info.duration - (n / fps) - 0.1))
     pick = f"trim=start={at + chunks.TIMESTAMP_OFFSET:.6f}," if at > 0 else ""
     cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostdin", "-y", "-v", "error", "-copyts",
-           "-protocol_whitelist", "pipe", "-f", "nut", "-i", "pipe:0", "-map", "0:v:0", "-an", "-sn",
+           *pipe_input(), "-map", "0:v:0", "-an", "-sn",
            "-vf", f"{pick}scale={tw}:{th}:flags=bicubic,setsar=1,thumbnail=n={n}",
            "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", dest]
     part = feed.Range(at, at + (n + 2) / fps + 1.0, trim=True, margin=info.max_keyframe_gap + 1.0)
