@@ -203,3 +203,40 @@ def test_a_part_encodes_the_audio_first_when_nobody_does(app, client, auth, plan
     assert video["status"] == "ready" and video["error"] is None
     assert run(app, video_id, job, -1) is None  # its own task, later: nothing left to do
     assert "mp4a.40.2" in client.get(f"/api/video/{video_id}/master.m3u8").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("delivery", ["app", "accel", "signed"])
+def test_every_delivery_mode_serves_a_growing_video_and_never_keeps_its_playlist(app, client, auth, planned,
+                                                                               delivery):
+    """app: the bytes; accel: X-Accel-Redirect with the app's short Cache-Control; signed (a bucket
+    only): presigned segment URLs in a playlist read again on every request (a finished playlist
+    is kept in memory, a growing one never), EVENT while it grows and VOD once done."""
+    if delivery == "signed" and media_store_is_local(app):
+        pytest.skip("presigned URLs need a bucket")
+    app.config["MEDIA_DELIVERY"] = delivery
+    if delivery == "accel":
+        app.config["MEDIA_ACCEL_REDIRECT"] = "/protected-media/"
+    video_id, job, numbers = planned()
+    run(app, video_id, job, 0)
+    first = client.get(f"/api/video/{video_id}/480p/index.m3u8")
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "private, max-age=1"
+    if delivery == "accel":
+        assert f"/hls/{video_id}/{job}/480p/index.m3u8" in first.headers["X-Accel-Redirect"]
+        assert first.data == b""
+        return
+    for number in numbers[1:]:
+        run(app, video_id, job, number)
+    growing = m3u8.loads(first.get_data(as_text=True))
+    finished = m3u8.loads(client.get(f"/api/video/{video_id}/480p/index.m3u8").get_data(as_text=True))
+    assert growing.playlist_type == "event" and finished.is_endlist
+    assert len(finished.segments) > len(growing.segments)
+    if delivery == "signed":
+        uris = [s.uri for s in growing.segments + finished.segments]
+        assert all(uri.startswith("http") and "X-Amz-Signature=" in uri for uri in uris)
+
+
+def media_store_is_local(app):
+    from videoflix.videos.storage.keys import media_store
+
+    with app.app_context():
+        return media_store().local
