@@ -36,7 +36,8 @@ REQUEST_SECONDS = Histogram("videoflix_http_request_duration_seconds",
                             "Time to answer a request (until its body starts), by route and method.",
                             ["route", "method"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
 TRANSCODE_SECONDS = Histogram("videoflix_transcode_duration_seconds",
-                              "Wall time of transcode jobs, by outcome (ready, failed, retry).",
+                              "Wall time of transcode jobs from their planning to their end, over all their "
+                              "parts and workers (ready, failed); retry: a task that failed transiently.",
                               ["outcome"], buckets=JOB_BUCKETS, registry=REGISTRY)
 TIME_TO_PLAYABLE = Histogram("videoflix_time_to_playable_seconds",
                              "From a video's upload to its first published version.",

@@ -19,8 +19,10 @@ from videoflix.videos.models import Video
 from videoflix.videos.storage import keys
 
 log = logging.getLogger(__name__)
-TRANSCODE_TASK = "transcode_video"
-_running = {}  # task id -> (monotonic start, video had no published version yet)
+# The tasks of a transcode job: the planner, then its parts, on any worker of any host.
+TRANSCODE_TASKS = frozenset({"transcode_video", "transcode_part"})
+_running = {}  # task id -> what the video's row said when the task started (_Before)
+_seen = {}     # (video id, what) -> the job (its queued_at) already counted: one count per job
 _lock = threading.Lock()
 
 
@@ -38,42 +40,57 @@ def init_app(app):
 def _video(app, video_id):
     with app.app_context():
         return db.session.execute(
-            select(Video.hls_dir, Video.error, Video.queued_at, Video.created_at).where(Video.id == video_id)
+            select(Video.hls_dir, Video.error, Video.queued_at, Video.claimed_at, Video.created_at)
+            .where(Video.id == video_id)
         ).first()
 
 
 def _task_started(app, signal, task, *args):
-    if task.name != TRANSCODE_TASK or not task.args:
+    if task.name not in TRANSCODE_TASKS or not task.args:
         return
     row = _video(app, task.args[0])
     with _lock:
-        _running[task.id] = (time.monotonic(), row is not None and row.hls_dir is None)
+        _running[task.id] = (time.monotonic(), row)
 
 
 def _task_finished(app, signal, task, *args):
-    if task.name != TRANSCODE_TASK:
+    """A task of a transcode job ended. The job's wall time (from its planning) is counted by the
+    task that ended the job (its last part, or a failure), the time to playable by the one that
+    published a video's first version (its first part, with PUBLISH=playable)."""
+    if task.name not in TRANSCODE_TASKS:
         if signal == SIGNAL_ERROR:
             FAILURES.labels("task").inc()
         return
     with _lock:
-        started, first = _running.pop(task.id, (None, False))
-    if started is None or not task.args:
+        started, before = _running.pop(task.id, (None, None))
+    if started is None or before is None or before.queued_at is None or not task.args:
         return
-    seconds = time.monotonic() - started
     if signal == SIGNAL_ERROR:  # a transient failure, raised so Huey retries it
-        TRANSCODE_SECONDS.labels("retry").observe(seconds)
+        TRANSCODE_SECONDS.labels("retry").observe(time.monotonic() - started)
         FAILURES.labels("transcode_retry").inc()
         return
-    row = _video(app, task.args[0])
-    if row is None or row.queued_at is not None:  # deleted, or nothing done (another worker holds it)
+    video_id, after = task.args[0], _video(app, task.args[0])
+    if after is None:
         return
-    if row.error:
-        TRANSCODE_SECONDS.labels("failed").observe(seconds)
-        FAILURES.labels("transcode").inc()
-    elif row.hls_dir:
-        TRANSCODE_SECONDS.labels("ready").observe(seconds)
-        if first:
-            TIME_TO_PLAYABLE.observe((utcnow() - row.created_at).total_seconds())
+    if before.hls_dir is None and after.hls_dir and _first(video_id, "playable", before.queued_at):
+        TIME_TO_PLAYABLE.observe((utcnow() - after.created_at).total_seconds())
+    if after.queued_at is None and _first(video_id, "over", before.queued_at):
+        seconds = (utcnow() - before.claimed_at).total_seconds() if before.claimed_at else time.monotonic() - started
+        TRANSCODE_SECONDS.labels("failed" if after.error else "ready").observe(seconds)
+        if after.error:
+            FAILURES.labels("transcode").inc()
+
+
+def _first(video_id, what, job):
+    """Whether this is the first time `what` is counted for the video's job `job` in this process
+    (tasks run inline in tests: a part ends inside its planner's task)."""
+    with _lock:
+        if _seen.get((video_id, what)) == job:
+            return False
+        if len(_seen) > 10_000:
+            _seen.clear()
+        _seen[(video_id, what)] = job
+        return True
 
 
 def _bucket_call(http_response=None, model=None, **kwargs):
