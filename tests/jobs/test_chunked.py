@@ -3,6 +3,7 @@ publishes a growing first version (EVENT playlists from 0, listed, shown as proc
 same finished one (VOD); a part failing for good withdraws it; PUBLISH=complete waits; a
 re-transcode keeps serving the old version. Huey runs inline; the parts are run by hand here, in
 the order each test chooses (the workers take them in queue order)."""
+import os
 import re
 
 import m3u8
@@ -14,6 +15,7 @@ from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import part_state, transcoding
 from videoflix.videos.jobs import parts as part_jobs
+from videoflix.videos.media import ffmpeg as ffmpeg_module
 from videoflix.videos.media.errors import MediaError
 from videoflix.videos.models import TranscodeChunk, Video
 from videoflix.videos.tasks import request_transcode
@@ -240,3 +242,25 @@ def media_store_is_local(app):
 
     with app.app_context():
         return media_store().local
+
+
+def test_later_parts_yield_the_cpu_to_a_first_part(app, planned, monkeypatch):
+    """Every part's ffmpeg but the first's runs at a higher niceness: a worker busy with a film's
+    later parts lets the first part of a new upload (what makes it playable) go first."""
+    real_lower, lowered = ffmpeg_module._lower_priority, []
+
+    def lower(pid, niceness):
+        real_lower(pid, niceness)
+        try:
+            lowered.append(os.getpriority(os.PRIO_PROCESS, pid) - os.getpriority(os.PRIO_PROCESS, 0))
+        except ProcessLookupError:  # it ended already
+            lowered.append(niceness)
+
+    monkeypatch.setattr(ffmpeg_module, "_lower_priority", lower)
+    video_id, job, numbers = planned()
+    assert run(app, video_id, job, 0) == "done"
+    assert lowered == []  # the first part at the worker's own priority
+    for number in numbers[1:]:
+        assert run(app, video_id, job, number) == "done"
+    assert lowered == [10, 10, 10]
+    assert row(app, video_id)["status"] == "ready"

@@ -9,6 +9,7 @@ retries this part only. See jobs.transcoding for the planner.
 """
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
 
@@ -43,6 +44,9 @@ from videoflix.videos.storage.keys import (
 log = logging.getLogger(__name__)
 # How often a part waiting for its piece of the audio looks again (seconds).
 AUDIO_POLL = 0.2
+# The ffmpeg of every part but the first runs at this niceness: on a host busy with a film's later
+# parts, the first part of a new video (what makes it playable) gets the CPU first.
+LATER_PARTS_NICENESS = 10
 
 
 class _PartProgress:
@@ -169,13 +173,18 @@ def _encode_part(video, job, number, work, progress):
     chunk = cplan.chunks[number]
     piece = _audio_piece(video.id, job, cplan, chunk, work, progress) if cplan.audio == chunks.AUDIO_ENCODE else None
     out = work / "out"
+    out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + current_app.config["TRANSCODE_TIMEOUT"]
-    result = parts.encode_part(info, source_file(video), cplan, chunk, renditions, str(out), audio_piece=piece,
-                               threads=ffmpeg_threads(), ffmpeg=current_app.config["FFMPEG_BINARY"],
-                               deadline=deadline, progress_cb=progress)
-    if number == 0:
-        parts.make_thumbnail(info, source_file(video), str(out / publishing.THUMBNAIL),
-                             ffmpeg=current_app.config["FFMPEG_BINARY"], deadline=deadline)
+    ffmpeg = current_app.config["FFMPEG_BINARY"]
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # the first part makes the thumbnail at the same time: the video is playable once both are stored
+        thumbnail = beside.submit(parts.make_thumbnail, info, source_file(video), str(out / publishing.THUMBNAIL),
+                                  ffmpeg=ffmpeg, deadline=deadline) if number == 0 else None
+        result = parts.encode_part(info, source_file(video), cplan, chunk, renditions, str(out), audio_piece=piece,
+                                   threads=ffmpeg_threads(), ffmpeg=ffmpeg, deadline=deadline, progress_cb=progress,
+                                   niceness=0 if number == 0 else LATER_PARTS_NICENESS)
+        if thumbnail is not None:
+            thumbnail.result()
     progress.heartbeat()
     put_version_files(f"{int(video.id)}/{job}", out)
     return result.to_dict()

@@ -104,7 +104,8 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
                deadline: float | None, what: str = "ffmpeg",
                min_interval: float = 1.0, keepalive: float = 5.0,
                position: Callable[[], float] | None = None,
-               feed: Callable[[object], None] | None = None, pass_fds: tuple[int, ...] = ()) -> None:
+               feed: Callable[[object], None] | None = None, pass_fds: tuple[int, ...] = (),
+               niceness: int = 0) -> None:
     """Run ffmpeg; raise MediaError when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
@@ -120,6 +121,7 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
     ``feed(stdin)``, when given, runs in a thread of its own and writes ffmpeg's input into its
     stdin (a binary file it must close); an exception it raises fails the run (MediaError as it
     is; anything else as transient). ``pass_fds`` stay open in ffmpeg (an output "pipe:N").
+    ``niceness`` is added to ffmpeg's scheduling niceness (0: this process's).
     """
     log.info("running %s: %s", what, shlex.join(cmd))
     try:
@@ -127,6 +129,8 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
     except OSError as exc:
         raise MediaError(f"Could not start ffmpeg: {exc}", transient=True) from exc
+    if niceness:
+        _lower_priority(proc.pid, niceness)
     run = _Run(proc, feed)
     try:
         timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive, position)
@@ -138,6 +142,14 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         raise _feed_failure(run.feed_error)
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, run.errlines)
+
+
+def _lower_priority(pid: int, niceness: int) -> None:
+    """ffmpeg's niceness raised by `niceness` (it has just started; its threads inherit it)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    except OSError as error:
+        log.info("could not lower ffmpeg's priority: %s", error)
 
 
 def _feed_failure(error: BaseException) -> BaseException:

@@ -59,11 +59,12 @@ def part_range(info: SourceInfo, cplan: chunks.ChunkPlan, chunk: chunks.Chunk, *
 def encode_part(info: SourceInfo, source, cplan: chunks.ChunkPlan, chunk: chunks.Chunk,
                 renditions: list[Rendition], out_dir: str, *, audio_piece: str | None = None,
                 threads: int | None = None, ffmpeg: str | None = None, deadline: float | None = None,
-                progress_cb: Callable[[float], None] | None = None) -> PartResult:
+                progress_cb: Callable[[float], None] | None = None, niceness: int = 0) -> PartResult:
     """Encode one part into `out_dir` (created): <label>/segNNN.ts numbered from the part's first
     segment, storyboard/NNN.jpg from its first sprite. `source`: a path or a seekable binary
     file object. `progress_cb(seconds)`: how much of the part is written, now and then (at least
-    every PROGRESS_KEEPALIVE seconds: the caller's heartbeat). MediaError when it fails."""
+    every PROGRESS_KEEPALIVE seconds: the caller's heartbeat). `niceness`: ffmpeg's, above this
+    process's (a later part yields the CPU to a first one). MediaError when it fails."""
     os.makedirs(out_dir, exist_ok=True)
     cmd = build_command(info, cplan, chunk, out_dir, renditions, threads=threads, ffmpeg=ffmpeg,
                         audio_piece=audio_piece)
@@ -74,7 +75,7 @@ def encode_part(info: SourceInfo, source, cplan: chunks.ChunkPlan, chunk: chunks
         fed.__dict__.update(feed.feed(info, source, part_range(info, cplan, chunk), pipe).__dict__)
 
     seconds = functools.partial(written_seconds, out_dir, renditions[0].label)
-    run_ffmpeg(cmd, duration=max(length, 0.001), deadline=deadline, feed=send, what="ffmpeg part",
+    run_ffmpeg(cmd, duration=max(length, 0.001), deadline=deadline, feed=send, what="ffmpeg part", niceness=niceness,
                min_interval=PROGRESS_MIN_INTERVAL, keepalive=PROGRESS_KEEPALIVE, position=seconds,
                progress_cb=None if progress_cb is None else (lambda pct: progress_cb(pct * length / 100)))
     return _part_result(info, chunk, renditions, out_dir, fed, cmd)
