@@ -20,7 +20,7 @@ import pytest
 from tests.e2e.player.conftest import EMAIL, PASSWORD, _ffmpeg
 from videoflix.extensions import db
 from videoflix.videos.media.transcode import transcode
-from videoflix.videos.models import READY, Video
+from videoflix.videos.models import FAILED, READY, Video
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -219,3 +219,25 @@ def test_a_video_not_yet_playable_waits_then_plays(browser, player_origin, api_b
     page.wait_for_selector(f'{NOTICE}[data-state="failed"]')
     assert page.text_content(NOTICE).startswith("This video could not be processed")
     assert page.evaluate("() => window.videoflixPlayer.hls") is None
+
+
+def test_a_video_withdrawn_while_it_plays_is_said_to_be_gone(
+        app, browser, player_origin, api_base, growing_video, make_user):
+    page, video_id, files = browser.page, growing_video["id"], growing_video["files"]
+    files.show(2)
+    detail = processing_detail(page, api_base, video_id)
+    detail.update(status="processing", progress=40, playable=True)
+    log_in(page, player_origin, api_base, make_user)
+    page.click(f'#videos .video-card[data-video-id="{video_id}"]')
+    wait_for(browser, "() => document.getElementById('video').currentTime > 1", "playback did not start")
+
+    # A part fails for good: the row says so, and the API no longer shows the video to viewers.
+    with app.app_context():
+        video = db.session.get(Video, video_id)
+        video.status, video.error = FAILED, "Chunk 1 failed: ffmpeg exited with 1"
+        db.session.commit()
+    detail.clear()
+    page.wait_for_selector(f'{NOTICE}[data-state="failed"]')
+    assert page.text_content(NOTICE) == "This video is no longer available: its processing failed or it was removed."
+    assert page.evaluate("() => window.videoflixPlayer.hls") is None
+    assert page.is_visible("#player-view")
