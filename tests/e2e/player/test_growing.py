@@ -10,37 +10,20 @@ The detail's processing fields (status, progress, playable) are set by the test 
 import json
 import os
 import re
-import subprocess
 import uuid
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.player.conftest import EMAIL, PASSWORD, _ffmpeg
+from tests.e2e.player.conftest import CLIP_SECONDS, EMAIL, PASSWORD
 from videoflix.extensions import db
 from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import FAILED, READY, Video
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CLIP_SECONDS = 30  # five 6 s segments per rendition
 SEGMENT_LINE = re.compile(r"#EXTINF:[^\n]*\n[^#\n][^\n]*\n")
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory):
-    """30 s of 1280x720 H.264 + AAC (two renditions of five segments each)."""
-    path = tmp_path_factory.mktemp("growing-clip") / "source.mp4"
-    subprocess.run(
-        [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc=size=1280x720:rate=10:duration={CLIP_SECONDS}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={CLIP_SECONDS}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "20",
-         "-c:a", "aac", "-b:a", "64k", "-shortest", str(path)],
-        check=True, timeout=120,
-    )
-    return path
 
 
 class Growing:
