@@ -10,6 +10,8 @@ const REFRESH_EVERY_MS = 20 * 60 * 1000; // the contract: clients refresh every 
 const PAGE_SIZE = Math.min(100, Math.max(1, Number(PARAMS.get("page")) || 24)); // ?page=: tests
 const ROW_SIZE = 12; // videos per category row
 const SAVE_EVERY_MS = 10 * 1000; // a beacon (and the watch position) while playing, and on pause
+// ?video=<id>: a link to one video, played once the catalogue is shown (after logging in if need be).
+let linkedVideo = Number(PARAMS.get("video")) || null;
 // While a video is still processing, its detail is asked again this often (?poll=s: tests).
 const POLL_EVERY_MS = (Number(PARAMS.get("poll")) || 4) * 1000;
 
@@ -133,6 +135,11 @@ async function loadCatalogue() {
   await Promise.all([loadContinueWatching(), loadCategoryRows()]);
   // Every row is in place: nothing above the list moves any more (tests wait for this).
   $("catalogue-view").dataset.loaded = "true";
+  if (linkedVideo) {
+    const videoId = linkedVideo;
+    linkedVideo = null;
+    await play(videoId);
+  }
 }
 
 /** The list: the first page of the current search and category (fresh), or the next one. */

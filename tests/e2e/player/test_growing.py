@@ -3,11 +3,10 @@ playlists grow (EVENT, then VOD + ENDLIST), says that the video is still process
 progress) until its detail says "ready", waits for a video not yet playable, and says when one fails.
 
 The files grow by hand here: a real transcode's media playlists are rewritten as EVENT playlists
-listing their first segments, then the rest and ENDLIST are appended while Chromium plays. That is
-exactly what the player sees of a growing video (the worker's side is tested with the pipeline).
-The detail's processing fields (status, progress, playable) are set by the test on the real answer.
+listing their first segments, then the rest and ENDLIST are appended while Chromium plays, and the
+row moves as a chunked job moves it (growing, progress, ready; pending; failed). That is exactly what
+the player sees of a growing video, timed by the test (test_growing_worker has a real worker).
 """
-import json
 import os
 import re
 import uuid
@@ -19,7 +18,7 @@ import pytest
 from tests.e2e.player.conftest import CLIP_SECONDS, EMAIL, PASSWORD
 from videoflix.extensions import db
 from videoflix.videos.media.transcode import transcode
-from videoflix.videos.models import FAILED, READY, Video
+from videoflix.videos.models import FAILED, PENDING, READY, Video
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -61,9 +60,9 @@ class Growing:
 
 @pytest.fixture
 def growing_video(app, long_clip):
-    """A video whose files are a real transcode, served (the row says READY, so today's delivery
-    serves it), with playlists that show only what the test lets them; and `detail`, the processing
-    fields the test puts on the real detail answer (see `processing_detail`)."""
+    """A first version being published as it grows (READY and `growing`: the detail says
+    "processing" and playable), whose files are a real transcode with playlists that show only what
+    the test lets them; `update(**columns)` moves the row."""
     with app.app_context():
         video = Video(title="Growing pattern", description="Still arriving.", category="Documentary")
         db.session.add(video)
@@ -76,29 +75,20 @@ def growing_video(app, long_clip):
         video.thumbnail = f"{hls_dir}/{result.thumbnail}"
         video.duration = result.duration
         video.width, video.height = result.info.width, result.info.height
-        video.status, video.progress = READY, 100
+        video.status, video.growing, video.progress = READY, True, 20
         db.session.commit()
         growing = Growing(folder, [r["label"] for r in video.renditions])
         assert growing.segments == 5, growing.segments
-        return {"id": video.id, "files": growing}
+        video_id = video.id
 
+    def update(**columns):
+        with app.app_context():
+            row = db.session.get(Video, video_id)
+            for name, value in columns.items():
+                setattr(row, name, value)
+            db.session.commit()
 
-def processing_detail(page, api_base, video_id):
-    """The video's detail as the API answers it, with `status`, `progress` and `playable` taken
-    from the dict returned (while it holds any): a video still being transcoded."""
-    fields = {}
-
-    def answer(route):
-        response = route.fetch()
-        body = response.json()
-        if fields:
-            body.update(fields)
-            if not fields.get("playable", True):
-                body["master_url"] = None
-        route.fulfill(response=response, body=json.dumps(body))
-
-    page.route(f"{api_base}/api/video/{video_id}/", answer)
-    return fields
+    return {"id": video_id, "files": growing, "update": update}
 
 
 def player_state(page):
@@ -121,10 +111,10 @@ def wait_for(browser, condition, what, timeout=30_000, arg=None):
 NOTICE = "#processing"
 
 
-def log_in(page, player_origin, api_base, make_user):
+def log_in(page, player_origin, api_base, make_user, *, staff=False, query=""):
     """The player, polling a processing video's detail every second, logged in."""
-    make_user(EMAIL, PASSWORD)
-    page.goto(f"{player_origin}/?api={api_base}&poll=1")
+    make_user(EMAIL, PASSWORD, staff=staff)
+    page.goto(f"{player_origin}/?api={api_base}&poll=1{query}")
     page.fill("#email", EMAIL)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
@@ -133,10 +123,8 @@ def log_in(page, player_origin, api_base, make_user):
 
 def test_a_growing_video_plays_from_0_to_the_end_and_says_it_is_processing(
         browser, player_origin, api_base, growing_video, make_user):
-    page, video_id, files = browser.page, growing_video["id"], growing_video["files"]
+    page, video_id, files, update = browser.page, growing_video["id"], growing_video["files"], growing_video["update"]
     files.show(1)  # the first part: one segment of every rendition
-    detail = processing_detail(page, api_base, video_id)
-    detail.update(status="processing", progress=20, playable=True)
     log_in(page, player_origin, api_base, make_user)
     page.click(f'#videos .video-card[data-video-id="{video_id}"]')
 
@@ -154,13 +142,13 @@ def test_a_growing_video_plays_from_0_to_the_end_and_says_it_is_processing(
 
     # The playlists grow while it plays; the detail is asked again and the progress follows.
     files.show(3)
-    detail.update(progress=60)
+    update(progress=60)
     wait_for(browser, "() => document.getElementById('processing').dataset.progress === '60'", "progress not updated")
     wait_for(browser, "() => document.getElementById('video').currentTime > 7", "playback did not pass the first part")
 
     # The last part lands: VOD + ENDLIST; the detail says ready and the notice goes.
     files.finish()
-    detail.update(status="ready", progress=100)
+    update(growing=False, progress=100)
     wait_for(browser, "() => document.getElementById('processing').hidden", "the notice stayed")
     assert page.text_content(NOTICE) == ""
     wait_for(browser, "() => document.getElementById('video').ended", "playback did not reach the end", timeout=40_000)
@@ -174,13 +162,11 @@ def test_a_growing_video_plays_from_0_to_the_end_and_says_it_is_processing(
 
 
 def test_a_video_not_yet_playable_waits_then_plays(browser, player_origin, api_base, growing_video, make_user):
-    page, video_id, files = browser.page, growing_video["id"], growing_video["files"]
+    page, video_id, files, update = browser.page, growing_video["id"], growing_video["files"], growing_video["update"]
+    # Queued, nothing stored yet: not listed; staff (who see its detail) open it by its link.
+    update(status=PENDING, growing=False, progress=5)
     files.show(1)
-    detail = processing_detail(page, api_base, video_id)
-    log_in(page, player_origin, api_base, make_user)
-    # From here on (say, from a link or "Continue watching") the video is not playable yet.
-    detail.update(status="processing", progress=5, playable=False)
-    page.click(f'#videos .video-card[data-video-id="{video_id}"]')
+    log_in(page, player_origin, api_base, make_user, staff=True, query=f"&video={video_id}")
     page.wait_for_selector(f'{NOTICE}[data-state="waiting"]')
     assert page.text_content(NOTICE) == "Processing (5 %): this video plays as soon as its first part is ready."
     assert page.is_visible("#player-view") and page.text_content("#message") == ""
@@ -188,38 +174,37 @@ def test_a_video_not_yet_playable_waits_then_plays(browser, player_origin, api_b
     assert not [url for url in browser.requests if url.endswith(".m3u8")], browser.requests
     assert page.evaluate("() => window.videoflixPlayer.hls") is None
 
-    # Playable: four parts of five are stored, so hls.js's live edge (three target durations from
-    # the end) is at 6 s; the player starts at 0 all the same.
-    files.show(4)
-    detail.update(progress=80, playable=True)
+    # Playable, all five segments listed but not yet ENDLIST: hls.js's live edge (three target
+    # durations, 3 x 8 s, from the end) is at 6 s; the player starts at 0 all the same.
+    files.show(5)
+    update(status=READY, growing=True, progress=80)
     wait_for(browser, "() => document.getElementById('video').currentTime > 1", "playback did not start once playable")
     assert page.get_attribute(NOTICE, "data-state") == "playing"
+    assert page.text_content(NOTICE).startswith("Still processing (80 %)")
     assert player_state(page)["played"][0] < 0.5, player_state(page)
-    assert page.evaluate("() => window.videoflixPlayer.hls.liveSyncPosition") >= 5.9
+    live_edge = "() => { const d = window.videoflixPlayer.hls.latestLevelDetails; " \
+                "return d.edge - 3 * d.targetduration; }"
+    assert page.evaluate(live_edge) >= 5.9
 
-    # A part fails for good: the video is withdrawn and the player says so.
-    detail.update(status="failed", progress=80, playable=False)
+    # A part fails for good: the version is withdrawn (as jobs.state.fail leaves the row); staff
+    # see why.
+    update(status=FAILED, growing=False, hls_dir=None, thumbnail=None, error="Chunk 4 failed: ffmpeg exited with 1")
     page.wait_for_selector(f'{NOTICE}[data-state="failed"]')
-    assert page.text_content(NOTICE).startswith("This video could not be processed")
+    assert page.text_content(NOTICE) == "This video could not be processed (Chunk 4 failed: ffmpeg exited with 1)."
     assert page.evaluate("() => window.videoflixPlayer.hls") is None
 
 
 def test_a_video_withdrawn_while_it_plays_is_said_to_be_gone(
-        app, browser, player_origin, api_base, growing_video, make_user):
-    page, video_id, files = browser.page, growing_video["id"], growing_video["files"]
+        browser, player_origin, api_base, growing_video, make_user):
+    page, video_id, files, update = browser.page, growing_video["id"], growing_video["files"], growing_video["update"]
     files.show(2)
-    detail = processing_detail(page, api_base, video_id)
-    detail.update(status="processing", progress=40, playable=True)
+    update(progress=40)
     log_in(page, player_origin, api_base, make_user)
     page.click(f'#videos .video-card[data-video-id="{video_id}"]')
     wait_for(browser, "() => document.getElementById('video').currentTime > 1", "playback did not start")
 
     # A part fails for good: the row says so, and the API no longer shows the video to viewers.
-    with app.app_context():
-        video = db.session.get(Video, video_id)
-        video.status, video.error = FAILED, "Chunk 1 failed: ffmpeg exited with 1"
-        db.session.commit()
-    detail.clear()
+    update(status=FAILED, growing=False, hls_dir=None, thumbnail=None, error="Chunk 1 failed: ffmpeg exited with 1")
     page.wait_for_selector(f'{NOTICE}[data-state="failed"]')
     assert page.text_content(NOTICE) == "This video is no longer available: its processing failed or it was removed."
     assert page.evaluate("() => window.videoflixPlayer.hls") is None
