@@ -2,11 +2,14 @@
 PostgreSQL, Redis and a bucket (a SeaweedFS of its own).
 
 Two gunicorn web servers and two workers, each with its own empty scratch folder and its own
-MEDIA_ROOT that nobody writes to. A staff user uploads a 1080p clip through web 1's admin; the
-worker that claims it is killed with SIGKILL mid-transcode; the other one finishes it; the killed
-worker, started again on its scratch folder, removes what it left there; a viewer watches through
-web 2 (list, master, every media playlist, every segment). Afterwards no scratch folder holds a
-file, no MEDIA_ROOT exists, and the bucket holds exactly the upload and the current version.
+MEDIA_ROOT that nobody writes to. A staff user uploads a 30 s 1080p clip through web 1's admin;
+its transcode is split into parts of 6 s (TRANSCODE_CHUNK_SECONDS) that both workers take; a
+viewer watches it through web 2 while it grows (processing, yet listed and playable from 0);
+once each worker has finished a part, the one doing a part is killed with SIGKILL; the other one
+does that part again and finishes the film; the killed worker, started again on its scratch
+folder, removes what it left there; a viewer watches the finished film through web 2 (list,
+master, every media playlist, every segment). Afterwards no scratch folder holds a file, no
+MEDIA_ROOT exists, and the bucket holds exactly the upload and the current version.
 """
 import os
 import re
@@ -90,10 +93,10 @@ class Processes:
 
 
 def make_clip(path):
-    """20 s of 1080p with sound: long enough to kill a worker in the middle of it."""
+    """30 s of 1080p with sound: five parts of 6 s, long enough to kill a worker in one of them."""
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=1920x1080:rate=25:duration=20", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
+                    "testsrc2=size=1920x1080:rate=25:duration=30", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=30", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=300)
 
 
@@ -105,10 +108,18 @@ def flask(env, *args):
 
 
 def row(video_id=None):
+    columns = ["id", "status", "claimed_by", "progress", "hls_dir", "source_file", "growing"]
     with psycopg2.connect(f"{PG}/{DB_NAME}") as conn, conn.cursor() as cur:
-        cur.execute("SELECT id, status, claimed_by, progress, hls_dir, source_file FROM video ORDER BY id DESC")
+        cur.execute(f"SELECT {', '.join(columns)} FROM video ORDER BY id DESC")
         found = cur.fetchone()
-    return dict(zip(["id", "status", "claimed_by", "progress", "hls_dir", "source_file"], found)) if found else None
+    return dict(zip(columns, found)) if found else None
+
+
+def parts():
+    """[(number, status, claimed_by, the worker that did it)] of the running job's parts."""
+    with psycopg2.connect(f"{PG}/{DB_NAME}") as conn, conn.cursor() as cur:
+        cur.execute("SELECT number, status, claimed_by, result FROM transcode_chunk ORDER BY number")
+        return [(n, status, claim, (result or {}).get("worker")) for n, status, claim, result in cur.fetchall()]
 
 
 class PlainHTTPSession(requests.Session):
@@ -143,19 +154,24 @@ def upload_through_admin(base, clip):
     check(sent.status_code == 302, f"admin upload: {sent.status_code} {sent.text[:300]}")
 
 
-def watch(base, video_id):
-    """List, master, every media playlist, every segment through `base`; the number of segments."""
+def watch(base, video_id, growing=False):
+    """List, master, every media playlist, every segment through `base`; the number of segments.
+    `growing`: the playlists are EVENT playlists from 0 (a video still processing), else VOD."""
     viewer = session()
     check(viewer.post(f"{base}/api/login/", json={"email": "viewer@example.com", "password": PASSWORD},
                       headers={"Origin": "http://frontend.smoke.test"}).status_code == 200, "viewer login")
     listed = viewer.get(f"{base}/api/video/").json()
     check([v["id"] for v in listed] == [video_id], f"the list through web 2: {listed}")
+    detail = viewer.get(f"{base}/api/video/{video_id}/").json()
+    check(detail["playable"] and detail["status"] == ("processing" if growing else "ready"), f"detail: {detail}")
     master = viewer.get(f"{base}/api/video/{video_id}/master.m3u8")
     check(master.status_code == 200, f"master: {master.status_code}")
     segments = 0
     for uri in [ln for ln in master.text.splitlines() if ln and not ln.startswith("#")]:
         playlist = viewer.get(f"{base}/api/video/{video_id}/{uri}")
         check(playlist.status_code == 200, f"{uri}: {playlist.status_code}")
+        kind = "#EXT-X-PLAYLIST-TYPE:EVENT" if growing else "#EXT-X-PLAYLIST-TYPE:VOD"
+        check(kind in playlist.text and ("#EXT-X-ENDLIST" in playlist.text) != growing, f"{uri}: {playlist.text}")
         label = uri.split("/")[0]
         for line in [ln for ln in playlist.text.splitlines() if ln and not ln.startswith("#")]:
             segment = viewer.get(f"{base}/api/video/{video_id}/{label}/{line}")
@@ -180,7 +196,8 @@ def run(work, procs):
     env.update(VIDEOFLIX_ENV="production", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(48),
                DATABASE_URL=f"{PG}/{DB_NAME}", REDIS_URL=REDIS_URL, REDIS_PREFIX="smokes3:", EMAIL_BACKEND="console",
                FRONTEND_URL="http://frontend.smoke.test", WORKERS="1", RECOVERY_INTERVAL="2",
-               TRANSCODE_STALE_SECONDS="20", FFMPEG_THREADS="2", WEB_CONCURRENCY="2", LOG_JSON="0", FLASK_APP="wsgi")
+               TRANSCODE_STALE_SECONDS="20", FFMPEG_THREADS="2", WEB_CONCURRENCY="2", LOG_JSON="0", FLASK_APP="wsgi",
+               TRANSCODE_CHUNK_SECONDS="6")
 
     def own(name):  # each process: its own MEDIA_ROOT (never written) and scratch folder
         return {**env, "MEDIA_ROOT": str(work / name / "media"), "MEDIA_SCRATCH": str(work / name / "scratch")}
@@ -202,13 +219,16 @@ def run(work, procs):
 
     clip = work / "clip.mp4"
     make_clip(clip)
-    step("upload a 20 s 1080p clip through web 1's admin")
+    step("upload a 30 s 1080p clip through web 1's admin")
     upload_through_admin(bases[0], clip)
-    claimed = wait_for(lambda: (r := row()) and r["claimed_by"] and r["progress"] >= 5 and r, "a worker's progress")
-    pid = int(claimed["claimed_by"].rsplit(":", 2)[1])
-    victim = next(name for name in ("worker1", "worker2") if _in_group(pid, procs.running[name].pid))
-    check(scratch_files(work), "the transcoding worker has nothing in its scratch folder")
-    step(f"kill -9 {victim} (pid {pid}) at {claimed['progress']}%")
+    growing = wait_for(lambda: (r := row()) and r["growing"] and r, "the first part to be published", 600)
+    step(f"video {growing['id']} playable while processing ({growing['progress']}%): "
+         f"{watch(bases[1], growing['id'], growing=True)} segments watched through web 2")
+    done_by = wait_for(lambda: len(workers := {w for _, status, _, w in parts() if status == "done"}) >= 2 and workers,
+                       "each worker to finish a part", 600)
+    step(f"parts done by {len(done_by)} workers: {sorted(done_by)}")
+    number, pid, victim = wait_for(lambda: _running_part_with_files(work, procs), "a part being written")
+    step(f"kill -9 {victim} (pid {pid}) in part {number}")
     procs.kill(victim, signal.SIGKILL)
     ready = wait_for(lambda: (r := row()) and r["status"] == "ready" and r, "the other worker to finish", 600)
     step(f"video {ready['id']} ready as {ready['hls_dir']}, finished by the other worker")
@@ -232,6 +252,19 @@ def run(work, procs):
     check(not any((work / name / "media").exists() for name in ("web1", "web2", "worker1", "worker2")),
           "a MEDIA_ROOT was written to")
     step("no scratch folder holds a file, no MEDIA_ROOT was created")
+
+
+def _running_part_with_files(work, procs):
+    """(number, pid, worker name) of a running part whose worker has written into its scratch
+    folder, or None."""
+    for number, status, claim, _ in parts():
+        if status != "running" or not claim:
+            continue
+        pid = int(claim.rsplit(":", 2)[1])
+        name = next((n for n in ("worker1", "worker2") if _in_group(pid, procs.running[n].pid)), None)
+        if name and any(Path(p).relative_to(work).parts[0] == name for p in scratch_files(work)):
+            return number, pid, name
+    return None
 
 
 def _answers(url):

@@ -57,7 +57,7 @@ def worker_command(workers, max_tasks, shutdown_timeout):
     mail = start_mail_consumer(app)
     consumer = huey.create_consumer(
         workers=workers, worker_type="process", max_tasks=max_tasks, periodic=True,
-        graceful_signal="TERM", shutdown_timeout=shutdown_timeout or None,
+        graceful_signal="TERM", shutdown_timeout=shutdown_timeout or None, max_delay=IDLE_POLL_SECONDS,
     )
     log.info("Huey consumer: %d process worker(s) on %s; e-mail in process %s", workers,
              type(huey.storage).__name__, mail.pid)
@@ -65,6 +65,11 @@ def worker_command(workers, max_tasks, shutdown_timeout):
         consumer.run()
     finally:
         stop_mail_consumer(mail, shutdown_timeout)
+
+
+# An idle worker looks at a polled queue (the embedded SQLite file) at least this often: Huey's
+# default backs off to 10 s, which a new video's first part would wait on (Redis blocks instead).
+IDLE_POLL_SECONDS = 0.5
 
 
 def start_mail_consumer(app):

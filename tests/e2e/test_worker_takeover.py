@@ -1,9 +1,9 @@
 """A dead worker's video is taken over by real `flask worker` processes, without any restart.
 
-- File-backed queue: two workers; the one transcoding is killed with SIGKILL (with its worker
-  processes) while the other keeps running, and the survivor's recovery loop sees the dead claim
-  (within TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL; here the pid is gone on this host, so one
-  RECOVERY_INTERVAL) and the video becomes ready.
+- File-backed queue: two workers share a film's parts; the one doing a part is killed with
+  SIGKILL (with its worker processes) while the other keeps running, and the survivor's recovery
+  loop sees the part's dead claim (within TRANSCODE_STALE_SECONDS + RECOVERY_INTERVAL; here the
+  pid is gone on this host, so one RECOVERY_INTERVAL) and the video becomes ready.
 - Redis (TEST_REDIS_URL, always set in CI; skipped without it): a worker transcodes an upload, and
   on start takes over a video a dead worker left behind.
 """
@@ -25,6 +25,7 @@ from tests.fixtures.videos import add_clip, dead_pid, row, strand
 from tests.fixtures.workers import kill_group
 from videoflix import create_app
 from videoflix.extensions import db
+from videoflix.videos.models import TranscodeChunk
 from videoflix.videos.tasks import request_transcode
 from videoflix.videos.uploads.service import accept
 
@@ -50,7 +51,7 @@ def slow_ffmpeg(tmp_path):
 
 def start_worker(app, tmp_path, name, ffmpeg, recovery_interval):
     return workers.start_worker(app, tmp_path, name, FFMPEG_BINARY=ffmpeg, RECOVERY_INTERVAL=str(recovery_interval),
-                                TRANSCODE_STALE_SECONDS="15")
+                                TRANSCODE_STALE_SECONDS="15", TRANSCODE_CHUNK_SECONDS="6")
 
 
 def wait_for(predicate, workers, what):
@@ -63,34 +64,59 @@ def wait_for(predicate, workers, what):
     pytest.fail(f"gave up waiting for {what}; worker logs:\n{logs}")
 
 
-def test_a_worker_killed_mid_transcode_is_taken_over_without_a_restart(queue_app, tmp_path, slow_ffmpeg,
-                                                                       clip_360p):
+def test_a_worker_killed_mid_part_loses_only_that_part(queue_app, tmp_path, slow_ffmpeg, clip_tone):
+    """Two workers share a film's parts; the one doing a part is killed (SIGKILL, with its worker
+    processes) while the other keeps working: the survivor's recovery loop queues that part again
+    (only that part: the parts already done stay done) and finishes the film."""
     workers = [start_worker(queue_app, tmp_path, name, slow_ffmpeg, recovery_interval=1)
                for name in ("first", "second")]
     try:
         # both worker processes have started (and run their start-up recovery) before the job exists
         wait_for(lambda: all("ready; dead workers' videos recovered" in w.log_path.read_text() for w in workers),
                  workers, "both workers to start")
-        with queue_app.app_context(), open(clip_360p, "rb") as stream:
+        with queue_app.app_context(), open(clip_tone, "rb") as stream:
             video = accept(stream, filename="clip.mp4", title="Clip", category="Drama")
             video_id = video.id
             request_transcode(video)
-        wait_for(lambda: row(queue_app, video_id)["claimed_by"], workers, "a worker to claim the video")
-        claim = row(queue_app, video_id)["claimed_by"]
+        wait_for(lambda: running_parts(queue_app, video_id), workers, "a worker to take a part")
+        number, claim = running_parts(queue_app, video_id)[0]
         pid = int(claim.rsplit(":", 2)[1])
         victim = next(w for w in workers if os.getpgid(pid) == w.pid)
         survivor = next(w for w in workers if w is not victim)
         kill_group(victim)
 
-        wait_for(lambda: row(queue_app, video_id)["status"] == "ready", [survivor], "the video to be ready")
+        wait_for(lambda: part_attempts(queue_app, video_id, number) == 2 or row(queue_app, video_id)["status"]
+                 == "ready", [survivor], "the survivor to take the part over")
+        wait_for(lambda: row(queue_app, video_id)["status"] == "ready" and not row(queue_app, video_id)["growing"],
+                 [survivor], "the video to be ready")
         assert survivor.poll() is None  # recovered by the running worker, not by a (re)start
     finally:
         for worker in workers:
             kill_group(worker)
     video = row(queue_app, video_id)
     assert video["claimed_by"] is None and video["progress"] == 100 and video["hls_dir"]
-    assert video["attempts"] == 2
-    assert "worker " in survivor.log_path.read_text() and "is gone" in survivor.log_path.read_text()
+    assert video["attempts"] == 1  # the video was planned once; only the part was done again
+    log = survivor.log_path.read_text()
+    assert f"part {number}: worker " in log and "is gone; it will be done again" in log
+    assert len(m3u8_segments(queue_app, video)) == len(set(m3u8_segments(queue_app, video)))
+
+
+def running_parts(app, video_id):
+    """[(number, claimed_by)] of the video's parts being done now."""
+    with app.app_context():
+        return [(r.number, r.claimed_by) for r in db.session.query(TranscodeChunk).filter_by(
+            video_id=video_id, status="running")]
+
+
+def part_attempts(app, video_id, number):
+    with app.app_context():
+        found = db.session.query(TranscodeChunk).filter_by(video_id=video_id, number=number).one_or_none()
+        return found.attempts if found else None
+
+
+def m3u8_segments(app, video):
+    text = Path(app.config["MEDIA_ROOT"], "hls", video["hls_dir"], "480p", "index.m3u8").read_text()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs Redis: set TEST_REDIS_URL")

@@ -8,29 +8,18 @@ import re
 import m3u8
 import pytest
 
-from tests.fixtures.clips import _make
+from tests.fixtures.clips import TONE_SECONDS as SECONDS
 from tests.fixtures.videos import add_clip, files_below, mark_queued, media, row
 from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import part_state, transcoding
+from videoflix.videos.jobs import parts as part_jobs
 from videoflix.videos.media.errors import MediaError
 from videoflix.videos.models import TranscodeChunk, Video
 from videoflix.videos.tasks import request_transcode
 
 pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
-SECONDS = 26
-
-
-@pytest.fixture(scope="session")
-def clip_tone(clips_dir):
-    """854x480 H.264 (copy-eligible: the 480p rung is a stream copy) + AAC 48 kHz, 26 s @10 fps, a
-    keyframe every 2 s, a continuous 1 kHz tone."""
-    return _make(clips_dir, "tone480.mp4", [
-        "-f", "lavfi", "-i", f"testsrc2=s=854x480:r=10:d={SECONDS}",
-        "-f", "lavfi", "-i", f"sine=f=1000:sample_rate=48000:d={SECONDS}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-b:v", "600k", "-maxrate", "800k",
-        "-bufsize", "1600k", "-g", "20", "-c:a", "aac", "-b:a", "96k", "-ac", "2", "-shortest"])
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def planned(app, clip_tone, monkeypatch):
 
 def run(app, video_id, job, number):
     with app.app_context():
-        return transcoding.run_part(video_id, job, number)
+        return part_jobs.run_part(video_id, job, number)
 
 
 def listed(client):
@@ -152,7 +141,7 @@ def test_a_part_failing_for_good_withdraws_the_growing_video(app, client, auth, 
     def broken(*args, **kwargs):
         raise MediaError("Invalid data found when processing input", transient=False)
 
-    monkeypatch.setattr(transcoding.parts, "encode_part", broken)
+    monkeypatch.setattr(part_jobs.parts, "encode_part", broken)
     assert run(app, video_id, job, 2) == "failed"
 
     video = row(app, video_id)
@@ -201,3 +190,16 @@ def test_parts_are_planned_at_keyframes_or_on_the_grid(app, planned, clip_mpeg4)
         assert [(r.number, r.start, r.end) for r in rows] == [(0, 0, 6), (1, 6, 12), (2, 12, 18), (3, 18, None)]
     mpeg4_id, mpeg4_job, mpeg4_numbers = planned(clip_mpeg4)  # 2 s: one part, and its audio encoded once
     assert mpeg4_numbers == [-1, 0]
+
+
+def test_a_part_encodes_the_audio_first_when_nobody_does(app, client, auth, planned, clip_mpeg4):
+    """MP3 audio is encoded once, by its own task; a part that finds it not taken (its task behind
+    this one on the queue, or queued again after its worker died) encodes it first instead of
+    waiting for it: the parts of a film never all wait for an audio nobody does."""
+    video_id, job, numbers = planned(clip_mpeg4)
+    assert numbers == [-1, 0]
+    assert run(app, video_id, job, 0) == "done"  # the audio's task never ran
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["error"] is None
+    assert run(app, video_id, job, -1) is None  # its own task, later: nothing left to do
+    assert "mp4a.40.2" in client.get(f"/api/video/{video_id}/master.m3u8").get_data(as_text=True)

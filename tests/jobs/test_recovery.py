@@ -18,6 +18,7 @@ from videoflix.config import TestingConfig
 from videoflix.extensions import db
 from videoflix.videos import tasks
 from videoflix.videos.jobs import part_state, state, transcoding
+from videoflix.videos.jobs import parts as part_jobs
 from videoflix.videos.models import TranscodeChunk, Video
 from videoflix.videos.tasks import request_transcode
 
@@ -73,7 +74,7 @@ def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_
 
     age_claim()
     with app.app_context():
-        writer = transcoding._PartProgress(video_id, row_id, token)
+        writer = part_jobs._PartProgress(video_id, row_id, token)
         writer(0)  # nothing due yet: no write
         assert part() == (0.0, long_ago)
         writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()

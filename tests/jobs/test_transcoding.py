@@ -18,7 +18,8 @@ from tests.fixtures.videos import (
     strand,
 )
 from videoflix.extensions import db
-from videoflix.videos.jobs import state, transcoding
+from videoflix.videos.jobs import parts as part_jobs
+from videoflix.videos.jobs import state
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import source_path
 from videoflix.videos.tasks import recover_on_worker_start, request_transcode
@@ -76,8 +77,8 @@ def test_transient_failure_is_retried_a_bounded_number_of_times(app, clip_360p, 
     claimed and planned once."""
     app.config["FFMPEG_BINARY"] = "/nonexistent/ffmpeg"  # starting ffmpeg fails: a transient error
     runs = []
-    real = transcoding.parts.encode_part
-    monkeypatch.setattr(transcoding.parts, "encode_part", lambda *a, **k: runs.append(a[3].number) or real(*a, **k))
+    real = part_jobs.parts.encode_part
+    monkeypatch.setattr(part_jobs.parts, "encode_part", lambda *a, **k: runs.append(a[3].number) or real(*a, **k))
     with Transitions(app) as seen:
         video_id = add_clip(app, clip_360p)
 

@@ -15,7 +15,8 @@ from tests.fixtures.videos import Transitions, add_clip, files_below, media, que
 from videoflix import tasks as queues
 from videoflix.extensions import db
 from videoflix.videos import tasks
-from videoflix.videos.jobs import part_state, state, transcoding
+from videoflix.videos.jobs import part_state, state
+from videoflix.videos.jobs import parts as part_jobs
 from videoflix.videos.media import storyboard
 from videoflix.videos.models import Video
 
@@ -40,7 +41,7 @@ def versions(app, video_id):
 def run_queued(app, video_id):
     """Run the video's transcode now (the retry a full disk scheduled for later)."""
     with app.app_context():
-        return transcoding.run_all_here(video_id)
+        return part_jobs.run_all_here(video_id)
 
 
 @local_files_only
@@ -50,7 +51,7 @@ def test_a_full_disk_while_publishing_keeps_the_old_version_and_queues_the_video
     first = row(app, video_id)
     old_files = files_below(media(app, "hls", first["hls_dir"]))
     app.config["TRANSCODE_RETRIES"] = 0  # a full disk is not counted against the retries
-    monkeypatch.setattr(transcoding, "put_version_files", no_space)
+    monkeypatch.setattr(part_jobs, "put_version_files", no_space)
 
     queue(app, video_id)
 
@@ -70,7 +71,7 @@ def test_a_full_disk_while_publishing_keeps_the_old_version_and_queues_the_video
 
     monkeypatch.undo()
     with app.app_context():  # the disk has room again: the scheduled run
-        assert transcoding.run_part(video_id, job, 0) == "done"
+        assert part_jobs.run_part(video_id, job, 0) == "done"
     video = row(app, video_id)
     assert video["status"] == "ready" and video["error"] is None and video["hls_dir"] != first["hls_dir"]
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
@@ -80,14 +81,14 @@ def test_a_full_disk_while_publishing_keeps_the_old_version_and_queues_the_video
 def test_a_full_disk_on_the_first_transcode_leaves_its_part_waiting_whatever_the_retries(app, clip_360p,
                                                                                           monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish, calls = transcoding.put_version_files, []
+    real_publish, calls = part_jobs.put_version_files, []
 
     def full_once(*args):
         calls.append(args)
         return no_space() if len(calls) == 1 else real_publish(*args)
 
     app.config["TRANSCODE_RETRIES"] = 0
-    monkeypatch.setattr(transcoding, "put_version_files", full_once)
+    monkeypatch.setattr(part_jobs, "put_version_files", full_once)
     with Transitions(app) as seen:
         queue(app, video_id)
     assert seen.statuses == ["pending", "processing"]  # the part waits for room; the video is not failed
@@ -96,7 +97,7 @@ def test_a_full_disk_on_the_first_transcode_leaves_its_part_waiting_whatever_the
         (part,) = part_state.part_rows(video_id, job)
         assert part.status == "queued"
         assert part.error == "No space left on the media disk; the transcode will run again."
-        assert transcoding.run_part(video_id, job, 0) == "done"  # the scheduled retry
+        assert part_jobs.run_part(video_id, job, 0) == "done"  # the scheduled retry
     video = row(app, video_id)
     assert video["status"] == "ready" and video["attempts"] == 1 and video["claimed_by"] is None
     assert video["error"] is None and len(calls) == 2
@@ -153,7 +154,7 @@ def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkey
 
     monkeypatch.setattr(state, "succeed", interrupted)
     with app.app_context(), pytest.raises(KeyboardInterrupt):
-        transcoding.run_all_here(video_id)
+        part_jobs.run_all_here(video_id)
 
     video = row(app, video_id)
     assert video["claimed_by"] is None and video["queued_at"] is not None  # waiting for the re-queued task
@@ -177,7 +178,7 @@ def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch
         return real_progress(row_id, token, seconds, video_id)
 
     monkeypatch.setattr(part_state, "part_progress", connection_drops_once)
-    monkeypatch.setattr(transcoding.parts, "encode_part", _reporting_progress(transcoding.parts.encode_part))
+    monkeypatch.setattr(part_jobs.parts, "encode_part", _reporting_progress(part_jobs.parts.encode_part))
     with Transitions(app) as seen:
         queue(app, video_id)
 
@@ -253,7 +254,7 @@ def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, c
 
 def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish = transcoding.put_version_files
+    real_publish = part_jobs.put_version_files
 
     def delete_then_publish(*args):
         with app.app_context():  # an admin deletes the video (its files go on commit)
@@ -261,7 +262,7 @@ def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monke
             db.session.commit()
         return real_publish(*args)
 
-    monkeypatch.setattr(transcoding, "put_version_files", delete_then_publish)
+    monkeypatch.setattr(part_jobs, "put_version_files", delete_then_publish)
     queue(app, video_id)
 
     assert row(app, video_id) is None

@@ -25,7 +25,8 @@ from tests.fixtures.tus_uploads import STREAM, TUS, bearer, id_of, metadata
 from tests.fixtures.videos import add_clip, csrf, row, sign_in_staff
 from videoflix import tasks as queues
 from videoflix.extensions import db
-from videoflix.videos.jobs import part_state, state, transcoding
+from videoflix.videos.jobs import part_state, state
+from videoflix.videos.jobs import parts as part_jobs
 from videoflix.videos.jobs.transcoding import STORE_AWAY
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, source_key
@@ -282,18 +283,18 @@ def test_a_transcode_meeting_a_hung_bucket_is_queued_again_and_finishes_after_it
     failed, whatever the retries), and the next run finishes it; no other version remains."""
     video_id = add_clip(app, clip_360p, enqueue=False)
     app.config["TRANSCODE_RETRIES"] = 0
-    real_encode = transcoding.parts.encode_part
+    real_encode = part_jobs.parts.encode_part
 
     def hang_while_transcoding(*args, **kwargs):
         result = real_encode(*args, **kwargs)
         own_bucket.hang()
         return result
 
-    monkeypatch.setattr(transcoding.parts, "encode_part", hang_while_transcoding)
+    monkeypatch.setattr(part_jobs.parts, "encode_part", hang_while_transcoding)
     _queue(app, video_id)
     try:
         with app.app_context():
-            assert timed("hung", "transcode", lambda: transcoding.run_all_here(video_id)) == STORE_AWAY
+            assert timed("hung", "transcode", lambda: part_jobs.run_all_here(video_id)) == STORE_AWAY
     finally:
         own_bucket.resume()
     monkeypatch.undo()
@@ -305,14 +306,14 @@ def test_a_transcode_meeting_a_dead_bucket_is_retried_with_back_off_and_finishes
         app, clip_360p, own_bucket, monkeypatch):
     """The bucket is killed while ffmpeg runs; the task puts the part on the queue again, later."""
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_encode = transcoding.parts.encode_part
+    real_encode = part_jobs.parts.encode_part
 
     def kill_while_transcoding(*args, **kwargs):
         result = real_encode(*args, **kwargs)
         own_bucket.kill()
         return result
 
-    monkeypatch.setattr(transcoding.parts, "encode_part", kill_while_transcoding)
+    monkeypatch.setattr(part_jobs.parts, "encode_part", kill_while_transcoding)
     try:
         timed("down", "transcode", lambda: _queue(app, video_id, run=True))
     finally:
@@ -332,7 +333,7 @@ def test_a_missing_source_object_stays_a_permanent_failure(app, clip_360p):
         media_store().delete(source_key(row(app, video_id)["source_file"]))
     _queue(app, video_id)
     with app.app_context():
-        assert transcoding.run_all_here(video_id, retries_left=2) == "failed"
+        assert part_jobs.run_all_here(video_id, retries_left=2) == "failed"
     assert row(app, video_id)["status"] == "failed"
 
 
@@ -364,7 +365,7 @@ def _finishes(app, video_id):
     wait_for(lambda: _lists(app), "the bucket to answer")
     job = row(app, video_id)["job_plan"]["job"]
     with app.app_context():
-        assert transcoding.run_part(video_id, job, 0) == "done"
+        assert part_jobs.run_part(video_id, job, 0) == "done"
     video = row(app, video_id)
     assert video["status"] == "ready" and video["error"] is None
     versions = {k.split("/")[2] for k in keys(app, f"hls/{video_id}/")}

@@ -35,9 +35,9 @@ def test_every_file_of_a_published_version_is_fsynced_before_the_row_names_it(ap
     assert {"master.m3u8", "thumbnail.jpg", "480p/index.m3u8", "480p/seg000.ts"} <= set(published)
 
     synced = synced_before_switch()
-    work = os.path.realpath(media(app, "work"))
-    # Synced in the job's work folder, before the one rename into hls/<id>/<version>.
-    below_work = [os.path.relpath(p, work) for p in synced if p.startswith(work + os.sep)]
-    synced_files = {path.split(os.sep, 1)[1] for path in below_work if os.sep in path}
+    version = os.path.realpath(media(app, "hls", video["hls_dir"]))
+    # Each part's files and the version's playlists are synced where they are stored (file and
+    # folder entry), before the row switches to the version.
+    synced_files = {os.path.relpath(p, version) for p in synced if p.startswith(version + os.sep)}
     assert set(published) <= synced_files, set(published) - synced_files
-    assert os.path.realpath(media(app, "hls", str(video_id))) in synced  # the rename's folder entry
+    assert version in synced and os.path.join(version, "480p") in synced  # the folder entries

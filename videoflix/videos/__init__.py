@@ -17,8 +17,20 @@ Imports run down this list, never up: `make lint` (import-linter) checks it.
 from videoflix.errors import handle_storage_unavailable, handle_unexpected
 from videoflix.videos.storage.backends import StorageUnavailable, storage_fault
 
+PUBLISH_CHOICES = ("playable", "complete")
+
+
+def check_transcode_settings(app):
+    """RuntimeError with a sentence for PUBLISH or TRANSCODE_CHUNK_SECONDS out of range (at start,
+    not when the first video is transcoded)."""
+    if app.config["PUBLISH"] not in PUBLISH_CHOICES:
+        raise RuntimeError(f"PUBLISH must be one of {', '.join(PUBLISH_CHOICES)}, not {app.config['PUBLISH']!r}.")
+    if app.config["TRANSCODE_CHUNK_SECONDS"] < 0:
+        raise RuntimeError("TRANSCODE_CHUNK_SECONDS must be 0 (one part) or a number of seconds.")
+
 
 def init_app(app):
+    check_transcode_settings(app)
     # models: register the tables; tasks: register the Huey tasks and the worker hooks.
     from videoflix.videos import models, tasks  # noqa: F401
     from videoflix.videos.api import catalogue, cli, storage_cli, uploads, videos

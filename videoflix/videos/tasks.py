@@ -14,7 +14,8 @@ from flask import current_app
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos.jobs import part_state, state
-from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, publish, run_part, run_transcode
+from videoflix.videos.jobs.parts import publish, run_part
+from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, run_transcode
 from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
@@ -135,12 +136,7 @@ def recover_on_worker_start(app):
             _put_on_queue(video_id)  # a duplicate is harmless: only one run can claim the video
         if lost:
             log.warning("Queued videos without a task, enqueued again: %s", lost)
-        waiting_parts = _queued_part_tasks()
-        lost_parts = [part for part in part_state.queued_parts() if part not in waiting_parts]
-        for part in lost_parts:
-            _put_part_on_queue(*part)  # a duplicate is harmless: only one run can claim the part
-        if lost_parts:
-            log.warning("Queued parts without a task, enqueued again: %s", lost_parts)
+
 
 
 class RecoveryLoop(threading.Thread):
@@ -188,9 +184,14 @@ def recover_dead_claims():
         _put_on_queue(video_id)
     if recovered:
         log.warning("Re-queued videos left by dead workers: %s", recovered)
-    parts = part_state.recover_dead_parts()
-    for part in parts:
+    for part in part_state.recover_dead_parts():
         _put_part_on_queue(*part)
+    waiting_parts = _queued_part_tasks()
+    lost_parts = [part for part in part_state.queued_parts() if part not in waiting_parts]
+    for part in lost_parts:  # a planner that died before it put them on the queue; a lost queue
+        _put_part_on_queue(*part)  # a duplicate is harmless: only one run can claim the part
+    if lost_parts:
+        log.warning("Queued parts without a task, enqueued again: %s", lost_parts)
     for video_id, job in part_state.unpublished_jobs():
         log.warning("Video %s: all parts of job %s done but not published; publishing.", video_id, job)
         publish_job(video_id, job)

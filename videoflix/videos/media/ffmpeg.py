@@ -17,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import av
+
 from .errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -138,10 +140,11 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
         raise _failure(what, proc.returncode, run.errlines)
 
 
-def _feed_failure(error: BaseException) -> MediaError:
-    """The error of a feed that failed: its own MediaError, else judged by its message as
-    ffmpeg's stderr is (PyAV's errors are ffmpeg's: "Invalid data found ..." is permanent)."""
-    if isinstance(error, MediaError):
+def _feed_failure(error: BaseException) -> BaseException:
+    """The error to raise for a feed that failed: a PyAV (ffmpeg library) error as a MediaError
+    judged by its message as ffmpeg's stderr is ("Invalid data found ..." is permanent); anything
+    else as it is (a MediaError; the media store away, which the caller tells apart)."""
+    if not isinstance(error, av.error.FFmpegError):
         return error
     text = f"Reading the source failed: {error}"
     transient = bool(_TRANSIENT.search(text)) or not _PERMANENT.search(text)

@@ -122,7 +122,7 @@ def source_file(video):
     if store.local:
         return str(sources().path(video.source_file))
     key = source_key(video.source_file)
-    return RangeFile(store, key, store.stat(key).size)
+    return RangeFile(store, key, video.source_size or store.stat(key).size)
 
 
 def job_file(video_id, job, name, dest):

@@ -73,6 +73,11 @@ class LocalStore(Store):
         with self.open(key) as file:
             return file.read()
 
+    def read_range(self, key, start, end):
+        """Bytes start..end (inclusive) of the file."""
+        with self.open(key, start) as file:
+            return file.read(end - start + 1)
+
     def put_file(self, key, source, *, move=False):
         """Store the local file `source` under `key`, replacing it whole: readers see the old file
         or the new one, never a part. Moved when `move` (one rename; from another filesystem, a

@@ -42,7 +42,5 @@ class RangeFile(io.RawIOBase):
         return count
 
     def _load(self, start):
-        end = min(self.size, start + BLOCK) - 1
-        with self.store.open(self.key, start, end) as body:
-            self.block = body.read()
+        self.block = self.store.read_range(self.key, start, min(self.size, start + BLOCK) - 1)
         self.block_start = start

@@ -217,6 +217,20 @@ class S3Store(Store):
         with self.get(key)["Body"] as body:
             return body.read()
 
+    def read_range(self, key, start, end):
+        """Bytes start..end (inclusive) of the object, with a whole-file transfer's patience (a
+        worker reading its part of a source: S3_TRANSFER_READ_TIMEOUT, S3_TRANSFER_ATTEMPTS)."""
+        with self.guard():
+            try:
+                answer = self.transfer_client.get_object(Bucket=self.bucket, Key=self.key(key),
+                                                         Range=f"bytes={start}-{end}")
+            except ClientError as error:
+                if self._missing(error):
+                    raise NotStored(key) from None
+                raise
+            with answer["Body"] as body:
+                return body.read()
+
     def put_file(self, key, source, *, move=False):
         with self.guard():
             self.transfer_client.upload_file(os.fspath(source), self.bucket, self.key(key), Config=self.transfer,
