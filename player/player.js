@@ -10,6 +10,10 @@ const REFRESH_EVERY_MS = 20 * 60 * 1000; // the contract: clients refresh every 
 const PAGE_SIZE = Math.min(100, Math.max(1, Number(PARAMS.get("page")) || 24)); // ?page=: tests
 const ROW_SIZE = 12; // videos per category row
 const SAVE_EVERY_MS = 10 * 1000; // a beacon (and the watch position) while playing, and on pause
+// ?video=<id>: a link to one video, played once the catalogue is shown (after logging in if need be).
+let linkedVideo = Number(PARAMS.get("video")) || null;
+// While a video is still processing, its detail is asked again this often (?poll=s: tests).
+const POLL_EVERY_MS = (Number(PARAMS.get("poll")) || 4) * 1000;
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -131,6 +135,11 @@ async function loadCatalogue() {
   await Promise.all([loadContinueWatching(), loadCategoryRows()]);
   // Every row is in place: nothing above the list moves any more (tests wait for this).
   $("catalogue-view").dataset.loaded = "true";
+  if (linkedVideo) {
+    const videoId = linkedVideo;
+    linkedVideo = null;
+    await play(videoId);
+  }
 }
 
 /** The list: the first page of the current search and category (fresh), or the next one. */
@@ -284,21 +293,97 @@ function levelLabel(level) {
   return match ? match[1] : `${level.height}p`;
 }
 
-/** Play a video from `resumeAt` seconds (0: the start). */
+/** Play a video from `resumeAt` seconds (0: the start).
+ *
+ * A video still being transcoded may already be playable (`playable`, `master_url`) while its
+ * `status` is "processing": it plays from the start as its playlists grow (EVENT, then VOD), and
+ * a notice says so, with the progress, until its detail says "ready". One not yet playable shows
+ * the processing state and starts by itself once it is; one that fails says so. */
 async function play(videoId, resumeAt = 0) {
   stopPlayback();
   const detail = await api(`/api/video/${videoId}/`);
-  if (detail.status === 401) return refreshToken().then((ok) => ok && play(videoId));
+  if (detail.status === 401) return refreshToken().then((ok) => ok && play(videoId, resumeAt));
   if (detail.status !== 200) {
     say(errorText(detail), true);
     return;
   }
-  const source = detail.body.master_url || `${API}/api/video/${videoId}/master.m3u8`;
   $("now-playing").textContent = detail.body.title;
   $("player-view").hidden = false;
   video.dataset.videoId = String(videoId);
   say("");
+  const watching = { videoId, resumeAt, started: false, timer: null };
+  current = watching;
+  followProcessing(watching, detail.body);
+}
 
+let current = null; // what play() shows: {videoId, resumeAt, started, timer}
+
+/** Whether a detail can be played now: `playable` where the API says it, else (older APIs) ready. */
+function isPlayable(body) {
+  return typeof body.playable === "boolean" ? body.playable && Boolean(body.master_url) : body.status === "ready";
+}
+
+/** Act on a (fresh) detail of the video being shown: start playback once it is playable, show the
+ * processing notice while it is not ready, stop at a failure; ask again in POLL_EVERY_MS until the
+ * video is ready or failed. */
+function followProcessing(watching, body) {
+  if (watching !== current) return;
+  if (body.status === "failed") {
+    const why = typeof body.error === "string" && body.error ? ` (${body.error})` : "";
+    showProcessing("failed", `This video could not be processed${why}.`);
+    stopPlayback(false);
+    return;
+  }
+  if (!watching.started && isPlayable(body)) {
+    watching.started = true;
+    startPlayback(watching.videoId, body.master_url || `${API}/api/video/${watching.videoId}/master.m3u8`,
+      watching.resumeAt);
+  }
+  if (body.status === "ready") {
+    showProcessing(null);
+    return;
+  }
+  const percent = Math.max(0, Math.min(100, Math.round(Number(body.progress) || 0)));
+  showProcessing(watching.started ? "playing" : "waiting", watching.started
+    ? `Still processing (${percent} %): playing what is ready; the rest follows as it is transcoded.`
+    : `Processing (${percent} %): this video plays as soon as its first part is ready.`, percent);
+  watching.timer = setTimeout(() => poll(watching), POLL_EVERY_MS);
+}
+
+async function poll(watching) {
+  if (watching !== current) return;
+  let detail;
+  try {
+    detail = await api(`/api/video/${watching.videoId}/`);
+  } catch {
+    detail = { status: 0 }; // offline for a moment: ask again later
+  }
+  if (watching !== current) return;
+  if (detail.status === 200 && detail.body) {
+    followProcessing(watching, detail.body);
+  } else if (detail.status === 404) {
+    // A part that fails for good withdraws the video: its detail goes for viewers too.
+    showProcessing("failed", "This video is no longer available: its processing failed or it was removed.");
+    stopPlayback(false);
+  } else {
+    if (detail.status === 401 && !(await refreshToken())) return;
+    watching.timer = setTimeout(() => poll(watching), POLL_EVERY_MS);
+  }
+}
+
+/** The notice above the video: state "waiting" | "playing" | "failed", or null to drop it. */
+function showProcessing(state, text = "", percent = null) {
+  const notice = $("processing");
+  notice.hidden = state === null;
+  notice.textContent = text;
+  notice.classList.toggle("error", state === "failed");
+  if (state === null) delete notice.dataset.state;
+  else notice.dataset.state = state;
+  if (percent === null) delete notice.dataset.progress;
+  else notice.dataset.progress = String(percent);
+}
+
+function startPlayback(videoId, source, resumeAt) {
   openSession(videoId);
   beacon.levelSeen = false;
   beacon.rendition = null;
@@ -306,7 +391,8 @@ async function play(videoId, resumeAt = 0) {
     startHls(source, resumeAt);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = source; // Safari plays HLS natively (no quality menu: the browser decides)
-    if (resumeAt) video.addEventListener("loadedmetadata", () => { video.currentTime = resumeAt; }, { once: true });
+    // A growing (EVENT) playlist says EXT-X-START:TIME-OFFSET=0; the start is set here as well.
+    video.addEventListener("loadedmetadata", () => { video.currentTime = resumeAt; }, { once: true });
     video.play().catch(() => {});
   } else {
     say("This browser can play neither HLS nor Media Source Extensions.", true);
@@ -316,7 +402,13 @@ async function play(videoId, resumeAt = 0) {
 function startHls(source, resumeAt) {
   let retriedAuth = false;
   hls = new Hls({
-    startPosition: resumeAt > 0 ? resumeAt : -1,
+    // Always an explicit start: hls.js treats a growing (EVENT) playlist as live and would start
+    // near its live edge; a viewer starts at 0 (or where they stopped) and is never moved forward.
+    startPosition: Math.max(0, resumeAt),
+    liveSyncDurationCount: 3,
+    liveMaxLatencyDurationCount: Infinity, // never seek to the live edge, however far behind
+    maxLiveSyncPlaybackRate: 1, // nor speed up to catch it
+    liveDurationInfinity: false, // the seek bar spans what is stored, and grows with it
     // Cookies go to the API only: presigned segment URLs (MEDIA_DELIVERY=signed) name the bucket,
     // which authorises by the URL's signature and allows no credentialed cross-origin reads.
     xhrSetup: (xhr, url) => { xhr.withCredentials = url.startsWith(API + "/"); },
@@ -515,6 +607,11 @@ function chooseQuality() {
 }
 
 function stopPlayback(hide = true) {
+  if (hide && current) {
+    clearTimeout(current.timer);
+    current = null;
+    showProcessing(null);
+  }
   if (beacon.started && !beacon.ended && !video.paused) sendBeacon("pause");
   beacon.session = null;
   if (video.dataset.videoId) document.dispatchEvent(new CustomEvent("videoflix:stop", { detail: { hls, video } }));

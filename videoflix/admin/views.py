@@ -19,6 +19,7 @@ from videoflix.auth.models import User
 from videoflix.extensions import db
 from videoflix.ratelimit import login_limits
 from videoflix.videos.jobs import state
+from videoflix.videos.jobs.chunk_display import chunk_view
 from videoflix.videos.models import Video
 from videoflix.videos.storage.backends import NotStored, StorageUnavailable
 from videoflix.videos.storage.keys import read_hls
@@ -226,19 +227,30 @@ def _duration(view, context, model, name):
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _chunks(view, context, model, name):
+    """A chunked transcode: chunks done of all, and the worker of each running chunk."""
+    chunks = chunk_view(model)
+    if chunks is None:
+        return ""
+    items = Markup("").join(Markup("<li>{}: {}</li>").format(chunk, worker) for chunk, worker in chunks.running)
+    running = Markup('<ul class="list-unstyled small mb-0">{}</ul>').format(items) if chunks.running else ""
+    return Markup('<span class="chunks-done">{}</span>{}').format(chunks.headline, running)
+
+
 class VideoView(FileCreateView):
     """Videos: upload (title, description, category, file), status and progress, re-transcode, delete."""
 
     list_template = "admin/video_list.html"
     can_view_details = True
-    column_list = ["thumbnail", "title", "category", "status", "progress", "job", "duration", "renditions",
+    column_list = ["thumbnail", "title", "category", "status", "progress", "job", "chunks", "duration", "renditions",
                    "created_at", "error"]
-    column_labels = {"job": "Job", "progress": "Progress %"}
+    column_labels = {"job": "Job", "progress": "Progress %", "chunks": "Chunks"}
     column_formatters = {
         "thumbnail": _thumbnail,
         "duration": _duration,
         "renditions": lambda v, c, m, n: ", ".join(m.resolutions),
         "job": lambda v, c, m, n: state.job_label(m),
+        "chunks": _chunks,
     }
     column_searchable_list = ["title", "category"]
     column_filters = ["status", "category"]

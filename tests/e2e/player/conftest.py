@@ -35,6 +35,9 @@ HLS_JS = PLAYER_DIR / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 TIMEOUT_MS = 15_000
 
 
+CLIP_SECONDS = 30  # long_clip: five 6 s segments per rendition
+
+
 def _ffmpeg():
     return FFMPEG
 
@@ -82,6 +85,21 @@ def source_clip(tmp_path_factory):
         [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-y",
          "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=10:duration=8",
          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "20",
+         "-c:a", "aac", "-b:a", "64k", "-shortest", str(path)],
+        check=True, timeout=120,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory):
+    """30 s of 1280x720 H.264 + AAC (two renditions of five segments each)."""
+    path = tmp_path_factory.mktemp("growing-clip") / "source.mp4"
+    subprocess.run(
+        [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=size=1280x720:rate=10:duration={CLIP_SECONDS}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={CLIP_SECONDS}",
          "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "20",
          "-c:a", "aac", "-b:a", "64k", "-shortest", str(path)],
         check=True, timeout=120,

@@ -1,6 +1,7 @@
 """`flask add-video`, `flask transcode` and `flask add-subtitle`: the same upload, subtitle and
 state rules as the admin."""
 import os
+import sys
 import time
 
 import click
@@ -9,6 +10,7 @@ from sqlalchemy import or_, select
 
 from videoflix.extensions import db
 from videoflix.videos.jobs import state, storyboard_backfill, subtitle_tracks
+from videoflix.videos.jobs.chunk_display import chunk_view
 from videoflix.videos.media import webvtt
 from videoflix.videos.models import READY, Subtitle, Video
 from videoflix.videos.storage.backends import StorageUnavailable
@@ -167,7 +169,8 @@ def _select(*, pending, failed):
 def _snapshot(ids):
     db.session.rollback()  # a fresh transaction sees the workers' commits
     rows = db.session.execute(
-        select(Video.id, Video.status, Video.progress, Video.error, Video.queued_at, Video.claimed_by)
+        select(Video.id, Video.status, Video.progress, Video.error, Video.queued_at, Video.claimed_by,
+               Video.job_plan)
         .where(Video.id.in_(ids))
     ).all()
     return {row.id: row for row in rows}
@@ -177,6 +180,8 @@ def _wait_or_exit(ids):
     """Show a progress bar until every job is over; exit 1 when a video failed or vanished."""
     total = 100 * len(ids)
     shown = 0
+    chunks_shown = {}
+    newline = "\n" if sys.stdout.isatty() else ""
     with click.progressbar(length=total, label="Transcoding", show_percent=True) as bar:
         while True:
             rows = _snapshot(ids)
@@ -185,6 +190,13 @@ def _wait_or_exit(ids):
             if current > shown:
                 bar.update(current - shown)
                 shown = current
+            for video_id in ids:
+                # A chunked job: its chunks done of all and who holds each running one, when that changes.
+                chunks = chunk_view(rows[video_id]) if video_id not in done else None
+                if chunks is not None and chunks_shown.get(video_id) != chunks:
+                    chunks_shown[video_id] = chunks
+                    # On a terminal, below the bar's line (the bar is drawn again on the next one).
+                    click.echo(f"{newline}Video {video_id}: {chunks.text}")
             if len(done) == len(ids):
                 break
             time.sleep(POLL_SECONDS)
