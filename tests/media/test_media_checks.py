@@ -14,8 +14,19 @@ import av
 import pytest
 
 from tests.fixtures.media_checks import (
-    FFMPEG, Audio, _dropouts, aac_frame_seconds, audio_seconds, client_playlist, frame_count,
-    join_ssim, make_tone_clip, media_playlists, segment_files, source_frame_count, tone_dropouts,
+    FFMPEG,
+    Audio,
+    _dropouts,
+    aac_frame_seconds,
+    audio_seconds,
+    client_playlist,
+    frame_count,
+    join_ssim,
+    make_tone_clip,
+    media_playlists,
+    segment_files,
+    source_frame_count,
+    tone_dropouts,
     tone_seconds,
 )
 from videoflix.videos.media.transcode import transcode
@@ -107,9 +118,8 @@ def test_query_strings_are_stripped(honest, tmp_path):
                                  for line in pl.read_text().splitlines()))
     # The copy lives elsewhere: point its URIs back at the segments (relative names stay relative).
     versioned.write_text(versioned.read_text().replace("seg", str(honest / "480p" / "seg")))
-    with client_playlist(versioned) as readable:
-        with open(readable) as f:
-            assert "?v=" not in f.read()
+    with client_playlist(versioned) as readable, open(readable) as f:
+        assert "?v=" not in f.read()
     assert segment_files(versioned) == segment_files(pl)
     assert frame_count(versioned) == frame_count(pl)
 
