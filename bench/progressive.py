@@ -1,8 +1,9 @@
-"""Benchmark: playable in seconds, one film spread over workers, chunking's CPU cost (issue 19).
+"""Benchmark: playable in seconds, one film spread over workers, chunking's CPU cost, joins (issue 19).
 
 Run from the repository root (make bench-progressive):
 
     .venv/bin/python bench/progressive.py [--reps 1] [--minutes 1,10] [--parallel-minutes 2] [--full]
+                                          [--baseline-minutes 1] [--only a|bc] [--playable-only]
 
 Every run is the real thing, from scratch: a fresh database, a web server (gunicorn with the
 repository's gunicorn.conf.py, production profile), `flask worker` processes, a viewer and a staff
@@ -24,6 +25,15 @@ PATCH's response:
 (c) chunking's CPU: the one-worker run of (b) against the same with TRANSCODE_CHUNK_SECONDS=100000
     (one chunk: today's single pass), user+sys CPU of the worker process trees (/proc: every
     process below the worker, with the children each has reaped) from the last PATCH to ready.
+
+(a') today, in the same run: the --baseline-minutes sources (default: the 1-minute ones; --full: all)
+    also run with TRANSCODE_CHUNK_SECONDS=100000 PUBLISH=complete (one chunk, published complete),
+    the time to playable before issue 19.
+(d) invisible joins: the finished chunked version of those runs decoded with ffmpeg as the client
+    (tests/fixtures/media_checks.py): every rendition has the source's frame count and decodes
+    without error, the tone has no 5 ms dropout and lasts as long as the source's within one AAC
+    frame, and the SSIM around every segment boundary (+/- 1 s, frame order) is within 0.005 of
+    the one-chunk version's there.
 
 Runs of (b)/(c) alternate their order per repetition; medians over --reps. Sources are cached in
 --work/sources. Heavy: run it alone (`flock /tmp/videoflix-heavy.lock make bench-progressive`).
@@ -50,13 +60,23 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.fixtures.media_checks import make_tone_clip  # noqa: E402
+from tests.fixtures.media_checks import (  # noqa: E402
+    aac_frame_seconds,
+    frame_count,
+    frame_ssim,
+    make_tone_clip,
+    media_playlists,
+    source_frame_count,
+    tone_dropouts,
+    tone_seconds,
+)
 from tests.fixtures.object_store import SeaweedFS, free_ports  # noqa: E402
 
 PY = sys.executable
 PASSWORD = "bench-" + secrets.token_hex(8)
 ORIGIN = "http://frontend.bench.test"
 ONE_CHUNK = "100000"  # TRANSCODE_CHUNK_SECONDS: one chunk, today's single pass
+TODAY = {"TRANSCODE_CHUNK_SECONDS": ONE_CHUNK, "PUBLISH": "complete"}  # before issue 19
 LAST_PATCH = 1024  # bytes in the last PATCH: its time is the upload's checks, not its transfer
 PATCH_BYTES = 64 * 1024 * 1024
 POLL = 0.1  # seconds between looks while waiting for playable; a look at the detail every POLL * 3
@@ -194,6 +214,7 @@ class Setup:
     workers: list[dict] = field(default_factory=lambda: [{}])
     settings: dict = field(default_factory=dict)  # for every process (e.g. TRANSCODE_CHUNK_SECONDS)
     until: str = "ready"  # or "playable": stop there (the rest is not measured)
+    keep: Path | None = None  # local mode: copy the finished version folder here
 
 
 @dataclass
@@ -279,6 +300,10 @@ class Bench:
             roots = [w.pid for w in workers]
             video_id, t0, cpu0 = self.upload(base, staff, setup.source, result, roots)
             self.follow(base, viewer, video_id, result, t0, roots, cpu0)
+            if setup.keep is not None:
+                version = next((run_dir / "media").glob(f"hls/{video_id}/*/master.m3u8")).parent
+                shutil.rmtree(setup.keep, ignore_errors=True)
+                shutil.copytree(version, setup.keep)
             ok = True
             return result
         finally:
@@ -408,6 +433,9 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="(b) and (c) on the 10-minute source, as issue 19 says")
     ap.add_argument("--only", choices=["a", "bc"], help="run one part only")
     ap.add_argument("--playable-only", action="store_true", help="(a): stop each run once playable (no ready time)")
+    ap.add_argument("--baseline-minutes", default="1",
+                    help="(a) sources also run as today (one chunk, PUBLISH=complete), both versions checked "
+                         "for invisible joins (d); empty: none")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "videoflix-bench-progressive"))
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
                     help="PostgreSQL server for (b)/(c) (BENCH_PG)")
@@ -419,19 +447,22 @@ def main() -> int:
     args = ap.parse_args()
     if args.full:
         args.parallel_minutes = 10.0
+        args.baseline_minutes = args.minutes
     work = Path(args.work)
     (work / "sources").mkdir(parents=True, exist_ok=True)
     print(f"cores: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}  work: {work}  reps: {args.reps}", flush=True)
     bench = Bench(args)
-    checks, results_a, results_bc = [], {}, {}
+    checks, results_a, results_bc, joins = [], {}, {}, []
     try:
         if args.only in (None, "a"):
             results_a = part_a(bench, args, work, checks)
+            joins = part_d(results_a, checks)
         if args.only in (None, "bc"):
             results_bc = part_bc(bench, args, work, checks)
     finally:
         bench.close()
     print_tables(results_a, results_bc, args)
+    print_joins(joins)
     print()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
@@ -440,23 +471,106 @@ def main() -> int:
 
 
 def part_a(bench, args, work, checks):
-    cases = {(float(m), kind): src for m in args.minutes.split(",")
-             for kind, src in sources(work / "sources", float(m)).items()}
+    """(a) on `make run`'s defaults; for the --baseline-minutes sources also today's behaviour (one
+    chunk, PUBLISH=complete) and both finished versions kept for (d)."""
+    baseline = {float(m) for m in args.baseline_minutes.split(",") if m}
+    cases = {}
+    for m in (float(m) for m in args.minutes.split(",")):
+        for kind, src in sources(work / "sources", m).items():
+            keep = work / "outputs" / f"{m:g}min-{kind}"
+            cases[(m, kind, "chunked")] = Setup(f"{m:g} min {kind}", src, keep=keep if m in baseline else None,
+                                                until="playable" if args.playable_only else "ready")
+            if m in baseline:
+                cases[(m, kind, "today")] = Setup(f"{m:g} min {kind}, today", src, keep=today_of(keep),
+                                                  settings=TODAY)
     results = {case: [] for case in cases}
     for rep in range(args.reps):
-        for (m, kind), src in cases.items():
-            setup = Setup(f"{m:g} min {kind}", src, until="playable" if args.playable_only else "ready")
+        for case, setup in cases.items():
             r = bench.run(setup)
-            results[(m, kind)].append(r)
+            results[case].append(r)
             print(f"  (a) rep {rep + 1} {setup.name}: checks {fmt(r.checks_s, digits=2)}, playable "
-                  f"{fmt(r.playable_s)}, detail playable {fmt(r.detail_playable_s)}, ready {fmt(r.ready_s)}, "
-                  f"renditions {r.renditions}, load {os.getloadavg()[0]:.1f}", flush=True)
-    for (m, kind), rs in results.items():
-        if m == 10:
+                  f"{fmt(r.playable_s)} (progress then {r.progress_at_playable}), detail playable "
+                  f"{fmt(r.detail_playable_s)}, ready {fmt(r.ready_s)}, renditions {r.renditions}, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    for (m, kind, variant), rs in results.items():
+        if m == 10 and variant == "chunked":
             value = med(r.playable_s for r in rs)
             checks.append((f"(a) 10 min {kind}: time to playable {fmt(value)} <= {TARGETS[kind]:g} s",
                            value is not None and value <= TARGETS[kind]))
     return results
+
+
+def today_of(keep: Path) -> Path:
+    return keep.with_name(keep.name + "-today")
+
+
+def part_d(results_a, checks):
+    """(d) invisible joins: each kept chunked version against its source and against today's."""
+    rows = []
+    for (m, kind, variant), rs in results_a.items():
+        setup = rs[-1].setup
+        if variant != "chunked" or setup.keep is None:
+            continue
+        today = today_of(setup.keep)
+        source = setup.source
+        frames, source_tone = source_frame_count(source), tone_seconds(source)
+        for label, playlist in media_playlists(setup.keep).items():
+            decode = frame_count(playlist)
+            dropouts = tone_dropouts(playlist)
+            tone_delta = tone_seconds(playlist) - source_tone
+            ssim = frame_ssim(playlist, source)
+            ssim_today = frame_ssim(media_playlists(today)[label], source)
+            joins = [round(t, 3) for t in boundaries(playlist)]
+            worst = worst_join_delta(ssim, ssim_today, joins)
+            rows.append((f"{m:g} min {kind}", label, decode.frames, frames, decode.errors, dropouts, tone_delta,
+                         worst, len(joins)))
+            name = f"(d) {m:g} min {kind} {label}"
+            checks.append((f"{name}: {decode.frames} frames of {frames}, decodes without error",
+                           decode.frames == frames and not decode.errors))
+            checks.append((f"{name}: {len(dropouts)} tone dropouts", not dropouts))
+            checks.append((f"{name}: tone length {tone_delta * 1000:+.1f} ms within one AAC frame",
+                           abs(tone_delta) <= aac_frame_seconds()))
+            checks.append((f"{name}: worst join SSIM {fmt(worst[1], '', 4)} vs today's {fmt(worst[2], '', 4)} "
+                           f"at {worst[0]} s (within 0.005)", worst[2] is None or worst[1] >= worst[2] - 0.005))
+    return rows
+
+
+def print_joins(rows):
+    if rows:
+        print("\n(d) invisible joins: the chunked version of the (a) run (--baseline-minutes sources), "
+              "SSIM at every segment boundary (+/- 1 s) against the one-chunk version's")
+        print("| source | rendition | frames (source) | decode errors | tone dropouts | tone length vs source | "
+              "worst join: at, SSIM, one chunk's | boundaries |")
+        print("|---|---|---:|---|---:|---:|---|---:|")
+        for src, label, got, want, errors, dropouts, tone_delta, worst, n in rows:
+            print(f"| {src} | {label} | {got} ({want}) | {errors[:60] or 'none'} | {len(dropouts)} "
+                  f"{dropouts[:3] if dropouts else ''}".rstrip() + f" | {tone_delta * 1000:+.1f} ms | {worst[0]} s, "
+                  f"{fmt(worst[1], '', 4)}, {fmt(worst[2], '', 4)} | {n} |")
+
+
+def boundaries(playlist) -> list[float]:
+    """Where a media playlist's segments meet (seconds from its start)."""
+    total, out = 0.0, []
+    for line in Path(playlist).read_text().splitlines():
+        if line.startswith("#EXTINF:"):
+            total += float(line[8:].split(",", 1)[0])
+            out.append(total)
+    return out[:-1]
+
+
+def worst_join_delta(ssim, ssim_today, joins, fps=25, span=1.0):
+    """(time, SSIM, today's SSIM) of the boundary where the chunked version falls furthest below
+    today's, SSIM averaged over +/- `span` around it (frame order, as media_checks.join_ssim)."""
+    worst = (None, None, None)
+    for t in joins:
+        first, last = max(0, round((t - span) * fps)), round((t + span) * fps)
+        a, b = ssim[first:last], ssim_today[first:last]
+        if not a or not b:
+            continue
+        here = (t, statistics.fmean(a), statistics.fmean(b))
+        if worst[0] is None or here[2] - here[1] > worst[2] - worst[1]:
+            worst = here
+    return worst
 
 
 def part_bc(bench, args, work, checks):
@@ -491,16 +605,19 @@ def part_bc(bench, args, work, checks):
 
 def print_tables(results_a, results_bc, args):
     if results_a:
-        print(f"\n(a) time to playable, `make run` defaults (medians of {args.reps}; from the last PATCH's response)")
-        print("| source | upload's checks (last PATCH) | upload, all | playable | detail says playable | "
-              "ready | playable / ready |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for (m, kind), rs in results_a.items():
+        print(f"\n(a) time to playable, `make run` defaults (medians of {args.reps}; seconds from the last "
+              "PATCH's response; \"today\": TRANSCODE_CHUNK_SECONDS=100000 PUBLISH=complete)")
+        print("| source | run | upload's checks (last PATCH) | upload, all | playable | detail says playable | "
+              "progress then | ready | playable, today / this |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for (m, kind, variant), rs in results_a.items():
             playable_s, ready_s = med(r.playable_s for r in rs), med(r.ready_s for r in rs)
-            ratio = playable_s / ready_s if playable_s and ready_s else None
-            print(f"| {m:g} min {kind} | {fmt(med(r.checks_s for r in rs), digits=2)} | "
+            today = med(r.playable_s for r in results_a.get((m, kind, "today"), []))
+            ratio = today / playable_s if variant == "chunked" and today and playable_s else None
+            print(f"| {m:g} min {kind} | {variant} | {fmt(med(r.checks_s for r in rs), digits=2)} | "
                   f"{fmt(med(r.upload_s for r in rs))} | {fmt(playable_s)} | "
-                  f"{fmt(med(r.detail_playable_s for r in rs))} | {fmt(ready_s)} | {fmt(ratio, '', 3)} |")
+                  f"{fmt(med(r.detail_playable_s for r in rs))} | {med(r.progress_at_playable for r in rs)} | "
+                  f"{fmt(ready_s)} | {fmt(ratio, 'x', 1)} |")
     if results_bc:
         print(f"\n(b)/(c) {args.parallel_minutes:g} min re-encoded source, s3 mode, workers WORKERS=1 "
               f"FFMPEG_THREADS=1 (medians of {args.reps})")
