@@ -237,6 +237,7 @@ class Bench:
         self.work = Path(args.work)
         self.store: SeaweedFS | None = None
         self.runs = 0
+        self.tag = secrets.token_hex(3)  # in every Redis key of this bench's runs
 
     def base_env(self, run_dir: Path, s3: bool) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED)}
@@ -246,7 +247,7 @@ class Bench:
         if s3:
             db = f"{self.args.pg}/{self.args.db_name}"
             env.update(self.store.settings(self.args.bucket, prefix=f"run{self.runs}"))
-            env.update(DATABASE_URL=db, REDIS_URL=self.args.redis_url, REDIS_PREFIX=f"benchprog{self.runs}:")
+            env.update(DATABASE_URL=db, REDIS_URL=self.args.redis_url, REDIS_PREFIX=f"benchprog{self.tag}r{self.runs}:")
         else:  # make run's defaults: a SQLite database and queue, media below MEDIA_ROOT
             env.update(DATABASE_URL=f"sqlite:///{run_dir}/videoflix.sqlite3", HUEY_FILE=str(run_dir / "huey.sqlite3"),
                        MEDIA_ROOT=str(run_dir / "media"), REDIS_URL="")
@@ -257,12 +258,7 @@ class Bench:
             subprocess.run(["psql", f"{self.args.pg}/postgres", "-v", "ON_ERROR_STOP=1", "-q",
                             "-c", f"DROP DATABASE IF EXISTS {self.args.db_name} WITH (FORCE)",
                             "-c", f"CREATE DATABASE {self.args.db_name}"], check=True, capture_output=True)
-            import redis
-            client = redis.Redis.from_url(self.args.redis_url)
-            keys = list(client.scan_iter("benchprog*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+            self.forget_queues()
         flask(env, "db", "upgrade")
         if s3:
             flask(env, "storage", "init")
@@ -373,8 +369,19 @@ class Bench:
             time.sleep(POLL if result.playable_s is None else 1.0)
         raise RuntimeError(f"video {video_id}: not {result.setup.until} after {self.args.timeout} s")
 
+    def forget_queues(self):
+        """Delete the keys of earlier runs (their queues included: Huey names its keys after REDIS_PREFIX)."""
+        import redis
+
+        client = redis.Redis.from_url(self.args.redis_url)
+        keys = list(client.scan_iter("*benchprog*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
     def close(self):
         if self.store is not None:
+            self.forget_queues()
             self.store.stop()
         subprocess.run(["psql", f"{self.args.pg}/postgres", "-q", "-c",
                         f"DROP DATABASE IF EXISTS {self.args.db_name} WITH (FORCE)"], check=False, capture_output=True)
