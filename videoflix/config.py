@@ -155,6 +155,12 @@ class Config:
     WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 0)
     FFMPEG_THREADS = env_int("FFMPEG_THREADS", 0)  # 0: one thread per core this process may use
     TRANSCODE_TIMEOUT = env_int("TRANSCODE_TIMEOUT", 6 * 3600)
+    # A transcode is split into parts of about this many seconds (whole segments; the first part
+    # is one segment, so a video is playable soon), each taken by any worker; 0: one part.
+    TRANSCODE_CHUNK_SECONDS = env_int("TRANSCODE_CHUNK_SECONDS", 30)
+    # playable: a new video is listed and streamable once the first part of every rendition is
+    # stored, and grows; complete: only once the whole ladder is (API.md "Playable while transcoding").
+    PUBLISH = os.environ.get("PUBLISH", "playable").strip().lower()
     MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 4096)
     # Uploads are refused at the probe past this picture size (width x height, 0: no limit) or
     # this duration in seconds (0: no limit): decoding huge frames costs the web process memory.

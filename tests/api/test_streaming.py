@@ -92,7 +92,7 @@ def test_detail_of_a_ready_video(client, auth, make_video, app):
     version = row(app, video_id)["hls_dir"].split("/")[1]
     assert body == {
         "id": video_id, "title": "Detail", "description": "A film.", "category": "Drama",
-        "created_at": body["created_at"], "status": "ready", "progress": 100, "duration": 3.0,
+        "created_at": body["created_at"], "status": "ready", "progress": 100, "playable": True, "duration": 3.0,
         "resolutions": ["480p", "720p"],
         "thumbnail_url": f"http://localhost/api/video/{video_id}/thumbnail.jpg?v={version}",
         "master_url": f"http://localhost/api/video/{video_id}/master.m3u8",

@@ -17,8 +17,8 @@ from videoflix import tasks as queues
 from videoflix.config import TestingConfig
 from videoflix.extensions import db
 from videoflix.videos import tasks
-from videoflix.videos.jobs import state, transcoding
-from videoflix.videos.models import Video
+from videoflix.videos.jobs import part_state, state, transcoding
+from videoflix.videos.models import TranscodeChunk, Video
 from videoflix.videos.tasks import request_transcode
 
 pytestmark = pytest.mark.slow
@@ -50,38 +50,44 @@ def test_flask_transcode_leaves_a_claim_with_a_fresh_heartbeat_alone(app, runner
     assert video["status"] == "processing" and video["claimed_by"].startswith("worker-container:") and work.exists()
 
 
-def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_360p):
+def test_the_progress_writer_refreshes_the_heartbeat_without_progress(app, clip_360p, monkeypatch):
+    """A part's progress writer: a position that grew is written (with the heartbeat); otherwise
+    only a due heartbeat; a part taken away from this worker stops it."""
     video_id = add_clip(app, clip_360p, enqueue=False)
+    monkeypatch.setattr(tasks, "_put_part_on_queue", lambda *args, **kwargs: None)
     mark_queued(app, video_id)
     with app.app_context():
-        token = state.claim(video_id)
+        job, numbers = transcoding.run_transcode(video_id)
+        row_id, token = part_state.claim_part(video_id, job, numbers[0])
     long_ago = datetime.now(UTC) - STALE
 
     def age_claim():
         with app.app_context():
-            db.session.get(Video, video_id).claimed_at = long_ago
+            db.session.get(TranscodeChunk, row_id).claimed_at = long_ago
             db.session.commit()
 
-    age_claim()
-    with app.app_context():
-        writer = transcoding._ProgressWriter(video_id, token)
-        writer(0)  # nothing due yet: no write
-        assert row(app, video_id)["claimed_at"] == long_ago
-        writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()
-        writer(0)  # the same percent, but a heartbeat is due
-    video = row(app, video_id)
-    assert video["progress"] == 0 and video["claimed_at"] > datetime.now(UTC) - timedelta(seconds=10)
+    def part():
+        with app.app_context():
+            found = db.session.get(TranscodeChunk, row_id)
+            return found.position, found.claimed_at
 
     age_claim()
     with app.app_context():
-        writer(40)
-        with app.app_context():
-            assert not state.claim_is_dead(db.session.get(Video, video_id))
+        writer = transcoding._PartProgress(video_id, row_id, token)
+        writer(0)  # nothing due yet: no write
+        assert part() == (0.0, long_ago)
+        writer.at = time.monotonic() - state.heartbeat_interval().total_seconds()
+        writer(0)  # the same position, but a heartbeat is due
+    assert part()[0] == 0.0 and part()[1] > datetime.now(UTC) - timedelta(seconds=10)
+
+    age_claim()
+    with app.app_context():
+        writer(2.0)
+        assert part()[0] == 2.0 and not state.claim_is_dead(db.session.get(TranscodeChunk, row_id))
+        assert row(app, video_id)["progress"] == int(2.0 * 100 / row(app, video_id)["duration"])
         request_transcode(db.session.get(Video, video_id), force=True)  # taken away from this worker
-        writer.at = 0
         with pytest.raises(state.ClaimLost):
-            writer(40)
-    assert row(app, video_id)["status"] == "ready"
+            writer(3.0)
 
 
 def test_a_starting_worker_process_recovers_dead_claims(app, clip_360p):

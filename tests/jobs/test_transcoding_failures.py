@@ -15,10 +15,9 @@ from tests.fixtures.videos import Transitions, add_clip, files_below, media, que
 from videoflix import tasks as queues
 from videoflix.extensions import db
 from videoflix.videos import tasks
-from videoflix.videos.jobs import state, transcoding
+from videoflix.videos.jobs import part_state, state, transcoding
 from videoflix.videos.media import storyboard
 from videoflix.videos.models import Video
-from videoflix.videos.storage.keys import publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
@@ -41,7 +40,7 @@ def versions(app, video_id):
 def run_queued(app, video_id):
     """Run the video's transcode now (the retry a full disk scheduled for later)."""
     with app.app_context():
-        return transcoding.run_transcode(video_id)
+        return transcoding.run_all_here(video_id)
 
 
 @local_files_only
@@ -51,49 +50,56 @@ def test_a_full_disk_while_publishing_keeps_the_old_version_and_queues_the_video
     first = row(app, video_id)
     old_files = files_below(media(app, "hls", first["hls_dir"]))
     app.config["TRANSCODE_RETRIES"] = 0  # a full disk is not counted against the retries
-    monkeypatch.setattr(transcoding, "publish", no_space)
+    monkeypatch.setattr(transcoding, "put_version_files", no_space)
 
     queue(app, video_id)
 
     video = row(app, video_id)
-    assert video["claimed_by"] is None and video["queued_at"] is not None  # queued again, not failed
+    assert state.is_chunked(video["claimed_by"]) and video["queued_at"] is not None  # the part waits, not failed
     assert video["status"] == "ready" and video["hls_dir"] == first["hls_dir"]
-    assert video["error"] == "No space left on the media disk; the transcode will run again."
+    with app.app_context():
+        (part,) = part_state.part_rows(video_id, video["job_plan"]["job"])
+        assert part.status == "queued" and part.claimed_by is None
+        assert part.error == "No space left on the media disk; the transcode will run again."
     assert files_below(media(app, "hls", first["hls_dir"])) == old_files
-    assert versions(app, video_id) == [first["hls_dir"].split("/")[1]]
     assert files_below(media(app, "work")) == []
+    job = video["job_plan"]["job"]
     with app.app_context():
         scheduled = queues.huey.scheduled()
-    assert [(t.args, t.kwargs) for t in scheduled] == [((video_id,), {"store_away": 1})]
+    assert [(t.args, t.kwargs) for t in scheduled] == [((video_id, job, 0), {"store_away": 1})]
 
     monkeypatch.undo()
-    assert run_queued(app, video_id) == "ready"  # the disk has room again: the scheduled run
+    with app.app_context():  # the disk has room again: the scheduled run
+        assert transcoding.run_part(video_id, job, 0) == "done"
     video = row(app, video_id)
     assert video["status"] == "ready" and video["error"] is None and video["hls_dir"] != first["hls_dir"]
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
 
 
 @local_files_only
-def test_a_full_disk_on_the_first_transcode_leaves_the_video_pending_whatever_the_retries(app, clip_360p,
+def test_a_full_disk_on_the_first_transcode_leaves_its_part_waiting_whatever_the_retries(app, clip_360p,
                                                                                           monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish, calls = publish, []
+    real_publish, calls = transcoding.put_version_files, []
 
     def full_once(*args):
         calls.append(args)
         return no_space() if len(calls) == 1 else real_publish(*args)
 
     app.config["TRANSCODE_RETRIES"] = 0
-    monkeypatch.setattr(transcoding, "publish", full_once)
+    monkeypatch.setattr(transcoding, "put_version_files", full_once)
     with Transitions(app) as seen:
         queue(app, video_id)
-    assert seen.statuses == ["pending", "processing", "pending"]
-    assert row(app, video_id)["error"] == "No space left on the media disk; the transcode will run again."
-
-    assert run_queued(app, video_id) == "ready"
+    assert seen.statuses == ["pending", "processing"]  # the part waits for room; the video is not failed
+    job = row(app, video_id)["job_plan"]["job"]
+    with app.app_context():
+        (part,) = part_state.part_rows(video_id, job)
+        assert part.status == "queued"
+        assert part.error == "No space left on the media disk; the transcode will run again."
+        assert transcoding.run_part(video_id, job, 0) == "done"  # the scheduled retry
     video = row(app, video_id)
-    assert video["status"] == "ready" and video["attempts"] == 2 and video["claimed_by"] is None
-    assert video["error"] is None
+    assert video["status"] == "ready" and video["attempts"] == 1 and video["claimed_by"] is None
+    assert video["error"] is None and len(calls) == 2
     assert versions(app, video_id) == [video["hls_dir"].split("/")[1]]
     assert files_below(media(app, "work")) == []
 
@@ -147,7 +153,7 @@ def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkey
 
     monkeypatch.setattr(state, "succeed", interrupted)
     with app.app_context(), pytest.raises(KeyboardInterrupt):
-        transcoding.run_transcode(video_id)
+        transcoding.run_all_here(video_id)
 
     video = row(app, video_id)
     assert video["claimed_by"] is None and video["queued_at"] is not None  # waiting for the re-queued task
@@ -156,32 +162,37 @@ def test_an_interrupt_while_publishing_releases_the_claim(app, clip_360p, monkey
 
 
 def test_a_database_error_is_rolled_back_and_retried(app, clip_360p, monkeypatch):
+    """A lost connection while a part reports its progress: rolled back, that part retried."""
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_transcode, real_progress, failures = transcoding.transcode, state.progress, []
+    real_progress, failures = part_state.part_progress, []
 
-    def connection_drops_once(video_id, token, percent):
+    def connection_drops_once(row_id, token, seconds, video_id=None):
         if not failures:
-            failures.append(percent)
+            failures.append(seconds)
             try:  # leaves a PostgreSQL transaction unusable until it is rolled back
                 db.session.execute(text("SELECT * FROM no_such_table"))
             except Exception:
                 pass
-            raise OperationalError("UPDATE videos", {}, Exception("server closed the connection unexpectedly"))
-        return real_progress(video_id, token, percent)
+            raise OperationalError("UPDATE transcode_chunk", {}, Exception("server closed the connection"))
+        return real_progress(row_id, token, seconds, video_id)
 
-    def transcode_reporting_progress(src, out, *, progress_cb, **kwargs):
-        progress_cb(50)
-        return real_transcode(src, out, progress_cb=progress_cb, **kwargs)
-
-    monkeypatch.setattr(state, "progress", connection_drops_once)
-    monkeypatch.setattr(transcoding, "transcode", transcode_reporting_progress)
+    monkeypatch.setattr(part_state, "part_progress", connection_drops_once)
+    monkeypatch.setattr(transcoding.parts, "encode_part", _reporting_progress(transcoding.parts.encode_part))
     with Transitions(app) as seen:
         queue(app, video_id)
 
-    assert failures == [50]
-    assert seen.statuses == ["pending", "processing", "pending", "processing", "ready"]
+    assert failures == [1.0]
+    assert seen.statuses == ["pending", "processing", "ready"]
     video = row(app, video_id)
-    assert video["status"] == "ready" and video["attempts"] == 2 and video["error"] is None
+    assert video["status"] == "ready" and video["attempts"] == 1 and video["error"] is None
+
+
+def _reporting_progress(encode_part):
+    def encode(*args, progress_cb, **kwargs):
+        progress_cb(1.0)
+        return encode_part(*args, progress_cb=progress_cb, **kwargs)
+
+    return encode
 
 
 def test_a_video_of_an_extreme_shape_is_transcoded_at_the_first_try(app, clip_tall):
@@ -242,7 +253,7 @@ def test_versions_left_by_crashed_workers_are_removed_by_the_next_success(app, c
 
 def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monkeypatch):
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_publish = publish
+    real_publish = transcoding.put_version_files
 
     def delete_then_publish(*args):
         with app.app_context():  # an admin deletes the video (its files go on commit)
@@ -250,7 +261,7 @@ def test_a_video_deleted_while_publishing_leaves_no_folder(app, clip_360p, monke
             db.session.commit()
         return real_publish(*args)
 
-    monkeypatch.setattr(transcoding, "publish", delete_then_publish)
+    monkeypatch.setattr(transcoding, "put_version_files", delete_then_publish)
     queue(app, video_id)
 
     assert row(app, video_id) is None

@@ -4,7 +4,6 @@ accept, and an encoder that refuses its settings is a permanent failure, never r
 
 The storyboard tile fits in 160x320 (sprites at most 1600x3200: JPEG stops at 65500 a side), the
 thumbnail in 640x1280, a rendition in 4096x4096 (x264 stops at 16384)."""
-import re
 
 import av
 import pytest
@@ -16,9 +15,10 @@ from videoflix.config import Config
 from videoflix.videos.media import storyboard
 from videoflix.videos.media.errors import MediaError
 from videoflix.videos.media.ffmpeg import ffmpeg_exe, run_ffmpeg
+from videoflix.videos.media.parts import thumbnail_size as planned_thumbnail_size
 from videoflix.videos.media.plan import plan_renditions
 from videoflix.videos.media.probe import SourceInfo, probe
-from videoflix.videos.media.transcode import thumbnail_command, transcode
+from videoflix.videos.media.transcode import transcode
 
 JPEG_MAX_SIDE = 65500
 X264_MAX_SIDE = 16384
@@ -32,8 +32,7 @@ def source(width, height, duration=10.0):
 
 
 def thumbnail_size(info):
-    scale = next(arg for arg in thumbnail_command(info, "t.jpg") if arg.startswith("scale="))
-    return tuple(int(v) for v in re.match(r"scale=(\d+):(\d+):", scale).groups())
+    return planned_thumbnail_size(info)
 
 
 SHAPES = st.integers(1, Config.MAX_UPLOAD_PIXELS).flatmap(

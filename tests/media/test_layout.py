@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from videoflix.videos.media import layout
-from videoflix.videos.media.probe import SourceInfo
 from videoflix.videos.media.plan import plan_renditions
+from videoflix.videos.media.probe import SourceInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_RUNG = '    Rung("1440p", 1440, 9_000_000, 18_000_000, 160_000),\n'
@@ -101,7 +101,7 @@ print(json.dumps(results))
 
 def test_the_ladder_and_the_file_names_come_from_layout():
     assert [rung.label for rung in layout.LADDER] == ["480p", "720p", "1080p"]
-    assert layout.LABELS == {"480p", "720p", "1080p"}
+    assert {"480p", "720p", "1080p"} == layout.LABELS
     assert [rung.short_side for rung in layout.LADDER] == [480, 720, 1080]
     assert layout.segment_name(0) == "seg000.ts" and layout.segment_name(1234) == "seg1234.ts"
     assert layout.SEGMENT_RE.fullmatch("seg000.ts") and layout.SEGMENT_RE.fullmatch("seg123456.ts")

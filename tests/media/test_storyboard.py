@@ -13,9 +13,11 @@ from tests.fixtures.subtitles import stored_files
 from tests.fixtures.videos import add_clip, files_below, row
 from videoflix.extensions import db
 from videoflix.videos.media import storyboard
-from videoflix.videos.media.probe import probe
+from videoflix.videos.media.chunks import plan_chunks
+from videoflix.videos.media.commands import build_command
 from videoflix.videos.media.plan import plan_renditions
-from videoflix.videos.media.transcode import build_command, transcode
+from videoflix.videos.media.probe import probe
+from videoflix.videos.media.transcode import transcode
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, read_hls
 
@@ -59,7 +61,7 @@ def cues(text):
 def test_the_transcode_writes_sprites_whose_cues_match_the_video(clip_ramp, tmp_path):
     result = transcode(clip_ramp, tmp_path / "out")
     assert result.storyboard == "storyboard.vtt"
-    # one ffmpeg run: the sprites are an output of the command the transcode ran
+    # one ffmpeg run: the sprites are an output of the command the (one) part ran
     assert any(arg.endswith("storyboard/%03d.jpg") for arg in result.command)
     assert any("tile=10x2" in arg for arg in result.command)
 
@@ -89,7 +91,9 @@ def test_a_long_video_gets_a_frame_every_few_seconds_in_several_sprites():
 
 def test_without_a_storyboard_the_command_is_the_plain_ladder(clip_ramp, tmp_path):
     info = probe(clip_ramp)
-    command = build_command(info, str(tmp_path), plan_renditions(info))
+    renditions = plan_renditions(info)
+    cplan = plan_chunks(info, renditions, None, storyboard=False)
+    command = build_command(info, cplan, cplan.chunks[0], str(tmp_path), renditions)
     assert not any("tile=" in arg or arg.endswith(".jpg") for arg in command)
     result = transcode(clip_ramp, tmp_path / "out", info=info, storyboard=False)
     assert result.storyboard is None and not (tmp_path / "out" / "storyboard.vtt").exists()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import subprocess
 
@@ -10,13 +9,12 @@ import av
 import m3u8
 import pytest
 
-from videoflix.videos.media import hls
-from videoflix.videos.media import plan
+from videoflix.videos.media import parts, plan
 from videoflix.videos.media import transcode as tc
-from videoflix.videos.media.ffmpeg import default_threads, ffmpeg_available, ffmpeg_version
-from videoflix.videos.media.probe import InvalidMedia, SourceInfo, probe
 from videoflix.videos.media.errors import MediaError
+from videoflix.videos.media.ffmpeg import default_threads, ffmpeg_available, ffmpeg_version
 from videoflix.videos.media.plan import plan_renditions
+from videoflix.videos.media.probe import InvalidMedia, SourceInfo, probe
 from videoflix.videos.media.transcode import transcode
 
 
@@ -109,16 +107,16 @@ def test_progress_follows_the_segments_written_with_a_storyboard(monkeypatch, tm
     paced.write_text(f'#!/bin/sh\nexec "{ffmpeg_exe()}" -re "$@"\n')
     paced.chmod(0o755)
     monkeypatch.setattr(plan, "SEGMENT_SECONDS", 1)
-    monkeypatch.setattr(tc, "PROGRESS_MIN_INTERVAL", 0.0)
-    monkeypatch.setattr(tc, "PROGRESS_KEEPALIVE", 3600.0)
+    monkeypatch.setattr(parts, "PROGRESS_MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(parts, "PROGRESS_KEEPALIVE", 3600.0)
     out = tmp_path / "out"
     seen: list[tuple[int, float]] = []
     info = probe(clip)
 
-    rung = out / plan_renditions(info)[0].label
+    label = plan_renditions(info)[0].label
 
     def record(percent):  # with the seconds of complete segments (all but the newest file)
-        segments = len(list(rung.glob("seg*.ts"))) if rung.is_dir() else 0
+        segments = len(list(out.glob(f".part-*/{label}/seg*.ts")))  # the part's folder, until it is done
         seen.append((percent, max(0, segments - 1) * plan.SEGMENT_SECONDS))
 
     res = transcode(clip, out, info=info, progress_cb=record, threads=1, ffmpeg=str(paced))
@@ -304,8 +302,8 @@ def test_no_copy_for_unsuitable_h264(outputs, clip_rotated):
 
 
 def test_progress_increases_to_100(monkeypatch, tmp_path, clip_1080p):
-    monkeypatch.setattr(tc, "PROGRESS_MIN_INTERVAL", 0.0)
-    monkeypatch.setattr(tc, "PROGRESS_KEEPALIVE", 3600.0)  # only calls with a percent that grew
+    monkeypatch.setattr(parts, "PROGRESS_MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(parts, "PROGRESS_KEEPALIVE", 3600.0)  # only calls with a percent that grew
     seen: list[int] = []
     transcode(clip_1080p, tmp_path / "out", progress_cb=seen.append, threads=1)
     assert seen[0] == 0 and seen[-1] == 100 and len(seen) >= 2

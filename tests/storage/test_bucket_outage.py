@@ -25,8 +25,8 @@ from tests.fixtures.tus_uploads import STREAM, TUS, bearer, id_of, metadata
 from tests.fixtures.videos import add_clip, csrf, row, sign_in_staff
 from videoflix import tasks as queues
 from videoflix.extensions import db
-from videoflix.videos.jobs import state, transcoding
-from videoflix.videos.jobs.transcoding import STORE_AWAY, run_transcode
+from videoflix.videos.jobs import part_state, state, transcoding
+from videoflix.videos.jobs.transcoding import STORE_AWAY
 from videoflix.videos.models import Video
 from videoflix.videos.storage.keys import media_store, source_key
 from videoflix.videos.tasks import request_transcode
@@ -278,22 +278,22 @@ def test_a_tus_patch_during_an_outage_answers_503_and_the_upload_continues_after
 
 def test_a_transcode_meeting_a_hung_bucket_is_queued_again_and_finishes_after_it(app, clip_360p, own_bucket,
                                                                                  monkeypatch):
-    """The bucket hangs while ffmpeg runs: publishing fails, the video is queued again (never
+    """The bucket hangs while ffmpeg runs: storing the part fails, the part is queued again (never
     failed, whatever the retries), and the next run finishes it; no other version remains."""
     video_id = add_clip(app, clip_360p, enqueue=False)
     app.config["TRANSCODE_RETRIES"] = 0
-    real_transcode = transcoding.transcode
+    real_encode = transcoding.parts.encode_part
 
     def hang_while_transcoding(*args, **kwargs):
-        result = real_transcode(*args, **kwargs)
+        result = real_encode(*args, **kwargs)
         own_bucket.hang()
         return result
 
-    monkeypatch.setattr(transcoding, "transcode", hang_while_transcoding)
+    monkeypatch.setattr(transcoding.parts, "encode_part", hang_while_transcoding)
     _queue(app, video_id)
     try:
         with app.app_context():
-            assert timed("hung", "transcode", lambda: run_transcode(video_id)) == STORE_AWAY
+            assert timed("hung", "transcode", lambda: transcoding.run_all_here(video_id)) == STORE_AWAY
     finally:
         own_bucket.resume()
     monkeypatch.undo()
@@ -303,25 +303,25 @@ def test_a_transcode_meeting_a_hung_bucket_is_queued_again_and_finishes_after_it
 
 def test_a_transcode_meeting_a_dead_bucket_is_retried_with_back_off_and_finishes_after_it(
         app, clip_360p, own_bucket, monkeypatch):
-    """The bucket is killed while ffmpeg runs; the task puts the job on the queue again, later."""
+    """The bucket is killed while ffmpeg runs; the task puts the part on the queue again, later."""
     video_id = add_clip(app, clip_360p, enqueue=False)
-    real_transcode = transcoding.transcode
+    real_encode = transcoding.parts.encode_part
 
     def kill_while_transcoding(*args, **kwargs):
-        result = real_transcode(*args, **kwargs)
+        result = real_encode(*args, **kwargs)
         own_bucket.kill()
         return result
 
-    monkeypatch.setattr(transcoding, "transcode", kill_while_transcoding)
+    monkeypatch.setattr(transcoding.parts, "encode_part", kill_while_transcoding)
     try:
         timed("down", "transcode", lambda: _queue(app, video_id, run=True))
     finally:
         own_bucket.restart()
     monkeypatch.undo()
-    _assert_waiting(app, video_id)
+    job = _assert_waiting(app, video_id)
     with app.app_context():
         [retry] = queues.huey.scheduled()
-    assert retry.args == (video_id,) and retry.kwargs == {"store_away": 1}
+    assert retry.args == (video_id, job, 0) and retry.kwargs == {"store_away": 1}
     assert retry.eta is not None  # later: STORAGE_RETRY_DELAY
     _finishes(app, video_id)
 
@@ -332,7 +332,7 @@ def test_a_missing_source_object_stays_a_permanent_failure(app, clip_360p):
         media_store().delete(source_key(row(app, video_id)["source_file"]))
     _queue(app, video_id)
     with app.app_context():
-        assert run_transcode(video_id, retries_left=2) == "failed"
+        assert transcoding.run_all_here(video_id, retries_left=2) == "failed"
     assert row(app, video_id)["status"] == "failed"
 
 
@@ -347,22 +347,28 @@ def _queue(app, video_id, run=False):
 
 
 def _assert_waiting(app, video_id):
+    """The video still belongs to its job, whose part waits for the bucket; the job's id."""
     video = row(app, video_id)
-    assert video["status"] == "pending" and video["queued_at"] is not None and video["claimed_by"] is None
-    assert video["error"] == ("The media store could not be reached; the transcode will run again once it "
-                              "is back.")
+    assert video["status"] == "processing" and state.is_chunked(video["claimed_by"])
+    job = video["job_plan"]["job"]
+    with app.app_context():
+        (part,) = part_state.part_rows(video_id, job)
+        assert part.status == "queued" and part.claimed_by is None
+        assert part.error == "The media store could not be reached; the transcode will run again once it is back."
     assert scratch_files(app) == []
+    return job
 
 
 def _finishes(app, video_id):
     """The retry, once the bucket answers (in a worker: STORAGE_RETRY_DELAY later) finishes it."""
     wait_for(lambda: _lists(app), "the bucket to answer")
+    job = row(app, video_id)["job_plan"]["job"]
     with app.app_context():
-        assert run_transcode(video_id) == "ready"
+        assert transcoding.run_part(video_id, job, 0) == "done"
     video = row(app, video_id)
     assert video["status"] == "ready" and video["error"] is None
     versions = {k.split("/")[2] for k in keys(app, f"hls/{video_id}/")}
-    assert versions == {video["hls_dir"].split("/")[1]}  # what the failed publish left is gone
+    assert versions == {video["hls_dir"].split("/")[1]}  # nothing else left
 
 
 def test_a_worker_starts_while_the_bucket_hangs(app, own_bucket, caplog):

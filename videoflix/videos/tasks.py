@@ -13,11 +13,35 @@ from flask import current_app
 
 from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
-from videoflix.videos.jobs import state
-from videoflix.videos.jobs.transcoding import STORE_AWAY, run_transcode
+from videoflix.videos.jobs import part_state, state
+from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, publish, run_part, run_transcode
 from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
+
+
+def _task_options(store_away=0):
+    """Huey's options for a transcode task: retries, and after `store_away` runs in a row that
+    found the media store away, a delay (STORAGE_RETRY_DELAY doubled for each, at most
+    STORAGE_RETRY_MAX_DELAY)."""
+    config = current_app.config
+    options = {"retries": config["TRANSCODE_RETRIES"], "retry_delay": config["TRANSCODE_RETRY_DELAY"],
+               # Huey's own limit is a backstop: ffmpeg is already killed at TRANSCODE_TIMEOUT.
+               "timeout": config["TRANSCODE_TIMEOUT"] + 120}
+    if store_away:
+        delay = config["STORAGE_RETRY_DELAY"] * 2 ** min(store_away - 1, 16)
+        options["delay"] = min(delay, config["STORAGE_RETRY_MAX_DELAY"])
+    return options
+
+
+def _put_part_on_queue(video_id, job, number, *, store_away=0):
+    """Put the task of one part of a chunked job on the queue (see _put_on_queue)."""
+    options = _task_options(store_away)
+    delay = options.pop("delay", None)
+    if delay:
+        transcode_part.schedule((video_id, job, number), {"store_away": store_away}, delay=delay, **options)
+    else:
+        transcode_part(video_id, job, number, **options)
 
 
 def _put_on_queue(video_id, *, store_away=0):
@@ -27,14 +51,10 @@ def _put_on_queue(video_id, *, store_away=0):
     `store_away`: how many runs in a row found the media store away; the job then waits
     STORAGE_RETRY_DELAY seconds, doubled for each, at most STORAGE_RETRY_MAX_DELAY (in immediate
     mode a delayed job never runs: `flask transcode --pending` queues it again)."""
-    config = current_app.config
-    options = {"retries": config["TRANSCODE_RETRIES"], "retry_delay": config["TRANSCODE_RETRY_DELAY"],
-               # Huey's own limit is a backstop: ffmpeg is already killed at TRANSCODE_TIMEOUT.
-               "timeout": config["TRANSCODE_TIMEOUT"] + 120}
-    if store_away:
-        delay = config["STORAGE_RETRY_DELAY"] * 2 ** min(store_away - 1, 16)
-        transcode_video.schedule((video_id,), {"store_away": store_away},
-                                 delay=min(delay, config["STORAGE_RETRY_MAX_DELAY"]), **options)
+    options = _task_options(store_away)
+    delay = options.pop("delay", None)
+    if delay:
+        transcode_video.schedule((video_id,), {"store_away": store_away}, delay=delay, **options)
     else:
         transcode_video(video_id, **options)
 
@@ -62,16 +82,45 @@ def transcode_new_video(video):
 
 @task(context=True)
 def transcode_video(video_id, store_away=0, task=None):
-    """The Huey task. Raises (so Huey retries) only after a transient failure with retries left;
-    when the media store was away, puts the job on the queue again, later (never failed for it)."""
-    if run_transcode(video_id, retries_left=task.retries if task is not None else 0) == STORE_AWAY:
+    """The Huey task that plans a transcode and puts its parts on the queue. Raises (so Huey
+    retries) only after a transient failure with retries left; when the media store was away,
+    puts the job on the queue again, later (never failed for it)."""
+    outcome = run_transcode(video_id, retries_left=task.retries if task is not None else 0)
+    if outcome == STORE_AWAY:
         _put_on_queue(video_id, store_away=store_away + 1)
+    elif isinstance(outcome, tuple):
+        job, numbers = outcome
+        for number in numbers:
+            _put_part_on_queue(video_id, job, number)
+
+
+@task(context=True)
+def transcode_part(video_id, job, number, store_away=0, task=None):
+    """The Huey task of one part (or the audio) of a chunked job; any worker takes it."""
+    outcome = run_part(video_id, job, number, retries_left=task.retries if task is not None else 0)
+    if outcome == STORE_AWAY:
+        _put_part_on_queue(video_id, job, number, store_away=store_away + 1)
+    elif outcome == JOB_AWAY:  # publishing met the store away: the whole job again, later
+        _put_on_queue(video_id, store_away=1)
+
+
+@task()
+def publish_job(video_id, job):
+    """Publish a job whose parts are all done (its last part's worker died before it could)."""
+    if publish(video_id, job) == JOB_AWAY:
+        _put_on_queue(video_id, store_away=1)
 
 
 def _queued_task_video_ids():
     """Ids of the videos that have a transcode task waiting on the queue or scheduled (a retry)."""
     tasks = huey.pending() + huey.scheduled()
     return {t.args[0] for t in tasks if isinstance(t, transcode_video.task_class) and t.args}
+
+
+def _queued_part_tasks():
+    """(video id, job, number) of the part tasks waiting on the queue or scheduled."""
+    tasks = huey.pending() + huey.scheduled()
+    return {tuple(t.args[:3]) for t in tasks if isinstance(t, transcode_part.task_class) and len(t.args) >= 3}
 
 
 @on_worker_start
@@ -86,6 +135,12 @@ def recover_on_worker_start(app):
             _put_on_queue(video_id)  # a duplicate is harmless: only one run can claim the video
         if lost:
             log.warning("Queued videos without a task, enqueued again: %s", lost)
+        waiting_parts = _queued_part_tasks()
+        lost_parts = [part for part in part_state.queued_parts() if part not in waiting_parts]
+        for part in lost_parts:
+            _put_part_on_queue(*part)  # a duplicate is harmless: only one run can claim the part
+        if lost_parts:
+            log.warning("Queued parts without a task, enqueued again: %s", lost_parts)
 
 
 class RecoveryLoop(threading.Thread):
@@ -126,10 +181,17 @@ def recover_on_process_start(app):
 
 
 def recover_dead_claims():
-    """Queue again the videos whose worker died mid-job; their ids."""
+    """Queue again the videos (and the parts of chunked jobs) whose worker died mid-job, and
+    publish the jobs whose parts are all done but unpublished; the ids of the videos queued."""
     recovered = state.recover_dead_claims()
     for video_id in recovered:
         _put_on_queue(video_id)
     if recovered:
         log.warning("Re-queued videos left by dead workers: %s", recovered)
+    parts = part_state.recover_dead_parts()
+    for part in parts:
+        _put_part_on_queue(*part)
+    for video_id, job in part_state.unpublished_jobs():
+        log.warning("Video %s: all parts of job %s done but not published; publishing.", video_id, job)
+        publish_job(video_id, job)
     return recovered

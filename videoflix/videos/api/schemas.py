@@ -175,12 +175,14 @@ class VideoSchema(Schema):
     description = fields.String()
     category = fields.String()
     created_at = fields.DateTime(format="iso")
-    status = fields.String()
+    # "processing" while a published first version still grows (API.md, "Playable while transcoding")
+    status = fields.String(attribute="shown_status")
     progress = fields.Integer()
+    playable = fields.Boolean()
     duration = fields.Float(allow_none=True)
     resolutions = fields.List(fields.String())
-    thumbnail_url = fields.Function(lambda v: thumbnail_url(v.id, v.thumbnail) if v.status == READY else None)
-    master_url = fields.Function(lambda v: master_url(v.id) if v.status == READY else None)
+    thumbnail_url = fields.Function(lambda v: thumbnail_url(v.id, v.thumbnail) if v.playable else None)
+    master_url = fields.Function(lambda v: master_url(v.id) if v.playable else None)
     storyboard_url = fields.Function(storyboard_index_url)
 
 

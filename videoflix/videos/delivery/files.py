@@ -30,13 +30,14 @@ class MediaFile:
     path: str | None              # absolute
     stat: os.stat_result | None
     version: str                  # "ab34cd": the version folder, the `?v=` of immutable URLs
+    growing: bool = False         # the version is still being transcoded: its playlists change
 
 
-def _find(relative, version):
+def _find(relative, version, growing=False):
     """The MediaFile of `relative`; ValueError when a local file is not there."""
     if is_local():
-        return MediaFile(relative, *hls_file(relative), version)
-    return MediaFile(relative, None, None, version)
+        return MediaFile(relative, *hls_file(relative), version, growing)
+    return MediaFile(relative, None, None, version, growing)
 
 
 def _locate(video_id, relative_of, version=None):
@@ -57,7 +58,7 @@ def _locate(video_id, relative_of, version=None):
         if relative is None:
             continue
         try:
-            return _find(relative, entry.version)
+            return _find(relative, entry.version, entry.growing)
         except ValueError:
             pass  # gone (re-transcoded meanwhile?): the fresh pass re-reads the row
     raise APIError(404, NOT_FOUND)

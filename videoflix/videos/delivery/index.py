@@ -30,6 +30,7 @@ class MediaEntry:
     hls_dir: str | None
     labels: frozenset
     thumbnail: str | None
+    growing: bool = False     # its playlists still grow (EVENT): never cached long
 
     @property
     def playable(self):
@@ -70,12 +71,13 @@ class MediaIndex:
         if cached is not None and not fresh and cached[0] > now:
             return cached[1]
         row = db.session.execute(
-            db.select(Video.status, Video.hls_dir, Video.renditions, Video.thumbnail).where(Video.id == video_id)
+            db.select(Video.status, Video.hls_dir, Video.renditions, Video.thumbnail, Video.growing)
+            .where(Video.id == video_id)
         ).first()
         entry = None
         if row is not None:
             labels = frozenset(r.get("label") for r in row.renditions or [] if isinstance(r, dict)) & LABELS
-            entry = MediaEntry(row.status, row.hls_dir, labels, row.thumbnail)
+            entry = MediaEntry(row.status, row.hls_dir, labels, row.thumbnail, bool(row.growing))
         ttl = self.ttl if entry is not None and entry.playable else self.negative_ttl
         with self._lock:
             if len(self._entries) >= self.max_entries:

@@ -24,6 +24,9 @@ SEGMENT_TYPE = "video/MP2T"
 JPEG_TYPE = "image/jpeg"
 IMMUTABLE = "private, max-age=31536000, immutable"
 REVALIDATE = "private, no-cache"
+# A growing media playlist (EVENT) changes as parts are stored: kept at most this long, which is
+# shorter than a segment (API.md, "Playable while transcoding").
+GROWING = "private, max-age=1"
 
 
 def accel_location(prefix, relative, presigned_url=None):
@@ -170,11 +173,15 @@ def send_media_playlist(media):
     become presigned object URLs (the segments then never reach the API; these URLs stay valid
     until they expire, whatever happens to the session meanwhile); else the stored file as is."""
     config = current_app.config
+    cache_control = GROWING if media.growing else REVALIDATE
     if config["MEDIA_DELIVERY"] != "signed" or media.path is not None:
-        return send_media(media, PLAYLIST_TYPE, REVALIDATE)
+        return send_media(media, PLAYLIST_TYPE, cache_control)
     store = media_store()
-    try:
-        text = _media_playlist_text(store, media.relative)
+    try:  # a growing playlist is read again every time; a finished one never changes
+        if media.growing:
+            text = read_hls(media.relative).decode("utf-8")
+        else:
+            text = _media_playlist_text(store, media.relative)
     except NotStored:
         raise APIError(404, NOT_FOUND) from None
     folder = posixpath.dirname(media.relative)
@@ -184,5 +191,5 @@ def send_media_playlist(media):
         else line for line in text.splitlines()
     ]
     response = Response("\n".join(lines) + "\n", mimetype=PLAYLIST_TYPE)
-    response.headers["Cache-Control"] = REVALIDATE
+    response.headers["Cache-Control"] = cache_control
     return response

@@ -20,6 +20,11 @@ transition commits; the row is the only record of it.
 A re-transcode of a published video keeps `status == "ready"` and its old `hls_dir` until the new
 version is complete: viewers keep playing the old files; the job shows in queued_at/claimed_by/
 progress, and a failed re-transcode leaves the old version and records `error`.
+
+A transcode is done in parts (jobs.parts): once planned, the video's claim names the job itself
+(`chunked_token`), not a process; each part has its own claim and heartbeat (jobs.part_state), so
+a dead worker loses only its part. A first version may be published while its parts are still
+being made (`growing`, PUBLISH=playable); a job that fails for good withdraws it.
 """
 import functools
 import logging
@@ -28,11 +33,11 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 
 from videoflix.extensions import db
-from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, Video
-from videoflix.videos.storage.keys import remove_work
+from videoflix.videos.models import FAILED, PENDING, PROCESSING, READY, TranscodeChunk, Video
+from videoflix.videos.storage.keys import remove_job, remove_version, remove_work
 
 log = logging.getLogger(__name__)
 # A heartbeat this many times per stale period: a live worker is never mistaken for a dead one.
@@ -72,6 +77,19 @@ def worker_id():
     return f"{host_id()}:{os.getpid()}"
 
 
+# The "host" of a video claim held by a chunked job rather than by one process: its parts carry
+# the claims and heartbeats of the workers doing them.
+CHUNKED_HOST = "parts"
+
+
+def chunked_token(job):
+    return f"{CHUNKED_HOST}:0:{job}"
+
+
+def is_chunked(claimed_by):
+    return bool(claimed_by) and claimed_by.startswith(CHUNKED_HOST + ":")
+
+
 def parse_claim(claimed_by):
     """(host, pid, job) of a claim token; job names the work folder MEDIA_ROOT/work/<job>."""
     host, pid, job = claimed_by.rsplit(":", 2)
@@ -95,8 +113,10 @@ def pid_alive(pid):
 
 def claim_is_dead(video, now=None):
     """True when the claim's worker is gone: its heartbeat (claimed_at) is older than
-    stale_after(), wherever it ran, or its pid is dead on this host. False without a claim."""
-    if not video.claimed_by:
+    stale_after(), wherever it ran, or its pid is dead on this host. False without a claim, and
+    for a chunked job's claim (its parts' claims are checked one by one). Works on any row with
+    claimed_by and claimed_at (a video, a part)."""
+    if not video.claimed_by or is_chunked(video.claimed_by):
         return False
     now = now or datetime.now(UTC)
     if video.claimed_at is None or video.claimed_at < now - stale_after():
@@ -109,7 +129,16 @@ def claim_is_dead(video, now=None):
 
 
 def _published():
-    return Video.hls_dir.isnot(None)
+    """A complete version is published (not one still growing)."""
+    return and_(Video.hls_dir.isnot(None), Video.growing.is_(False))
+
+
+def _withdrawn_unless_complete():
+    """The columns that withdraw a growing version (a job that ended without finishing it)."""
+    return dict(hls_dir=case((Video.growing.is_(True), None), else_=Video.hls_dir),
+                thumbnail=case((Video.growing.is_(True), None), else_=Video.thumbnail),
+                storyboard=case((Video.growing.is_(True), None), else_=Video.storyboard),
+                growing=False, job_plan=None)
 
 
 def _commit_if_one(rowcount):
@@ -131,7 +160,7 @@ def queue(video, *, force=False):
     """
     if not video.source_file:
         raise StateError(f"Video {video.id} has no source file to transcode.")
-    old_claim = video.claimed_by
+    old_claim, old_dir = video.claimed_by, video.hls_dir if video.growing else None
     if old_claim and not force and not claim_is_dead(video):
         raise StateError(f"Video {video.id} is being transcoded right now ({old_claim}).")
     video_id = video.id
@@ -140,15 +169,29 @@ def queue(video, *, force=False):
         .where(Video.id == video_id, Video.claimed_by.is_(None) if old_claim is None else Video.claimed_by == old_claim)
         .values(
             queued_at=datetime.now(UTC), claimed_by=None, claimed_at=None, error=None, progress=0,
-            status=case((_published(), READY), else_=PENDING),
+            status=case((_published(), READY), else_=PENDING), **_withdrawn_unless_complete(),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
+    if old_claim and is_chunked(old_claim):
+        db.session.execute(delete(TranscodeChunk).where(TranscodeChunk.video_id == video_id))
     if not _commit_if_one(done):
         raise StateError(f"Video {video_id} changed meanwhile; try again.")
     if old_claim:
-        remove_work(parse_claim(old_claim)[2])
+        _remove_job_files(video_id, parse_claim(old_claim)[2], old_dir)
     db.session.expire(video)
+
+
+def _remove_job_files(video_id, job, growing_dir=None):
+    """What an ended job leaves: its work folder, its shared files, its version folder unless the
+    row names it (a growing version withdrawn is removed too)."""
+    remove_work(job)
+    remove_job(video_id, job)
+    current = db.session.execute(select(Video.hls_dir).where(Video.id == video_id)).scalar_one_or_none()
+    if current != f"{int(video_id)}/{job}":
+        remove_version(f"{int(video_id)}/{job}")
+    if growing_dir and growing_dir != current:
+        remove_version(growing_dir)
 
 
 def claim(video_id):
@@ -192,20 +235,52 @@ def heartbeat(video_id, token):
 
 
 def release(video_id, token, message):
-    """A transient failure that will be retried: back to queued, claim dropped, error noted."""
-    _commit_if_one(_owned(
+    """A transient failure that will be retried: back to queued, claim dropped, error noted (a
+    chunked job's parts and files go: it starts again; a growing version is withdrawn)."""
+    growing_dir = db.session.execute(
+        select(Video.hls_dir).where(Video.id == video_id, Video.growing.is_(True))).scalar_one_or_none()
+    done = _owned(
         video_id, token, claimed_by=None, claimed_at=None, error=message, progress=0,
-        status=case((_published(), READY), else_=PENDING),
-    ))
+        status=case((_published(), READY), else_=PENDING), **_withdrawn_unless_complete(),
+    )
+    if done and is_chunked(token):
+        db.session.execute(delete(TranscodeChunk).where(TranscodeChunk.video_id == video_id))
+    if _commit_if_one(done) and is_chunked(token):
+        _remove_job_files(video_id, parse_claim(token)[2], growing_dir)
 
 
 def fail(video_id, token, message):
-    """The job is over and failed. A published video stays ready on its old version."""
-    _commit_if_one(_owned(
+    """The job is over and failed. A published video stays ready on its old version; a version
+    still growing is withdrawn (failed, no longer listed, its files removed). True when this
+    claim still held the video."""
+    growing_dir = db.session.execute(
+        select(Video.hls_dir).where(Video.id == video_id, Video.growing.is_(True))).scalar_one_or_none()
+    done = _owned(
         video_id, token, claimed_by=None, claimed_at=None, queued_at=None, error=message,
         progress=case((_published(), 100), else_=Video.progress),
-        status=case((_published(), READY), else_=FAILED),
-    ))
+        status=case((_published(), READY), else_=FAILED), **_withdrawn_unless_complete(),
+    )
+    if done and is_chunked(token):
+        db.session.execute(delete(TranscodeChunk).where(TranscodeChunk.video_id == video_id))
+    if not _commit_if_one(done):
+        return False
+    if is_chunked(token):
+        _remove_job_files(video_id, parse_claim(token)[2], growing_dir)
+    return True
+
+
+def publish_growing(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height, storyboard=None):
+    """Name the first version while it is still being made (PUBLISH=playable): listed and served
+    from now on (status ready, growing: shown as processing). Raises ClaimLost when the job no
+    longer holds the video, or when it has another version published."""
+    done = db.session.execute(
+        update(Video).where(Video.id == video_id, Video.claimed_by == token,
+                            or_(Video.hls_dir.is_(None), and_(Video.hls_dir == hls_dir, Video.growing.is_(True))))
+        .values(status=READY, growing=True, hls_dir=hls_dir, renditions=renditions, thumbnail=thumbnail,
+                storyboard=storyboard, duration=duration, width=width, height=height)
+        .execution_options(synchronize_session=False)).rowcount
+    if not _commit_if_one(done):
+        raise ClaimLost(video_id)
 
 
 def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width, height, storyboard=None):
@@ -214,10 +289,12 @@ def succeed(video_id, token, hls_dir, *, renditions, thumbnail, duration, width,
     old = db.session.execute(
         select(Video.hls_dir).where(Video.id == video_id, Video.claimed_by == token)
     ).one_or_none()
+    if old is not None and is_chunked(token):
+        db.session.execute(delete(TranscodeChunk).where(TranscodeChunk.video_id == video_id))
     if old is None or not _commit_if_one(_owned(
         video_id, token, status=READY, progress=100, error=None, hls_dir=hls_dir, renditions=renditions,
         thumbnail=thumbnail, storyboard=storyboard, duration=duration, width=width, height=height,
-        claimed_by=None, claimed_at=None, queued_at=None,
+        claimed_by=None, claimed_at=None, queued_at=None, growing=False, job_plan=None,
     )):
         db.session.rollback()
         raise ClaimLost(video_id)
@@ -236,7 +313,7 @@ def set_storyboard(video_id, hls_dir, storyboard):
 def job_label(video):
     """A short human description of the video's transcode job, for the admin and the CLI."""
     if video.claimed_by:
-        return f"transcoding {video.progress}%"
+        return f"transcoding {video.progress}%" + (", playable" if video.growing else "")
     if video.queued_at:
         return "queued"
     if video.error:

@@ -6,6 +6,7 @@ Pure Python + subprocess; no Flask, no app imports.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import shlex
@@ -17,8 +18,6 @@ from collections import deque
 from collections.abc import Callable
 
 from .errors import MediaError
-
-import os
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,8 @@ def _tail(lines, limit: int = 1000) -> str:
 def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], None] | None,
                deadline: float | None, what: str = "ffmpeg",
                min_interval: float = 1.0, keepalive: float = 5.0,
-               position: Callable[[], float] | None = None) -> None:
+               position: Callable[[], float] | None = None,
+               feed: Callable[[object], None] | None = None, pass_fds: tuple[int, ...] = ()) -> None:
     """Run ffmpeg; raise MediaError when it fails (not transient when it ran past ``deadline``:
     it would only time out again).
 
@@ -114,44 +114,79 @@ def run_ffmpeg(cmd: list[str], *, duration: float, progress_cb: Callable[[int], 
     read instead of ffmpeg's ``out_time``: with several outputs ffmpeg's own figure is not the
     encode's (a storyboard's tile filter holds its frames until a sprite is full, so ffmpeg 5.1
     reports nothing until the end and ffmpeg 9 reports the whole duration at once).
+
+    ``feed(stdin)``, when given, runs in a thread of its own and writes ffmpeg's input into its
+    stdin (a binary file it must close); an exception it raises fails the run (MediaError as it
+    is; anything else as transient). ``pass_fds`` stay open in ffmpeg (an output "pipe:N").
     """
     log.info("running %s: %s", what, shlex.join(cmd))
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, errors="replace")
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
     except OSError as exc:
         raise MediaError(f"Could not start ffmpeg: {exc}", transient=True) from exc
-    run = _Run(proc)
+    run = _Run(proc, feed)
     try:
         timed_out = run.follow(duration, progress_cb, deadline, min_interval, keepalive, position)
     finally:
         run.stop()
     if timed_out:
         raise MediaError(f"{what} timed out and was killed", transient=False)
+    if run.feed_error is not None:  # ffmpeg was stopped for it: its own status says nothing
+        raise _feed_failure(run.feed_error)
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, run.errlines)
+
+
+def _feed_failure(error: BaseException) -> MediaError:
+    """The error of a feed that failed: its own MediaError, else judged by its message as
+    ffmpeg's stderr is (PyAV's errors are ffmpeg's: "Invalid data found ..." is permanent)."""
+    if isinstance(error, MediaError):
+        return error
+    text = f"Reading the source failed: {error}"
+    transient = bool(_TRANSIENT.search(text)) or not _PERMANENT.search(text)
+    return MediaError(text[-1000:], transient=transient)
 
 
 class _Run:
     """A started ffmpeg with two reader threads: stderr's last lines, and progress times (seconds)
     from stdout (None when stdout closes)."""
 
-    def __init__(self, proc):
+    def __init__(self, proc, feed=None):
         self.proc = proc
         self.errlines: deque[str] = deque(maxlen=50)
         self.events: queue.Queue = queue.Queue()
+        self.feed_error: BaseException | None = None
         self.readers = [threading.Thread(target=self._read_err, daemon=True),
                         threading.Thread(target=self._read_out, daemon=True)]
+        if feed is not None:
+            self.readers.append(threading.Thread(target=self._feed, args=(feed,), daemon=True))
         for t in self.readers:
             t.start()
 
+    def _feed(self, feed):
+        pipe = _Stdin(self.proc.stdin)
+        try:
+            feed(pipe)
+        except BaseException as error:  # noqa: BLE001 - reported by run_ffmpeg
+            if pipe.broken:
+                return  # ffmpeg stopped reading (it had what it needed, or failed: its status says)
+            self.feed_error = error
+            if self.proc.poll() is None:
+                self.proc.kill()
+        finally:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
     def _read_err(self):
-        for line in self.proc.stderr:
-            self.errlines.append(line.rstrip("\n"))
+        for raw in self.proc.stderr:
+            self.errlines.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
     def _read_out(self):
-        for line in self.proc.stdout:
-            key, _, val = line.strip().partition("=")
+        for raw in self.proc.stdout:
+            key, _, val = raw.decode("utf-8", "replace").strip().partition("=")
             if key in ("out_time_us", "out_time_ms") and val.isdigit():
                 self.events.put(int(val) / 1e6)  # both are microseconds in ffmpeg 5.x
         self.events.put(None)
@@ -195,6 +230,33 @@ class _Run:
             t.join(timeout=5)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+class _Stdin:
+    """ffmpeg's stdin as the feed writes it: notes when ffmpeg closed its end (PyAV reports that as
+    an error of its own)."""
+
+    def __init__(self, raw):
+        self.raw, self.broken = raw, False
+
+    def write(self, data):
+        try:
+            return self.raw.write(data)
+        except (BrokenPipeError, ValueError):
+            self.broken = True
+            raise
+
+    def flush(self):
+        try:
+            self.raw.flush()
+        except (BrokenPipeError, ValueError):
+            self.broken = True
+
+    def close(self):
+        try:
+            self.raw.close()
+        except OSError:
+            self.broken = True
 
 
 def _failure(what: str, rc: int, errlines) -> MediaError:

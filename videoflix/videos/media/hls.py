@@ -126,32 +126,40 @@ def segment_codecs(segment_path: str | os.PathLike, has_audio: bool) -> str:
 class MasterEntry:
     uri: str                   # e.g. "720p/index.m3u8"
     bandwidth: int
-    average_bandwidth: int
+    average_bandwidth: int | None
     width: int
     height: int
     codecs: str
     frame_rate: float
 
 
-def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
-    """Write the master playlist (entries in the given order); returns its text."""
+def master_text(entries: list[MasterEntry]) -> str:
+    """The master playlist of `entries`, in the given order (AVERAGE-BANDWIDTH only where known)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for e in entries:
-        attrs = [
-            f"BANDWIDTH={e.bandwidth}",
-            f"AVERAGE-BANDWIDTH={e.average_bandwidth}",
-            f"RESOLUTION={e.width}x{e.height}",
-            f"CODECS={quoted(e.codecs)}",
-        ]
+        attrs = [f"BANDWIDTH={e.bandwidth}"]
+        if e.average_bandwidth is not None:
+            attrs.append(f"AVERAGE-BANDWIDTH={e.average_bandwidth}")
+        attrs += [f"RESOLUTION={e.width}x{e.height}", f"CODECS={quoted(e.codecs)}"]
         if e.frame_rate > 0:
             attrs.append(f"FRAME-RATE={e.frame_rate:.3f}")
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
         lines.append(e.uri)
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace the file at `path` with `text` whole (a rename: readers see old or new)."""
     tmp = os.fspath(path) + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def write_master(path: str | os.PathLike, entries: list[MasterEntry]) -> str:
+    """Write the master playlist (entries in the given order); returns its text."""
+    text = master_text(entries)
+    write_text(path, text)
     return text
 
 

@@ -11,7 +11,6 @@ from . import layout
 from .ffmpeg import even, fit
 from .probe import SourceInfo
 
-
 SEGMENT_SECONDS = 6
 
 
@@ -92,16 +91,19 @@ def audio_copyable(info: SourceInfo) -> bool:
             and 1 <= info.audio_channels <= 2 and 0 < info.audio_bitrate <= 256_000)
 
 
-def forced_keyframes(info: SourceInfo) -> str:
-    """Source keyframe times, so re-encoded variants cut where the copy does."""
-    times = [max(0.0, t - 0.001) for t in info.keyframe_times]
+def forced_keyframes(info: SourceInfo, *, offset: float = 0.0, start: float = 0.0,
+                     end: float | None = None) -> str:
+    """Source keyframe times in [start, end) (plus `offset`: a part's timeline), so re-encoded
+    variants cut where the copy does."""
+    times = [max(0.0, t - 0.001) + offset for t in info.keyframe_times
+             if t >= start - 1e-4 and (end is None or t < end - 1e-4)] or [offset + max(start, 0.0)]
     text = ",".join(f"{t:.3f}" for t in times)
     if len(text) > 100_000:  # stay far below the kernel's per-argument limit
         # keep only the keyframes the HLS muxer can cut on (first at/after k*6 s)
         kept, k = [], 1
         for t in info.keyframe_times:
             if t >= k * SEGMENT_SECONDS - 0.5:
-                kept.append(max(0.0, t - 0.001))
+                kept.append(max(0.0, t - 0.001) + offset)
                 k = int(t // SEGMENT_SECONDS) + 1
         text = ",".join(f"{t:.3f}" for t in kept) or "0"
     return text

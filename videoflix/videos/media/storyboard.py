@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 from .ffmpeg import fit
-from .layout import STORYBOARD_DIR, STORYBOARD_VTT, SPRITE_TEMPLATE, sprite_name
+from .layout import SPRITE_TEMPLATE, STORYBOARD_DIR, STORYBOARD_VTT, sprite_name
 
 TILE_WIDTH = 160
 # A tile fits in TILE_WIDTH x MAX_TILE_HEIGHT (portrait 9:16 is 160x284), so a sprite is never
@@ -55,18 +55,32 @@ def plan(duration: float, width: int, height: int) -> Plan:
     return Plan(interval, frames, tile_width, tile_height, columns, rows)
 
 
-def filter_chain(source: str, p: Plan, label: str = "[sb]") -> str:
-    """A filter-graph chain from `source` (a decoded video pad) to the sprite frames at `label`."""
-    # round=up: the frame for t = k * interval is the last one at or before it, so a tile shows
-    # the start of its cue (round=near would pick one up to half an interval earlier).
-    return (f"{source}fps=1/{p.interval}:round=up,scale={p.width}:{p.height}:flags=bicubic,setsar=1,"
+def filter_chain(source: str, p: Plan, label: str = "[sb]", *, first_tile: float | None = None,
+                 offset: float = 0.0) -> str:
+    """A filter-graph chain from `source` (a decoded video pad) to the sprite frames at `label`.
+
+    Without `first_tile`: every interval of the whole decode (the backfill). With it (a part of a
+    chunked transcode, whose frame times are the source's plus `offset`): the first frame at or
+    after `first_tile`, then the first frame of each later interval, up to the plan's last tile."""
+    if first_tile is None:
+        # round=up: the frame for t = k * interval is the last one at or before it, so a tile
+        # shows the start of its cue (round=near would pick one up to half an interval earlier).
+        pick = f"fps=1/{p.interval}:round=up"
+    else:
+        tile = f"floor((t-{offset:g})/{p.interval})"
+        prev = f"floor((prev_selected_t-{offset:g})/{p.interval})"
+        pick = (f"select='lt({tile},{p.frames})*if(isnan(prev_selected_t),"
+                f"gte(t,{first_tile + offset:.6f}),gte({tile},{prev}+1))'")
+    return (f"{source}{pick},scale={p.width}:{p.height}:flags=bicubic,setsar=1,"
             f"tile={p.columns}x{p.rows}{label}")
 
 
-def output_args(out_dir: str, label: str = "[sb]") -> list[str]:
-    """The ffmpeg output writing the sprites of `label` into out_dir/storyboard/ (which must exist)."""
+def output_args(out_dir: str, label: str = "[sb]", *, start_number: int = 0) -> list[str]:
+    """The ffmpeg output writing the sprites of `label` into out_dir/storyboard/ (created here if
+    missing), numbered from `start_number`."""
+    os.makedirs(os.path.join(out_dir, STORYBOARD_DIR), exist_ok=True)
     return ["-map", label, "-an", "-sn", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2",
-            "-start_number", "0", os.path.join(out_dir, STORYBOARD_DIR, SPRITE_TEMPLATE)]
+            "-start_number", str(start_number), os.path.join(out_dir, STORYBOARD_DIR, SPRITE_TEMPLATE)]
 
 
 def cues(p: Plan, duration: float) -> list[tuple[float, float, str]]:
@@ -91,8 +105,13 @@ def _timestamp(seconds: float) -> str:
 
 def vtt_text(p: Plan, duration: float) -> str:
     """The WebVTT index; its cue URLs are relative to the .vtt's own URL."""
+    return cues_text(cues(p, duration))
+
+
+def cues_text(cue_list: list[tuple[float, float, str]]) -> str:
+    """A WebVTT index of (start, end, url) cues."""
     lines = ["WEBVTT", ""]
-    for start, end, url in cues(p, duration):
+    for start, end, url in cue_list:
         lines += [f"{_timestamp(start)} --> {_timestamp(end)}", url, ""]
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from blinker import Namespace
 from flask import current_app, has_app_context
-from sqlalchemy import JSON, BigInteger, Index, String, Text, delete, event
+from sqlalchemy import JSON, BigInteger, Boolean, Index, String, Text, delete, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoflix.auth.models import User
@@ -22,10 +22,13 @@ PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
 
 class Video(db.Model):
-    """`status` says what viewers get: `ready` as long as a complete version is published
-    (`hls_dir`), even while a re-transcode runs or after one failed. A job in flight is shown by
-    `queued_at` (waiting or running), `claimed_by` (running) and `progress` (0-100 of that job);
-    `error` is the last job's failure, if it failed."""
+    """`status` says what viewers get: `ready` as long as a playable version is published
+    (`hls_dir`), even while a re-transcode runs or after one failed. A first version published
+    while it is still being transcoded (PUBLISH=playable) is `growing`: stored as `ready` (so the
+    catalogue lists it and its files are served), shown as `processing` (`shown_status`) until
+    its last part is stored. A job in flight is shown by `queued_at` (waiting or running),
+    `claimed_by` (running) and `progress` (0-100 of that job); `error` is the last job's failure,
+    if it failed."""
 
     # The catalogue's order within a status: one index range serves a page of ready videos.
     __table_args__ = (Index("ix_video_status_created_at_id", "status", "created_at", "id"),)
@@ -66,9 +69,22 @@ class Video(db.Model):
     storyboard: Mapped[str | None] = mapped_column(String(255))
     # [{"label": "720p", "width": 1280, "height": 720, "bandwidth": ..., ...}], best last.
     renditions: Mapped[list] = mapped_column(JSON, default=list)
+    # The published version is still growing (its playlists are EVENT playlists); see above.
+    growing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The running chunked job: {"job", "plan" (media.chunks.ChunkPlan), "renditions", "progressive"}.
+    job_plan: Mapped[dict | None] = mapped_column(JSON)
 
     def __repr__(self):
         return f"<Video {self.id} {self.title!r} {self.status}>"
+
+    @property
+    def playable(self):
+        return self.status == READY and bool(self.hls_dir)
+
+    @property
+    def shown_status(self):
+        """The status clients see: `processing` while the published version grows."""
+        return PROCESSING if self.growing and self.status == READY else self.status
 
     @property
     def resolutions(self):
@@ -106,6 +122,7 @@ def _record_changes(session, flush_context):
     deleted videos and users goes in the same transaction (PostgreSQL's cascade already did it
     there; SQLite needs it)."""
     progress = WatchProgress.__table__
+    chunks = db.metadata.tables["transcode_chunk"]
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Video):
             session.info.setdefault(_CHANGES_KEY, _Changes()).ids.add(obj.id)
@@ -113,6 +130,7 @@ def _record_changes(session, flush_context):
         if isinstance(obj, Video):
             session.info[_CHANGES_KEY].deleted_files.append(files_of(obj))
             session.connection().execute(delete(progress).where(progress.c.video_id == obj.id))
+            session.connection().execute(delete(chunks).where(chunks.c.video_id == obj.id))
         elif isinstance(obj, User):
             session.connection().execute(delete(progress).where(progress.c.user_id == obj.id))
 

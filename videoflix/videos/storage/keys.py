@@ -5,8 +5,12 @@ Keys (in the store MEDIA_STORAGE names: files below MEDIA_ROOT, or objects in a 
     uploads/<uuid>          originals, under a neutral name of ours (never the client's name or
                             extension: nothing may pick a demuxer from it; older rows may still
                             name uploads/<uuid><.ext>)
-    hls/<id>/<version>/     a complete, published transcode; Video.hls_dir = "<id>/<version>"
-                            (inside it, the file names of videoflix.videos.media.layout)
+    hls/<id>/<version>/     a published transcode; Video.hls_dir = "<id>/<version>" (inside it,
+                            the file names of videoflix.videos.media.layout); a chunked job
+                            stores its parts' files here as they are done (nobody sees them
+                            before the row names the version)
+    jobs/<id>/<version>/    what a chunked job's parts share besides: the pieces of its one
+                            continuous audio encode (audio/NNNNN.nut)
     tus/<id>/<offset>       the parts of an unfinished resumable upload (MEDIA_STORAGE=s3;
                             locally its bytes wait in MEDIA_ROOT/tus/<id>/data: uploads.chunks)
 
@@ -36,6 +40,7 @@ from flask import current_app
 
 from videoflix.videos.storage.backends import MediaStore, StorageUnavailable
 from videoflix.videos.storage.local import LocalStore
+from videoflix.videos.storage.ranges import RangeFile
 from videoflix.videos.storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
@@ -102,6 +107,58 @@ def tus_key(upload_id, offset=None):
 def hls_key(relative):
     """The key of a file below hls/ ("12/ab34cd/480p/seg000.ts")."""
     return f"hls/{relative}"
+
+
+def job_key(video_id, job, name=None):
+    """The prefix of a chunked job's shared files (jobs/<id>/<job>), or the key of one of them."""
+    prefix = f"jobs/{int(video_id)}/{job}"
+    return prefix if name is None else f"{prefix}/{name}"
+
+
+def source_file(video):
+    """What PyAV reads the video's original from: the stored file itself (local), else the object
+    read by ranges (storage.ranges.RangeFile: only the bytes asked for are fetched)."""
+    store = media_store()
+    if store.local:
+        return str(sources().path(video.source_file))
+    key = source_key(video.source_file)
+    return RangeFile(store, key, store.stat(key).size)
+
+
+def job_file(video_id, job, name, dest):
+    """A local path of a chunked job's shared file: the stored file (local), else a copy fetched to
+    `dest`. stores.NotStored when it is not there (yet)."""
+    store = media_store()
+    if store.local:
+        return str(store.stat(job_key(video_id, job, name)).path)
+    store.fetch(job_key(video_id, job, name), dest)
+    return str(dest)
+
+
+def put_job_file(video_id, job, name, path):
+    """Keep a chunked job's shared file (moved: a rename locally, an upload then unlink in a bucket)."""
+    media_store().put_file(job_key(video_id, job, name), path, move=True)
+
+
+def put_version_files(hls_dir, folder):
+    """Store every file below the local `folder` at the same place in version hls_dir (each file
+    moved; files already there are replaced): a part's segments and sprites, as it is done."""
+    store = media_store()
+    folder = Path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store.put_file(hls_key(f"{hls_dir}/{path.relative_to(folder).as_posix()}"), path, move=True)
+
+
+def put_version_text(hls_dir, name, text, scratch):
+    """Replace file `name` of version hls_dir with `text` whole (written in `scratch` first)."""
+    tmp = Path(scratch) / f".{uuid.uuid4().hex}"
+    tmp.write_text(text, encoding="utf-8")
+    media_store().put_file(hls_key(f"{hls_dir}/{name}"), tmp, move=True)
+
+
+def remove_job(video_id, job):
+    """Delete a chunked job's shared files; missing is fine, errors are logged."""
+    _quietly(media_store().delete_prefix, job_key(video_id, job))
 
 
 class Sources:
@@ -318,16 +375,19 @@ class VideoFiles:
     sources: Sources
     source: str | None
     hls: str  # the key prefix of every version
+    jobs: str  # the key prefix of its chunked jobs' shared files
 
 
 def files_of(video):
     """Everything stored for the video (resolved now, deleted by delete_files)."""
-    return VideoFiles(sources=sources(), source=video.source_file or None, hls=hls_key(str(int(video.id))))
+    return VideoFiles(sources=sources(), source=video.source_file or None, hls=hls_key(str(int(video.id))),
+                      jobs=f"jobs/{int(video.id)}")
 
 
 def delete_files(files):
-    """Remove a video's original and every published version; never raises."""
+    """Remove a video's original, every published version and a running job's files; never raises."""
     if files.source is not None:
         files.sources.delete(files.source)
     _quietly(files.sources.store.delete_prefix, files.hls)
+    _quietly(files.sources.store.delete_prefix, files.jobs)
 
