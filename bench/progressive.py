@@ -22,12 +22,12 @@ PATCH's response:
 (b) one film, many workers: the re-encoded source (--parallel-minutes; --full: 10) in s3 mode
     (SeaweedFS, PostgreSQL, Redis), every worker WORKERS=1 FFMPEG_THREADS=1 with its own
     MEDIA_ROOT and MEDIA_SCRATCH: two such workers against one, wall time to ready.
-(c) chunking's CPU: the one-worker run of (b) against the same with TRANSCODE_CHUNK_SECONDS=100000
+(c) chunking's CPU: the one-worker run of (b) against the same with TRANSCODE_CHUNK_SECONDS=0
     (one chunk: today's single pass), user+sys CPU of the worker process trees (/proc: every
     process below the worker, with the children each has reaped) from the last PATCH to ready.
 
 (a') today, in the same run: the --baseline-minutes sources (default: the 1-minute ones; --full: all)
-    also run with TRANSCODE_CHUNK_SECONDS=100000 PUBLISH=complete (one chunk, published complete),
+    also run with TRANSCODE_CHUNK_SECONDS=0 PUBLISH=complete (one chunk, published complete),
     the time to playable before issue 19.
 (d) invisible joins: the finished chunked version of those runs decoded with ffmpeg as the client
     (tests/fixtures/media_checks.py): every rendition has the source's frame count and decodes
@@ -75,7 +75,8 @@ from tests.fixtures.object_store import SeaweedFS, free_ports  # noqa: E402
 PY = sys.executable
 PASSWORD = "bench-" + secrets.token_hex(8)
 ORIGIN = "http://frontend.bench.test"
-ONE_CHUNK = "100000"  # TRANSCODE_CHUNK_SECONDS: one chunk, today's single pass
+# TRANSCODE_CHUNK_SECONDS 0: one part, the single pass (a huge value still cuts after the first segment)
+ONE_CHUNK = "0"
 TODAY = {"TRANSCODE_CHUNK_SECONDS": ONE_CHUNK, "PUBLISH": "complete"}  # before issue 19
 LAST_PATCH = 1024  # bytes in the last PATCH: its time is the upload's checks, not its transfer
 PATCH_BYTES = 64 * 1024 * 1024
@@ -269,7 +270,7 @@ class Bench:
         self.runs += 1
         run_dir = Path(tempfile.mkdtemp(prefix=f"run{self.runs}-", dir=self.work))
         if setup.s3 and self.store is None:
-            self.store = SeaweedFS(self.work / "seaweedfs").start()
+            self.store = SeaweedFS(self.work / f"seaweedfs-{self.tag}").start()
             self.store.client().create_bucket(Bucket=self.args.bucket)
         env = {**self.base_env(run_dir, setup.s3), **setup.settings}
 
@@ -383,6 +384,7 @@ class Bench:
         if self.store is not None:
             self.forget_queues()
             self.store.stop()
+            shutil.rmtree(self.store.folder, ignore_errors=True)
         subprocess.run(["psql", f"{self.args.pg}/postgres", "-q", "-c",
                         f"DROP DATABASE IF EXISTS {self.args.db_name} WITH (FORCE)"], check=False, capture_output=True)
 
@@ -613,7 +615,7 @@ def part_bc(bench, args, work, checks):
 def print_tables(results_a, results_bc, args):
     if results_a:
         print(f"\n(a) time to playable, `make run` defaults (medians of {args.reps}; seconds from the last "
-              "PATCH's response; \"today\": TRANSCODE_CHUNK_SECONDS=100000 PUBLISH=complete)")
+              "PATCH's response; \"today\": TRANSCODE_CHUNK_SECONDS=0 PUBLISH=complete)")
         print("| source | run | upload's checks (last PATCH) | upload, all | playable | detail says playable | "
               "progress then | ready | playable, today / this |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

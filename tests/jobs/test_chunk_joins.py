@@ -3,7 +3,7 @@ segment each) decodes, rendition by rendition, with ffmpeg as the client to exac
 frames, its tone without a dropout and as long as the source's, and the pictures around every
 join as close to the source as a one-chunk transcode's (Huey runs inline).
 
-TRANSCODE_CHUNK_SECONDS=100000 is one chunk: the single pass of before issue 19."""
+TRANSCODE_CHUNK_SECONDS=0 is one part: the single pass of before issue 19."""
 import pytest
 
 from tests.fixtures.media_checks import (
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.media_store]
 
 SECONDS = 20
 TINY = 6  # plan.SEGMENT_SECONDS: a chunk of one segment, a join at every segment boundary
-ONE_CHUNK = 100_000
+ONE_CHUNK = 0  # one part (media.chunks.plan_chunks: None); a huge value still cuts after the first segment
 
 
 @pytest.fixture(scope="module")
