@@ -6,13 +6,13 @@ PIP := $(PY) -m pip
 FLASK := $(PY) -m flask --app wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics bench-bucket-outage clean help player player-deps smoke smoke-s3 base-images images smoke-compose
+.PHONY: run test test-fast lint venv dev-venv migrate worker bench-transcode bench-serve bench-catalogue bench-storage bench-analytics bench-bucket-outage bench-progressive clean help player player-deps smoke smoke-s3 base-images images smoke-compose
 
 help:
 	@echo "make run    - set up .venv, migrate, start the web server and a worker (embedded default)"
 	@echo "make test   - set up .venv, run ruff and the import layers (make lint) and the whole test suite"
 	@echo "make test-fast - the quick loop: the suite without ffmpeg runs, real processes, browsers or a bucket"
-	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics - benchmarks (see bench/)"
+	@echo "make bench-transcode | bench-serve | bench-catalogue | bench-storage | bench-analytics | bench-progressive - benchmarks (see bench/)"
 	@echo "make smoke  - production smoke test: gunicorn, worker, nginx on PostgreSQL + Redis (.ci/smoke.sh)"
 	@echo "make smoke-s3 - scaled out: 2 web + 2 workers sharing only PostgreSQL, Redis, a bucket (.ci/smoke-s3.sh)"
 	@echo "make base-images - base images from Debian packages (debootstrap; no registry needed): deploy/images/"
@@ -81,6 +81,11 @@ bench-bucket-outage: dev-venv
 
 bench-analytics: dev-venv
 	$(PY) bench/analytics.py $(BENCH_ARGS)
+
+# Issue 19: time to playable, one film on two workers (s3), chunking's CPU (bench/README-progressive.md;
+# PostgreSQL + Redis for the s3 part: BENCH_PG, BENCH_DB_NAME, BENCH_REDIS_URL). Heavy: run it alone.
+bench-progressive: dev-venv
+	$(PY) bench/progressive.py $(BENCH_ARGS)
 
 # The player's only dependency (hls.js) comes from npm at the version pinned in player/package-lock.json.
 player/node_modules/.package-lock.json: player/package.json player/package-lock.json
