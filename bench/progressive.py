@@ -21,7 +21,8 @@ PATCH's response:
     AAC).
 (b) one film, many workers: the re-encoded source (--parallel-minutes; --full: 10) in s3 mode
     (SeaweedFS, PostgreSQL, Redis), every worker WORKERS=1 FFMPEG_THREADS=1 with its own
-    MEDIA_ROOT and MEDIA_SCRATCH: two such workers against one, wall time to ready.
+    MEDIA_ROOT and MEDIA_SCRATCH and pinned to a core of its own with taskset (a one-core host;
+    --no-pin: not pinned): two such workers against one, wall time to ready.
 (c) chunking's CPU: the one-worker run of (b) against the same with TRANSCODE_CHUNK_SECONDS=0
     (one chunk: today's single pass), user+sys CPU of the worker process trees (/proc: every
     process below the worker, with the children each has reaped) from the last PATCH to ready.
@@ -288,7 +289,7 @@ class Bench:
                         own("web", {"HOST": "127.0.0.1", "PORT": str(port)}))
             wait_until(lambda: answers(f"{base}/api/health/"), "the web server", 60)
             staff, viewer = sign_in(base, "staff@example.com"), sign_in(base, "viewer@example.com")
-            workers = [procs.start(f"worker{i}", [PY, "-m", "flask", "--app", "wsgi", "worker"],
+            workers = [procs.start(f"worker{i}", [*_pinned(extra), PY, "-m", "flask", "--app", "wsgi", "worker"],
                                    own(f"worker{i}", extra))
                        for i, extra in enumerate(setup.workers, 1)]
             wait_until(lambda: all(_consuming(run_dir / f"worker{i}.log") for i in range(1, len(workers) + 1)),
@@ -441,6 +442,8 @@ def main() -> int:
     ap.add_argument("--parallel-minutes", type=float, default=2.0, help="the source length of (b) and (c)")
     ap.add_argument("--full", action="store_true", help="(b) and (c) on the 10-minute source, as issue 19 says")
     ap.add_argument("--only", choices=["a", "bc"], help="run one part only")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="(b)/(c): do not pin each worker to a core of its own (taskset)")
     ap.add_argument("--playable-only", action="store_true", help="(a): stop each run once playable (no ready time)")
     ap.add_argument("--baseline-minutes", default="1",
                     help="(a) sources also run as today (one chunk, PUBLISH=complete), both versions checked "
@@ -465,7 +468,8 @@ def main() -> int:
     try:
         if args.only in (None, "a"):
             results_a = part_a(bench, args, work, checks)
-            joins = part_d(results_a, checks)
+            if not args.playable_only:  # (d) needs finished versions (a growing one never ends)
+                joins = part_d(results_a, checks)
         if args.only in (None, "bc"):
             results_bc = part_bc(bench, args, work, checks)
     finally:
@@ -582,13 +586,22 @@ def worst_join_delta(ssim, ssim_today, joins, fps=25, span=1.0):
     return worst
 
 
+def _pinned(extra):
+    """`taskset -c N` when the worker is a simulated one-core host (BENCH_CPU), else nothing."""
+    cpu = extra.get("BENCH_CPU")
+    return ["taskset", "-c", cpu] if cpu and shutil.which("taskset") else []
+
+
 def part_bc(bench, args, work, checks):
     src = sources(work / "sources", args.parallel_minutes)["reencode"]
-    one_thread = {"WORKERS": "1", "FFMPEG_THREADS": "1"}
+
+    def one_core(cpu):  # a one-core host: one process worker, one ffmpeg thread, pinned to one core
+        return {"WORKERS": "1", "FFMPEG_THREADS": "1", **({} if args.no_pin else {"BENCH_CPU": str(cpu)})}
+
     setups = {
-        "1 worker": Setup("1 worker", src, s3=True, workers=[one_thread]),
-        "2 workers": Setup("2 workers", src, s3=True, workers=[one_thread, one_thread]),
-        "1 worker, one chunk": Setup("1 worker, one chunk", src, s3=True, workers=[one_thread],
+        "1 worker": Setup("1 worker", src, s3=True, workers=[one_core(0)]),
+        "2 workers": Setup("2 workers", src, s3=True, workers=[one_core(0), one_core(1)]),
+        "1 worker, one chunk": Setup("1 worker, one chunk", src, s3=True, workers=[one_core(0)],
                                      settings={"TRANSCODE_CHUNK_SECONDS": ONE_CHUNK}),
     }
     results = {name: [] for name in setups}

@@ -91,8 +91,10 @@ def audio_mode(info: SourceInfo) -> str:
 
 def plan_chunks(info: SourceInfo, renditions: list[ladder.Rendition], chunk_seconds: float | None, *,
                 storyboard: bool = True) -> ChunkPlan:
-    """The parts of a transcode of `info` into `renditions`. `chunk_seconds` None (or longer than
-    the video) plans one part: the whole video in one ffmpeg run."""
+    """The parts of a transcode of `info` into `renditions`. `chunk_seconds` None (or 0) plans one
+    part: the whole video in one ffmpeg run. Otherwise a video longer than two segments gets a
+    first part of one segment, then parts of `chunk_seconds` (a value longer than the video: the
+    first part and one more)."""
     on_keyframes = renditions[-1].copy
     cuts = _cuts(info, on_keyframes, chunk_seconds)
     board = sb.plan(info.duration, info.width, info.height) if storyboard else None
