@@ -20,7 +20,7 @@ TESTING_SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
 # of hanging it. Redis answers in well under a millisecond when it is healthy.
 REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 # redis-py retries a failed command three times with a backoff by default: a dead Redis would hold
-# every request for seconds. A command fails once; videoflix.redis_conn decides when to ask again.
+# every request for seconds. A command fails once; videoflix.connections.redis_conn decides when to ask again.
 REDIS_NO_RETRY = {"retry": Retry(NoBackoff(), 0)}
 
 

@@ -7,8 +7,8 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from videoflix.connections.redis_conn import UNAVAILABLE, retry_after
 from videoflix.extensions import db
-from videoflix.redis_conn import UNAVAILABLE, retry_after
 
 log = logging.getLogger(__name__)
 

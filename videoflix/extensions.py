@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from videoflix import redis_conn
+from videoflix.connections import redis_conn
 
 # A naming convention keeps constraint names, and so migrations, stable across databases.
 NAMING_CONVENTION = {
@@ -43,7 +43,7 @@ _redis_lock = threading.Lock()
 def redis_client(app=None):
     """The app's (default: current_app's) Redis client, or None when REDIS_URL is not set
     (embedded defaults). One per app: a bounded pool, short timeouts and a circuit (see
-    videoflix.redis_conn); a command that cannot reach Redis raises a redis ConnectionError or
+    videoflix.connections.redis_conn); a command that cannot reach Redis raises a redis ConnectionError or
     TimeoutError, which errors.py answers with 503."""
     app = app or current_app
     if not app.config.get("REDIS_URL"):

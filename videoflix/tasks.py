@@ -26,8 +26,8 @@ from huey.storage import SqliteStorage
 from werkzeug.local import LocalProxy
 
 from videoflix import logs
+from videoflix.connections.redis_conn import GuardedRedisStorage, bounded_pool
 from videoflix.extensions import redis_client
-from videoflix.redis_conn import GuardedRedisStorage, bounded_pool
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import redis
 
 from tests.fixtures.redis_server import OwnRedis, needs_redis_server, wait_until
 from videoflix import create_app
+from videoflix.connections.redis_conn import CircuitOpen
 from videoflix.extensions import redis_client
-from videoflix.redis_conn import CircuitOpen
 from videoflix.tasks import queue_of
 
 pytestmark = needs_redis_server

@@ -17,11 +17,11 @@ from videoflix.auth.schemas import (
     register_response_schema,
     register_schema,
 )
+from videoflix.connections.redis_conn import UNAVAILABLE
 from videoflix.errors import APIError
 from videoflix.extensions import db
 from videoflix.openapi import BAD_REQUEST, ErrorSchema, MessageSchema, doc
 from videoflix.ratelimit import client_ip, limit, login_limits, register_limits
-from videoflix.redis_conn import UNAVAILABLE
 from videoflix.validation import json_body
 
 bp = Blueprint("auth", __name__, url_prefix="/api")

@@ -24,7 +24,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from videoflix.circuit import Circuit
+from videoflix.connections.circuit import Circuit
 from videoflix.videos.storage.backends import (
     MB,
     UNAVAILABLE_DETAIL,

@@ -10,8 +10,8 @@ comes back is used again without a restart. errors.py answers these errors with 
 import redis
 from huey.storage import RedisStorage
 
-from videoflix import circuit
 from videoflix.config import REDIS_NO_RETRY, REDIS_TIMEOUTS
+from videoflix.connections import circuit
 
 
 class CircuitOpen(redis.exceptions.ConnectionError):
@@ -23,7 +23,7 @@ class CircuitOpen(redis.exceptions.ConnectionError):
 
 
 class Circuit(circuit.Circuit):
-    """videoflix.circuit's breaker, raising CircuitOpen (a redis ConnectionError) while open."""
+    """videoflix.connections.circuit's breaker, raising CircuitOpen (a redis ConnectionError) while open."""
 
     def __init__(self, seconds):
         super().__init__(seconds, CircuitOpen)

@@ -2,7 +2,7 @@
 is not asked again for `seconds`; then exactly one caller probes it, and a success closes the
 circuit, so a service that comes back is used again without a restart.
 
-No Flask, no app: videoflix.redis_conn and videoflix.videos.storage.backends each build theirs,
+No Flask, no app: videoflix.connections.redis_conn and videoflix.videos.storage.backends each build theirs,
 with the exception their callers already handle (`opened(retry_after)` makes it).
 """
 import math
