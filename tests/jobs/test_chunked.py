@@ -18,6 +18,7 @@ from videoflix.videos.jobs import parts as part_jobs
 from videoflix.videos.media import ffmpeg as ffmpeg_module
 from videoflix.videos.media.errors import MediaError
 from videoflix.videos.models import TranscodeChunk, Video
+from videoflix.videos.storage.backends import StorageUnavailable
 from videoflix.videos.tasks import request_transcode
 
 pytestmark = [pytest.mark.slow, pytest.mark.media_store]
@@ -157,6 +158,48 @@ def test_a_part_failing_for_good_withdraws_the_growing_video(app, client, auth, 
     with app.app_context():
         assert db.session.query(TranscodeChunk).filter_by(video_id=video_id).count() == 0
     assert run(app, video_id, job, 1) is None  # the job is over: a part still queued does nothing
+
+
+def test_a_publish_meeting_the_store_away_keeps_the_parts_and_publishes_later(app, client, auth, planned,
+                                                                              monkeypatch):
+    """The last part's publish finds the store away: its parts stay done and stored (nothing is
+    encoded again); publish_job is scheduled, and once the store is back it finishes the video."""
+    video_id, job, numbers = planned()
+    for number in numbers[:-1]:
+        assert run(app, video_id, job, number) == "done"
+    scheduled = []
+    monkeypatch.setattr(tasks, "_put_publish_on_queue", lambda *args, **kwargs: scheduled.append((args, kwargs)))
+    real_write = part_jobs.publishing._write
+
+    def store_away(hls_dir, files):
+        raise StorageUnavailable("The media store could not be reached.")
+
+    monkeypatch.setattr(part_jobs.publishing, "_write", store_away)
+    with app.app_context():
+        tasks.transcode_part.call_local(video_id, job, numbers[-1])
+    assert scheduled == [((video_id, job), {"later": 1})]  # publish_job, after STORAGE_RETRY_DELAY
+    video = row(app, video_id)
+    assert video["status"] == "ready" and video["growing"] is True  # still the growing version, still listed
+    assert video["claimed_by"] == f"parts:0:{job}"
+    assert video["error"] == "The media store could not be reached; the video is published once it is back."
+    with app.app_context():
+        rows = part_state.part_rows(video_id, job)
+        assert [r.status for r in rows] == ["done"] * len(numbers) and {r.attempts for r in rows} == {1}
+        assert part_state.unpublished_jobs() == [(video_id, job)]  # the recovery loop would publish it too
+
+    with app.app_context():  # still away at the next attempt: scheduled again, later
+        tasks.publish_job.call_local(video_id, job, later=1)
+    assert scheduled[-1] == ((video_id, job), {"later": 2})
+
+    monkeypatch.setattr(part_jobs.publishing, "_write", real_write)  # the store is back
+    with app.app_context():
+        tasks.publish_job.call_local(video_id, job, later=2)
+    detail = client.get(f"/api/video/{video_id}/").get_json()
+    assert detail["status"] == "ready" and detail["playable"] is True
+    assert m3u8.loads(playlist(client, video_id).get_data(as_text=True)).is_endlist
+    with app.app_context():
+        assert db.session.query(TranscodeChunk).filter_by(video_id=video_id).count() == 0
+    assert len(scheduled) == 2
 
 
 def test_publish_complete_lists_the_video_only_once_every_part_is_stored(app, client, auth, planned):

@@ -15,7 +15,7 @@ from videoflix.extensions import db
 from videoflix.tasks import huey, on_worker_process_start, on_worker_start, task
 from videoflix.videos.jobs import part_state, state
 from videoflix.videos.jobs.parts import publish, run_part
-from videoflix.videos.jobs.transcoding import JOB_AWAY, STORE_AWAY, run_transcode
+from videoflix.videos.jobs.transcoding import PUBLISH_LATER, STORE_AWAY, run_transcode
 from videoflix.videos.storage.keys import clean_scratch
 
 log = logging.getLogger(__name__)
@@ -101,15 +101,26 @@ def transcode_part(video_id, job, number, store_away=0, task=None):
     outcome = run_part(video_id, job, number, retries_left=task.retries if task is not None else 0)
     if outcome == STORE_AWAY:
         _put_part_on_queue(video_id, job, number, store_away=store_away + 1)
-    elif outcome == JOB_AWAY:  # publishing met the store away: the whole job again, later
-        _put_on_queue(video_id, store_away=1)
+    elif outcome == PUBLISH_LATER:  # publishing met the store away: the parts stay done
+        _put_publish_on_queue(video_id, job, later=1)
 
 
 @task()
-def publish_job(video_id, job):
-    """Publish a job whose parts are all done (its last part's worker died before it could)."""
-    if publish(video_id, job) == JOB_AWAY:
-        _put_on_queue(video_id, store_away=1)
+def publish_job(video_id, job, later=0):
+    """Publish a job's stored parts: after `later` attempts in a row met the store away or a
+    transient error, or when its parts are all done but its last part's worker died before it
+    could publish. Nothing is encoded again; a transient error fails the job after
+    TRANSCODE_RETRIES such attempts (the store away never does)."""
+    retries_left = current_app.config["TRANSCODE_RETRIES"] - later
+    if publish(video_id, job, retries_left=retries_left) == PUBLISH_LATER:
+        _put_publish_on_queue(video_id, job, later=later + 1)
+
+
+def _put_publish_on_queue(video_id, job, *, later):
+    """publish_job after STORAGE_RETRY_DELAY seconds, doubled for each attempt that failed (in
+    immediate mode a delayed task never runs: the recovery loop, or the next part, publishes)."""
+    delay = _task_options(store_away=later)["delay"]
+    publish_job.schedule((video_id, job), {"later": later}, delay=delay)
 
 
 def _queued_task_video_ids():

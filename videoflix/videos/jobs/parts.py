@@ -16,7 +16,7 @@ from flask import current_app
 from videoflix.extensions import db
 from videoflix.videos.jobs import part_state, publishing, state
 from videoflix.videos.jobs.transcoding import (
-    JOB_AWAY,
+    PUBLISH_LATER,
     STORE_AWAY,
     ffmpeg_threads,
     is_transient,
@@ -47,6 +47,11 @@ AUDIO_POLL = 0.2
 # The ffmpeg of every part but the first runs at this niceness: on a host busy with a film's later
 # parts, the first part of a new video (what makes it playable) gets the CPU first.
 LATER_PARTS_NICENESS = 10
+# What staff read while a job whose parts are all stored waits to be published (store away, full disk).
+PUBLISH_LATER_MESSAGES = {
+    True: "No space left on the media disk; the video is published once there is room.",
+    False: "The media store could not be reached; the video is published once it is back.",
+}
 
 
 class _PartProgress:
@@ -106,25 +111,28 @@ def run_part(video_id, job, number, *, retries_left=0):
         raise
     finally:
         remove_work(name)
-    return publish(video_id, job)
+    return publish(video_id, job, retries_left=current_app.config["TRANSCODE_RETRIES"])
 
 
-def publish(video_id, job):
-    """publishing.publish_parts after a part is stored. If publishing fails, the job is over: the
-    store away or a transient error queue the video again (JOB_AWAY: the caller puts its task on
-    the queue, later), anything else fails it (a growing version withdrawn, an old one kept)."""
+def publish(video_id, job, *, retries_left=0):
+    """publishing.publish_parts after a part is stored. If publishing meets the store away, or a
+    transient error while `retries_left`, the parts stay done and stored (nothing is encoded
+    again): PUBLISH_LATER, and the caller puts a publish_job on the queue, later (the recovery
+    loop also publishes a job whose parts are all done). Anything else fails the job (a growing
+    version withdrawn, an old one kept)."""
     token = state.chunked_token(job)
     try:
         publishing.publish_parts(video_id, job)
     except Exception as error:
         db.session.rollback()
-        if (fault := storage_fault(error)) is not None:
-            store_away(lambda message: state.release(video_id, token, message), video_id, fault, error)
-            return JOB_AWAY
+        fault = storage_fault(error)
+        if fault is not None or (is_transient(error) and retries_left > 0):
+            log.warning("Video %s: publishing job %s failed (%s: %s); its parts stay stored, published later.",
+                        video_id, job, type(error).__name__, error)
+            _note(video_id, token, PUBLISH_LATER_MESSAGES[fault.full] if fault is not None
+                  else f"Publishing failed: {error} (retrying)")
+            return PUBLISH_LATER
         log.error("Video %s: publishing its parts failed", video_id, exc_info=error)
-        if is_transient(error):
-            state.release(video_id, token, f"Transcoding failed: {error} (retrying)")
-            return JOB_AWAY
         state.fail(video_id, token, f"Transcoding failed: {error}")
         return "failed"
     except BaseException:
@@ -134,16 +142,24 @@ def publish(video_id, job):
     return "done"
 
 
+def _note(video_id, token, message):
+    try:
+        state.note(video_id, token, message)
+    except Exception:  # the database is on the full disk too: the log says it
+        log.exception("Video %s: could not note why its publishing waits", video_id)
+        db.session.rollback()
+
+
 def run_all_here(video_id, *, retries_left=0):
     """The whole job in this process: plan, then every part in order (what the workers do, one
-    task each). The video's status at the end, STORE_AWAY / JOB_AWAY, or None (nothing to do)."""
+    task each). The video's status at the end, STORE_AWAY / PUBLISH_LATER, or None (nothing to do)."""
     outcome = run_transcode(video_id, retries_left=retries_left)
     if not isinstance(outcome, tuple):
         return outcome
     job, numbers = outcome
     for number in numbers:
         done = run_part(video_id, job, number, retries_left=retries_left)
-        if done in (STORE_AWAY, JOB_AWAY, "failed"):
+        if done in (STORE_AWAY, PUBLISH_LATER, "failed"):
             return done
     db.session.rollback()
     video = db.session.get(Video, video_id)

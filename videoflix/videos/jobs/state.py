@@ -234,6 +234,12 @@ def heartbeat(video_id, token):
         raise ClaimLost(video_id)
 
 
+def note(video_id, token, message):
+    """Tell staff why a job that goes on is waiting (the error column, cleared by the next
+    publish); False when this claim no longer holds the video."""
+    return _commit_if_one(_owned(video_id, token, error=message))
+
+
 def release(video_id, token, message):
     """A transient failure that will be retried: back to queued, claim dropped, error noted (a
     chunked job's parts and files go: it starts again; a growing version is withdrawn)."""
@@ -277,7 +283,7 @@ def publish_growing(video_id, token, hls_dir, *, renditions, thumbnail, duration
         update(Video).where(Video.id == video_id, Video.claimed_by == token,
                             or_(Video.hls_dir.is_(None), and_(Video.hls_dir == hls_dir, Video.growing.is_(True))))
         .values(status=READY, growing=True, hls_dir=hls_dir, renditions=renditions, thumbnail=thumbnail,
-                storyboard=storyboard, duration=duration, width=width, height=height)
+                storyboard=storyboard, duration=duration, width=width, height=height, error=None)
         .execution_options(synchronize_session=False)).rowcount
     if not _commit_if_one(done):
         raise ClaimLost(video_id)

@@ -38,8 +38,9 @@ STORE_AWAY_MESSAGES = {
     True: "No space left on the media disk; the transcode will run again.",
     False: "The media store could not be reached; the transcode will run again once it is back.",
 }
-# run_part's answer when the whole job was queued again (its publishing met the store away).
-JOB_AWAY = "job-away"
+# run_part's (and jobs.parts.publish's) answer when publishing met the store away or a transient
+# error: the parts stay stored and done; the caller puts a publish_job on the queue, later.
+PUBLISH_LATER = "publish-later"
 
 
 def ffmpeg_threads():
