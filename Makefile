@@ -54,12 +54,18 @@ lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; each test file stays in one of them, so its
+# module fixtures are made once). A test mostly waits on real processes (servers, workers, ffmpeg,
+# Chromium, pauses), so 4 on a 2-core machine; TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The quick loop: no ffmpeg transcodes, real processes, browsers or bucket (markers: tests/conftest.py).
 test-fast: dev-venv
-	$(PY) -m pytest -m "not slow and not browser and not s3" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not browser and not s3" $(PYTEST_ARGS)
 
 bench-transcode: dev-venv
 	$(PY) bench/transcode.py $(BENCH_ARGS)

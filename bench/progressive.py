@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -229,6 +230,8 @@ class Result:
     ready_s: float | None = None
     cpu_s: float | None = None     # worker trees, from the last PATCH's response to ready
     cpu_each: list[float] = field(default_factory=list)
+    busy_each: list[float] = field(default_factory=list)  # seconds each worker spent in tasks (Huey's log)
+    tasks_each: list[int] = field(default_factory=list)
     progress_at_playable: int | None = None
     renditions: list[str] = field(default_factory=list)
 
@@ -298,6 +301,10 @@ class Bench:
             roots = [w.pid for w in workers]
             video_id, t0, cpu0 = self.upload(base, staff, setup.source, result, roots)
             self.follow(base, viewer, video_id, result, t0, roots, cpu0)
+            for i in range(1, len(workers) + 1):
+                done = task_times(run_dir / f"worker{i}.log")
+                result.busy_each.append(sum(done))
+                result.tasks_each.append(len(done))
             if setup.keep is not None:
                 version = next((run_dir / "media").glob(f"hls/{video_id}/*/master.m3u8")).parent
                 shutil.rmtree(setup.keep, ignore_errors=True)
@@ -388,6 +395,15 @@ class Bench:
             shutil.rmtree(self.store.folder, ignore_errors=True)
         subprocess.run(["psql", f"{self.args.pg}/postgres", "-q", "-c",
                         f"DROP DATABASE IF EXISTS {self.args.db_name} WITH (FORCE)"], check=False, capture_output=True)
+
+
+def task_times(log: Path) -> list[float]:
+    """The seconds of every task a worker ran (Huey logs "... executed in 12.345s")."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return []
+    return [float(m) for m in re.findall(r"executed in ([0-9.]+)s", text)]
 
 
 def _consuming(log: Path) -> bool:
@@ -504,6 +520,7 @@ def part_a(bench, args, work, checks):
             print(f"  (a) rep {rep + 1} {setup.name}: checks {fmt(r.checks_s, digits=2)}, playable "
                   f"{fmt(r.playable_s)} (progress then {r.progress_at_playable}), detail playable "
                   f"{fmt(r.detail_playable_s)}, ready {fmt(r.ready_s)}, renditions {r.renditions}, "
+                  f"in tasks {', '.join(fmt(b) for b in r.busy_each)} ({', '.join(map(str, r.tasks_each))} tasks), "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
     for (m, kind, variant), rs in results.items():
         if m == 10 and variant == "chunked":
