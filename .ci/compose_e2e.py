@@ -16,7 +16,6 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -24,31 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
 import requests
+from steps import Steps
 from tusclient.client import TusClient
 
 VIEWER = "compose.viewer@example.com"
 STAFF = "compose.staff@example.com"
 PASSWORD = "compose-" + secrets.token_hex(8)
-WAIT = 300  # seconds: a bound on waiting, never a measurement
-
-
-def step(message):
-    print(f"--> compose-e2e: {message}", flush=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise SystemExit(f"!!! compose-e2e: {message}")
-
-
-def wait_for(predicate, what, seconds=WAIT):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise SystemExit(f"!!! compose-e2e: gave up waiting for {what}")
+STEPS = Steps("compose-e2e")
+step, check, wait_for = STEPS.step, STEPS.check, STEPS.wait_for
 
 
 class Stack:

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg2
@@ -27,6 +26,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from steps import Steps  # noqa: E402  (.ci/, first on the path of a script run from it)
+
 from tests.fixtures.object_store import SeaweedFS, free_ports  # noqa: E402
 from videoflix.videos.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
@@ -35,26 +36,8 @@ PG = os.environ.get("SMOKE_PG", "postgresql://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("SMOKE_S3_DB_NAME", "videoflix_smoke_s3")
 REDIS_URL = os.environ.get("SMOKE_S3_REDIS", "redis://127.0.0.1:6379/6")
 PASSWORD = "smoke-s3-" + secrets.token_hex(8)
-WAIT = 300  # seconds: a bound on waiting, never a measurement
-
-
-def step(message):
-    print(f"--> smoke-s3: {message}", flush=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise SystemExit(f"!!! smoke-s3: {message}")
-
-
-def wait_for(predicate, what, seconds=WAIT):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise SystemExit(f"!!! smoke-s3: gave up waiting for {what}")
+STEPS = Steps("smoke-s3")
+step, check, wait_for = STEPS.step, STEPS.check, STEPS.wait_for
 
 
 class Processes:

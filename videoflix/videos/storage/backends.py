@@ -15,6 +15,7 @@ No Flask, no model.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import mimetypes
 import os
@@ -85,6 +86,14 @@ class ObjectInfo:
     tag: str          # changes when the content does (mtime for files, the S3 ETag for objects)
     mtime: float
     path: str | None  # the local file, when the store has one
+
+
+def sha256_hex(stream):
+    """The SHA-256 (hex) of what a readable binary stream holds from where it stands."""
+    digest = hashlib.sha256()
+    while chunk := stream.read(MB):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sync_file(path):

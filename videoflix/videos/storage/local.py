@@ -3,19 +3,18 @@ rename into place) so a crash leaves the previous file or the new one, never hal
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat as stat_module
 from pathlib import Path
 
 from videoflix.videos.storage.backends import (
-    MB,
     NotStored,
     ObjectInfo,
     Store,
     check_key,
     log,
+    sha256_hex,
     sync_file,
     sync_tree,
 )
@@ -155,11 +154,8 @@ class LocalStore(Store):
 
     def checksum(self, key):
         """The SHA-256 (hex) of the object's bytes."""
-        digest = hashlib.sha256()
         with self.open(key) as file:
-            while chunk := file.read(MB):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return sha256_hex(file)
 
     def list(self, prefix):
         """The keys below prefix/ (files only), relative to the store."""

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from videoflix.extensions import db
 from videoflix.models_base import utcnow
 from videoflix.videos.models.tus_upload import DONE, TusUpload
+from videoflix.videos.storage.backends import sha256_hex
 from videoflix.videos.uploads.headers import UploadLocked
 from videoflix.videos.uploads.tus import locked
 
 log = logging.getLogger(__name__)
-READ = 1024 * 1024
 
 
 @dataclass
@@ -55,11 +55,8 @@ class _Hashing:
 
 
 def _sha256(chunks, upload_id):
-    digest = hashlib.sha256()
     with chunks.open(upload_id) as stream:
-        while data := stream.read(READ):
-            digest.update(data)
-    return digest.hexdigest()
+        return sha256_hex(stream)
 
 
 def carry_over(source, target, *, remove_old):
