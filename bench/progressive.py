@@ -520,7 +520,6 @@ def part_a(bench, args, work, checks):
             print(f"  (a) rep {rep + 1} {setup.name}: checks {fmt(r.checks_s, digits=2)}, playable "
                   f"{fmt(r.playable_s)} (progress then {r.progress_at_playable}), detail playable "
                   f"{fmt(r.detail_playable_s)}, ready {fmt(r.ready_s)}, renditions {r.renditions}, "
-                  f"in tasks {', '.join(fmt(b) for b in r.busy_each)} ({', '.join(map(str, r.tasks_each))} tasks), "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
     for (m, kind, variant), rs in results.items():
         if m == 10 and variant == "chunked":
@@ -630,6 +629,7 @@ def part_bc(bench, args, work, checks):
             results[name].append(r)
             print(f"  (b/c) rep {rep + 1} {name}: ready {fmt(r.ready_s)}, playable {fmt(r.playable_s)}, "
                   f"worker CPU {fmt(r.cpu_s)} (each: {', '.join(fmt(c) for c in r.cpu_each)}), "
+                  f"in tasks {', '.join(fmt(b) for b in r.busy_each)} ({', '.join(map(str, r.tasks_each))} tasks), "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
     one, two = med(r.ready_s for r in results["1 worker"]), med(r.ready_s for r in results["2 workers"])
     chunked = med(r.cpu_s for r in results["1 worker"])
