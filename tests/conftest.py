@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 
 from tests.fixtures.databases import scratch_database
 from videoflix import create_app
+from videoflix.config import TestingConfig
 from videoflix.extensions import db, limiter, redis_client
 
 # Fixture modules: clips (real ffmpeg clips) and the streaming helpers (a playable video).
@@ -76,15 +77,17 @@ def app_config(request, tmp_path, database_url):
 @pytest.fixture
 def app(app_config):
     app_config["RATELIMIT_KEY_PREFIX"] = app_config["REDIS_PREFIX"] + "rl"
+    # Flask-Limiter keeps the first app's RATELIMIT_KEY_PREFIX for the process, but builds its
+    # storage for every app: in Redis, this test's counters go under a key prefix of its own, so
+    # the reset below removes only them (limits' RedisStorage.reset removes every key under its
+    # prefix: with the default one, the counters of the tests in the suite's other processes too).
+    app_config.setdefault("RATELIMIT_STORAGE_OPTIONS", {**TestingConfig.RATELIMIT_STORAGE_OPTIONS,
+                                                        "key_prefix": app_config["REDIS_PREFIX"] + "LIMITS"})
     app = create_app(app_config)
     with app.app_context():
         db.create_all()
-        # The limiter is a process-wide singleton: start every test with empty counters. In Redis,
-        # this test's counters are under its own prefix already, and a reset there would delete
-        # the counters of every test (limits' RedisStorage.reset removes all of its keys), those
-        # that run beside this one in the suite's other processes included.
-        if app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
-            limiter.reset()
+        # The limiter is a process-wide singleton: start every test with empty counters.
+        limiter.reset()
     yield app
     with app.app_context():
         db.session.remove()
