@@ -17,13 +17,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from email import policy
 from email.parser import BytesParser
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urljoin, urlsplit
+
+from steps import poll
 
 EMAIL = "smoke.viewer@example.com"
 PASSWORD = "smoke-Test-passw0rd-long"
@@ -95,13 +96,10 @@ class Response:
 
 
 def wait_for(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise SmokeFailure(f"timed out after {seconds}s waiting for {what}")
+    result = poll(predicate, seconds)
+    if not result:
+        raise SmokeFailure(f"timed out after {seconds}s waiting for {what}")
+    return result
 
 
 def delivered_activation_link(maildir, frontend_url):

@@ -17,6 +17,7 @@ from videoflix.extensions import db
 from videoflix.videos.jobs import part_state, publishing, state
 from videoflix.videos.jobs.transcoding import (
     PUBLISH_LATER,
+    PUBLISH_LATER_MESSAGES,
     STORE_AWAY,
     ffmpeg_threads,
     is_transient,
@@ -47,11 +48,6 @@ AUDIO_POLL = 0.2
 # The ffmpeg of every part but the first runs at this niceness: on a host busy with a film's later
 # parts, the first part of a new video (what makes it playable) gets the CPU first.
 LATER_PARTS_NICENESS = 10
-# What staff read while a job whose parts are all stored waits to be published (store away, full disk).
-PUBLISH_LATER_MESSAGES = {
-    True: "No space left on the media disk; the video is published once there is room.",
-    False: "The media store could not be reached; the video is published once it is back.",
-}
 
 
 class _PartProgress:

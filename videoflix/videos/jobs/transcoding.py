@@ -41,6 +41,11 @@ STORE_AWAY_MESSAGES = {
 # run_part's (and jobs.parts.publish's) answer when publishing met the store away or a transient
 # error: the parts stay stored and done; the caller puts a publish_job on the queue, later.
 PUBLISH_LATER = "publish-later"
+# What staff read meanwhile, when it was the store (a full disk or not).
+PUBLISH_LATER_MESSAGES = {
+    True: "No space left on the media disk; the video is published once there is room.",
+    False: "The media store could not be reached; the video is published once it is back.",
+}
 
 
 def ffmpeg_threads():
