@@ -2,7 +2,7 @@
 PostgreSQL, Redis and a bucket (a SeaweedFS of its own).
 
 Two gunicorn web servers and two workers, each with its own empty scratch folder and its own
-MEDIA_ROOT that nobody writes to. A staff user uploads a 30 s 1080p clip through web 1's admin;
+MEDIA_ROOT that nobody writes to. A staff user uploads a 60 s 1080p clip through web 1's admin;
 its transcode is split into parts of 6 s (TRANSCODE_CHUNK_SECONDS) that both workers take; a
 viewer watches it through web 2 while it grows (processing, yet listed and playable from 0);
 once each worker has finished a part, the one doing a part is killed with SIGKILL; the other one
@@ -76,10 +76,11 @@ class Processes:
 
 
 def make_clip(path):
-    """30 s of 1080p with sound: five parts of 6 s, long enough to kill a worker in one of them."""
+    """60 s of 1080p with sound: ten parts of 6 s, so parts are still being written once each worker
+    has finished one (with five, both workers were sometimes done with the film by then)."""
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=1920x1080:rate=25:duration=30", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=30", "-c:v", "libx264", "-preset", "ultrafast",
+                    "testsrc2=size=1920x1080:rate=25:duration=60", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=60", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=300)
 
 
@@ -202,7 +203,7 @@ def run(work, procs):
 
     clip = work / "clip.mp4"
     make_clip(clip)
-    step("upload a 30 s 1080p clip through web 1's admin")
+    step("upload a 60 s 1080p clip through web 1's admin")
     upload_through_admin(bases[0], clip)
     growing = wait_for(lambda: (r := row()) and r["growing"] and r, "the first part to be published", 600)
     step(f"video {growing['id']} playable while processing ({growing['progress']}%): "
